@@ -1,0 +1,248 @@
+import { validate as isValidCron } from 'node-cron';
+import { z } from 'zod';
+
+/** Every queue Stowage serves, in the order the worker starts them. */
+export const QUEUE_NAMES = ['ingest', 'cache', 'artifacts', 'archive', 'maintenance'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/** API scopes a key may hold. */
+export const SCOPES = ['ingest', 'artifacts', 'read', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface ApiKey {
+  /** A name for logs and audit; never the secret. */
+  name: string;
+  secret: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+/** `name:secret:scope+scope,…` — several keys, comma-separated. */
+const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
+  const keys: ApiKey[] = [];
+  for (const [i, entry] of raw.split(',').entries()) {
+    const trimmed = entry.trim();
+    if (trimmed === '') continue;
+    const [name, secret, scopeList, ...rest] = trimmed.split(':');
+    if (!name || !secret || !scopeList || rest.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `entry ${i} must be name:secret:scope+scope` });
+      continue;
+    }
+    if (secret.length < 16) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `key "${name}" secret must be at least 16 characters`,
+      });
+    }
+    const scopes = scopeList.split('+');
+    const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `key "${name}" has unknown scope(s) ${unknown.join(', ')} (known: ${SCOPES.join(', ')})`,
+      });
+    }
+    keys.push({ name, secret, scopes: new Set(scopes as Scope[]) });
+  }
+  return keys;
+});
+
+/** `queue=n,queue=n` — per-queue worker concurrency. */
+const concurrency = z.string().transform((raw, ctx): Partial<Record<QueueName, number>> => {
+  const out: Partial<Record<QueueName, number>> = {};
+  for (const entry of raw.split(',')) {
+    if (entry.trim() === '') continue;
+    const [queue, n] = entry.split('=').map((s) => s.trim());
+    const value = Number(n);
+    if (!(QUEUE_NAMES as readonly string[]).includes(queue ?? '')) {
+      ctx.addIssue({ code: 'custom', message: `unknown queue "${queue}"` });
+    } else if (!Number.isInteger(value) || value < 1 || value > 1000) {
+      ctx.addIssue({ code: 'custom', message: `concurrency for ${queue} must be 1..1000` });
+    } else {
+      out[queue as QueueName] = value;
+    }
+  }
+  return out;
+});
+
+/** A cron expression, or `off` to disable the entry. */
+const schedule = z
+  .string()
+  .trim()
+  .refine((v) => v === 'off' || isValidCron(v), {
+    message: 'must be a cron expression (5 or 6 fields) or "off"',
+  })
+  .transform((v) => (v === 'off' ? null : v));
+
+/**
+ * The whole environment of every Stowage process. Each key is described; `.env.example`
+ * and the README's configuration table list the same keys.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'])
+    .default('development')
+    .describe('Runtime mode.'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Minimum log level.'),
+  LOG_PRETTY: bool
+    .default(false)
+    .describe('Human-readable logs instead of JSON lines (local runs).'),
+
+  REDIS_URL: url(['redis:', 'rediss:'])
+    .default('redis://127.0.0.1:6379')
+    .describe('Queue Redis. Must run with maxmemory-policy noeviction and AOF.'),
+  CACHE_REDIS_URL: url(['redis:', 'rediss:'])
+    .optional()
+    .describe('Redis for the hot-IOC cache (eviction allowed). Defaults to REDIS_URL.'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}-]{1,64}$/, 'letters, digits, _ - { } only')
+    .default('stowage')
+    .describe('Key prefix of every BullMQ queue; use a hash tag ({stowage}) on Redis Cluster.'),
+
+  DATABASE_URL: url(['postgres:', 'postgresql:'])
+    .default('postgres://postgres@127.0.0.1:5432/stowage')
+    .describe('PostgreSQL: watermarks, archive ledger, and the hot store when HOT_STORE=postgres.'),
+  CLICKHOUSE_URL: url(['http:', 'https:'])
+    .default('http://127.0.0.1:8123')
+    .describe('ClickHouse HTTP endpoint (used when HOT_STORE=clickhouse).'),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier')
+    .default('stowage')
+    .describe('ClickHouse database holding the hot store tables.'),
+  CLICKHOUSE_USER: z.string().default('default').describe('ClickHouse user.'),
+  CLICKHOUSE_PASSWORD: z.string().default('').describe('ClickHouse password.'),
+  HOT_STORE: z
+    .enum(['postgres', 'clickhouse'])
+    .default('postgres')
+    .describe('Backend of the hot IOC store.'),
+
+  S3_ENDPOINT: url(['http:', 'https:'])
+    .optional()
+    .describe('S3 endpoint (MinIO, Ceph RGW); unset means AWS S3.'),
+  S3_REGION: z.string().default('us-east-1').describe('S3 region.'),
+  S3_ACCESS_KEY_ID: z
+    .string()
+    .optional()
+    .describe('S3 access key id (unset: the SDK default chain).'),
+  S3_SECRET_ACCESS_KEY: z.string().optional().describe('S3 secret access key.'),
+  S3_FORCE_PATH_STYLE: bool
+    .default(true)
+    .describe('Path-style bucket addressing (local servers need it).'),
+
+  API_HOST: z.string().default('0.0.0.0').describe('Address the api listens on.'),
+  API_PORT: port.default(8080).describe('Port of the api (intake, status, dashboard mount).'),
+  API_KEYS: apiKeys
+    .default([])
+    .describe('API keys: name:secret:scope+scope,… Scopes: ingest, artifacts, read, admin.'),
+  API_BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i, 'a size such as 512kb or 5mb')
+    .default('5mb')
+    .describe('Largest JSON body the api accepts (413 above it).'),
+  API_PUBLIC_URL: url(['http:', 'https:'])
+    .optional()
+    .describe('Base URL printed for users; defaults to http://localhost:API_PORT.'),
+
+  DASHBOARD_PORT: port.default(8081).describe('Port of the standalone dashboard process.'),
+  DASHBOARD_PATH: z
+    .string()
+    .regex(/^\/[A-Za-z0-9/_-]*$/, 'an absolute path')
+    .default('/admin/queues')
+    .describe('Path Bull Board is mounted at.'),
+
+  WORKER_QUEUES: z
+    .string()
+    .default(QUEUE_NAMES.join(','))
+    .describe('Queues this worker serves (comma-separated).'),
+  WORKER_CONCURRENCY: concurrency
+    .default({})
+    .describe('Per-queue concurrency overrides: ingest=8,artifacts=2.'),
+  SHUTDOWN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30_000)
+    .describe('How long SIGTERM waits for in-flight jobs before closing anyway.'),
+
+  SCHEDULE_ARCHIVE: schedule.default('15 1 * * *').describe('archive.lock cron (UTC) or off.'),
+  SCHEDULE_RETENTION: schedule
+    .default('45 2 * * *')
+    .describe('retention.cleanup cron (UTC) or off.'),
+  SCHEDULE_CACHE_WARM: schedule.default('5 * * * *').describe('cache.promote cron (UTC) or off.'),
+  SCHEDULE_ABORT_STALE_UPLOADS: schedule
+    .default('35 * * * *')
+    .describe('uploads.abort-stale cron (UTC) or off.'),
+});
+
+type Env = z.output<typeof configSchema>;
+
+/** The validated configuration every process is built from. */
+export interface Config extends Env {
+  workerQueues: QueueName[];
+  cacheRedisUrl: string;
+  publicUrl: string;
+}
+
+/** Raised with every configuration problem at once, one per line. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The environment keys the schema knows (docker-compose and .env.example are checked against them). */
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof Env)[];
+
+/** Validates an environment; pure, reports every problem at once. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  if (!parsed.success) throw new ConfigError(problems);
+
+  const cfg = parsed.data;
+  const queues = cfg.WORKER_QUEUES.split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  const unknown = queues.filter((q) => !(QUEUE_NAMES as readonly string[]).includes(q));
+  if (unknown.length > 0 || queues.length === 0) {
+    throw new ConfigError([
+      `WORKER_QUEUES: unknown queue(s) ${unknown.join(', ') || '(none given)'} (known: ${QUEUE_NAMES.join(', ')})`,
+    ]);
+  }
+  return {
+    ...cfg,
+    workerQueues: queues as QueueName[],
+    cacheRedisUrl: cfg.CACHE_REDIS_URL ?? cfg.REDIS_URL,
+    publicUrl: cfg.API_PUBLIC_URL ?? `http://localhost:${cfg.API_PORT}`,
+  };
+}

@@ -1,0 +1,142 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Config } from './config.js';
+import { createClickHouse, pingClickHouse } from './connections/clickhouse.js';
+import { createPgPool, pingPostgres } from './connections/postgres.js';
+import { createRedis, pingRedis, withTimeout, type Role } from './connections/redis.js';
+import { createS3, pingS3 } from './connections/s3.js';
+import type { Logger } from './log.js';
+
+/** A backend /ready checks, by the name it reports. */
+export type BackendName = 'redis' | 'cache-redis' | 'postgres' | 'clickhouse' | 's3';
+
+/**
+ * The clients of one process, built once and handed down. Each opens on first use, so a
+ * process only connects to what it touches; close() closes what was opened.
+ */
+export interface Deps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly role: Role;
+  /** The queue Redis connection for non-blocking commands (queues, producers). */
+  readonly redis: Redis;
+  readonly cacheRedis: Redis;
+  readonly pg: pg.Pool;
+  readonly clickhouse: ClickHouseClient;
+  readonly s3: S3Client;
+  /** A new blocking connection to the queue Redis (BullMQ Workers need one each; they wait for Redis). */
+  connectRedis(name: string): Redis;
+  /** Checks each backend the deployment uses; the names of those that did not answer. */
+  checkBackends(timeoutMs?: number): Promise<{ name: BackendName; ok: boolean; error?: string }[]>;
+  close(): Promise<void>;
+}
+
+/** Builds the clients of a process for its role (the api fails fast, workers wait). */
+export function createDeps(config: Config, role: Role, log: Logger): Deps {
+  const opened = new Map<string, { close: () => Promise<unknown> }>();
+  const once = <T>(key: string, make: () => T, close: (t: T) => Promise<unknown>): (() => T) => {
+    let value: T | undefined;
+    return () => {
+      if (value === undefined) {
+        value = make();
+        const v = value;
+        opened.set(key, { close: () => close(v) });
+      }
+      return value;
+    };
+  };
+  const quit = (r: Redis) => r.quit().catch(() => r.disconnect());
+  let lastRedisWarning = 0;
+  const onRedisError = (err: Error) => {
+    // One line per 10 s is enough to say Redis is away; reconnects go on quietly.
+    if (Date.now() - lastRedisWarning < 10_000) return;
+    lastRedisWarning = Date.now();
+    log.warn({ err: err.message }, 'redis connection error; reconnecting');
+  };
+
+  const redis = once(
+    'redis',
+    () => createRedis(config.REDIS_URL, role, 'main', onRedisError),
+    quit,
+  );
+  const cacheRedis = once(
+    'cache-redis',
+    () => createRedis(config.cacheRedisUrl, role, 'cache', onRedisError),
+    quit,
+  );
+  const pool = once(
+    'pg',
+    () => createPgPool(config.DATABASE_URL),
+    (p) => p.end(),
+  );
+  const clickhouse = once(
+    'clickhouse',
+    () => createClickHouse(config),
+    (c) => c.close(),
+  );
+  const s3 = once(
+    's3',
+    () => createS3(config),
+    (c) => {
+      c.destroy();
+      return Promise.resolve();
+    },
+  );
+  const extra: Redis[] = [];
+
+  return {
+    config,
+    log,
+    role,
+    get redis() {
+      return redis();
+    },
+    get cacheRedis() {
+      return cacheRedis();
+    },
+    get pg() {
+      return pool();
+    },
+    get clickhouse() {
+      return clickhouse();
+    },
+    get s3() {
+      return s3();
+    },
+    connectRedis(name) {
+      const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);
+      extra.push(connection);
+      return connection;
+    },
+    async checkBackends(timeoutMs = 3_000) {
+      const checks: [BackendName, () => Promise<void>][] = [
+        ['redis', () => pingRedis(redis(), timeoutMs)],
+        ['postgres', () => pingPostgres(pool())],
+        ['s3', () => pingS3(s3())],
+      ];
+      if (config.cacheRedisUrl !== config.REDIS_URL) {
+        checks.push(['cache-redis', () => pingRedis(cacheRedis(), timeoutMs)]);
+      }
+      if (config.HOT_STORE === 'clickhouse') {
+        checks.push(['clickhouse', () => pingClickHouse(clickhouse())]);
+      }
+      return Promise.all(
+        checks.map(async ([name, check]) => {
+          try {
+            await withTimeout(check(), timeoutMs, name);
+            return { name, ok: true };
+          } catch (err) {
+            return { name, ok: false, error: err instanceof Error ? err.message : String(err) };
+          }
+        }),
+      );
+    },
+    async close() {
+      await Promise.allSettled([...opened.values()].map((o) => o.close()));
+      await Promise.allSettled(extra.map(quit));
+      opened.clear();
+    },
+  };
+}

@@ -1,0 +1,5 @@
+export { StowageError, type ErrorContext } from './stowage-error.js';
+export { PermanentError } from './permanent-error.js';
+export { TransientError } from './transient-error.js';
+export { ValidationError, type FieldIssue } from './validation-error.js';
+export { isPermanent } from './classify.js';
