@@ -1,0 +1,84 @@
+import type { z } from 'zod';
+import type { QueueName, Scope } from '../src/config.js';
+import type { Logger } from '../src/log.js';
+
+/** Options a job type may set over its queue's defaults. */
+export interface JobTypeOptions {
+  attempts?: number;
+  backoff?: { type: 'exponential' | 'fixed'; delay: number; jitter?: number };
+  priority?: number;
+}
+
+/**
+ * A job type, defined once: what the API validates with, what producers enqueue with, what
+ * the scheduler ticks and what the worker runs. Pure: no SDK imports, so the API loads it
+ * cheaply.
+ */
+export interface JobDefinition<Name extends string = string, Schema extends z.ZodType = z.ZodType> {
+  /** `noun.verb`, e.g. `iocs.insert`. */
+  readonly name: Name;
+  readonly queue: QueueName;
+  /** One sentence for the dashboard, the OpenAPI document and the README. */
+  readonly description: string;
+  readonly payload: Schema;
+  /** The API scope a key needs to enqueue this type through the generic route. */
+  readonly scope: Scope;
+  readonly options?: JobTypeOptions;
+  /**
+   * Derives a stable key from the payload: two enqueues with the same key are one job.
+   * An explicit `Idempotency-Key` wins over it.
+   */
+  idempotencyKey?(payload: z.output<Schema>): string;
+  /** A valid example payload; the contract test parses it. */
+  readonly fixture: z.input<Schema>;
+}
+
+/** Declares a job type, keeping its literal name in the type. */
+export function defineJob<const Name extends string, Schema extends z.ZodType>(
+  definition: JobDefinition<Name, Schema>,
+): JobDefinition<Name, Schema> {
+  if (!/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/.test(definition.name)) {
+    throw new Error(`job name "${definition.name}" must be noun.verb in lower case`);
+  }
+  return definition;
+}
+
+/** A definition of any name and schema. */
+export type AnyJobDefinition = JobDefinition<string, z.ZodType>;
+
+/** The validated payload a handler receives. */
+export type PayloadOf<D> = D extends JobDefinition<string, infer S> ? z.output<S> : never;
+
+/** The payload a producer hands in (before defaults and normalisation). */
+export type InputOf<D> = D extends JobDefinition<string, infer S> ? z.input<S> : never;
+
+/** Per-job things a handler gets besides its payload. */
+export interface JobContext {
+  readonly jobId: string;
+  readonly name: string;
+  readonly queue: QueueName;
+  /** 1 on the first run, 2 on the first retry, … */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** A logger bound to queue, job id, type and attempt. */
+  readonly log: Logger;
+  /** Aborted when the worker shuts down past its grace period; stop promptly. */
+  readonly signal: AbortSignal;
+  /** Reports progress (a percentage or a structured object); shown in the dashboard. */
+  progress(value: number | Record<string, unknown>): Promise<void>;
+  /** State saved by an earlier attempt of this job (resumable work), or undefined. */
+  readonly checkpoint: unknown;
+  /** Saves state a retry of this job will find in `checkpoint`. */
+  saveCheckpoint(state: unknown): Promise<void>;
+  /** Return values of this job's children in a flow, keyed by child job id. */
+  childResults(): Promise<Record<string, unknown>>;
+}
+
+/** What a worker runs for one job. */
+export type Handler<D, Result = unknown> = (
+  payload: PayloadOf<D>,
+  ctx: JobContext,
+) => Promise<Result>;
+
+/** Builds a handler from the dependencies it needs (Temporal's `createActivities(deps)`). */
+export type HandlerFactory<D, Deps> = (deps: Deps) => Handler<D>;

@@ -1,0 +1,12 @@
+import { JobRegistry } from './job-registry.js';
+
+/**
+ * Every job type Stowage runs. Adding a type is one folder under jobs/ and one line here
+ * (and one in jobs/handlers.ts, which the compiler insists on).
+ */
+export const JOB_DEFINITIONS = [] as const;
+
+/** The registry of the job types above. */
+export function createJobRegistry(): JobRegistry<typeof JOB_DEFINITIONS> {
+  return new JobRegistry(JOB_DEFINITIONS);
+}

@@ -1,0 +1,195 @@
+import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ValidationError } from '../src/errors/index.js';
+import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
+import { jobIdForKey, newJobId } from '../jobs/job-id.js';
+import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
+import { QUEUE_DEFAULTS } from './queue-defaults.js';
+import type { QueueSet } from './queue-set.js';
+
+/** Per-enqueue choices a producer may make. */
+export interface EnqueueOptions {
+  /** Two enqueues with the same key (and type) are one job. */
+  idempotencyKey?: string;
+  /** An exact job id (the scheduler uses it for ticks); wins over idempotencyKey. */
+  jobId?: string;
+  delayMs?: number;
+  priority?: number;
+}
+
+/** What an enqueue returns. */
+export interface EnqueuedJob {
+  id: string;
+  name: string;
+  queue: string;
+}
+
+/** Choices for a bulk enqueue: one idempotency key per payload, by position. */
+export type BulkOptions = Omit<EnqueueOptions, 'jobId' | 'idempotencyKey'> & {
+  idempotencyKeys?: string[];
+};
+
+/** One job of a flow: its type, payload and optional idempotency key. */
+export interface FlowNode<N extends string = string> {
+  name: N;
+  payload: unknown;
+  idempotencyKey?: string;
+}
+
+/** The typed way applications, the API and the scheduler put work on the queues. */
+export class Producer<Defs extends readonly AnyJobDefinition[]> {
+  private readonly flows: FlowProducer;
+
+  constructor(
+    private readonly registry: JobRegistry<Defs>,
+    private readonly queues: QueueSet,
+    connection: Redis,
+  ) {
+    this.flows = new FlowProducer({ connection, prefix: queues.prefix });
+  }
+
+  /** Validates a payload against its type and enqueues it. */
+  async enqueue<N extends JobNameOf<Defs>>(
+    name: N,
+    payload: InputOf<DefinitionNamed<Defs, N>>,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueuedJob> {
+    return this.enqueueByName(name, payload, options);
+  }
+
+  /** Like enqueue, for a name only known at run time (the API's generic route). */
+  async enqueueByName(
+    name: string,
+    payload: unknown,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueuedJob> {
+    const { definition, data, id } = this.prepare(name, payload, options);
+    const job = await this.queues.get(definition.queue).add(name, data, {
+      ...this.jobOptions(definition, options),
+      jobId: id,
+    });
+    return { id: job.id ?? id, name, queue: definition.queue };
+  }
+
+  /** Validates every payload first (all or nothing), then enqueues them in one round trip. */
+  async enqueueBulk<N extends JobNameOf<Defs>>(
+    name: N,
+    payloads: InputOf<DefinitionNamed<Defs, N>>[],
+    options: BulkOptions = {},
+  ): Promise<EnqueuedJob[]> {
+    return this.enqueueBulkByName(name, payloads, options);
+  }
+
+  /** Like enqueueBulk, for a name only known at run time. */
+  async enqueueBulkByName(
+    name: string,
+    payloads: unknown[],
+    options: BulkOptions = {},
+  ): Promise<EnqueuedJob[]> {
+    const prepared = payloads.map((payload, i) => {
+      const key = options.idempotencyKeys?.[i];
+      return this.prepare(
+        name,
+        payload,
+        key === undefined ? {} : { idempotencyKey: key },
+        `payloads.${i}`,
+      );
+    });
+    const first = prepared[0];
+    if (!first) return [];
+    const queue = this.queues.get(first.definition.queue);
+    const jobs = await queue.addBulk(
+      prepared.map(({ definition, data, id }) => ({
+        name,
+        data,
+        opts: { ...this.jobOptions(definition, options), jobId: id },
+      })),
+    );
+    return jobs.map((job, i) => ({ id: job.id ?? prepared[i]!.id, name, queue: queue.name }));
+  }
+
+  /**
+   * Enqueues a parent that runs only after every child completed; a child failing for good
+   * fails the parent, so the parent's effect (say, a watermark) happens only on full success.
+   */
+  async enqueueFlow<P extends JobNameOf<Defs>, C extends JobNameOf<Defs>>(flow: {
+    parent: FlowNode<P>;
+    children: FlowNode<C>[];
+  }): Promise<EnqueuedJob & { children: EnqueuedJob[] }> {
+    const parent = this.prepare(
+      flow.parent.name,
+      flow.parent.payload,
+      keyOf(flow.parent),
+      'parent.payload',
+    );
+    const children = flow.children.map((child, i) =>
+      this.prepare(child.name, child.payload, keyOf(child), `children.${i}.payload`),
+    );
+    const node = (p: Prepared): FlowJob => ({
+      name: p.definition.name,
+      queueName: p.definition.queue,
+      data: p.data,
+      opts: { ...this.jobOptions(p.definition, {}), jobId: p.id },
+    });
+    const tree = await this.flows.add({
+      ...node(parent),
+      children: children.map((c) => ({
+        ...node(c),
+        opts: { ...node(c).opts, failParentOnFailure: true },
+      })),
+    });
+    return {
+      id: tree.job.id ?? parent.id,
+      name: parent.definition.name,
+      queue: parent.definition.queue,
+      children: children.map((c) => ({
+        id: c.id,
+        name: c.definition.name,
+        queue: c.definition.queue,
+      })),
+    };
+  }
+
+  /** Closes the flow producer (queues and connection belong to their owner). */
+  async close(): Promise<void> {
+    await this.flows.close();
+  }
+
+  /** Validates one payload; `path` prefixes the field paths of its errors (`payloads.3`). */
+  private prepare(
+    name: string,
+    payload: unknown,
+    options: EnqueueOptions,
+    path?: string,
+  ): Prepared {
+    const definition = this.registry.get(name);
+    if (!definition) {
+      throw new ValidationError([{ path: 'type', message: `unknown job type "${name}"` }]);
+    }
+    const parsed = definition.payload.safeParse(payload);
+    if (!parsed.success) throw ValidationError.fromZod(parsed.error, path);
+    const data: unknown = parsed.data;
+    const key = options.idempotencyKey ?? definition.idempotencyKey?.(data);
+    const id = options.jobId ?? (key === undefined ? newJobId(name) : jobIdForKey(name, key));
+    return { definition, data, id };
+  }
+
+  private jobOptions(definition: AnyJobDefinition, options: EnqueueOptions): JobsOptions {
+    return {
+      ...QUEUE_DEFAULTS[definition.queue].job,
+      ...definition.options,
+      ...(options.delayMs === undefined ? {} : { delay: options.delayMs }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+    };
+  }
+}
+
+interface Prepared {
+  definition: AnyJobDefinition;
+  data: unknown;
+  id: string;
+}
+
+function keyOf(node: FlowNode): EnqueueOptions {
+  return node.idempotencyKey === undefined ? {} : { idempotencyKey: node.idempotencyKey };
+}

@@ -1,0 +1,39 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type QueueName } from '../src/config.js';
+import { QUEUE_DEFAULTS } from './queue-defaults.js';
+
+/** One BullMQ Queue per Stowage queue, sharing one connection. */
+export class QueueSet {
+  private readonly queues = new Map<QueueName, Queue>();
+
+  constructor(
+    private readonly connection: Redis,
+    readonly prefix: string,
+    names: readonly QueueName[] = QUEUE_NAMES,
+  ) {
+    for (const name of names) {
+      this.queues.set(
+        name,
+        new Queue(name, { connection, prefix, defaultJobOptions: QUEUE_DEFAULTS[name].job }),
+      );
+    }
+  }
+
+  /** The queue of a name. */
+  get(name: QueueName): Queue {
+    const queue = this.queues.get(name);
+    if (!queue) throw new Error(`queue "${name}" is not open in this process`);
+    return queue;
+  }
+
+  /** Every open queue. */
+  all(): Queue[] {
+    return [...this.queues.values()];
+  }
+
+  /** Closes the queues (the shared connection is closed by its owner). */
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((q) => q.close()));
+  }
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { loadConfig, type Config, type QueueName } from '../../src/config.js';
+import { createDeps, type Deps } from '../../src/deps.js';
+import { createLogger } from '../../src/log.js';
+import { createApp } from '../../src/api/app.js';
+import { Producer } from '../../queues/producer.js';
+import { QueueSet } from '../../queues/queue-set.js';
+import { WorkerHost } from '../../workers/worker-host.js';
+import type { HandlerTable } from '../../workers/job-runner.js';
+import { testHandlers, testRegistry } from '../fixtures/test-jobs.js';
+
+/** Keys every test world accepts: one per scope, plus admin. */
+export const TEST_KEYS = {
+  ingest: 'ingest-key-0123456789abcdef',
+  artifacts: 'artifacts-key-0123456789abcdef',
+  read: 'read-key-0123456789abcdef',
+  admin: 'admin-key-0123456789abcdef',
+} as const;
+
+/** A configuration for tests against the local services, isolated by a random queue prefix. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    ...process.env,
+    QUEUE_PREFIX: `t${randomBytes(5).toString('hex')}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    API_KEYS: Object.entries(TEST_KEYS)
+      .map(([scope, secret]) => `${scope}-client:${secret}:${scope}`)
+      .join(','),
+    SHUTDOWN_GRACE_MS: '2000',
+    ...overrides,
+  });
+}
+
+/** One test's isolated world: its own queues, sink, producer, workers and api. */
+export class TestWorld {
+  readonly config: Config;
+  readonly deps: Deps;
+  readonly registry = testRegistry();
+  readonly queues: QueueSet;
+  readonly producer: Producer<ReturnType<typeof testRegistry>['definitions']>;
+  readonly sink: string;
+  private readonly hosts: WorkerHost[] = [];
+  private server: Server | undefined;
+
+  constructor(overrides: Record<string, string> = {}) {
+    this.config = testConfig(overrides);
+    const log = createLogger(this.config);
+    this.deps = createDeps(this.config, 'api', log);
+    this.queues = new QueueSet(this.deps.redis, this.config.QUEUE_PREFIX);
+    this.producer = new Producer(this.registry, this.queues, this.deps.redis);
+    this.sink = `${this.config.QUEUE_PREFIX}:sink`;
+  }
+
+  /** Starts a worker host on the given queues with the test handlers. */
+  async startWorker(
+    queues: QueueName[] = ['ingest', 'artifacts', 'maintenance'],
+    handlers?: HandlerTable,
+  ) {
+    const host = new WorkerHost({
+      connect: (name) => this.deps.connectRedis(name),
+      prefix: this.config.QUEUE_PREFIX,
+      queues,
+      registry: this.registry,
+      handlers: handlers ?? testHandlers(this.deps.redis, this.sink),
+      log: this.deps.log,
+    });
+    host.start();
+    await host.ready();
+    this.hosts.push(host);
+    return host;
+  }
+
+  /** Starts the api on a free port; returns its base URL. */
+  async startApi(): Promise<string> {
+    const app = createApp({
+      config: this.config,
+      deps: this.deps,
+      log: this.deps.log,
+      registry: this.registry,
+      producer: this.producer,
+      queues: this.queues,
+    });
+    this.server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => this.server!.once('listening', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** The sink hash as numbers. */
+  async sinkValues(): Promise<Record<string, number>> {
+    const raw = await this.deps.redis.hgetall(this.sink);
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+  }
+
+  /** Stops everything and removes every key of this world. */
+  async close(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.stop(500)));
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    }
+    await Promise.all(
+      this.queues.all().map((q) => q.obliterate({ force: true }).catch(() => undefined)),
+    );
+    await this.deps.redis.del(this.sink);
+    await this.producer.close();
+    await this.queues.close();
+    await this.deps.close();
+  }
+}
+
+/** Polls until check returns a value that is not undefined, or fails after the deadline. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${what} not reached within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

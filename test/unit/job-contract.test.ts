@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { QUEUE_NAMES } from '../../src/config.js';
+import { HANDLER_FACTORIES } from '../../jobs/handlers.js';
+import { JOB_DEFINITIONS } from '../../jobs/registry.js';
+import { defineJob } from '../../jobs/job-definition.js';
+import { JobRegistry } from '../../jobs/job-registry.js';
+import { z } from 'zod';
+import { TEST_JOBS, testHandlers } from '../fixtures/test-jobs.js';
+
+/** Every registry — the production one and the framework's test one — keeps the contract. */
+const registries = [
+  {
+    label: 'production',
+    defs: JOB_DEFINITIONS as readonly { name: string }[],
+    handlers: HANDLER_FACTORIES,
+  },
+  { label: 'test', defs: TEST_JOBS, handlers: testHandlers(null as never, 'unused') },
+];
+
+describe.each(registries)('job contract ($label registry)', ({ defs, handlers }) => {
+  it('every job has a queue, a handler and a fixture payload that parses', () => {
+    for (const def of defs as unknown as (typeof TEST_JOBS)[number][]) {
+      expect(QUEUE_NAMES).toContain(def.queue);
+      expect(Object.keys(handlers)).toContain(def.name);
+      expect(def.payload.safeParse(def.fixture).success, `${def.name} fixture`).toBe(true);
+      expect(def.description.length).toBeGreaterThan(10);
+    }
+    expect(Object.keys(handlers).sort()).toEqual(defs.map((d) => d.name).sort());
+  });
+});
+
+describe('defineJob and JobRegistry', () => {
+  it('refuses names that are not noun.verb in lower case', () => {
+    const base = {
+      queue: 'ingest',
+      description: 'x',
+      scope: 'ingest',
+      payload: z.object({}),
+      fixture: {},
+    } as const;
+    expect(() => defineJob({ ...base, name: 'Insert' })).toThrow(/noun\.verb/);
+    expect(() => defineJob({ ...base, name: 'iocs.insert' })).not.toThrow();
+  });
+
+  it('refuses a type registered twice', () => {
+    expect(() => new JobRegistry([...TEST_JOBS, TEST_JOBS[0]])).toThrow(/twice/);
+  });
+
+  it('lists types by queue', () => {
+    const registry = new JobRegistry(TEST_JOBS);
+    expect(registry.forQueue('ingest').map((d) => d.name)).toEqual(['test.echo', 'test.fail']);
+    expect(registry.queues().sort()).toEqual(['artifacts', 'ingest', 'maintenance']);
+  });
+});

@@ -1,0 +1,31 @@
+import type { Config } from '../src/config.js';
+import { createDeps } from '../src/deps.js';
+import type { Logger } from '../src/log.js';
+import type { RunningProcess } from '../src/running-process.js';
+import { createJobRegistry } from '../jobs/registry.js';
+import { Producer } from '../queues/producer.js';
+import { QueueSet } from '../queues/queue-set.js';
+import { Scheduler } from './scheduler.js';
+import { scheduleFromConfig } from './schedules.js';
+
+/** Starts the scheduler with the maintenance schedule from configuration. */
+export function startScheduler(config: Config, log: Logger): RunningProcess {
+  const deps = createDeps(config, 'scheduler', log);
+  const registry = createJobRegistry();
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const producer = new Producer(registry, queues, deps.redis);
+  const { entries, skipped } = scheduleFromConfig(config, registry);
+  for (const s of skipped) log.info(s, 'schedule entry not active');
+  const scheduler = new Scheduler({ entries, producer, log });
+  scheduler.start();
+  return {
+    name: 'scheduler',
+    async stop() {
+      await scheduler.stop();
+      await producer.close();
+      await queues.close();
+      await deps.close();
+      log.info('scheduler stopped');
+    },
+  };
+}

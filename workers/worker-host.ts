@@ -1,0 +1,93 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { QueueName } from '../src/config.js';
+import type { Logger } from '../src/log.js';
+import type { JobRegistry } from '../jobs/job-registry.js';
+import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
+import { createJobRunner, type HandlerTable } from './job-runner.js';
+
+/** What a worker process serves and how. */
+export interface WorkerHostOptions {
+  /** Builds a connection per BullMQ Worker (each needs its own blocking connection). */
+  connect: (name: string) => Redis;
+  prefix: string;
+  queues: readonly QueueName[];
+  concurrency?: Partial<Record<QueueName, number>>;
+  registry: JobRegistry;
+  handlers: HandlerTable;
+  log: Logger;
+}
+
+/** BullMQ Workers for a set of queues, with a graceful stop. */
+export class WorkerHost {
+  readonly workers: Worker[];
+  private readonly abort = new AbortController();
+  private readonly connections: Redis[] = [];
+
+  constructor(private readonly options: WorkerHostOptions) {
+    this.workers = options.queues.map((queue) => {
+      const connection = options.connect(`worker:${queue}`);
+      this.connections.push(connection);
+      const defaults = QUEUE_DEFAULTS[queue];
+      const worker = new Worker(
+        queue,
+        createJobRunner({
+          queue,
+          registry: options.registry,
+          handlers: options.handlers,
+          log: options.log,
+          shutdownSignal: this.abort.signal,
+        }),
+        {
+          connection,
+          prefix: options.prefix,
+          concurrency: options.concurrency?.[queue] ?? defaults.concurrency,
+          lockDuration: defaults.lockDuration,
+          maxStalledCount: 3,
+          autorun: false,
+        },
+      );
+      worker.on('error', (err) => options.log.warn({ queue, err }, 'worker connection error'));
+      return worker;
+    });
+  }
+
+  /** Starts taking jobs. */
+  start(): void {
+    for (const worker of this.workers) {
+      void worker.run().catch((err: unknown) => this.options.log.error({ err }, 'worker stopped'));
+    }
+    this.options.log.info(
+      { queues: this.options.queues, types: this.options.registry.names() },
+      'worker started',
+    );
+  }
+
+  /** Resolves once every worker is connected and waiting for jobs. */
+  async ready(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+  }
+
+  /**
+   * Stops taking jobs and waits up to graceMs for in-flight ones; past that, aborts their
+   * signal and closes anyway (BullMQ's stalled check gives those jobs to another worker).
+   */
+  async stop(graceMs: number): Promise<void> {
+    const log = this.options.log;
+    log.info({ graceMs }, 'worker stopping: no new jobs, waiting for in-flight ones');
+    const graceful = Promise.all(this.workers.map((w) => w.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), graceMs);
+    });
+    const outcome = await Promise.race([graceful.then(() => 'done' as const), expired]);
+    clearTimeout(timer);
+    if (outcome === 'expired') {
+      log.warn('grace period over: aborting in-flight jobs');
+      this.abort.abort(new Error('worker shutting down'));
+      await Promise.all(this.workers.map((w) => w.close(true)));
+    }
+    await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+    log.info('worker stopped');
+  }
+}
