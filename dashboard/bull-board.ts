@@ -1,0 +1,65 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Router, type RequestHandler } from 'express';
+import type { Queue } from 'bullmq';
+import type { ApiKey } from '../src/config.js';
+import { authenticate, hasScope } from '../src/api/auth.js';
+import { HttpProblem } from '../src/api/problem.js';
+import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
+
+const DESCRIPTIONS: Record<string, string> = {
+  ingest: 'IOC batch inserts and watermark commits',
+  cache: 'hot-IOC cache promotion',
+  artifacts: 'artifact uploads to S3',
+  archive: 'WORM archives under S3 Object Lock',
+  maintenance: 'retention cleanup and stale-upload abort',
+};
+
+function board(queues: Queue[], basePath: string, readOnly: boolean): RequestHandler {
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(basePath);
+  createBullBoard({
+    queues: queues.map(
+      (q) =>
+        new BullMQAdapter(q, {
+          readOnlyMode: readOnly,
+          allowRetries: !readOnly,
+          description: DESCRIPTIONS[q.name] ?? '',
+        }),
+    ),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: readOnly ? 'Stowage (read-only)' : 'Stowage' } },
+  });
+  return serverAdapter.getRouter() as RequestHandler;
+}
+
+/**
+ * Bull Board over the given queues, behind API-key auth (Bearer, or Basic with the key as
+ * password so a browser can sign in): admin keys get the full board, read keys a read-only one.
+ */
+export function dashboardRouter(options: {
+  queues: Queue[];
+  keys: readonly ApiKey[];
+  basePath: string;
+}): Router {
+  const { queues, keys, basePath } = options;
+  const full = board(queues, basePath, false);
+  const readOnly = board(queues, basePath, true);
+  const router = Router();
+  router.use(
+    basePath,
+    authenticate(keys, { basicRealm: 'Stowage dashboard' }),
+    (req, res, next) => {
+      const caller = res.locals.caller;
+      if (hasScope(caller, 'admin')) full(req, res, next);
+      else if (hasScope(caller, 'read')) readOnly(req, res, next);
+      else
+        next(new HttpProblem(403, 'forbidden', 'the dashboard needs the "read" or "admin" scope'));
+    },
+  );
+  return router;
+}
+
+/** Queue names and their lock durations, for the dashboard's own page title and docs. */
+export const DASHBOARD_QUEUES = Object.keys(QUEUE_DEFAULTS);

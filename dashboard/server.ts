@@ -1,0 +1,54 @@
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../src/config.js';
+import { createDeps } from '../src/deps.js';
+import type { Logger } from '../src/log.js';
+import type { RunningProcess } from '../src/running-process.js';
+import { HttpProblem, problemHandler } from '../src/api/problem.js';
+import { QueueSet } from '../queues/queue-set.js';
+import { dashboardRouter } from './bull-board.js';
+
+/** Runs Bull Board on its own (DASHBOARD_PORT), without the intake API. */
+export async function startDashboard(
+  config: Config,
+  log: Logger,
+  options: { port?: number } = {},
+): Promise<RunningProcess & { url: string }> {
+  const deps = createDeps(config, 'dashboard', log);
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'healthy' });
+  });
+  app.use(
+    dashboardRouter({
+      queues: queues.all(),
+      keys: config.API_KEYS,
+      basePath: config.DASHBOARD_PATH,
+    }),
+  );
+  app.use((req, _res, next) =>
+    next(new HttpProblem(404, 'not_found', `no route ${req.method} ${req.path}`)),
+  );
+  app.use(problemHandler(log));
+  const server = app.listen(options.port ?? config.DASHBOARD_PORT, config.API_HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${config.DASHBOARD_PATH}`;
+  log.info({ url }, 'dashboard listening');
+  return {
+    name: 'dashboard',
+    url,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await queues.close();
+      await deps.close();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import express, { type Express } from 'express';
+import type { Config } from '../config.js';
+import type { Deps } from '../deps.js';
+import type { Logger } from '../log.js';
+import type { AnyJobDefinition } from '../../jobs/job-definition.js';
+import type { JobRegistry } from '../../jobs/job-registry.js';
+import type { Producer } from '../../queues/producer.js';
+import type { QueueSet } from '../../queues/queue-set.js';
+import { dashboardRouter } from '../../dashboard/bull-board.js';
+import { authenticate } from './auth.js';
+import { HttpProblem, problemHandler } from './problem.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+
+/** What the api app is built from; the caller owns and closes every piece. */
+export interface AppOptions {
+  config: Config;
+  deps: Pick<Deps, 'checkBackends'>;
+  log: Logger;
+  registry: JobRegistry;
+  producer: Producer<readonly AnyJobDefinition[]>;
+  queues: QueueSet;
+  /** Mount Bull Board at DASHBOARD_PATH (default true). */
+  dashboard?: boolean;
+}
+
+/** The intake API: health, dashboard, then every authenticated /v1 route. */
+export function createApp(options: AppOptions): Express {
+  const { config, log } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      log.info(
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+          caller: res.locals.caller?.name,
+        },
+        'request',
+      );
+    });
+    next();
+  });
+
+  app.use(healthRoutes(options.deps));
+  if (options.dashboard !== false) {
+    app.use(
+      dashboardRouter({
+        queues: options.queues.all(),
+        keys: config.API_KEYS,
+        basePath: config.DASHBOARD_PATH,
+      }),
+    );
+  }
+
+  const v1 = express.Router();
+  v1.use(authenticate(config.API_KEYS));
+  v1.use(
+    express.json({
+      limit: config.API_BODY_LIMIT,
+      strict: true,
+      type: ['application/json', 'application/*+json'],
+    }),
+  );
+  v1.use((req, _res, next) => {
+    // A body the JSON parser did not read is the wrong media type, not an empty payload.
+    const hasBody =
+      req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0';
+    if (
+      (req.method === 'POST' || req.method === 'PUT') &&
+      (hasBody || req.headers['transfer-encoding']) &&
+      !req.is(['application/json', 'application/*+json'])
+    ) {
+      next(new HttpProblem(415, 'unsupported_media_type', 'send the body as application/json'));
+      return;
+    }
+    next();
+  });
+  v1.use(jobRoutes(options.registry, options.producer, options.queues));
+  app.use(v1);
+
+  app.use((req, _res, next) => {
+    next(new HttpProblem(404, 'not_found', `no route ${req.method} ${req.path}`));
+  });
+  app.use(problemHandler(log));
+  return app;
+}

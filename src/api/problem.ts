@@ -1,0 +1,121 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { StowageError, ValidationError, type FieldIssue } from '../errors/index.js';
+import type { Logger } from '../log.js';
+
+/** An RFC 9457 problem document, with the failing fields when there are any. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: FieldIssue[];
+}
+
+/** HTTP status for each stable error code the API can meet. */
+const STATUS_BY_CODE: Record<string, number> = {
+  invalid_payload: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  unknown_job_type: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  backend_unavailable: 503,
+};
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Raised by routes to answer with a problem document. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    detail: string,
+    readonly errors?: FieldIssue[],
+  ) {
+    super(detail);
+    this.name = 'HttpProblem';
+  }
+}
+
+/** Writes a problem document. */
+export function sendProblem(res: Response, problem: Omit<Problem, 'type' | 'title'>): void {
+  const body: Problem = {
+    type: `https://stowage.dev/problems/${problem.code}`,
+    title: TITLES[problem.status] ?? 'Error',
+    ...problem,
+  };
+  res.status(problem.status).type('application/problem+json').send(JSON.stringify(body));
+}
+
+/** Maps body-parser's errors (malformed JSON, too large, bad charset) to problems. */
+function fromBodyParser(err: { type?: string; status?: number; message?: string }) {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new HttpProblem(
+        400,
+        'invalid_json',
+        `request body is not valid JSON: ${err.message ?? ''}`,
+        [{ path: '(body)', message: 'malformed JSON' }],
+      );
+    case 'entity.too.large':
+      return new HttpProblem(413, 'payload_too_large', 'request body is larger than the limit');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpProblem(415, 'unsupported_media_type', err.message ?? 'unsupported encoding');
+    default:
+      return err.status !== undefined && err.status >= 400 && err.status < 500
+        ? new HttpProblem(err.status, 'bad_request', err.message ?? 'bad request')
+        : undefined;
+  }
+}
+
+/** The one error middleware: every error becomes problem+json; only the unexpected is a 500. */
+export function problemHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const problem =
+      err instanceof HttpProblem
+        ? err
+        : err instanceof ValidationError
+          ? new HttpProblem(400, err.code, err.message, err.issues)
+          : err instanceof StowageError
+            ? new HttpProblem(
+                STATUS_BY_CODE[err.code] ?? (err.kind === 'transient' ? 503 : 400),
+                err.code,
+                err.message,
+              )
+            : fromBodyParser(err as { type?: string });
+    if (problem) {
+      sendProblem(res, {
+        status: problem.status,
+        code: problem.code,
+        detail: problem.message,
+        ...(problem.errors ? { errors: problem.errors } : {}),
+      });
+      return;
+    }
+    log.error({ err, method: req.method, path: req.path }, 'unexpected error in request');
+    sendProblem(res, {
+      status: 500,
+      code: 'internal',
+      detail: 'unexpected error; see the api log',
+    });
+  };
+}

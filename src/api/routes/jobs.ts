@@ -1,0 +1,129 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import type { Job } from 'bullmq';
+import { ValidationError } from '../../errors/index.js';
+import type { JobRegistry } from '../../../jobs/job-registry.js';
+import { typeOfJobId } from '../../../jobs/job-id.js';
+import type { Producer } from '../../../queues/producer.js';
+import type { QueueSet } from '../../../queues/queue-set.js';
+import { CHECKPOINT_KEY } from '../../../workers/job-runner.js';
+import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
+import type { EnqueuedJob } from '../../../queues/producer.js';
+import { hasScope, requireScope, type Caller } from '../auth.js';
+import { HttpProblem } from '../problem.js';
+
+/** Largest number of payloads one bulk request may carry. */
+export const MAX_BULK_JOBS = 1_000;
+
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only');
+
+const bulkBody = z.object({ payloads: z.array(z.unknown()).min(1).max(MAX_BULK_JOBS) });
+
+/** The Idempotency-Key header, validated, or undefined. */
+export function readIdempotencyKey(req: Request): string | undefined {
+  const raw = req.header('idempotency-key');
+  if (raw === undefined) return undefined;
+  const parsed = idempotencyKey.safeParse(raw);
+  if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'Idempotency-Key');
+  return parsed.data;
+}
+
+const jobView = (job: EnqueuedJob) => ({ id: job.id, type: job.name, queue: job.queue });
+
+/** What the status route says about a job. */
+export async function describeJob(job: Job) {
+  const [state, dependencies] = await Promise.all([job.getState(), job.getDependenciesCount()]);
+  const childCount = Object.values(dependencies).reduce((sum: number, n) => sum + (n ?? 0), 0);
+  const payload = { ...(job.data as Record<string, unknown>) };
+  delete payload[CHECKPOINT_KEY];
+  return {
+    id: job.id,
+    type: job.name,
+    queue: job.queueName,
+    state,
+    progress: job.progress,
+    attempts_made: job.attemptsMade,
+    max_attempts: job.opts.attempts ?? 1,
+    return_value: (job.returnvalue as unknown) ?? null,
+    failed_reason: job.failedReason || null,
+    created_at: new Date(job.timestamp).toISOString(),
+    processed_at: job.processedOn ? new Date(job.processedOn).toISOString() : null,
+    finished_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    ...(childCount > 0 ? { children: dependencies } : {}),
+    payload,
+  };
+}
+
+/** Generic enqueue of any registered job type, and job status. */
+export function jobRoutes(
+  registry: JobRegistry,
+  producer: Producer<readonly AnyJobDefinition[]>,
+  queues: QueueSet,
+): Router {
+  const router = Router();
+
+  const definitionFor = (type: string) => {
+    const definition = registry.get(type);
+    if (!definition) {
+      throw new HttpProblem(404, 'unknown_job_type', `no job type "${type}"`, [
+        {
+          path: 'type',
+          message: `unknown job type (known: ${registry.names().join(', ') || 'none'})`,
+        },
+      ]);
+    }
+    return definition;
+  };
+
+  const enqueuable = (type: string, caller: Caller | undefined) => {
+    const definition = definitionFor(type);
+    if (!hasScope(caller, definition.scope)) {
+      throw new HttpProblem(
+        403,
+        'forbidden',
+        `enqueueing ${definition.name} needs the "${definition.scope}" scope`,
+      );
+    }
+    return definition;
+  };
+
+  router.post('/v1/jobs/:type', async (req, res) => {
+    const definition = enqueuable(req.params.type, res.locals.caller);
+    const key = readIdempotencyKey(req);
+    const job = await producer.enqueueByName(
+      definition.name,
+      req.body,
+      key === undefined ? {} : { idempotencyKey: key },
+    );
+    res
+      .status(202)
+      .location(`/v1/jobs/${job.id}`)
+      .json({ ...jobView(job), status_url: `/v1/jobs/${job.id}` });
+  });
+
+  router.post('/v1/jobs/:type/bulk', async (req, res) => {
+    const definition = enqueuable(req.params.type, res.locals.caller);
+    const body = bulkBody.safeParse(req.body);
+    if (!body.success) throw ValidationError.fromZod(body.error);
+    const jobs = await producer.enqueueBulkByName(definition.name, body.data.payloads);
+    res.status(202).json({ jobs: jobs.map(jobView) });
+  });
+
+  router.get('/v1/jobs/:id', requireScope('read'), async (req, res) => {
+    const id = String(req.params.id);
+    const type = typeOfJobId(id);
+    const definition = type === undefined ? undefined : registry.get(type);
+    const job = definition ? await queues.get(definition.queue).getJob(id) : undefined;
+    if (!job)
+      throw new HttpProblem(404, 'not_found', `no job "${id}"`, [
+        { path: 'id', message: 'no such job' },
+      ]);
+    res.json(await describeJob(job));
+  });
+
+  return router;
+}

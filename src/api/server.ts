@@ -1,0 +1,51 @@
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config.js';
+import { createDeps } from '../deps.js';
+import type { Logger } from '../log.js';
+import type { RunningProcess } from '../running-process.js';
+import { createJobRegistry } from '../../jobs/registry.js';
+import type { JobRegistry } from '../../jobs/job-registry.js';
+import { Producer } from '../../queues/producer.js';
+import { QueueSet } from '../../queues/queue-set.js';
+import { createApp } from './app.js';
+
+/** Starts the api: intake routes, status, health, and the dashboard mount. */
+export async function startApi(
+  config: Config,
+  log: Logger,
+  options: { registry?: JobRegistry; port?: number } = {},
+): Promise<RunningProcess & { url: string }> {
+  const deps = createDeps(config, 'api', log);
+  const registry = options.registry ?? createJobRegistry();
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const producer = new Producer(registry, queues, deps.redis);
+  const app = createApp({ config, deps, log, registry, producer, queues });
+  const server = app.listen(options.port ?? config.API_PORT, config.API_HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  log.info(
+    { url, dashboard: `${url}${config.DASHBOARD_PATH}`, keys: config.API_KEYS.map((k) => k.name) },
+    'api listening',
+  );
+  if (config.API_KEYS.length === 0)
+    log.warn('API_KEYS is empty: every /v1 request will be refused (401)');
+
+  return {
+    name: 'api',
+    url,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await producer.close();
+      await queues.close();
+      await deps.close();
+      log.info('api stopped');
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TEST_KEYS, eventually } from '../helpers/world.js';
+
+const CLI = ['--import', 'tsx', 'src/cli.ts'];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [...CLI, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+const keys = `e2e-admin:${TEST_KEYS.admin}:admin`;
+const procs: Proc[] = [];
+afterEach(async () => {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  procs.length = 0;
+});
+
+describe('stowage processes', () => {
+  it('api answers /health and /ready, serves the dashboard, and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const api = run(['api'], {
+      API_PORT: String(port),
+      API_KEYS: keys,
+      QUEUE_PREFIX: `e2e${port}`,
+    });
+    procs.push(api);
+    const base = `http://127.0.0.1:${port}`;
+    await eventually(
+      async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined),
+      30_000,
+      'api up',
+    );
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    const board = await fetch(`${base}/admin/queues`, {
+      headers: { authorization: `Bearer ${TEST_KEYS.admin}` },
+    });
+    expect(board.status).toBe(200);
+    api.child.kill('SIGTERM');
+    expect(await api.exited).toBe(0);
+    expect(api.output()).toContain('api stopped');
+  });
+
+  it('a worker serves the queues it is told, and stops gracefully on SIGINT', async () => {
+    const worker = run(['worker', '--queues', 'ingest,cache'], {
+      QUEUE_PREFIX: `e2e${Date.now()}`,
+    });
+    procs.push(worker);
+    await eventually(
+      async () => (worker.output().includes('worker started') ? true : undefined),
+      30_000,
+      'worker up',
+    );
+    expect(worker.output()).toMatch(/"queues":\["ingest","cache"\]/);
+    worker.child.kill('SIGINT');
+    expect(await worker.exited).toBe(0);
+    expect(worker.output()).toContain('worker stopped');
+  });
+
+  it('a bad configuration exits 2 with every problem listed', async () => {
+    const api = run(['api'], { API_PORT: 'eighty', HOT_STORE: 'oracle' });
+    procs.push(api);
+    expect(await api.exited).toBe(2);
+    expect(api.output()).toMatch(/API_PORT/);
+    expect(api.output()).toMatch(/HOT_STORE/);
+  });
+
+  it('up starts the local services and every process, prints the URLs and a key, and stops on SIGINT', async () => {
+    const port = await freePort();
+    const dashboardPort = await freePort();
+    const up = run(['up'], {
+      API_PORT: String(port),
+      DASHBOARD_PORT: String(dashboardPort),
+      API_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      QUEUE_PREFIX: `e2eup${port}`,
+      LOG_PRETTY: 'false',
+    });
+    procs.push(up);
+    await eventually(
+      async () => (up.output().includes('API key') ? true : undefined),
+      120_000,
+      'up banner',
+    );
+    const key = /API key\s+(\S+)/.exec(up.output())?.[1];
+    expect(key).toMatch(/^[0-9a-f]{48}$/);
+    expect(up.output()).toContain(`http://127.0.0.1:${port}/admin/queues`);
+    const base = `http://127.0.0.1:${port}`;
+    await eventually(
+      async () => ((await fetch(`${base}/ready`).catch(() => undefined))?.ok ? true : undefined),
+      60_000,
+      'api ready',
+    );
+    const board = await eventually(
+      () =>
+        fetch(`http://127.0.0.1:${dashboardPort}/admin/queues/api/queues`, {
+          headers: { authorization: `Bearer ${key}` },
+        }),
+      30_000,
+      'standalone dashboard',
+    );
+    expect(board.status).toBe(200);
+    await eventually(
+      async () =>
+        up.output().includes('worker started') && up.output().includes('schedule entry')
+          ? true
+          : undefined,
+      30_000,
+      'worker and scheduler up',
+    );
+    up.child.kill('SIGINT');
+    expect(await up.exited).toBe(0);
+  }, 180_000);
+});
