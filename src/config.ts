@@ -123,6 +123,11 @@ export const configSchema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:'])
     .default('postgres://postgres@127.0.0.1:5432/stowage')
     .describe('PostgreSQL: watermarks, archive ledger, and the hot store when HOT_STORE=postgres.'),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier')
+    .default('stowage')
+    .describe('PostgreSQL schema holding Stowage tables (created when missing).'),
   CLICKHOUSE_URL: url(['http:', 'https:'])
     .default('http://127.0.0.1:8123')
     .describe('ClickHouse HTTP endpoint (used when HOT_STORE=clickhouse).'),
@@ -137,6 +142,43 @@ export const configSchema = z.object({
     .enum(['postgres', 'clickhouse'])
     .default('postgres')
     .describe('Backend of the hot IOC store.'),
+
+  HOT_MIN_CONFIDENCE: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.7)
+    .describe('An IOC at or above this confidence is hot (cached) when also recent.'),
+  HOT_MAX_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(48)
+    .describe('An IOC last seen within this many hours is hot (cached) when also confident.'),
+  CACHE_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(86_400)
+    .describe('Lifetime of a cached IOC in Redis.'),
+  CACHE_PROMOTE_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(50_000)
+    .describe('Most IOCs one cache.promote run writes to the cache.'),
+  INGEST_MAX_IOCS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10_000)
+    .describe('Most IOCs one ingest request may carry (400 above it).'),
+  INGEST_CHUNK_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5_000)
+    .default(1_000)
+    .describe('IOCs per iocs.insert job when an ingest request is split.'),
 
   S3_ENDPOINT: url(['http:', 'https:'])
     .optional()
