@@ -34,7 +34,7 @@ function run(args: string[], env: Record<string, string>): Proc {
 
 const keys = `e2e-admin:${TEST_KEYS.admin}:admin`;
 const procs: Proc[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
   procs.length = 0;
 });
@@ -70,7 +70,7 @@ describe('stowage processes', () => {
     });
     procs.push(worker);
     await eventually(
-      async () => (worker.output().includes('worker started') ? true : undefined),
+      () => Promise.resolve(worker.output().includes('worker started') ? true : undefined),
       30_000,
       'worker up',
     );
@@ -100,7 +100,7 @@ describe('stowage processes', () => {
     });
     procs.push(up);
     await eventually(
-      async () => (up.output().includes('API key') ? true : undefined),
+      () => Promise.resolve(up.output().includes('API key') ? true : undefined),
       120_000,
       'up banner',
     );
@@ -123,10 +123,12 @@ describe('stowage processes', () => {
     );
     expect(board.status).toBe(200);
     await eventually(
-      async () =>
-        up.output().includes('worker started') && up.output().includes('schedule entry')
-          ? true
-          : undefined,
+      () =>
+        Promise.resolve(
+          up.output().includes('worker started') && up.output().includes('schedule entry')
+            ? true
+            : undefined,
+        ),
       30_000,
       'worker and scheduler up',
     );
