@@ -6,24 +6,19 @@ const rows = Object.entries(configSchema.shape).map(([key, schema]) => {
     schema as { safeParse: (v: unknown) => { success: boolean; data?: unknown } }
   ).safeParse(undefined);
   const value = parsed.success ? parsed.data : undefined;
-  const shown =
-    value === undefined
-      ? '—'
-      : Array.isArray(value)
-        ? value.length === 0
-          ? '(none)'
-          : JSON.stringify(value)
-        : value === null
-          ? 'off'
-          : typeof value === 'object'
-            ? Object.keys(value).length === 0
-              ? '(queue defaults)'
-              : JSON.stringify(value)
-            : value === ''
-              ? '(empty)'
-              : String(value);
-  return `| \`${key}\` | \`${shown}\` | ${(schema as { description?: string }).description ?? ''} |`;
+  return `| \`${key}\` | \`${shown(value)}\` | ${(schema as { description?: string }).description ?? ''} |`;
 });
+
+/** How a default reads in the table. */
+function shown(value: unknown): string {
+  if (value === undefined) return '—';
+  if (value === null) return 'off';
+  if (value === '') return '(empty)';
+  if (Array.isArray(value)) return value.length === 0 ? '(none)' : JSON.stringify(value);
+  if (typeof value === 'object')
+    return Object.keys(value).length === 0 ? '(queue defaults)' : JSON.stringify(value);
+  return String(value as string | number | boolean);
+}
 process.stdout.write(
   ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n',
 );
