@@ -17,7 +17,7 @@ function shown(value: unknown): string {
   if (Array.isArray(value)) return value.length === 0 ? '(none)' : JSON.stringify(value);
   if (typeof value === 'object')
     return Object.keys(value).length === 0 ? '(queue defaults)' : JSON.stringify(value);
-  return String(value);
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 process.stdout.write(
   ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n',
