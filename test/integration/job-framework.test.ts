@@ -9,15 +9,17 @@ async function finished(
   queue: 'ingest' | 'artifacts' | 'maintenance',
   id: string,
 ) {
-  return eventually(
+  // State first, then the job: read the other way round, a job finishing in between shows
+  // its final state with the fields of before.
+  await eventually(
     async () => {
-      const job = await Job.fromId(world.queues.get(queue), id);
-      const state = await job?.getState();
-      return state === 'completed' || state === 'failed' ? job : undefined;
+      const state = await world.queues.get(queue).getJobState(id);
+      return state === 'completed' || state === 'failed' ? state : undefined;
     },
     15_000,
     `job ${id} finished`,
   );
+  return (await Job.fromId(world.queues.get(queue), id))!;
 }
 
 describe('job framework', () => {

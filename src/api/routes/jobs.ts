@@ -34,9 +34,13 @@ export function readIdempotencyKey(req: Request): string | undefined {
 
 const jobView = (job: EnqueuedJob) => ({ id: job.id, type: job.name, queue: job.queue });
 
-/** What the status route says about a job. */
-export async function describeJob(job: Job) {
-  const [state, dependencies] = await Promise.all([job.getState(), job.getDependenciesCount()]);
+/**
+ * What the status route says about a job. The caller reads the state before the job, so
+ * the fields shown are at least as new as the state (a job failing in between would
+ * otherwise show "failed" without its reason).
+ */
+export async function describeJob(job: Job, state: string) {
+  const dependencies = await job.getDependenciesCount();
   const childCount = Object.values(dependencies).reduce((sum: number, n) => sum + (n ?? 0), 0);
   const payload = { ...(job.data as Record<string, unknown>) };
   delete payload[CHECKPOINT_KEY];
@@ -117,12 +121,14 @@ export function jobRoutes(
     const id = String(req.params.id);
     const type = typeOfJobId(id);
     const definition = type === undefined ? undefined : registry.get(type);
-    const job = definition ? await queues.get(definition.queue).getJob(id) : undefined;
+    const queue = definition ? queues.get(definition.queue) : undefined;
+    const state = queue ? await queue.getJobState(id) : 'unknown';
+    const job = queue && state !== 'unknown' ? await queue.getJob(id) : undefined;
     if (!job)
       throw new HttpProblem(404, 'not_found', `no job "${id}"`, [
         { path: 'id', message: 'no such job' },
       ]);
-    res.json(await describeJob(job));
+    res.json(await describeJob(job, state));
   });
 
   return router;
