@@ -221,6 +221,14 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: concurrency
     .default({})
     .describe('Per-queue concurrency overrides: ingest=8,artifacts=2.'),
+  WORKER_LOCK_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .optional()
+    .describe(
+      "Overrides every queue's job lock (ms): how soon a job of a crashed worker runs again. Unset: per-queue defaults (60 s to 5 min).",
+    ),
   SHUTDOWN_GRACE_MS: z.coerce
     .number()
     .int()

@@ -13,6 +13,8 @@ export interface WorkerHostOptions {
   prefix: string;
   queues: readonly QueueName[];
   concurrency?: Partial<Record<QueueName, number>>;
+  /** Overrides each queue's lock duration (ms). */
+  lockDuration?: number | undefined;
   registry: JobRegistry;
   handlers: HandlerTable;
   log: Logger;
@@ -29,6 +31,7 @@ export class WorkerHost {
       const connection = options.connect(`worker:${queue}`);
       this.connections.push(connection);
       const defaults = QUEUE_DEFAULTS[queue];
+      const lockDuration = options.lockDuration ?? defaults.lockDuration;
       const worker = new Worker(
         queue,
         createJobRunner({
@@ -42,7 +45,10 @@ export class WorkerHost {
           connection,
           prefix: options.prefix,
           concurrency: options.concurrency?.[queue] ?? defaults.concurrency,
-          lockDuration: defaults.lockDuration,
+          lockDuration,
+          // Look for jobs of crashed workers as often as a lock can expire (BullMQ's default
+          // is every 30 s whatever the lock), so they run again within about one lock period.
+          stalledInterval: Math.min(30_000, lockDuration),
           maxStalledCount: 3,
           autorun: false,
         },

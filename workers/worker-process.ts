@@ -13,11 +13,13 @@ export async function startWorker(
   queues: readonly QueueName[] = config.workerQueues,
 ): Promise<RunningProcess> {
   const deps = createDeps(config, 'worker', log);
+  await deps.initStores();
   const host = new WorkerHost({
     connect: (name) => deps.connectRedis(name),
     prefix: config.QUEUE_PREFIX,
     queues,
     concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
     registry: createJobRegistry(),
     handlers: createHandlers(deps),
     log,
