@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { timestampSchema } from './timestamp.js';
+
+/** Run outcomes a collector reports (seed 001). */
+export const WATERMARK_STATUSES = ['success', 'failed'] as const;
+export type WatermarkStatus = (typeof WATERMARK_STATUSES)[number];
+
+/** Longest error message kept per run; longer ones are refused, not truncated silently. */
+export const MAX_ERROR_MESSAGE_LENGTH = 4096;
+
+/** A data source's id as collectors name it (`alienvault_otx`); case is kept. */
+export const SOURCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** A source id: 1..128 letters, digits, `_ . -`, not starting with a punctuation mark. */
+export const sourceIdSchema = z
+  .string()
+  .regex(SOURCE_ID_PATTERN, 'letters, digits, _ . - (1..128), starting with a letter or digit');
+
+/** Run timestamps follow the one timestamp rule of every Stowage payload. */
+export const runTimestampSchema = timestampSchema;
+
+/** One collection run as a collector reports it: the job payload of `watermark.commit`. */
+export const watermarkCommitSchema = z.object({
+  source_id: sourceIdSchema,
+  /** For a success, the newest data the run collected up to (the new watermark). */
+  timestamp: runTimestampSchema,
+  status: z.enum(WATERMARK_STATUSES),
+  records_collected: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  error_message: z.string().max(MAX_ERROR_MESSAGE_LENGTH).nullable().optional(),
+});
+
+/** A validated run report. */
+export type WatermarkCommit = z.output<typeof watermarkCommitSchema>;
+
+/** The body of `PUT /api/v1/watermarks/{source_id}`: a commit without its source (the path has it). */
+export const watermarkPutBodySchema = watermarkCommitSchema.omit({ source_id: true });
+
+/**
+ * A source's watermark as stored. `status`, `error_message`, `records_collected` and
+ * `last_run_timestamp` describe the latest run (greatest run timestamp); the success
+ * timestamp only ever moves forward.
+ */
+export interface Watermark {
+  source_id: string;
+  /** Null while the source has only failed runs. */
+  last_successful_timestamp: Date | null;
+  last_run_timestamp: Date;
+  status: WatermarkStatus;
+  records_collected: number;
+  error_message: string | null;
+  updated_at: Date;
+}
+
+/**
+ * What a commit did: `advanced` moved the success timestamp forward; `stale` was a success
+ * at or before it (a recorded no-op); `failed-run` recorded a failure.
+ */
+export const COMMIT_OUTCOMES = ['advanced', 'stale', 'failed-run'] as const;
+export type CommitOutcome = (typeof COMMIT_OUTCOMES)[number];
+
+/** The next state of a watermark after a commit, and what the commit did. */
+export interface AppliedCommit {
+  next: Omit<Watermark, 'updated_at'>;
+  outcome: CommitOutcome;
+  /** Whether the success timestamp moved (the history's `applied` column). */
+  advanced: boolean;
+  /** Whether anything in the watermark changed. */
+  changed: boolean;
+}
+
+/**
+ * Applies a run report to the current watermark (undefined before the first commit).
+ * Order-independent for distinct timestamps: the success timestamp is the greatest success
+ * seen, and the latest-run fields come from the greatest run timestamp seen (on a tie the
+ * later commit wins, so a failure reported with the last watermark's timestamp shows).
+ * A stale success changes nothing at all.
+ */
+export function applyCommit(
+  current: Omit<Watermark, 'updated_at'> | undefined,
+  commit: WatermarkCommit,
+): AppliedCommit {
+  const advanced = commit.status === 'success';
+  const outcome: CommitOutcome = advanced ? 'advanced' : 'failed-run';
+  const run = {
+    last_run_timestamp: commit.timestamp,
+    status: commit.status,
+    records_collected: commit.records_collected ?? 0,
+    error_message: commit.error_message ?? null,
+  };
+  if (current === undefined) {
+    const next = {
+      source_id: commit.source_id,
+      last_successful_timestamp: advanced ? commit.timestamp : null,
+      ...run,
+    };
+    return { next, outcome, advanced, changed: true };
+  }
+  const at = commit.timestamp.getTime();
+  const lastSuccess = current.last_successful_timestamp?.getTime();
+  if (advanced && lastSuccess !== undefined && at <= lastSuccess) {
+    return { next: current, outcome: 'stale', advanced: false, changed: false };
+  }
+  const isLatestRun = at >= current.last_run_timestamp.getTime();
+  const next = {
+    ...current,
+    ...(advanced ? { last_successful_timestamp: commit.timestamp } : {}),
+    ...(isLatestRun ? run : {}),
+  };
+  return { next, outcome, advanced, changed: advanced || isLatestRun };
+}
+
+/**
+ * Formats an instant like seed 001 does: `2024-01-01T12:00:00Z`, milliseconds only when
+ * they are not zero.
+ */
+export function formatTimestamp(date: Date): string {
+  return date.toISOString().replace('.000Z', 'Z');
+}
+
+/** The watermark as the API answers it (seed 001's fields, plus the last error). */
+export interface WatermarkView {
+  source_id: string;
+  last_successful_timestamp: string | null;
+  last_run_timestamp: string;
+  status: WatermarkStatus;
+  records_collected: number;
+  error_message: string | null;
+}
+
+/** A stored watermark as the API shows it. */
+export function toWatermarkView(watermark: Watermark): WatermarkView {
+  return {
+    source_id: watermark.source_id,
+    last_successful_timestamp:
+      watermark.last_successful_timestamp === null
+        ? null
+        : formatTimestamp(watermark.last_successful_timestamp),
+    last_run_timestamp: formatTimestamp(watermark.last_run_timestamp),
+    status: watermark.status,
+    records_collected: watermark.records_collected,
+    error_message: watermark.error_message,
+  };
+}
