@@ -1,0 +1,100 @@
+import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
+
+// Node socket errors: the server is away or unreachable, which a retry can outlive.
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+// What pg itself throws, without a code, when a connection fails or dies.
+const CONNECTION_MESSAGE =
+  /connection terminated|timeout exceeded when trying to connect|connection timeout|not queryable|the database system is (starting up|shutting down|in recovery mode)/i;
+
+// SQLSTATE classes where the statement itself is wrong, so a retry gets the same answer:
+// data exceptions, integrity violations, syntax/access rules, authorization, unknown
+// database or schema, unsupported features, cardinality and program limits.
+const PERMANENT_CLASSES = new Set([
+  '0A',
+  '21',
+  '22',
+  '23',
+  '28',
+  '2B',
+  '3D',
+  '3F',
+  '42',
+  '44',
+  '54',
+]);
+
+// Classes a retry can outlive: connection exceptions, insufficient resources, operator
+// intervention (admin shutdown, cancelled statement), system errors.
+const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58']);
+
+// Serialization failures, deadlocks and lock timeouts: retrying is the documented remedy.
+const BUSY_CODES = new Set(['40001', '40P01', '55P03', '55006']);
+
+/** Maps an error from `pg` onto a PermanentError or a TransientError; unknown errors are transient. */
+export function classifyPostgresError(err: unknown): PermanentError | TransientError {
+  if (err instanceof PermanentError || err instanceof TransientError) return err;
+  const e = (err ?? {}) as Record<string, unknown>;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const context: ErrorContext = { backend: 'postgres' };
+  const sqlState = code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  if (sqlState !== undefined) context.sqlState = sqlState;
+  for (const key of ['schema', 'table', 'column', 'constraint'] as const) {
+    if (typeof e[key] === 'string') context[key] = e[key];
+  }
+  const options = { cause: err };
+
+  if ((code !== undefined && NETWORK_CODES.has(code)) || CONNECTION_MESSAGE.test(message)) {
+    return new TransientError(
+      'backend_unavailable',
+      `PostgreSQL unavailable: ${message}`,
+      context,
+      options,
+    );
+  }
+  if (sqlState === undefined) {
+    return new TransientError('backend_error', `PostgreSQL error: ${message}`, context, options);
+  }
+  const sqlClass = sqlState.slice(0, 2);
+  if (UNAVAILABLE_CLASSES.has(sqlClass)) {
+    return new TransientError(
+      'backend_unavailable',
+      `PostgreSQL unavailable (${sqlState}): ${message}`,
+      context,
+      options,
+    );
+  }
+  if (BUSY_CODES.has(sqlState) || sqlClass === '40') {
+    return new TransientError(
+      'backend_busy',
+      `PostgreSQL conflict, retry (${sqlState}): ${message}`,
+      context,
+      options,
+    );
+  }
+  if (PERMANENT_CLASSES.has(sqlClass)) {
+    return new PermanentError(
+      'backend_rejected',
+      `PostgreSQL rejected the statement (${sqlState}): ${message}`,
+      context,
+      options,
+    );
+  }
+  return new TransientError(
+    'backend_error',
+    `PostgreSQL error (${sqlState}): ${message}`,
+    context,
+    options,
+  );
+}

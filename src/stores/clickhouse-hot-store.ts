@@ -1,0 +1,272 @@
+import { createHash } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { IocType, StoredIoc } from '../domain/ioc.js';
+import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
+import { clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
+import type { HotStore, UpsertResult } from './hot-store.js';
+
+const TABLE = 'ioc_sightings';
+
+// Inlined key text per query: well under the default max_query_size of 256 KiB, leaving
+// room for multi-byte characters (the limit counts bytes) and the rest of the query.
+const MAX_INLINED_CHARS = 60_000;
+
+// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another process won a concurrent init.
+const ALREADY_EXISTS = new Set([57, 82]);
+
+// Kept to the SQL ClickHouse 18.16 understands (no DateTime64, TTL, Map, LowCardinality),
+// which every later release understands too. Times are Int64 milliseconds, because
+// DateTime has whole seconds only and mergeIoc compares milliseconds; the DateTime
+// columns derived from them are for people and for maintenance queries.
+const TABLE_COLUMNS = `
+  type String,
+  value String,
+  threat_type String,
+  confidence Float64,
+  sources Array(String),
+  tags Array(String),
+  first_seen_ms Int64,
+  last_seen_ms Int64,
+  sighting_id String,
+  first_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(first_seen_ms, 1000), 0), 4294967295)),
+  last_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(last_seen_ms, 1000), 0), 4294967295))`;
+
+// mergeIoc as aggregates. Each is idempotent (min, max, distinct union), so duplicate
+// sightings that ReplacingMergeTree has not collapsed yet cannot change the result, and
+// no FINAL is needed. The latest sighting is the greatest (last_seen, confidence,
+// threat_type) tuple: bIsLatest's order. Aliases differ from column names because
+// ClickHouse substitutes aliases everywhere in the query.
+const MERGED_COLUMNS = `
+  type,
+  value,
+  max((last_seen_ms, confidence, threat_type)) AS latest,
+  tupleElement(latest, 2) AS latest_confidence,
+  tupleElement(latest, 3) AS latest_threat_type,
+  min(first_seen_ms) AS min_first_seen_ms,
+  max(last_seen_ms) AS max_last_seen_ms,
+  groupUniqArrayArray(sources) AS all_sources,
+  groupUniqArrayArray(tags) AS all_tags`;
+
+interface MergedRow {
+  type: string;
+  value: string;
+  latest_confidence: number;
+  latest_threat_type: string;
+  // 64-bit integers come back as JSON strings.
+  min_first_seen_ms: string | number;
+  max_last_seen_ms: string | number;
+  all_sources: string[];
+  all_tags: string[];
+}
+
+interface SightingRow {
+  type: string;
+  value: string;
+  threat_type: string;
+  confidence: number;
+  sources: string[];
+  tags: string[];
+  first_seen_ms: number;
+  last_seen_ms: number;
+  sighting_id: string;
+}
+
+/**
+ * The hot IOC store in ClickHouse: an append-only table of sightings, merged per
+ * (type, value) when read. Identical sightings share a sighting_id, so a replayed batch
+ * collapses in ReplacingMergeTree and, until it has, reads as the same merged row.
+ */
+export class ClickHouseHotStore implements HotStore {
+  readonly backend = 'clickhouse' as const;
+  private readonly database: string;
+  private readonly table: string;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    options: { database: string },
+  ) {
+    this.database = clickHouseIdentifier(options.database);
+    this.table = `${this.database}.${TABLE}`;
+  }
+
+  async init(): Promise<void> {
+    await this.run(async () => {
+      await this.createIfMissing(`CREATE DATABASE IF NOT EXISTS ${this.database}`);
+      // ORDER BY ends in sighting_id: only byte-identical merged records collapse, never
+      // two different sightings of the same indicator.
+      await this.createIfMissing(
+        `CREATE TABLE IF NOT EXISTS ${this.table} (${TABLE_COLUMNS})
+         ENGINE = ReplacingMergeTree
+         ORDER BY (type, value, sighting_id)`,
+      );
+    });
+  }
+
+  async upsert(batch: readonly StoredIoc[]): Promise<UpsertResult> {
+    if (batch.length === 0) return { written: 0 };
+    const rows = batch.map(toSightingRow);
+    // JSONEachRow sends values as data, never as SQL text.
+    await this.run(() =>
+      this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow' }),
+    );
+    return { written: new Set(rows.map((r) => `${r.type}\u0000${r.value}`)).size };
+  }
+
+  async get(type: IocType, value: string): Promise<StoredIoc | undefined> {
+    const rows = await this.select(
+      `SELECT ${MERGED_COLUMNS} FROM ${this.table}
+       WHERE type = ${clickHouseLiteral(type)} AND value = ${clickHouseLiteral(value)}
+       GROUP BY type, value`,
+    );
+    return rows[0];
+  }
+
+  async getMany(keys: readonly { type: IocType; value: string }[]): Promise<StoredIoc[]> {
+    // Keys are inlined (18.16 has no parameters), and the server parses at most
+    // max_query_size (256 KiB by default) of query text, so long key lists go in chunks.
+    const results: StoredIoc[] = [];
+    for (const tuples of chunkByLength(
+      keys.map((k) => `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`),
+      MAX_INLINED_CHARS,
+    )) {
+      results.push(
+        ...(await this.select(
+          `SELECT ${MERGED_COLUMNS} FROM ${this.table}
+           WHERE (type, value) IN (${tuples.join(', ')})
+           GROUP BY type, value
+           ORDER BY type, value`,
+        )),
+      );
+    }
+    return results;
+  }
+
+  async findHot(options: {
+    minConfidence: number;
+    since: Date;
+    limit: number;
+  }): Promise<StoredIoc[]> {
+    if (!Number.isSafeInteger(options.limit) || options.limit < 0) {
+      throw new RangeError(`limit must be a non-negative integer, got ${options.limit}`);
+    }
+    const minConfidence = clickHouseLiteral(options.minConfidence);
+    const sinceMs = clickHouseLiteral(options.since.getTime());
+    // An indicator is hot when its latest sighting is; that sighting is itself recent and
+    // confident, so the subquery narrows the keys to aggregate without missing any. The
+    // full aggregate still reads every sighting of those keys (first_seen, tags, sources).
+    return this.select(
+      `SELECT ${MERGED_COLUMNS} FROM ${this.table}
+       WHERE (type, value) IN (
+         SELECT type, value FROM ${this.table}
+         WHERE last_seen_ms >= ${sinceMs} AND confidence >= ${minConfidence})
+       GROUP BY type, value
+       HAVING latest_confidence >= ${minConfidence} AND max_last_seen_ms >= ${sinceMs}
+       ORDER BY max_last_seen_ms DESC, type, value
+       LIMIT ${clickHouseLiteral(options.limit)}`,
+    );
+  }
+
+  async count(): Promise<number> {
+    return this.run(async () => {
+      const result = await this.client.query({
+        query: `SELECT uniqExact(type, value) AS n FROM ${this.table}`,
+        format: 'JSONEachRow',
+      });
+      const [row] = await result.json<{ n: string | number }>();
+      return Number(row?.n ?? 0);
+    });
+  }
+
+  private async select(query: string): Promise<StoredIoc[]> {
+    return this.run(async () => {
+      const result = await this.client.query({ query, format: 'JSONEachRow' });
+      return (await result.json<MergedRow>()).map(toStoredIoc);
+    });
+  }
+
+  private async createIfMissing(ddl: string): Promise<void> {
+    try {
+      await this.client.command({ query: ddl });
+    } catch (err) {
+      // IF NOT EXISTS is checked before the create, so two processes can both pass it.
+      const code = clickHouseErrorCode(err);
+      if (code === undefined || !ALREADY_EXISTS.has(code)) throw err;
+    }
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw classifyClickHouseError(err);
+    }
+  }
+}
+
+/** Splits strings into runs whose total length stays under a budget (a longer string runs alone). */
+function chunkByLength(items: readonly string[], budget: number): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const item of items) {
+    if (current.length > 0 && length + item.length > budget) {
+      chunks.push(current);
+      current = [];
+      length = 0;
+    }
+    current.push(item);
+    length += item.length + 2;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function toSightingRow(ioc: StoredIoc): SightingRow {
+  const sources = [...new Set(ioc.sources)].sort();
+  const tags = [...new Set(ioc.tags)].sort();
+  const firstSeenMs = ioc.first_seen.getTime();
+  const lastSeenMs = ioc.last_seen.getTime();
+  // The whole record, canonical (sets sorted), hashed: equal records get equal ids and
+  // collapse; any difference keeps both. 128 bits make a collision between two different
+  // sightings of one indicator (the only place one could matter) negligible.
+  const sightingId = createHash('sha256')
+    .update(
+      JSON.stringify([
+        ioc.type,
+        ioc.value,
+        ioc.threat_type,
+        ioc.confidence,
+        sources,
+        tags,
+        firstSeenMs,
+        lastSeenMs,
+      ]),
+    )
+    .digest('hex')
+    .slice(0, 32);
+  return {
+    type: ioc.type,
+    value: ioc.value,
+    threat_type: ioc.threat_type,
+    confidence: ioc.confidence,
+    sources,
+    tags,
+    first_seen_ms: firstSeenMs,
+    last_seen_ms: lastSeenMs,
+    sighting_id: sightingId,
+  };
+}
+
+function toStoredIoc(row: MergedRow): StoredIoc {
+  return {
+    type: row.type as IocType,
+    value: row.value,
+    threat_type: row.latest_threat_type,
+    confidence: row.latest_confidence,
+    // groupUniqArray's order is arbitrary; mergeIoc's is a sorted union.
+    sources: [...row.all_sources].sort(),
+    first_seen: new Date(Number(row.min_first_seen_ms)),
+    last_seen: new Date(Number(row.max_last_seen_ms)),
+    tags: [...row.all_tags].sort(),
+  };
+}

@@ -1,0 +1,27 @@
+import type { IocType, StoredIoc } from '../domain/ioc.js';
+
+/** What an upsert changed. */
+export interface UpsertResult {
+  /** Records written after merging duplicates within the batch. */
+  written: number;
+}
+
+/**
+ * The hot IOC store: one row per (type, value), every sighting merged by `mergeIoc`'s rules.
+ * Implementations: PostgresHotStore and ClickHouseHotStore (HOT_STORE selects one).
+ */
+export interface HotStore {
+  readonly backend: 'postgres' | 'clickhouse';
+  /** Creates the schema when missing; safe to call on every start. */
+  init(): Promise<void>;
+  /** Upserts a batch (already merged per key): replaying it changes nothing. */
+  upsert(batch: readonly StoredIoc[]): Promise<UpsertResult>;
+  /** One indicator, merged, or undefined. */
+  get(type: IocType, value: string): Promise<StoredIoc | undefined>;
+  /** Several indicators in one round trip, merged; absent keys are left out. */
+  getMany(keys: readonly { type: IocType; value: string }[]): Promise<StoredIoc[]>;
+  /** Indicators at or above a confidence, seen since a time, newest first, at most limit. */
+  findHot(options: { minConfidence: number; since: Date; limit: number }): Promise<StoredIoc[]>;
+  /** How many distinct indicators the store holds. */
+  count(): Promise<number>;
+}

@@ -1,0 +1,256 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../domain/ioc.js';
+import { classifyPostgresError } from './classify-postgres-error.js';
+import type { HotStore, UpsertResult } from './hot-store.js';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+// ~5,000 rows per statement measured fastest for multi-row upserts (notes/postgres.md),
+// and keeps each statement's row locks short.
+const CHUNK_ROWS = 5_000;
+
+// "C" collation everywhere: byte order, so the "latest" tie-break on threat_type and the
+// order of sources/tags do not depend on the database's locale.
+const TABLE_COLUMNS = `
+  type text COLLATE "C" NOT NULL,
+  value text COLLATE "C" NOT NULL,
+  threat_type text COLLATE "C" NOT NULL,
+  confidence double precision NOT NULL,
+  sources text[] COLLATE "C" NOT NULL,
+  first_seen timestamptz NOT NULL,
+  last_seen timestamptz NOT NULL,
+  tags text[] COLLATE "C" NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (type, value)`;
+
+const SELECT_COLUMNS = 'type, value, threat_type, confidence, sources, first_seen, last_seen, tags';
+
+interface IocRow {
+  type: string;
+  value: string;
+  threat_type: string;
+  confidence: number;
+  sources: string[];
+  first_seen: Date;
+  last_seen: Date;
+  tags: string[];
+}
+
+/** The hot IOC store in PostgreSQL: one row per (type, value), merged in `INSERT … ON CONFLICT`. */
+export class PostgresHotStore implements HotStore {
+  readonly backend = 'postgres' as const;
+  private readonly schema: string;
+  private readonly table: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { schema: string },
+  ) {
+    // The schema name is inlined into DDL and queries (identifiers cannot be parameters).
+    if (!SCHEMA_NAME.test(options.schema)) {
+      throw new TypeError(`not a plain PostgreSQL schema name: ${JSON.stringify(options.schema)}`);
+    }
+    this.schema = options.schema;
+    this.table = `"${options.schema}".iocs`;
+  }
+
+  async init(): Promise<void> {
+    let client: pg.PoolClient | undefined;
+    let broken = false;
+    try {
+      client = await this.pool.connect();
+      await client.query('BEGIN');
+      // CREATE … IF NOT EXISTS is not race-free (two sessions can both pass the check and
+      // one then fails on a catalog unique index), so concurrent starts take turns.
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [initLockKey(this.schema)]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${TABLE_COLUMNS})`);
+      // findHot walks this index newest first and filters on confidence; an index led by
+      // confidence would not give the last_seen order it returns.
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS iocs_last_seen_idx ON ${this.table} (last_seen)`,
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client?.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw classifyPostgresError(err);
+    } finally {
+      client?.release(broken);
+    }
+  }
+
+  async upsert(batch: readonly StoredIoc[]): Promise<UpsertResult> {
+    const rows = collapseByKey(batch);
+    try {
+      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+        await this.upsertChunk(rows.slice(start, start + CHUNK_ROWS));
+      }
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+    return { written: rows.length };
+  }
+
+  async get(type: IocType, value: string): Promise<StoredIoc | undefined> {
+    try {
+      const { rows } = await this.pool.query<IocRow>(
+        `SELECT ${SELECT_COLUMNS} FROM ${this.table} WHERE type = $1 AND value = $2`,
+        [type, value],
+      );
+      return rows[0] === undefined ? undefined : toStoredIoc(rows[0]);
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async getMany(keys: readonly { type: IocType; value: string }[]): Promise<StoredIoc[]> {
+    if (keys.length === 0) return [];
+    try {
+      // Two parallel arrays, zipped by unnest: any number of keys in one statement.
+      const { rows } = await this.pool.query<IocRow>(
+        `SELECT ${SELECT_COLUMNS} FROM ${this.table}
+         WHERE (type, value) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+         ORDER BY type, value`,
+        [keys.map((k) => k.type), keys.map((k) => k.value)],
+      );
+      return rows.map(toStoredIoc);
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async findHot(options: {
+    minConfidence: number;
+    since: Date;
+    limit: number;
+  }): Promise<StoredIoc[]> {
+    assertLimit(options.limit);
+    try {
+      const { rows } = await this.pool.query<IocRow>(
+        `SELECT ${SELECT_COLUMNS} FROM ${this.table}
+         WHERE confidence >= $1 AND last_seen >= $2
+         ORDER BY last_seen DESC, type, value
+         LIMIT $3`,
+        [options.minConfidence, options.since.toISOString(), options.limit],
+      );
+      return rows.map(toStoredIoc);
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async count(): Promise<number> {
+    try {
+      const { rows } = await this.pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${this.table}`,
+      );
+      return Number(rows[0]?.n ?? 0);
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  private async upsertChunk(rows: readonly StoredIoc[]): Promise<void> {
+    // One parameter per column, each an array (unnest zips them into rows), so any number
+    // of rows costs eight parameters and no value is ever spliced into the SQL text.
+    // sources and tags travel as one JSON array per row: PostgreSQL arrays cannot be
+    // ragged, so text[][] could not carry them.
+    //
+    // The ON CONFLICT branch is mergeIoc in SQL. "b is latest" there is the row comparison
+    // (last_seen, confidence, threat_type) > …, exactly bIsLatest's order; the WHERE skips
+    // rows the merge would not change, so a replay writes nothing (no new tuple, no
+    // updated_at bump).
+    await this.pool.query(
+      `INSERT INTO ${this.table} AS cur
+         (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
+       SELECT r.type, r.value, r.threat_type, r.confidence,
+              ARRAY(SELECT jsonb_array_elements_text(r.sources::jsonb)),
+              r.first_seen, r.last_seen,
+              ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb))
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[],
+                   $6::timestamptz[], $7::timestamptz[], $8::text[])
+            WITH ORDINALITY AS r(type, value, threat_type, confidence, sources,
+                                 first_seen, last_seen, tags, ord)
+       ORDER BY r.ord
+       ON CONFLICT (type, value) DO UPDATE SET
+         threat_type = CASE
+           WHEN (excluded.last_seen, excluded.confidence, excluded.threat_type)
+              > (cur.last_seen, cur.confidence, cur.threat_type)
+           THEN excluded.threat_type ELSE cur.threat_type END,
+         confidence = CASE
+           WHEN (excluded.last_seen, excluded.confidence, excluded.threat_type)
+              > (cur.last_seen, cur.confidence, cur.threat_type)
+           THEN excluded.confidence ELSE cur.confidence END,
+         sources = ARRAY(SELECT DISTINCT u.s COLLATE "C"
+                         FROM unnest(cur.sources || excluded.sources) AS u(s) ORDER BY 1),
+         first_seen = LEAST(cur.first_seen, excluded.first_seen),
+         last_seen = GREATEST(cur.last_seen, excluded.last_seen),
+         tags = ARRAY(SELECT DISTINCT u.t COLLATE "C"
+                      FROM unnest(cur.tags || excluded.tags) AS u(t) ORDER BY 1),
+         updated_at = now()
+       WHERE excluded.first_seen < cur.first_seen
+          OR (excluded.last_seen, excluded.confidence, excluded.threat_type)
+           > (cur.last_seen, cur.confidence, cur.threat_type)
+          OR NOT excluded.sources <@ cur.sources
+          OR NOT excluded.tags <@ cur.tags`,
+      [
+        rows.map((r) => r.type),
+        rows.map((r) => r.value),
+        rows.map((r) => r.threat_type),
+        rows.map((r) => r.confidence),
+        rows.map((r) => JSON.stringify(sortedSet(r.sources))),
+        rows.map((r) => r.first_seen.toISOString()),
+        rows.map((r) => r.last_seen.toISOString()),
+        rows.map((r) => JSON.stringify(sortedSet(r.tags))),
+      ],
+    );
+  }
+}
+
+/**
+ * One record per key (ON CONFLICT cannot touch a row twice in one statement), in key
+ * order: concurrent upserts of overlapping batches then lock rows in the same order and
+ * cannot deadlock each other.
+ */
+function collapseByKey(batch: readonly StoredIoc[]): StoredIoc[] {
+  const byKey = new Map<string, StoredIoc>();
+  for (const ioc of batch) {
+    const key = iocKey(ioc);
+    const existing = byKey.get(key);
+    byKey.set(key, existing ? mergeIoc(existing, ioc) : ioc);
+  }
+  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
+function sortedSet(values: readonly string[]): string[] {
+  return [...new Set(values)].sort();
+}
+
+function toStoredIoc(row: IocRow): StoredIoc {
+  return {
+    type: row.type as IocType,
+    value: row.value,
+    threat_type: row.threat_type,
+    confidence: row.confidence,
+    // Byte order in the table; mergeIoc's order (UTF-16 code units) differs only past U+FFFF.
+    sources: [...row.sources].sort(),
+    first_seen: row.first_seen,
+    last_seen: row.last_seen,
+    tags: [...row.tags].sort(),
+  };
+}
+
+function assertLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+  }
+}
+
+/** A 64-bit advisory lock id per schema, so two stores in different schemas never wait on each other. */
+function initLockKey(schema: string): string {
+  const digest = createHash('sha256').update(`stowage:hot-store:init:${schema}`).digest();
+  return digest.readBigInt64BE(0).toString();
+}

@@ -1,0 +1,334 @@
+import type pg from 'pg';
+import {
+  applyCommit,
+  COMMIT_OUTCOMES,
+  WATERMARK_STATUSES,
+  type CommitOutcome,
+  type Watermark,
+  type WatermarkCommit,
+  type WatermarkStatus,
+} from '../domain/watermark.js';
+import { classifyPostgresError } from './classify-postgres-error.js';
+
+/** What a commit did, and the watermark after it. */
+export interface CommitResult {
+  watermark: Watermark;
+  outcome: CommitOutcome;
+  /** This commit created the source's first watermark (the API answers 201). */
+  created: boolean;
+  /** The job id had already been committed: nothing was written, the first outcome is returned. */
+  replayed: boolean;
+}
+
+/** One recorded commit, newest first in `history()`. */
+export interface WatermarkHistoryEntry {
+  id: number;
+  source_id: string;
+  timestamp: Date;
+  status: WatermarkStatus;
+  /** As the run reported it; null when it did not say. */
+  records_collected: number | null;
+  error_message: string | null;
+  /** Whether this commit moved the success timestamp. */
+  applied: boolean;
+  outcome: CommitOutcome;
+  job_id: string | null;
+  committed_at: Date;
+}
+
+/** Collector watermarks: the success timestamp only moves forward; every commit is kept. */
+export interface WatermarkStore {
+  /** Creates the schema and tables when missing; safe to call on every start, concurrently. */
+  init(): Promise<void>;
+  /**
+   * Records a run in one transaction. Replaying a job id already committed for the source
+   * writes nothing and returns the watermark with the first outcome.
+   */
+  commit(commit: WatermarkCommit, options?: { jobId?: string }): Promise<CommitResult>;
+  /** The source's watermark, or undefined before its first commit. */
+  get(sourceId: string): Promise<Watermark | undefined>;
+  /** The source's latest commits, newest first. */
+  history(sourceId: string, limit?: number): Promise<WatermarkHistoryEntry[]>;
+}
+
+/** Most history rows one call returns. */
+export const MAX_HISTORY_LIMIT = 1_000;
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+// Codes PostgreSQL raises when two sessions create the same catalog entry at once.
+const DUPLICATE_OBJECT_CODES = new Set(['23505', '42P06', '42P07', '42710']);
+
+const WATERMARK_COLUMNS =
+  'source_id, last_successful_timestamp, last_run_timestamp, status, records_collected, error_message, updated_at';
+
+interface WatermarkRow {
+  source_id: string;
+  last_successful_timestamp: Date | null;
+  last_run_timestamp: Date;
+  status: WatermarkStatus;
+  records_collected: string;
+  error_message: string | null;
+  updated_at: Date;
+}
+
+interface HistoryRow {
+  id: string;
+  source_id: string;
+  timestamp: Date;
+  status: WatermarkStatus;
+  records_collected: string | null;
+  error_message: string | null;
+  applied: boolean;
+  outcome: CommitOutcome;
+  job_id: string | null;
+  committed_at: Date;
+}
+
+// bigint arrives as a string from pg; counts stay far below 2^53.
+const toWatermark = (row: WatermarkRow): Watermark => ({
+  ...row,
+  records_collected: Number(row.records_collected),
+});
+
+const toHistoryEntry = (row: HistoryRow): WatermarkHistoryEntry => ({
+  ...row,
+  id: Number(row.id),
+  records_collected: row.records_collected === null ? null : Number(row.records_collected),
+});
+
+const sqlList = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
+
+/**
+ * Watermarks in PostgreSQL. Every commit of a source is serialized on its watermark row
+ * (`SELECT … FOR UPDATE`, or the unique index while the first row is being inserted), so
+ * parallel commits cannot move the success timestamp backwards or lose a history row.
+ */
+export class PostgresWatermarkStore implements WatermarkStore {
+  private readonly watermarks: string;
+  private readonly historyTable: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: { schema: string },
+  ) {
+    if (!SCHEMA_NAME.test(options.schema)) {
+      throw new Error(`schema "${options.schema}" must be a plain lower-case identifier`);
+    }
+    this.watermarks = `"${options.schema}".watermarks`;
+    this.historyTable = `"${options.schema}".watermark_history`;
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.createTables();
+    } catch (err) {
+      // Another component may create the same schema at the same moment without our lock;
+      // the second attempt finds everything there.
+      if (!DUPLICATE_OBJECT_CODES.has((err as { code?: string }).code ?? '')) throw err;
+      await this.createTables();
+    }
+  }
+
+  private async createTables(): Promise<void> {
+    const { schema } = this.options;
+    await this.transaction(async (client) => {
+      // Concurrent CREATE … IF NOT EXISTS can still collide in the catalog; one lock per
+      // schema makes replicas starting together take turns.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stowage:init:${schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.watermarks} (
+          source_id text PRIMARY KEY,
+          last_successful_timestamp timestamptz NULL,
+          last_run_timestamp timestamptz NOT NULL,
+          status text NOT NULL CHECK (status IN (${sqlList(WATERMARK_STATUSES)})),
+          records_collected bigint NOT NULL DEFAULT 0 CHECK (records_collected >= 0),
+          error_message text NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.historyTable} (
+          id bigserial PRIMARY KEY,
+          source_id text NOT NULL,
+          "timestamp" timestamptz NOT NULL,
+          status text NOT NULL CHECK (status IN (${sqlList(WATERMARK_STATUSES)})),
+          records_collected bigint NULL CHECK (records_collected >= 0),
+          error_message text NULL,
+          applied boolean NOT NULL,
+          outcome text NOT NULL CHECK (outcome IN (${sqlList(COMMIT_OUTCOMES)})),
+          job_id text NULL,
+          committed_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      // A job delivered twice (at-least-once) must not leave two history rows.
+      await client.query(`
+        CREATE UNIQUE INDEX IF NOT EXISTS watermark_history_job_uq
+          ON ${this.historyTable} (source_id, job_id) WHERE job_id IS NOT NULL`);
+      await client.query(`
+        CREATE INDEX IF NOT EXISTS watermark_history_source_idx
+          ON ${this.historyTable} (source_id, id DESC)`);
+    });
+  }
+
+  async commit(commit: WatermarkCommit, options: { jobId?: string } = {}): Promise<CommitResult> {
+    const jobId = options.jobId ?? null;
+    return this.classified(() =>
+      this.transaction(async (client) => {
+        const first = applyCommit(undefined, commit);
+        // The first commit of a source inserts its row; a concurrent first commit waits on
+        // the primary key here and then takes the locked-update path below.
+        const inserted = await client.query<WatermarkRow>(
+          `INSERT INTO ${this.watermarks} (source_id, last_successful_timestamp,
+             last_run_timestamp, status, records_collected, error_message)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (source_id) DO NOTHING
+           RETURNING ${WATERMARK_COLUMNS}`,
+          [
+            first.next.source_id,
+            first.next.last_successful_timestamp,
+            first.next.last_run_timestamp,
+            first.next.status,
+            first.next.records_collected,
+            first.next.error_message,
+          ],
+        );
+        const created = inserted.rows[0];
+        if (created) {
+          await this.recordHistory(client, commit, first.outcome, first.advanced, jobId);
+          return {
+            watermark: toWatermark(created),
+            outcome: first.outcome,
+            created: true,
+            replayed: false,
+          };
+        }
+
+        const locked = await client.query<WatermarkRow>(
+          `SELECT ${WATERMARK_COLUMNS} FROM ${this.watermarks} WHERE source_id = $1 FOR UPDATE`,
+          [commit.source_id],
+        );
+        const row = locked.rows[0];
+        if (!row) throw new Error(`watermark of ${commit.source_id} vanished during a commit`);
+        const current = toWatermark(row);
+
+        if (jobId !== null) {
+          // Checked under the row lock, so two deliveries of one job cannot both pass.
+          const seen = await client.query<{ outcome: CommitOutcome }>(
+            `SELECT outcome FROM ${this.historyTable} WHERE source_id = $1 AND job_id = $2`,
+            [commit.source_id, jobId],
+          );
+          const earlier = seen.rows[0];
+          if (earlier) {
+            return { watermark: current, outcome: earlier.outcome, created: false, replayed: true };
+          }
+        }
+
+        const applied = applyCommit(current, commit);
+        let watermark = current;
+        if (applied.changed) {
+          const updated = await client.query<WatermarkRow>(
+            `UPDATE ${this.watermarks}
+                SET last_successful_timestamp = $2, last_run_timestamp = $3, status = $4,
+                    records_collected = $5, error_message = $6, updated_at = now()
+              WHERE source_id = $1
+             RETURNING ${WATERMARK_COLUMNS}`,
+            [
+              applied.next.source_id,
+              applied.next.last_successful_timestamp,
+              applied.next.last_run_timestamp,
+              applied.next.status,
+              applied.next.records_collected,
+              applied.next.error_message,
+            ],
+          );
+          watermark = toWatermark(updated.rows[0]!);
+        }
+        await this.recordHistory(client, commit, applied.outcome, applied.advanced, jobId);
+        return { watermark, outcome: applied.outcome, created: false, replayed: false };
+      }),
+    );
+  }
+
+  async get(sourceId: string): Promise<Watermark | undefined> {
+    const result = await this.classified(() =>
+      this.pool.query<WatermarkRow>(
+        `SELECT ${WATERMARK_COLUMNS} FROM ${this.watermarks} WHERE source_id = $1`,
+        [sourceId],
+      ),
+    );
+    const row = result.rows[0];
+    return row ? toWatermark(row) : undefined;
+  }
+
+  async history(sourceId: string, limit = 100): Promise<WatermarkHistoryEntry[]> {
+    const bounded = Number.isFinite(limit)
+      ? Math.max(1, Math.min(MAX_HISTORY_LIMIT, Math.floor(limit)))
+      : 100;
+    const result = await this.classified(() =>
+      this.pool.query<HistoryRow>(
+        `SELECT id, source_id, "timestamp", status, records_collected, error_message, applied,
+              outcome, job_id, committed_at
+         FROM ${this.historyTable}
+        WHERE source_id = $1
+        ORDER BY id DESC
+        LIMIT $2`,
+        [sourceId, bounded],
+      ),
+    );
+    return result.rows.map(toHistoryEntry);
+  }
+
+  private async recordHistory(
+    client: pg.PoolClient,
+    commit: WatermarkCommit,
+    outcome: CommitOutcome,
+    applied: boolean,
+    jobId: string | null,
+  ): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.historyTable}
+         (source_id, "timestamp", status, records_collected, error_message, applied, outcome, job_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (source_id, job_id) WHERE job_id IS NOT NULL DO NOTHING`,
+      [
+        commit.source_id,
+        commit.timestamp,
+        commit.status,
+        commit.records_collected ?? null,
+        commit.error_message ?? null,
+        applied,
+        outcome,
+        jobId,
+      ],
+    );
+  }
+
+  /** Runs a query or transaction, turning pg's errors into permanent or transient ones. */
+  private async classified<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        // A connection that cannot even roll back must not go back to the pool.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
