@@ -1,15 +1,20 @@
 import type { Deps } from '../src/deps.js';
+import { createCachePromoteHandler } from './cache-promote/handler.js';
+import { createIocsInsertHandler } from './iocs-insert/handler.js';
 import type { HandlerFactory } from './job-definition.js';
+import { createWatermarkCommitHandler } from './watermark-commit/handler.js';
 import type { JobNameOf } from './job-registry.js';
 import type { JOB_DEFINITIONS } from './registry.js';
 
 type Definitions = typeof JOB_DEFINITIONS;
 
 /** The handler factory of every registered job type; a type without one does not compile. */
-export const HANDLER_FACTORIES = {} satisfies Record<
-  JobNameOf<Definitions>,
-  HandlerFactory<never, Deps>
->;
+export const HANDLER_FACTORIES = {
+  'iocs.insert': (deps) => createIocsInsertHandler(deps),
+  'watermark.commit': (deps) => createWatermarkCommitHandler(deps),
+  'cache.promote': (deps) =>
+    createCachePromoteHandler({ ...pick(deps), promoteLimit: deps.config.CACHE_PROMOTE_LIMIT }),
+} satisfies Record<JobNameOf<Definitions>, HandlerFactory<never, Deps>>;
 
 /** Builds every handler from the process's dependencies. */
 export function createHandlers(
@@ -20,4 +25,9 @@ export function createHandlers(
       ([name, factory]) => [name, factory(deps)],
     ),
   );
+}
+
+/** The stores a handler closes over (getters would otherwise open every backend). */
+function pick(deps: Deps) {
+  return { hotStore: deps.hotStore, iocCache: deps.iocCache, hotRule: deps.hotRule };
 }

@@ -8,6 +8,11 @@ import { createPgPool, pingPostgres } from './connections/postgres.js';
 import { createRedis, pingRedis, withTimeout, type Role } from './connections/redis.js';
 import { createS3, pingS3 } from './connections/s3.js';
 import type { Logger } from './log.js';
+import type { HotRule } from './domain/ioc.js';
+import { createHotStore } from './stores/create-hot-store.js';
+import type { HotStore } from './stores/hot-store.js';
+import { RedisIocCache } from './stores/ioc-cache.js';
+import { PostgresWatermarkStore } from './stores/watermark-store.js';
 
 /** A backend /ready checks, by the name it reports. */
 export type BackendName = 'redis' | 'cache-redis' | 'postgres' | 'clickhouse' | 's3';
@@ -26,6 +31,14 @@ export interface Deps {
   readonly pg: pg.Pool;
   readonly clickhouse: ClickHouseClient;
   readonly s3: S3Client;
+  /** The hot IOC store HOT_STORE selects. */
+  readonly hotStore: HotStore;
+  readonly watermarks: PostgresWatermarkStore;
+  readonly iocCache: RedisIocCache;
+  /** The hot rule from configuration (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
+  readonly hotRule: HotRule;
+  /** Creates every store's schema when missing; safe on every start and from many processes. */
+  initStores(): Promise<void>;
   /** A new blocking connection to the queue Redis (BullMQ Workers need one each; they wait for Redis). */
   connectRedis(name: string): Redis;
   /** Checks each backend the deployment uses; the names of those that did not answer. */
@@ -85,6 +98,30 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     },
   );
   const extra: Redis[] = [];
+  const lazy = <T>(make: () => T): (() => T) => {
+    let value: T | undefined;
+    return () => (value ??= make());
+  };
+  const hotStore = lazy(() =>
+    createHotStore(config, {
+      get pg() {
+        return pool();
+      },
+      get clickhouse() {
+        return clickhouse();
+      },
+    }),
+  );
+  const watermarks = lazy(
+    () => new PostgresWatermarkStore(pool(), { schema: config.DATABASE_SCHEMA }),
+  );
+  const iocCache = lazy(
+    () =>
+      new RedisIocCache(cacheRedis(), {
+        prefix: `${config.QUEUE_PREFIX}:cache`,
+        ttlSeconds: config.CACHE_TTL_SECONDS,
+      }),
+  );
 
   return {
     config,
@@ -104,6 +141,20 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     },
     get s3() {
       return s3();
+    },
+    get hotStore() {
+      return hotStore();
+    },
+    get watermarks() {
+      return watermarks();
+    },
+    get iocCache() {
+      return iocCache();
+    },
+    hotRule: { minConfidence: config.HOT_MIN_CONFIDENCE, maxAgeHours: config.HOT_MAX_AGE_HOURS },
+    async initStores() {
+      await hotStore().init();
+      await watermarks().init();
     },
     connectRedis(name) {
       const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);

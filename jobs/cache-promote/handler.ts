@@ -1,0 +1,29 @@
+import type { HotRule } from '../../src/domain/ioc.js';
+import type { HotStore } from '../../src/stores/hot-store.js';
+import type { RedisIocCache } from '../../src/stores/ioc-cache.js';
+import type { Handler } from '../job-definition.js';
+import type { cachePromoteJob } from './definition.js';
+
+/** What cache.promote needs. */
+export interface CachePromoteDeps {
+  hotStore: HotStore;
+  iocCache: RedisIocCache;
+  hotRule: HotRule;
+  promoteLimit: number;
+}
+
+/** Reads the hot IOCs from the store and writes them to the cache, pipelined, with the TTL. */
+export function createCachePromoteHandler(deps: CachePromoteDeps): Handler<typeof cachePromoteJob> {
+  return async (payload, ctx) => {
+    const minConfidence = payload.min_confidence ?? deps.hotRule.minConfidence;
+    const maxAgeHours = payload.max_age_hours ?? deps.hotRule.maxAgeHours;
+    const limit = payload.limit ?? deps.promoteLimit;
+    const since = new Date(Date.now() - maxAgeHours * 3_600_000);
+    const hot = await deps.hotStore.findHot({ minConfidence, since, limit });
+    await ctx.progress(50);
+    const promoted = await deps.iocCache.putMany(hot);
+    await ctx.progress(100);
+    ctx.log.info({ promoted, minConfidence, maxAgeHours, limit }, 'cache warmed');
+    return { promoted, min_confidence: minConfidence, max_age_hours: maxAgeHours };
+  };
+}

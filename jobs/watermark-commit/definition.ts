@@ -1,0 +1,24 @@
+import { watermarkCommitSchema } from '../../src/domain/watermark.js';
+import { defineJob } from '../job-definition.js';
+
+/**
+ * Records a collection run for a source (seed 001). As the parent of an ingest flow it runs
+ * only after every insert child succeeded, so the watermark never passes unwritten data.
+ */
+export const watermarkCommitJob = defineJob({
+  name: 'watermark.commit',
+  queue: 'ingest',
+  scope: 'ingest',
+  description:
+    'Records a collection run for a source: the success timestamp only moves forward, every run is kept in the history.',
+  payload: watermarkCommitSchema,
+  // The same run reported twice is one job.
+  idempotencyKey: (p) => `${p.source_id}:${p.timestamp.toISOString()}:${p.status}`,
+  fixture: {
+    source_id: 'alienvault_otx',
+    timestamp: '2024-01-01T12:30:00Z',
+    status: 'success',
+    records_collected: 150,
+    error_message: null,
+  },
+});
