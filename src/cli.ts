@@ -16,7 +16,7 @@ const USAGE = `usage: stowage <command>
   worker [--queues a,b]    run jobs of the given queues (default WORKER_QUEUES)
   scheduler                enqueue maintenance jobs on cron
   dashboard                Bull Board on its own (DASHBOARD_PORT)
-  init                     check that every backend answers
+  init                     check every backend answers and create schemas
   up                       start local services and every process (one machine)
 
 queues: ${QUEUE_NAMES.join(', ')}
@@ -107,12 +107,25 @@ async function main(argv: string[]): Promise<void> {
       const cfg = config();
       const deps = createDeps(cfg, 'cli', createLogger(cfg, { process: 'init' }));
       const results = await deps.checkBackends(10_000);
-      await deps.close();
-      for (const r of results)
+      for (const r of results) {
         process.stdout.write(
           `${r.ok ? 'ok  ' : 'DOWN'} ${r.name}${r.error ? `: ${r.error}` : ''}\n`,
         );
-      process.exit(results.every((r) => r.ok) ? 0 : 1);
+      }
+      let ok = results.every((r) => r.ok);
+      if (ok) {
+        try {
+          await deps.initStores();
+          process.stdout.write('ok   schemas (hot store, watermarks)\n');
+        } catch (err) {
+          ok = false;
+          process.stdout.write(
+            `FAIL schemas: ${err instanceof Error ? err.message : String(err)}\n`,
+          );
+        }
+      }
+      await deps.close();
+      process.exit(ok ? 0 : 1);
       return;
     }
     case 'up':

@@ -10,12 +10,15 @@ import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { healthRoutes } from './routes/health.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { iocRoutes } from './routes/iocs.js';
 import { jobRoutes } from './routes/jobs.js';
+import { watermarkRoutes } from './routes/watermarks.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
 export interface AppOptions {
   config: Config;
-  deps: Pick<Deps, 'checkBackends'>;
+  deps: Pick<Deps, 'checkBackends' | 'hotStore' | 'iocCache' | 'watermarks'>;
   log: Logger;
   registry: JobRegistry;
   producer: Producer<readonly AnyJobDefinition[]>;
@@ -83,6 +86,20 @@ export function createApp(options: AppOptions): Express {
     next();
   });
   v1.use(jobRoutes(options.registry, options.producer, options.queues));
+  v1.use(
+    ingestRoutes(options.producer, options.queues, {
+      maxIocs: config.INGEST_MAX_IOCS,
+      chunkSize: config.INGEST_CHUNK_SIZE,
+    }),
+  );
+  const deps = options.deps;
+  v1.use(
+    iocRoutes(
+      () => deps.hotStore,
+      () => deps.iocCache,
+    ),
+  );
+  v1.use(watermarkRoutes(lazyWatermarks(deps)));
   app.use(v1);
 
   app.use((req, _res, next) => {
@@ -90,4 +107,14 @@ export function createApp(options: AppOptions): Express {
   });
   app.use(problemHandler(log));
   return app;
+}
+
+/** The watermark store, opened when a watermark route is first used. */
+function lazyWatermarks(
+  deps: Pick<Deps, 'watermarks'>,
+): Pick<Deps['watermarks'], 'get' | 'commit'> {
+  return {
+    get: (sourceId) => deps.watermarks.get(sourceId),
+    commit: (commit, options) => deps.watermarks.commit(commit, options),
+  };
 }

@@ -16,6 +16,7 @@ export async function startApi(
   options: { registry?: JobRegistry; port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
   const deps = createDeps(config, 'api', log);
+  await deps.initStores();
   const registry = options.registry ?? createJobRegistry();
   const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
   const producer = new Producer(registry, queues, deps.redis);

@@ -10,6 +10,10 @@ import { QueueSet } from '../../queues/queue-set.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import type { HandlerTable } from '../../workers/job-runner.js';
 import { testHandlers, testRegistry } from '../fixtures/test-jobs.js';
+import type { AnyJobDefinition } from '../../jobs/job-definition.js';
+import type { JobRegistry } from '../../jobs/job-registry.js';
+import { createJobRegistry } from '../../jobs/registry.js';
+import { createHandlers } from '../../jobs/handlers.js';
 
 /** Keys every test world accepts: one per scope, plus admin. */
 export const TEST_KEYS = {
@@ -24,6 +28,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     ...process.env,
     QUEUE_PREFIX: `t${randomBytes(5).toString('hex')}`,
+    DATABASE_SCHEMA: `t_${randomBytes(5).toString('hex')}`,
+    CLICKHOUSE_DATABASE: `t_${randomBytes(5).toString('hex')}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     API_KEYS: Object.entries(TEST_KEYS)
       .map(([scope, secret]) => `${scope}-client:${secret}:${scope}`)
@@ -33,18 +39,22 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   });
 }
 
-/** One test's isolated world: its own queues, sink, producer, workers and api. */
-export class TestWorld {
+/** One test's isolated world: its own queues, schema, sink, producer, workers and api. */
+export class World<Defs extends readonly AnyJobDefinition[]> {
   readonly config: Config;
   readonly deps: Deps;
-  readonly registry = testRegistry();
   readonly queues: QueueSet;
-  readonly producer: Producer<ReturnType<typeof testRegistry>['definitions']>;
+  readonly producer: Producer<Defs>;
   readonly sink: string;
   private readonly hosts: WorkerHost[] = [];
   private server: Server | undefined;
+  private storesCreated = false;
 
-  constructor(overrides: Record<string, string> = {}) {
+  constructor(
+    readonly registry: JobRegistry<Defs>,
+    private readonly defaultHandlers: (world: World<Defs>) => HandlerTable,
+    overrides: Record<string, string> = {},
+  ) {
     this.config = testConfig(overrides);
     const log = createLogger(this.config);
     this.deps = createDeps(this.config, 'api', log);
@@ -63,7 +73,7 @@ export class TestWorld {
       prefix: this.config.QUEUE_PREFIX,
       queues,
       registry: this.registry,
-      handlers: handlers ?? testHandlers(this.deps.redis, this.sink),
+      handlers: handlers ?? this.defaultHandlers(this),
       log: this.deps.log,
     });
     host.start();
@@ -87,6 +97,23 @@ export class TestWorld {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
+  /** Creates this world's own PostgreSQL schema and ClickHouse database (dropped on close). */
+  async initStores(): Promise<void> {
+    this.storesCreated = true;
+    await this.deps.initStores();
+  }
+
+  private async dropStores(): Promise<void> {
+    await this.deps.pg.query(`DROP SCHEMA IF EXISTS ${this.config.DATABASE_SCHEMA} CASCADE`);
+    if (this.config.HOT_STORE === 'clickhouse') {
+      await this.deps.clickhouse.command({
+        query: `DROP DATABASE IF EXISTS ${this.config.CLICKHOUSE_DATABASE}`,
+      });
+    }
+    const keys = await this.deps.cacheRedis.keys(`${this.config.QUEUE_PREFIX}:cache*`);
+    if (keys.length > 0) await this.deps.cacheRedis.del(...keys);
+  }
+
   /** The sink hash as numbers. */
   async sinkValues(): Promise<Record<string, number>> {
     const raw = await this.deps.redis.hgetall(this.sink);
@@ -104,9 +131,24 @@ export class TestWorld {
       this.queues.all().map((q) => q.obliterate({ force: true }).catch(() => undefined)),
     );
     await this.deps.redis.del(this.sink);
+    if (this.storesCreated) await this.dropStores();
     await this.producer.close();
     await this.queues.close();
     await this.deps.close();
+  }
+}
+
+/** A world running the framework's test job types (test/fixtures/test-jobs.ts). */
+export class TestWorld extends World<ReturnType<typeof testRegistry>['definitions']> {
+  constructor(overrides: Record<string, string> = {}) {
+    super(testRegistry(), (w) => testHandlers(w.deps.redis, w.sink), overrides);
+  }
+}
+
+/** A world running Stowage's own job types against the local services. */
+export class StowageWorld extends World<ReturnType<typeof createJobRegistry>['definitions']> {
+  constructor(overrides: Record<string, string> = {}) {
+    super(createJobRegistry(), (w) => createHandlers(w.deps), overrides);
   }
 }
 
