@@ -82,6 +82,11 @@ const concurrency = z.string().transform((raw, ctx): Partial<Record<QueueName, n
   return out;
 });
 
+/** An S3 bucket name (lower case, 3..63). */
+const bucket = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name: 3..63 lower-case letters, digits, . -');
+
 /** A cron expression, or `off` to disable the entry. */
 const schedule = z
   .string()
@@ -192,6 +197,55 @@ export const configSchema = z.object({
   S3_FORCE_PATH_STYLE: bool
     .default(true)
     .describe('Path-style bucket addressing (local servers need it).'),
+
+  SPOOL_DIR: z
+    .string()
+    .min(1)
+    .default('.stowage/spool')
+    .describe('Directory shared by api and workers where uploads are streamed before their job runs.'),
+  ARTIFACT_BUCKET_SAMPLES: bucket.default('stowage-samples').describe('Bucket of log samples (seed 003).'),
+  ARTIFACT_BUCKET_TA_BUNDLES: bucket.default('stowage-ta-bundles').describe('Bucket of TA bundles (seed 003).'),
+  ARTIFACT_BUCKET_DEBUG_BUNDLES: bucket
+    .default('stowage-debug-bundles')
+    .describe('Bucket of debug bundles (seed 003).'),
+  ARTIFACT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(500 * 1024 * 1024)
+    .describe('Largest artifact accepted (413 above it, enforced while streaming). Seed 003: 500 MB.'),
+  UPLOAD_PART_SIZE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024)
+    .default(8 * 1024 * 1024)
+    .describe('Multipart part size (S3 minimum 5 MiB).'),
+  UPLOAD_QUEUE_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(32)
+    .default(4)
+    .describe('Parts of one artifact uploaded at once.'),
+  PRESIGN_DEFAULT_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(3_600)
+    .describe('Lifetime of a presigned download URL when the caller asks for none.'),
+  PRESIGN_MAX_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(604_800)
+    .default(86_400)
+    .describe('Longest lifetime a caller may ask for a presigned URL (S3 allows 7 days).'),
+  URL_SOURCE_ALLOWLIST: z
+    .string()
+    .default('')
+    .describe(
+      'Hosts an artifact.upload may fetch from (comma-separated, exact or *.suffix); private and loopback addresses only when listed.',
+    ),
 
   API_HOST: z.string().default('0.0.0.0').describe('Address the api listens on.'),
   API_PORT: port.default(8080).describe('Port of the api (intake, status, dashboard mount).'),

@@ -92,7 +92,9 @@ osd_data = $S3_DIR/osd/\$cluster-\$id
 rgw_data = $S3_DIR/rgw/\$cluster-\$id
 # One OSD: pools of size 1, placement across OSDs (not hosts), few PGs, no autoscaler.
 osd_objectstore = memstore
-memstore_device_bytes = 2147483648
+# Objects live in the OSD's RAM, allocated as used: room for multi-GiB artifact tests and
+# benchmarks (a direct and a Stowage upload of 1 GiB each) on a 24 GiB machine.
+memstore_device_bytes = ${STOWAGE_CEPH_MEMSTORE_BYTES:-8589934592}
 osd_pool_default_size = 1
 osd_pool_default_min_size = 1
 mon_allow_pool_size_one = true

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/** Artifact kinds of seed 003, each with its own bucket and key layout. */
+export const ARTIFACT_KINDS = ['sample', 'ta-bundle', 'debug-bundle'] as const;
+export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+
+/** Longest filename accepted, in UTF-8 bytes (what most file systems and S3 UIs allow). */
+export const MAX_FILENAME_BYTES = 255;
+
+/** Request, revision and validation-run ids: seed 003 uses UUIDs; any plain token is allowed. */
+export const artifactIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'letters, digits, _ - (1..128), no dots or slashes');
+
+/**
+ * Why a filename is refused, or undefined when it is safe as the last segment of a key:
+ * no path separators or traversal, no control characters, at most 255 UTF-8 bytes.
+ */
+export function filenameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'must not be empty';
+  if (Buffer.byteLength(name, 'utf8') > MAX_FILENAME_BYTES)
+    return `must be at most ${MAX_FILENAME_BYTES} bytes`;
+  if (/\p{Cc}/u.test(name)) return 'must not contain control characters';
+  if (name.includes('/') || name.includes('\\')) return 'must not contain / or \\ (no paths)';
+  if (name === '.' || name === '..' || name.includes('..')) return 'must not contain ..';
+  if (name.trim() !== name) return 'must not start or end with spaces';
+  return undefined;
+}
+
+/** A filename that is safe as the last segment of a storage key. */
+export const filenameSchema = z.string().superRefine((name, ctx) => {
+  const problem = filenameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** Where an artifact goes: seed 003's request ids per kind. */
+export const artifactTargetSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sample'), request_id: artifactIdSchema, filename: filenameSchema }),
+  z.object({
+    kind: z.literal('ta-bundle'),
+    request_id: artifactIdSchema,
+    revision_id: artifactIdSchema,
+    version: z.coerce.number().int().min(1).max(1_000_000),
+  }),
+  z.object({
+    kind: z.literal('debug-bundle'),
+    validation_run_id: artifactIdSchema,
+    filename: filenameSchema,
+  }),
+]);
+export type ArtifactTarget = z.output<typeof artifactTargetSchema>;
+
+/** Seed 003's key layout: samples/{request_id}/{filename}, tas/{request_id}/v{version}/{revision_id}.tgz, debug/{validation_run_id}/{filename}. */
+export function artifactKey(target: ArtifactTarget): string {
+  switch (target.kind) {
+    case 'sample':
+      return `samples/${target.request_id}/${target.filename}`;
+    case 'ta-bundle':
+      return `tas/${target.request_id}/v${target.version}/${target.revision_id}.tgz`;
+    case 'debug-bundle':
+      return `debug/${target.validation_run_id}/${target.filename}`;
+  }
+}
+
+/** The key prefix holding every artifact of one request (or validation run). */
+export function artifactPrefix(kind: ArtifactKind, id: string): string {
+  return kind === 'sample'
+    ? `samples/${id}/`
+    : kind === 'ta-bundle'
+      ? `tas/${id}/`
+      : `debug/${id}/`;
+}
+
+export const sha256Schema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 digest: 64 hex digits')
+  .transform((s) => s.toLowerCase());
+
+/** Where the bytes come from: a file in the spool (streamed there by the api) or a URL. */
+export const artifactSourceSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('spool'),
+    /** File name inside SPOOL_DIR (never a path). */
+    file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/, 'a spool file name'),
+    size: z.number().int().min(0),
+    sha256: sha256Schema,
+  }),
+  z.object({
+    type: z.literal('url'),
+    url: z
+      .string()
+      .max(4096)
+      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), 'an http(s) URL'),
+    size: z.number().int().min(0).optional(),
+    sha256: sha256Schema.optional(),
+  }),
+]);
+export type ArtifactSource = z.output<typeof artifactSourceSchema>;
+
+/** User metadata stored on the object (x-amz-meta-*): small, plain keys. */
+export const artifactMetadataSchema = z
+  .record(
+    z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits, -'),
+    z.string().max(1024),
+  )
+  .refine((m) => Object.keys(m).length <= 16, 'at most 16 entries')
+  .default({});
