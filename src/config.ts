@@ -85,7 +85,10 @@ const concurrency = z.string().transform((raw, ctx): Partial<Record<QueueName, n
 /** An S3 bucket name (lower case, 3..63). */
 const bucket = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name: 3..63 lower-case letters, digits, . -');
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'an S3 bucket name: 3..63 lower-case letters, digits, . -',
+  );
 
 /** A cron expression, or `off` to disable the entry. */
 const schedule = z
@@ -202,9 +205,15 @@ export const configSchema = z.object({
     .string()
     .min(1)
     .default('.stowage/spool')
-    .describe('Directory shared by api and workers where uploads are streamed before their job runs.'),
-  ARTIFACT_BUCKET_SAMPLES: bucket.default('stowage-samples').describe('Bucket of log samples (seed 003).'),
-  ARTIFACT_BUCKET_TA_BUNDLES: bucket.default('stowage-ta-bundles').describe('Bucket of TA bundles (seed 003).'),
+    .describe(
+      'Directory shared by api and workers where uploads are streamed before their job runs.',
+    ),
+  ARTIFACT_BUCKET_SAMPLES: bucket
+    .default('stowage-samples')
+    .describe('Bucket of log samples (seed 003).'),
+  ARTIFACT_BUCKET_TA_BUNDLES: bucket
+    .default('stowage-ta-bundles')
+    .describe('Bucket of TA bundles (seed 003).'),
   ARTIFACT_BUCKET_DEBUG_BUNDLES: bucket
     .default('stowage-debug-bundles')
     .describe('Bucket of debug bundles (seed 003).'),
@@ -213,7 +222,9 @@ export const configSchema = z.object({
     .int()
     .positive()
     .default(500 * 1024 * 1024)
-    .describe('Largest artifact accepted (413 above it, enforced while streaming). Seed 003: 500 MB.'),
+    .describe(
+      'Largest artifact accepted (413 above it, enforced while streaming). Seed 003: 500 MB.',
+    ),
   UPLOAD_PART_SIZE_BYTES: z.coerce
     .number()
     .int()
@@ -246,6 +257,69 @@ export const configSchema = z.object({
     .describe(
       'Hosts an artifact.upload may fetch from (comma-separated, exact or *.suffix); private and loopback addresses only when listed.',
     ),
+
+  ARCHIVE_ENABLED: bool
+    .default(true)
+    .describe(
+      'Archive hot-store windows to S3 Object Lock; retention then deletes only archived windows.',
+    ),
+  ARCHIVE_BUCKET: bucket
+    .default('stowage-archive')
+    .describe('Bucket of the WORM archive (must have Object Lock).'),
+  ARCHIVE_LOCK_MODE: z
+    .enum(['COMPLIANCE', 'GOVERNANCE'])
+    .default('COMPLIANCE')
+    .describe('Object Lock mode of archive objects (seed 002: COMPLIANCE).'),
+  ARCHIVE_RETENTION_YEARS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(7)
+    .describe('Years archive objects stay locked (seed 002: 7).'),
+  ARCHIVE_SSE: z
+    .enum(['aws:kms', 'AES256', 'none'])
+    .default('AES256')
+    .describe('Server-side encryption of archive objects; aws:kms uses ARCHIVE_KMS_KEY_ID.'),
+  ARCHIVE_KMS_KEY_ID: z.string().optional().describe('KMS key id (BYOK) for ARCHIVE_SSE=aws:kms.'),
+  ARCHIVE_PART_ROWS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(100_000)
+    .describe('Rows per gzip NDJSON part of an archive window.'),
+  HOT_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(90)
+    .describe(
+      'Hot-store rows last seen longer ago are deleted by retention.cleanup (seed 002: 90).',
+    ),
+  SAMPLE_RETENTION_ENABLED: bool
+    .default(true)
+    .describe('Delete log samples past SAMPLE_RETENTION_DAYS.'),
+  SAMPLE_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(30)
+    .describe(
+      'Log samples older than this are deleted (seed 003: 30). TA and debug bundles never are.',
+    ),
+  RETENTION_BATCH_SIZE: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(1_000_000)
+    .default(10_000)
+    .describe('Rows or objects deleted per retention batch.'),
+  UPLOAD_STALE_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24)
+    .describe('Incomplete multipart uploads older than this are aborted by uploads.abort-stale.'),
 
   API_HOST: z.string().default('0.0.0.0').describe('Address the api listens on.'),
   API_PORT: port.default(8080).describe('Port of the api (intake, status, dashboard mount).'),
