@@ -1,4 +1,7 @@
+import { resolve } from 'node:path';
+import { parseUrlAllowlist } from '../src/domain/url-allowlist.js';
 import type { Deps } from '../src/deps.js';
+import { createArtifactUploadHandler } from './artifact-upload/handler.js';
 import { createCachePromoteHandler } from './cache-promote/handler.js';
 import { createIocsInsertHandler } from './iocs-insert/handler.js';
 import type { HandlerFactory } from './job-definition.js';
@@ -14,6 +17,16 @@ export const HANDLER_FACTORIES = {
   'watermark.commit': (deps) => createWatermarkCommitHandler(deps),
   'cache.promote': (deps) =>
     createCachePromoteHandler({ ...pick(deps), promoteLimit: deps.config.CACHE_PROMOTE_LIMIT }),
+  'artifact.upload': (deps) =>
+    createArtifactUploadHandler({
+      artifacts: deps.artifacts,
+      s3: deps.s3,
+      spoolDir: resolve(deps.config.SPOOL_DIR),
+      partSize: deps.config.UPLOAD_PART_SIZE_BYTES,
+      queueSize: deps.config.UPLOAD_QUEUE_SIZE,
+      maxBytes: deps.config.ARTIFACT_MAX_BYTES,
+      urlAllowlist: parseUrlAllowlist(deps.config.URL_SOURCE_ALLOWLIST),
+    }),
 } satisfies Record<JobNameOf<Definitions>, HandlerFactory<never, Deps>>;
 
 /** Builds every handler from the process's dependencies. */

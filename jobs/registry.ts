@@ -1,3 +1,4 @@
+import { artifactUploadJob } from './artifact-upload/definition.js';
 import { cachePromoteJob } from './cache-promote/definition.js';
 import { iocsInsertJob } from './iocs-insert/definition.js';
 import { JobRegistry } from './job-registry.js';
@@ -7,7 +8,12 @@ import { watermarkCommitJob } from './watermark-commit/definition.js';
  * Every job type Stowage runs. Adding a type is one folder under jobs/ and one line here
  * (and one in jobs/handlers.ts, which the compiler insists on).
  */
-export const JOB_DEFINITIONS = [iocsInsertJob, watermarkCommitJob, cachePromoteJob] as const;
+export const JOB_DEFINITIONS = [
+  iocsInsertJob,
+  watermarkCommitJob,
+  cachePromoteJob,
+  artifactUploadJob,
+] as const;
 
 /** The registry of the job types above. */
 export function createJobRegistry(): JobRegistry<typeof JOB_DEFINITIONS> {

@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
@@ -9,6 +11,7 @@ import { createRedis, pingRedis, withTimeout, type Role } from './connections/re
 import { createS3, pingS3 } from './connections/s3.js';
 import type { Logger } from './log.js';
 import type { HotRule } from './domain/ioc.js';
+import { S3ArtifactStore } from './stores/artifact-store.js';
 import { createHotStore } from './stores/create-hot-store.js';
 import type { HotStore } from './stores/hot-store.js';
 import { RedisIocCache } from './stores/ioc-cache.js';
@@ -35,6 +38,8 @@ export interface Deps {
   readonly hotStore: HotStore;
   readonly watermarks: PostgresWatermarkStore;
   readonly iocCache: RedisIocCache;
+  /** The artifact buckets of seed 003 (one per kind). */
+  readonly artifacts: S3ArtifactStore;
   /** The hot rule from configuration (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
   readonly hotRule: HotRule;
   /** Creates every store's schema when missing; safe on every start and from many processes. */
@@ -123,6 +128,15 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       }),
   );
 
+  const artifacts = lazy(
+    () =>
+      new S3ArtifactStore(s3(), {
+        sample: config.ARTIFACT_BUCKET_SAMPLES,
+        'ta-bundle': config.ARTIFACT_BUCKET_TA_BUNDLES,
+        'debug-bundle': config.ARTIFACT_BUCKET_DEBUG_BUNDLES,
+      }),
+  );
+
   return {
     config,
     log,
@@ -151,10 +165,16 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     get iocCache() {
       return iocCache();
     },
+    get artifacts() {
+      return artifacts();
+    },
     hotRule: { minConfidence: config.HOT_MIN_CONFIDENCE, maxAgeHours: config.HOT_MAX_AGE_HOURS },
     async initStores() {
       await hotStore().init();
       await watermarks().init();
+      await artifacts().ensureBuckets();
+      // The spool is shared by api (writes) and workers (read, then remove).
+      await mkdir(resolve(config.SPOOL_DIR), { recursive: true });
     },
     connectRedis(name) {
       const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);

@@ -17,6 +17,8 @@ export function createS3(config: S3Config): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // Without timeouts a hung S3 hangs the job forever; a part of a few MiB takes seconds.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 },
     ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
     ...(config.S3_ACCESS_KEY_ID && config.S3_SECRET_ACCESS_KEY
       ? {

@@ -1,0 +1,252 @@
+import {
+  CreateBucketCommand,
+  type BucketLocationConstraint,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+  type _Object,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ARTIFACT_KINDS, artifactPrefix, type ArtifactKind } from '../domain/artifact.js';
+import { ValidationError } from '../errors/index.js';
+import { classifyS3Error, isS3NotFound, s3ErrorCode } from './classify-s3-error.js';
+
+/** One stored artifact as the api lists it. */
+export interface ArtifactInfo {
+  key: string;
+  size: number;
+  /** From x-amz-meta-sha256; null for an object Stowage did not write. */
+  sha256: string | null;
+  /** ISO 8601. */
+  last_modified: string;
+  metadata: Record<string, string>;
+}
+
+/** What one kind's bucket holds. */
+export interface BucketStats {
+  bucket: string;
+  objects: number;
+  bytes: number;
+  /** ISO 8601 last-modified of the oldest and newest object; null when empty. */
+  oldest: string | null;
+  newest: string | null;
+}
+
+/** What HeadObject tells about one artifact. */
+export interface ArtifactHead {
+  size: number;
+  sha256: string | undefined;
+  lastModified: Date | undefined;
+  metadata: Record<string, string>;
+  etag: string | undefined;
+}
+
+/** The read side the api codes against (list, presigned URLs, stats). */
+export interface ArtifactReader {
+  /** Every object of one request (or validation run), by key. */
+  list(kind: ArtifactKind, id: string): Promise<ArtifactInfo[]>;
+  /** A presigned GET URL for one object; does not check that the object exists. */
+  presign(kind: ArtifactKind, key: string, expiresInSeconds: number): Promise<string>;
+  /** Object count, bytes and age range of each kind's bucket. */
+  stats(): Promise<Record<ArtifactKind, BucketStats>>;
+  /** The object's size, digest and metadata, or undefined when there is none. */
+  head(kind: ArtifactKind, key: string): Promise<ArtifactHead | undefined>;
+}
+
+/** S3's longest presigned URL lifetime (SigV4): 7 days. */
+export const PRESIGN_LIMIT_SECONDS = 604_800;
+
+// HeadObject per listed object: enough in flight to hide latency, few enough to be polite.
+const HEAD_CONCURRENCY = 8;
+
+/** The three artifact buckets of seed 003 (one per kind) over one S3 client. */
+export class S3ArtifactStore implements ArtifactReader {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly buckets: Readonly<Record<ArtifactKind, string>>,
+  ) {}
+
+  /** The bucket holding a kind. */
+  bucketFor(kind: ArtifactKind): string {
+    return this.buckets[kind];
+  }
+
+  /**
+   * Creates the buckets that are missing. Safe from many processes at once: a bucket that
+   * another process (or an earlier start) created counts as done once HeadBucket confirms
+   * this account can use it.
+   */
+  async ensureBuckets(): Promise<void> {
+    const region = await this.s3.config.region();
+    await Promise.all(
+      ARTIFACT_KINDS.map(async (kind) => {
+        const Bucket = this.buckets[kind];
+        try {
+          await this.s3.send(
+            new CreateBucketCommand({
+              Bucket,
+              // us-east-1 is the one region that refuses its own name as a constraint.
+              ...(region && region !== 'us-east-1'
+                ? {
+                    CreateBucketConfiguration: {
+                      LocationConstraint: region as BucketLocationConstraint,
+                    },
+                  }
+                : {}),
+            }),
+          );
+        } catch (err) {
+          const code = s3ErrorCode(err);
+          if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') {
+            throw classifyS3Error(err, { bucket: Bucket, operation: 'CreateBucket' });
+          }
+          // BucketAlreadyExists is also what AWS says when another account owns the name.
+          await this.s3.send(new HeadBucketCommand({ Bucket })).catch((headErr: unknown) => {
+            throw classifyS3Error(headErr, { bucket: Bucket, operation: 'HeadBucket' });
+          });
+        }
+      }),
+    );
+  }
+
+  async head(kind: ArtifactKind, key: string): Promise<ArtifactHead | undefined> {
+    const Bucket = this.buckets[kind];
+    try {
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket, Key: key }));
+      const metadata = out.Metadata ?? {};
+      return {
+        size: out.ContentLength ?? 0,
+        sha256: metadata.sha256,
+        lastModified: out.LastModified,
+        metadata,
+        etag: out.ETag,
+      };
+    } catch (err) {
+      // A HEAD error has no body: a missing bucket also reads as NotFound, which the next
+      // write reports properly as NoSuchBucket.
+      if (isS3NotFound(err)) return undefined;
+      throw classifyS3Error(err, { bucket: Bucket, key, operation: 'HeadObject' });
+    }
+  }
+
+  async list(kind: ArtifactKind, id: string): Promise<ArtifactInfo[]> {
+    const objects = await this.listAll(kind, artifactPrefix(kind, id));
+    const infos: ArtifactInfo[] = [];
+    // ListObjectsV2 carries no user metadata, so each object gets a HEAD, a few at a time.
+    for (let i = 0; i < objects.length; i += HEAD_CONCURRENCY) {
+      const batch = await Promise.all(
+        objects.slice(i, i + HEAD_CONCURRENCY).map(async (o): Promise<ArtifactInfo | undefined> => {
+          const key = o.Key ?? '';
+          const head = await this.head(kind, key);
+          // Deleted between the listing and the HEAD: it is not there any more.
+          if (!head) return undefined;
+          return {
+            key,
+            size: head.size,
+            sha256: head.sha256 ?? null,
+            last_modified: (head.lastModified ?? o.LastModified ?? new Date(0)).toISOString(),
+            metadata: head.metadata,
+          };
+        }),
+      );
+      for (const info of batch) if (info) infos.push(info);
+    }
+    return infos;
+  }
+
+  async presign(kind: ArtifactKind, key: string, expiresInSeconds: number): Promise<string> {
+    if (
+      !Number.isInteger(expiresInSeconds) ||
+      expiresInSeconds < 1 ||
+      expiresInSeconds > PRESIGN_LIMIT_SECONDS
+    ) {
+      throw new ValidationError([
+        {
+          path: 'expires_in',
+          message: `must be a whole number of seconds in 1..${PRESIGN_LIMIT_SECONDS}`,
+        },
+      ]);
+    }
+    const Bucket = this.buckets[kind];
+    try {
+      return await getSignedUrl(this.s3, new GetObjectCommand({ Bucket, Key: key }), {
+        expiresIn: expiresInSeconds,
+      });
+    } catch (err) {
+      throw classifyS3Error(err, { bucket: Bucket, key, operation: 'PresignGetObject' });
+    }
+  }
+
+  async stats(): Promise<Record<ArtifactKind, BucketStats>> {
+    const entries = await Promise.all(
+      ARTIFACT_KINDS.map(async (kind): Promise<[ArtifactKind, BucketStats]> => {
+        const stats: BucketStats = {
+          bucket: this.buckets[kind],
+          objects: 0,
+          bytes: 0,
+          oldest: null,
+          newest: null,
+        };
+        let oldest: Date | undefined;
+        let newest: Date | undefined;
+        // Page by page: a bucket's listing is never held whole.
+        await this.eachPage(kind, '', (page) => {
+          for (const o of page) {
+            stats.objects += 1;
+            stats.bytes += o.Size ?? 0;
+            const at = o.LastModified;
+            if (at && (!oldest || at < oldest)) oldest = at;
+            if (at && (!newest || at > newest)) newest = at;
+          }
+        });
+        stats.oldest = oldest?.toISOString() ?? null;
+        stats.newest = newest?.toISOString() ?? null;
+        return [kind, stats];
+      }),
+    );
+    return Object.fromEntries(entries) as Record<ArtifactKind, BucketStats>;
+  }
+
+  /** Deletes one object; deleting one that is not there is not an error (S3 semantics). */
+  async delete(kind: ArtifactKind, key: string): Promise<void> {
+    const Bucket = this.buckets[kind];
+    try {
+      await this.s3.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    } catch (err) {
+      throw classifyS3Error(err, { bucket: Bucket, key, operation: 'DeleteObject' });
+    }
+  }
+
+  private async listAll(kind: ArtifactKind, prefix: string): Promise<_Object[]> {
+    const all: _Object[] = [];
+    await this.eachPage(kind, prefix, (page) => all.push(...page));
+    return all;
+  }
+
+  private async eachPage(
+    kind: ArtifactKind,
+    prefix: string,
+    visit: (page: _Object[]) => void,
+  ): Promise<void> {
+    const Bucket = this.buckets[kind];
+    let token: string | undefined;
+    do {
+      try {
+        const out = await this.s3.send(
+          new ListObjectsV2Command({
+            Bucket,
+            ...(prefix ? { Prefix: prefix } : {}),
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+        visit(out.Contents ?? []);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } catch (err) {
+        throw classifyS3Error(err, { bucket: Bucket, operation: 'ListObjectsV2' });
+      }
+    } while (token);
+  }
+}
