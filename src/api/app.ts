@@ -1,7 +1,10 @@
+import { resolve } from 'node:path';
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
 import type { Logger } from '../log.js';
+import type { ArtifactKind } from '../domain/artifact.js';
+import { Spool } from '../stores/spool.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
@@ -9,16 +12,18 @@ import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
 import { HttpProblem, problemHandler } from './problem.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { iocRoutes } from './routes/iocs.js';
 import { jobRoutes } from './routes/jobs.js';
+import { maintenanceRoutes } from './routes/maintenance.js';
 import { watermarkRoutes } from './routes/watermarks.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
 export interface AppOptions {
   config: Config;
-  deps: Pick<Deps, 'checkBackends' | 'hotStore' | 'iocCache' | 'watermarks'>;
+  deps: Pick<Deps, 'checkBackends' | 'hotStore' | 'iocCache' | 'watermarks' | 'artifacts'>;
   log: Logger;
   registry: JobRegistry;
   producer: Producer<readonly AnyJobDefinition[]>;
@@ -62,8 +67,19 @@ export function createApp(options: AppOptions): Express {
     );
   }
 
+  const deps = options.deps;
   const v1 = express.Router();
   v1.use(authenticate(config.API_KEYS));
+  // Before the JSON parser and its 415 guard: uploads are streamed, in any media type.
+  v1.use(
+    artifactRoutes(options.producer, options.queues, () => deps.artifacts, {
+      spool: new Spool(resolve(config.SPOOL_DIR)),
+      maxBytes: config.ARTIFACT_MAX_BYTES,
+      presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
+      presignMaxSeconds: config.PRESIGN_MAX_SECONDS,
+      bucketFor: (kind) => artifactBucket(config, kind),
+    }),
+  );
   v1.use(
     express.json({
       limit: config.API_BODY_LIMIT,
@@ -92,7 +108,6 @@ export function createApp(options: AppOptions): Express {
       chunkSize: config.INGEST_CHUNK_SIZE,
     }),
   );
-  const deps = options.deps;
   v1.use(
     iocRoutes(
       () => deps.hotStore,
@@ -100,6 +115,7 @@ export function createApp(options: AppOptions): Express {
     ),
   );
   v1.use(watermarkRoutes(lazyWatermarks(deps)));
+  v1.use(maintenanceRoutes(options.registry, options.producer));
   app.use(v1);
 
   app.use((req, _res, next) => {
@@ -107,6 +123,18 @@ export function createApp(options: AppOptions): Express {
   });
   app.use(problemHandler(log));
   return app;
+}
+
+/** The bucket of an artifact kind (seed 003: one bucket per kind). */
+function artifactBucket(config: Config, kind: ArtifactKind): string {
+  switch (kind) {
+    case 'sample':
+      return config.ARTIFACT_BUCKET_SAMPLES;
+    case 'ta-bundle':
+      return config.ARTIFACT_BUCKET_TA_BUNDLES;
+    case 'debug-bundle':
+      return config.ARTIFACT_BUCKET_DEBUG_BUNDLES;
+  }
 }
 
 /** The watermark store, opened when a watermark route is first used. */

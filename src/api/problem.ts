@@ -16,6 +16,7 @@ export interface Problem {
 const STATUS_BY_CODE: Record<string, number> = {
   invalid_payload: 400,
   invalid_json: 400,
+  checksum_mismatch: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -24,6 +25,15 @@ const STATUS_BY_CODE: Record<string, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   backend_unavailable: 503,
+  // Artifact storage (seed 003's storage errors, raised by src/stores/classify-s3-error.ts).
+  storage_not_found: 404,
+  storage_access_denied: 403,
+  storage_bucket_error: 500,
+  storage_quota_exceeded: 413,
+  storage_invalid_request: 400,
+  storage_upload_failed: 502,
+  storage_download_failed: 502,
+  storage_unavailable: 503,
 };
 
 const TITLES: Record<number, string> = {
@@ -35,6 +45,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
 
