@@ -17,6 +17,9 @@ const USAGE = `usage: stowage <command>
   scheduler                enqueue maintenance jobs on cron
   dashboard                Bull Board on its own (DASHBOARD_PORT)
   init                     check every backend answers and create schemas
+  run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]
+                           run a maintenance job now (archive.lock, retention.cleanup,
+                           uploads.abort-stale, cache.promote) and print its report
   up                       start local services and every process (one machine)
 
 queues: ${QUEUE_NAMES.join(', ')}
@@ -126,6 +129,41 @@ async function main(argv: string[]): Promise<void> {
       }
       await deps.close();
       process.exit(ok ? 0 : 1);
+      return;
+    }
+    case 'run': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          'dry-run': { type: 'boolean', default: false },
+          payload: { type: 'string', default: '{}' },
+          report: { type: 'string' },
+          'no-wait': { type: 'boolean', default: false },
+        },
+      });
+      const job = positionals[0];
+      if (!job) {
+        process.stderr.write(`${USAGE}\n`);
+        process.exit(2);
+      }
+      let payload: Record<string, unknown>;
+      try {
+        payload = JSON.parse(values.payload) as Record<string, unknown>;
+      } catch {
+        process.stderr.write('--payload must be a JSON object\n');
+        process.exit(2);
+      }
+      const { runCommand } = await import('./run-command.js');
+      process.exit(
+        await runCommand(config(), {
+          job,
+          dryRun: values['dry-run'],
+          payload,
+          reportPath: values.report,
+          wait: !values['no-wait'],
+        }),
+      );
       return;
     }
     case 'up':
