@@ -37,6 +37,30 @@ s3_osd_pid() {
 }
 s3_rgw_pid() { live_pid "$S3_DIR/run/ceph-client.rgw.pid" radosgw; }
 
+# Server-side encryption for radosgw, passed on its command line (not in ceph.conf, which
+# is written only at bootstrap) so that a plain `restart s3` applies it to a running
+# cluster without losing objects. Measured on RGW 16.2.15 with @aws-sdk/client-s3:
+# - stock: any x-amz-server-side-encryption over plain HTTP is refused, 400 InvalidRequest
+#   (rgw_crypt_require_ssl). Our S3 is loopback HTTP, hence rgw_crypt_require_ssl=false.
+# - aws:kms needs a KMS backend; `testing` takes keys from rgw_crypt_s3_kms_encryption_keys
+#   (id=base64 of 32 bytes). Objects are then encrypted at rest and HEAD reports aws:kms and
+#   the key id. The key below is a throwaway test key: use it with ARCHIVE_SSE=aws:kms
+#   ARCHIVE_KMS_KEY_ID=stowage-archive-key. It must stay the same, or objects written with
+#   it become unreadable.
+# - AES256 (SSE-S3) is accepted but stored unencrypted and not reported back; RGW 16 has no
+#   SSE-S3 backend. rgw_crypt_default_encryption_key would encrypt every object of every
+#   bucket (mode RGW-AUTO) yet still report nothing, so it is not set: ARCHIVE_SSE=AES256
+#   fails verification here, on purpose.
+# Also on the command line: deleted objects and aborted parts wait 2 h for garbage collection
+# by default; in the OSD's RAM that fills the store after a few test runs, and then every
+# write hangs without an error.
+S3_KMS_TEST_KEYS='stowage-archive-key=1fj+570kBgD6MZReVnu/TK/tvMZITzWH1xWzWFPK3+Q='
+s3_rgw_crypt_args() {
+  printf '%s\n' --rgw_crypt_require_ssl=false --rgw_crypt_s3_kms_backend=testing \
+    "--rgw_crypt_s3_kms_encryption_keys=$S3_KMS_TEST_KEYS" \
+    --rgw_gc_obj_min_wait=30 --rgw_gc_processor_period=30
+}
+
 # Any HTTP answer counts (an anonymous GET / gives 200 with an empty bucket list).
 s3_answers() {
   local code
@@ -58,9 +82,14 @@ s3_logs() {
 
 # What a running cluster was bootstrapped with: if any of it changed, a re-bootstrap is
 # the simple way to apply it (the monitor's address is baked into its monmap).
+# Memstore size for the OSD: objects live in its RAM, allocated as used. Room for multi-GiB
+# artifact tests and benchmarks (a direct and a Stowage upload of 1 GiB each).
+S3_MEMSTORE_BYTES=${STOWAGE_CEPH_MEMSTORE_BYTES:-8589934592}
+
 s3_fingerprint() {
-  printf 'mon=%s osd=%s s3=%s key=%s secret-sha=%s\n' "$CEPH_MON_PORT" "$CEPH_OSD_PORTS" \
-    "$S3_PORT" "$S3_ACCESS_KEY" "$(printf '%s' "$S3_SECRET_KEY" | sha256sum | cut -c1-16)"
+  printf 'mon=%s osd=%s s3=%s key=%s secret-sha=%s memstore=%s\n' "$CEPH_MON_PORT" \
+    "$CEPH_OSD_PORTS" "$S3_PORT" "$S3_ACCESS_KEY" \
+    "$(printf '%s' "$S3_SECRET_KEY" | sha256sum | cut -c1-16)" "$S3_MEMSTORE_BYTES"
 }
 
 s3_write_config() {
@@ -92,9 +121,7 @@ osd_data = $S3_DIR/osd/\$cluster-\$id
 rgw_data = $S3_DIR/rgw/\$cluster-\$id
 # One OSD: pools of size 1, placement across OSDs (not hosts), few PGs, no autoscaler.
 osd_objectstore = memstore
-# Objects live in the OSD's RAM, allocated as used: room for multi-GiB artifact tests and
-# benchmarks (a direct and a Stowage upload of 1 GiB each) on a 24 GiB machine.
-memstore_device_bytes = ${STOWAGE_CEPH_MEMSTORE_BYTES:-8589934592}
+memstore_device_bytes = $S3_MEMSTORE_BYTES
 osd_pool_default_size = 1
 osd_pool_default_min_size = 1
 mon_allow_pool_size_one = true
@@ -192,8 +219,9 @@ s3_cluster_alive() {
 }
 
 s3_gateway_launch() {
-  local pid daemon_args
+  local pid daemon_args crypt_args
   mapfile -t daemon_args < <(s3_daemon_args)
+  mapfile -t crypt_args < <(s3_rgw_crypt_args)
   if pid=$(s3_rgw_pid); then
     if wait_until "$SERVICE_TIMEOUT" "s3 (radosgw pid $pid)" s3_answers; then
       log "s3: radosgw already running (pid $pid), reusing"
@@ -204,7 +232,8 @@ s3_gateway_launch() {
   fi
   rm -f -- "$S3_DIR/run/ceph-client.rgw.pid"
   ensure_port_free "$S3_PORT" "s3 (radosgw)"
-  s3_step "start radosgw" radosgw -c "$S3_CONF" -n client.rgw "${daemon_args[@]}"
+  s3_step "start radosgw" radosgw -c "$S3_CONF" -n client.rgw "${daemon_args[@]}" \
+    "${crypt_args[@]}"
   if ! wait_until "$SERVICE_TIMEOUT" "s3 (radosgw)" s3_answers; then
     s3_logs
     die "s3: radosgw does not answer on port $S3_PORT"

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { IocType, StoredIoc } from '../domain/ioc.js';
+import { UTC_DAY_MS } from '../domain/utc-day.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
-import type { HotStore, UpsertResult } from './hot-store.js';
+import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
 
 const TABLE = 'ioc_sightings';
 
@@ -175,6 +176,72 @@ export class ClickHouseHotStore implements HotStore {
       const [row] = await result.json<{ n: string | number }>();
       return Number(row?.n ?? 0);
     });
+  }
+
+  async *streamWindow(from: Date, to: Date, batchSize: number): AsyncGenerator<StoredIoc[]> {
+    const fromMs = from.getTime();
+    const toMs = to.getTime();
+    if (Number.isNaN(fromMs) || Number.isNaN(toMs) || fromMs >= toMs) {
+      throw new RangeError('a window needs valid dates with from < to');
+    }
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    }
+    let after: { type: string; value: string } | undefined;
+    for (;;) {
+      // The expanded form, not a tuple comparison: 18.16 narrows the expanded form by the
+      // primary key (type, value), so a page reads from the cursor on (measured: 576 rows
+      // read instead of 1,000,000 for a cursor near the end); a tuple comparison reads all.
+      const cursor = after
+        ? `AND (type > ${clickHouseLiteral(after.type)}
+                OR (type = ${clickHouseLiteral(after.type)} AND value > ${clickHouseLiteral(after.value)}))`
+        : '';
+      // Candidates are the next batchSize keys with a sighting in the window; the merged
+      // row of each is then aggregated from all its sightings. A candidate whose latest
+      // sighting is after the window is not in it, and is left out below, not in SQL:
+      // the page's last candidate is the cursor whether or not it is in the window.
+      const candidates = await this.select(
+        `SELECT ${MERGED_COLUMNS} FROM ${this.table}
+         WHERE (type, value) IN (
+           SELECT type, value FROM ${this.table}
+           WHERE last_seen_ms >= ${clickHouseLiteral(fromMs)}
+             AND last_seen_ms < ${clickHouseLiteral(toMs)} ${cursor}
+           GROUP BY type, value
+           ORDER BY type, value
+           LIMIT ${clickHouseLiteral(batchSize)})
+         GROUP BY type, value
+         ORDER BY type, value`,
+      );
+      const last = candidates.at(-1);
+      if (last === undefined) return;
+      const inWindow = candidates.filter((r) => r.last_seen.getTime() < toMs);
+      if (inWindow.length > 0) yield inWindow;
+      if (candidates.length < batchSize) return;
+      after = { type: last.type, value: last.value };
+    }
+  }
+
+  async windowDays(before: Date): Promise<WindowDay[]> {
+    const beforeMs = clickHouseLiteral(before.getTime());
+    // An indicator's day is that of its latest sighting, so all sightings are aggregated
+    // per key first. floor(), not intDiv(): 18.16's intDiv of a negative Int64 is wrong.
+    const rows = await this.run(async () => {
+      const result = await this.client.query({
+        query: `SELECT floor(max_ms / ${UTC_DAY_MS}) AS day_number, count() AS n
+                FROM (
+                  SELECT max(last_seen_ms) AS max_ms FROM ${this.table}
+                  GROUP BY type, value
+                  HAVING max_ms < ${beforeMs})
+                GROUP BY day_number
+                ORDER BY day_number`,
+        format: 'JSONEachRow',
+      });
+      return result.json<{ day_number: string | number; n: string | number }>();
+    });
+    return rows.map((r) => ({
+      day: new Date(Number(r.day_number) * UTC_DAY_MS).toISOString().slice(0, 10),
+      rows: Number(r.n),
+    }));
   }
 
   private async select(query: string): Promise<StoredIoc[]> {

@@ -6,6 +6,13 @@ export interface UpsertResult {
   written: number;
 }
 
+/** A UTC day of last_seen and how many indicators were last seen on it. */
+export interface WindowDay {
+  /** 'YYYY-MM-DD' (UTC). */
+  day: string;
+  rows: number;
+}
+
 /**
  * The hot IOC store: one row per (type, value), every sighting merged by `mergeIoc`'s rules.
  * Implementations: PostgresHotStore and ClickHouseHotStore (HOT_STORE selects one).
@@ -24,4 +31,12 @@ export interface HotStore {
   findHot(options: { minConfidence: number; since: Date; limit: number }): Promise<StoredIoc[]>;
   /** How many distinct indicators the store holds. */
   count(): Promise<number>;
+  /**
+   * Indicators (merged, as `get` returns them) whose last_seen is in [from, to), in
+   * (type, value) byte order, at most batchSize per batch, paged by keyset so that the
+   * window is never in memory at once. Batches are never empty.
+   */
+  streamWindow(from: Date, to: Date, batchSize: number): AsyncIterable<StoredIoc[]>;
+  /** The UTC days of last_seen holding indicators last seen before `before`, oldest first. */
+  windowDays(before: Date): Promise<WindowDay[]>;
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../domain/ioc.js';
+import { UTC_DAY_MS, utcDayOf } from '../domain/utc-day.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
-import type { HotStore, UpsertResult } from './hot-store.js';
+import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -25,6 +26,10 @@ const TABLE_COLUMNS = `
   PRIMARY KEY (type, value)`;
 
 const SELECT_COLUMNS = 'type, value, threat_type, confidence, sources, first_seen, last_seen, tags';
+
+// The UTC day of last_seen, written exactly as in iocs_last_seen_day_idx so that the planner
+// matches it (timezone(text, timestamptz) and date(timestamp) are immutable, so indexable).
+const LAST_SEEN_DAY = `((last_seen AT TIME ZONE 'UTC')::date)`;
 
 interface IocRow {
   type: string;
@@ -70,6 +75,13 @@ export class PostgresHotStore implements HotStore {
       // confidence would not give the last_seen order it returns.
       await client.query(
         `CREATE INDEX IF NOT EXISTS iocs_last_seen_idx ON ${this.table} (last_seen)`,
+      );
+      // streamWindow pages through one UTC day in (type, value) order: with the day fixed
+      // by equality this index returns each page in order from the cursor, instead of a
+      // sort of the whole day per page.
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS iocs_last_seen_day_idx
+           ON ${this.table} (${LAST_SEEN_DAY}, type, value)`,
       );
       await client.query('COMMIT');
     } catch (err) {
@@ -148,6 +160,68 @@ export class PostgresHotStore implements HotStore {
         `SELECT count(*) AS n FROM ${this.table}`,
       );
       return Number(rows[0]?.n ?? 0);
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async *streamWindow(from: Date, to: Date, batchSize: number): AsyncGenerator<StoredIoc[]> {
+    assertWindow(from, to, batchSize);
+    // A window of exactly one UTC day (the archive's) is a range scan of
+    // iocs_last_seen_day_idx, already in order, starting at the cursor. Written against the
+    // indexed expression alone: with last_seen's range added too, the planner multiplies
+    // the two (correlated) selectivities, expects one row, and walks the primary key.
+    const oneDay =
+      from.getTime() % UTC_DAY_MS === 0 && to.getTime() - from.getTime() === UTC_DAY_MS;
+    const query = oneDay
+      ? {
+          where: `${LAST_SEEN_DAY} = $1::date`,
+          params: [utcDayOf(from)] as unknown[],
+          after: `(${LAST_SEEN_DAY}, type, value) > ($1::date, $2::text, $3::text)`,
+          order: `${LAST_SEEN_DAY}, type, value`,
+        }
+      : {
+          where: 'last_seen >= $1 AND last_seen < $2',
+          params: [from.toISOString(), to.toISOString()] as unknown[],
+          after: '(type, value) > ($3::text, $4::text)',
+          order: 'type, value',
+        };
+    let after: { type: string; value: string } | undefined;
+    for (;;) {
+      const params = after ? [...query.params, after.type, after.value] : [...query.params];
+      params.push(batchSize);
+      let rows: IocRow[];
+      try {
+        ({ rows } = await this.pool.query<IocRow>(
+          `SELECT ${SELECT_COLUMNS} FROM ${this.table}
+           WHERE ${query.where} ${after ? `AND ${query.after}` : ''}
+           ORDER BY ${query.order}
+           LIMIT $${params.length}`,
+          params,
+        ));
+      } catch (err) {
+        throw classifyPostgresError(err);
+      }
+      const last = rows.at(-1);
+      if (last === undefined) return;
+      yield rows.map(toStoredIoc);
+      if (rows.length < batchSize) return;
+      after = { type: last.type, value: last.value };
+    }
+  }
+
+  async windowDays(before: Date): Promise<WindowDay[]> {
+    try {
+      const { rows } = await this.pool.query<{ day: string; n: string }>(
+        `SELECT to_char(d, 'YYYY-MM-DD') AS day, n FROM (
+           SELECT ${LAST_SEEN_DAY} AS d, count(*) AS n
+           FROM ${this.table}
+           WHERE last_seen < $1
+           GROUP BY 1) AS per_day
+         ORDER BY d`,
+        [before.toISOString()],
+      );
+      return rows.map((r) => ({ day: r.day, rows: Number(r.n) }));
     } catch (err) {
       throw classifyPostgresError(err);
     }
@@ -241,6 +315,15 @@ function toStoredIoc(row: IocRow): StoredIoc {
     last_seen: row.last_seen,
     tags: [...row.tags].sort(),
   };
+}
+
+function assertWindow(from: Date, to: Date, batchSize: number): void {
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to) {
+    throw new RangeError('a window needs valid dates with from < to');
+  }
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  }
 }
 
 function assertLimit(limit: number): void {

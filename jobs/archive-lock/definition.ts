@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { isUtcDay } from '../../src/domain/utc-day.js';
+import { defineJob } from '../job-definition.js';
+
+/** Exports UTC days of hot-store rows into the Object Lock bucket and records them in the ledger. */
+export const archiveLockJob = defineJob({
+  name: 'archive.lock',
+  queue: 'archive',
+  description:
+    'Exports UTC days of hot-store IOCs (by last_seen) as gzip NDJSON parts and a manifest into the Object Lock bucket, verifies them, and records each day in the archive ledger.',
+  scope: 'admin',
+  payload: z.object({
+    /** One UTC day to archive; unset: every day before today not yet in the ledger. */
+    day: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day YYYY-MM-DD')
+      .refine(isUtcDay, 'not a calendar day')
+      .optional(),
+    /** Most days one run archives when no day is given (oldest first; the next run goes on). */
+    max_days: z.number().int().min(1).max(366).default(31),
+  }),
+  // No idempotency key: the ledger makes a second run of a day a no-op, and a key would
+  // keep a failed run's id and refuse a new one after the bucket has been fixed.
+  fixture: { day: '2026-01-01' },
+});

@@ -1,0 +1,347 @@
+import type { Config } from '../../src/config.js';
+import {
+  ARCHIVE_SCHEMA_VERSION,
+  archiveManifestKey,
+  archivePartKey,
+  manifestContentDigest,
+  retentionEnd,
+  type ArchiveManifest,
+  type ArchivePart,
+} from '../../src/domain/archive.js';
+import { startOfUtcDay, utcDayOf, utcDayWindow } from '../../src/domain/utc-day.js';
+import { PermanentError } from '../../src/errors/index.js';
+import type { ArchiveLedger, ArchiveLockMode } from '../../src/stores/archive-ledger.js';
+import type { HotStore } from '../../src/stores/hot-store.js';
+import type { ArchiveSse, LockedObject, WormArchive } from '../../src/stores/worm-archive.js';
+import type { Handler, JobContext } from '../job-definition.js';
+import type { archiveLockJob } from './definition.js';
+import { GzipNdjsonPart, type BuiltPart } from './gzip-part.js';
+
+/** The configuration archive.lock runs with (ARCHIVE_*). */
+export interface ArchiveLockSettings {
+  lockMode: ArchiveLockMode;
+  retentionYears: number;
+  sse: ArchiveSse;
+  kmsKeyId: string | undefined;
+  /** Rows per part (ARCHIVE_PART_ROWS): bounds the compressed bytes held in memory. */
+  partRows: number;
+  /** Rows per hot-store read; defaults to min(partRows, 10,000). */
+  pageRows?: number;
+}
+
+/** The ARCHIVE_* keys archive.lock reads. */
+export type ArchiveConfig = Pick<
+  Config,
+  | 'ARCHIVE_LOCK_MODE'
+  | 'ARCHIVE_RETENTION_YEARS'
+  | 'ARCHIVE_SSE'
+  | 'ARCHIVE_KMS_KEY_ID'
+  | 'ARCHIVE_PART_ROWS'
+>;
+
+/** The handler's settings from configuration. */
+export function archiveLockSettings(config: ArchiveConfig): ArchiveLockSettings {
+  return {
+    lockMode: config.ARCHIVE_LOCK_MODE,
+    retentionYears: config.ARCHIVE_RETENTION_YEARS,
+    sse: config.ARCHIVE_SSE,
+    kmsKeyId: config.ARCHIVE_KMS_KEY_ID,
+    partRows: config.ARCHIVE_PART_ROWS,
+  };
+}
+
+/** What archive.lock needs. */
+export interface ArchiveLockDeps {
+  hotStore: Pick<HotStore, 'backend' | 'streamWindow' | 'windowDays'>;
+  ledger: Pick<ArchiveLedger, 'get' | 'record' | 'archivedDays' | 'lockDay'>;
+  archive: Pick<WormArchive, 'bucket' | 'assertObjectLock' | 'putLocked' | 'findReusable'>;
+  settings: ArchiveLockSettings;
+  /** The clock; the system's by default. */
+  now?: () => Date;
+}
+
+/** What happened to one day. */
+export interface ArchivedDay {
+  day: string;
+  rows: number;
+  parts: number;
+  bytes: number;
+  manifest_key: string | null;
+  retain_until: string | null;
+  /** Why nothing was written: the ledger already had the day, or it holds no rows. */
+  skipped?: 'already_archived' | 'no_rows';
+  /** Parts (and manifest) found in the bucket from an earlier, unfinished run and kept. */
+  reused_objects?: number;
+}
+
+/** The job's result: every day it looked at, and the rows and bytes it archived. */
+export interface ArchiveLockResult {
+  days: ArchivedDay[];
+  rows: number;
+  bytes: number;
+}
+
+const PART_CONTENT_TYPE = 'application/gzip';
+const MANIFEST_CONTENT_TYPE = 'application/json';
+const DEFAULT_PAGE_ROWS = 10_000;
+
+/**
+ * Archives UTC days of the hot store, each as gzip NDJSON parts plus a manifest, every
+ * object written under Object Lock and verified before the day goes into the ledger. A
+ * day already in the ledger is skipped; a day half-written by a crashed run is finished
+ * by reusing the objects already there (same keys, same content), so a retry adds no
+ * second logical archive and, where nothing changed, no second version.
+ */
+export function createArchiveLockHandler(
+  deps: ArchiveLockDeps,
+): Handler<typeof archiveLockJob, ArchiveLockResult> {
+  const now = deps.now ?? (() => new Date());
+  return async (payload, ctx) => {
+    // First, so that a bucket without Object Lock fails the job before anything is read.
+    await deps.archive.assertObjectLock();
+
+    const today = utcDayOf(now());
+    let plan: { day: string; rows: number | undefined }[];
+    if (payload.day !== undefined) {
+      if (payload.day >= today) {
+        throw new PermanentError(
+          'archive_day_not_over',
+          `${payload.day} is not over yet (UTC): only days before ${today} can be archived, since rows may still arrive`,
+          { day: payload.day },
+        );
+      }
+      plan = [{ day: payload.day, rows: undefined }];
+    } else {
+      plan = await pendingDays(deps, startOfUtcDay(now()), payload.max_days);
+    }
+    ctx.log.info({ days: plan.map((d) => d.day) }, 'archiving days');
+
+    const result: ArchiveLockResult = { days: [], rows: 0, bytes: 0 };
+    for (const [index, { day, rows }] of plan.entries()) {
+      ctx.signal.throwIfAborted();
+      const report = (fraction: number, detail: Record<string, unknown>) =>
+        ctx.progress({
+          percent: Math.floor(((index + Math.min(fraction, 0.99)) / plan.length) * 100),
+          day,
+          day_index: index + 1,
+          days: plan.length,
+          ...detail,
+        });
+      await report(0, { rows: 0 });
+      const archived = await archiveDay(deps, now, day, rows, ctx, report);
+      result.days.push(archived);
+      if (archived.skipped === undefined) {
+        result.rows += archived.rows;
+        result.bytes += archived.bytes;
+      }
+    }
+    await ctx.progress({ percent: 100, days: plan.length, rows: result.rows });
+    return result;
+  };
+}
+
+/** Days before `before` with rows and no ledger entry, oldest first, at most maxDays. */
+async function pendingDays(
+  deps: ArchiveLockDeps,
+  before: Date,
+  maxDays: number,
+): Promise<{ day: string; rows: number }[]> {
+  const days = await deps.hotStore.windowDays(before);
+  const first = days[0];
+  const last = days.at(-1);
+  if (!first || !last) return [];
+  const archived = await deps.ledger.archivedDays(
+    utcDayWindow(first.day).start,
+    utcDayWindow(last.day).end,
+  );
+  return days
+    .filter((d) => !archived.has(d.day))
+    .slice(0, maxDays)
+    .map((d) => ({ day: d.day, rows: d.rows }));
+}
+
+async function archiveDay(
+  deps: ArchiveLockDeps,
+  now: () => Date,
+  day: string,
+  expectedRows: number | undefined,
+  ctx: JobContext,
+  report: (fraction: number, detail: Record<string, unknown>) => Promise<void>,
+): Promise<ArchivedDay> {
+  const { settings, archive, ledger } = deps;
+  // Held until the day is recorded: a second job on the same day waits and retries, then
+  // finds the ledger entry, instead of writing locked versions of its own.
+  const lock = await ledger.lockDay(day);
+  try {
+    const recorded = await ledger.get(day);
+    if (recorded) {
+      ctx.log.info({ day, manifest: recorded.manifest_key }, 'day already archived, skipped');
+      return {
+        day,
+        rows: recorded.rows,
+        parts: recorded.parts,
+        bytes: recorded.bytes,
+        manifest_key: recorded.manifest_key,
+        retain_until: recorded.retain_until.toISOString(),
+        skipped: 'already_archived',
+      };
+    }
+
+    const window = utcDayWindow(day);
+    const startedAt = now();
+    const policy = { mode: settings.lockMode, sse: settings.sse, kmsKeyId: settings.kmsKeyId };
+    const retainUntil = retentionEnd(startedAt, settings.retentionYears);
+    const pageRows = settings.pageRows ?? Math.min(settings.partRows, DEFAULT_PAGE_ROWS);
+    const stored: { part: ArchivePart; object: LockedObject }[] = [];
+    let rows = 0;
+
+    const store = async (built: BuiltPart) => {
+      const key = archivePartKey(day, stored.length + 1);
+      const metadata = { 'ndjson-sha256': built.ndjsonSha256, rows: String(built.rows) };
+      // A part a crashed run already wrote, with the same rows, is kept: no second version.
+      const object =
+        (await archive.findReusable(key, {
+          ...policy,
+          metadata,
+          retentionYears: settings.retentionYears,
+        })) ??
+        (await archive.putLocked(key, built.body, {
+          ...policy,
+          retainUntil,
+          contentType: PART_CONTENT_TYPE,
+          metadata: { ...metadata, 'archive-day': day },
+        }));
+      stored.push({
+        part: {
+          key,
+          version_id: object.versionId,
+          rows: built.rows,
+          bytes: object.bytes,
+          sha256: object.sha256,
+          ndjson_sha256: built.ndjsonSha256,
+        },
+        object,
+      });
+      ctx.log.info(
+        { day, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
+        object.reused ? 'archive part already there, kept' : 'archive part written',
+      );
+      await report(expectedRows ? rows / expectedRows : 0, { rows, parts: stored.length });
+    };
+
+    // Rows stream page by page into the current part; a full part is uploaded before the
+    // next page is read, so memory holds one page and one compressed part at most.
+    let part = new GzipNdjsonPart();
+    for await (const page of deps.hotStore.streamWindow(window.start, window.end, pageRows)) {
+      for (let i = 0; i < page.length;) {
+        const take = Math.min(page.length - i, settings.partRows - part.rows);
+        await part.write(page.slice(i, i + take));
+        i += take;
+        rows += take;
+        if (part.rows === settings.partRows) {
+          await store(await part.finish());
+          part = new GzipNdjsonPart();
+        }
+      }
+      ctx.signal.throwIfAborted();
+    }
+    if (part.rows > 0) await store(await part.finish());
+
+    if (stored.length === 0) {
+      ctx.log.info({ day }, 'day holds no rows, nothing archived');
+      return {
+        day,
+        rows: 0,
+        parts: 0,
+        bytes: 0,
+        manifest_key: null,
+        retain_until: null,
+        skipped: 'no_rows',
+      };
+    }
+
+    const parts = stored.map((s) => s.part);
+    const bytes = parts.reduce((sum, p) => sum + p.bytes, 0);
+    // The earliest lock of the day: a reused part may have been locked a little earlier.
+    const earliest = new Date(
+      Math.min(retainUntil.getTime(), ...stored.map((s) => s.object.retainUntil.getTime())),
+    );
+    const manifest: ArchiveManifest = {
+      schema_version: ARCHIVE_SCHEMA_VERSION,
+      day,
+      window_start: window.start.toISOString(),
+      window_end: window.end.toISOString(),
+      backend: deps.hotStore.backend,
+      format: 'ndjson+gzip',
+      parts,
+      rows,
+      bytes,
+      lock_mode: settings.lockMode,
+      retain_until: earliest.toISOString(),
+      sse: settings.sse,
+      created_at: startedAt.toISOString(),
+    };
+    const manifestKey = archiveManifestKey(day);
+    const contentDigest = manifestContentDigest(manifest);
+    const manifestMetadata = { 'content-sha256': contentDigest };
+    // A manifest over exactly these parts (a crash between it and the ledger) is kept.
+    const manifestObject =
+      (await archive.findReusable(manifestKey, {
+        ...policy,
+        metadata: manifestMetadata,
+        retentionYears: settings.retentionYears,
+      })) ??
+      (await archive.putLocked(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
+        ...policy,
+        retainUntil,
+        contentType: MANIFEST_CONTENT_TYPE,
+        metadata: { ...manifestMetadata, 'archive-day': day },
+      }));
+    const lockedUntil = new Date(
+      Math.min(earliest.getTime(), manifestObject.retainUntil.getTime()),
+    );
+
+    const inserted = await ledger.record({
+      day,
+      window_start: window.start,
+      window_end: window.end,
+      backend: deps.hotStore.backend,
+      bucket: archive.bucket,
+      rows,
+      parts: parts.length,
+      bytes,
+      manifest_key: manifestKey,
+      manifest_sha256: manifestObject.sha256,
+      manifest_version_id: manifestObject.versionId,
+      lock_mode: settings.lockMode,
+      retain_until: lockedUntil,
+      job_id: ctx.jobId || null,
+    });
+    const reused = stored.filter((s) => s.object.reused).length + (manifestObject.reused ? 1 : 0);
+    ctx.log.info(
+      {
+        day,
+        rows,
+        parts: parts.length,
+        bytes,
+        manifest: manifestKey,
+        manifest_sha256: manifestObject.sha256,
+        retain_until: lockedUntil.toISOString(),
+        reused_objects: reused,
+        recorded: inserted,
+      },
+      'day archived',
+    );
+    return {
+      day,
+      rows,
+      parts: parts.length,
+      bytes,
+      manifest_key: manifestKey,
+      retain_until: lockedUntil.toISOString(),
+      ...(reused > 0 ? { reused_objects: reused } : {}),
+    };
+  } finally {
+    await lock.release();
+  }
+}
