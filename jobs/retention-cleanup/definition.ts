@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { defineJob } from '../job-definition.js';
+
+/** What retention.cleanup can clean. */
+export const RETENTION_TARGETS = ['hot', 'samples'] as const;
+export type RetentionTarget = (typeof RETENTION_TARGETS)[number];
+
+// A century: a larger window is a typo, not a policy.
+const MAX_DAYS = 36_500;
+
+/**
+ * Deletes hot-store rows past the hot window (only archived days while archiving is on) and
+ * log samples past the sample window; TA and debug bundles never.
+ */
+export const retentionCleanupJob = defineJob({
+  name: 'retention.cleanup',
+  queue: 'maintenance',
+  description:
+    'Deletes hot-store rows older than the hot window (archived days only when archiving is on) and log samples older than the sample window, in logged batches; dry run reports the same without deleting.',
+  scope: 'admin',
+  payload: z.object({
+    /** Report what would be deleted, delete nothing. */
+    dry_run: z.boolean().default(false),
+    /**
+     * Overrides HOT_RETENTION_DAYS for this run (an operator's custom window; 0 means
+     * everything last seen before now). The archive-ledger rule applies all the same.
+     */
+    hot_days: z.number().int().min(0).max(MAX_DAYS).optional(),
+    /**
+     * Overrides SAMPLE_RETENTION_DAYS for this run (0: every sample uploaded before now).
+     * Protected objects stay protected; SAMPLE_RETENTION_ENABLED=false still wins.
+     */
+    sample_days: z.number().int().min(0).max(MAX_DAYS).optional(),
+    /** Which stores to clean; both by default. */
+    targets: z
+      .array(z.enum(RETENTION_TARGETS))
+      .min(1)
+      .default([...RETENTION_TARGETS])
+      .transform((t) => [...new Set(t)]),
+  }),
+  fixture: { dry_run: true, hot_days: 90, sample_days: 30, targets: ['hot', 'samples'] },
+});

@@ -1,0 +1,53 @@
+import { rename, writeFile } from 'node:fs/promises';
+
+/** The hot-store part of a retention report. */
+export interface HotRetentionReport {
+  /** Indicators deleted (dry: deletable). ClickHouse counts indicators, not sightings. */
+  rows: number;
+  /** ISO 8601 last_seen of the oldest and newest of them; null when there are none. */
+  oldest: string | null;
+  newest: string | null;
+  /** Indicators past the cutoff kept because their day is not in the archive ledger. */
+  blocked_unarchived_rows: number;
+  /** ISO 8601: rows last seen before this were candidates. */
+  cutoff: string;
+  /** Deletion batches run (dry: that would run, at RETENTION_BATCH_SIZE each). */
+  batches: number;
+  /** Whether the archive ledger limited the days (ARCHIVE_ENABLED). */
+  archive_required: boolean;
+}
+
+/** The log-sample part of a retention report. */
+export interface SampleRetentionReport {
+  /** Objects deleted (dry: deletable). */
+  objects: number;
+  bytes: number;
+  /** ISO 8601 LastModified of the oldest and newest of them; null when there are none. */
+  oldest: string | null;
+  newest: string | null;
+  /** Candidates left alone because they are under retention or legal hold. */
+  protected: number;
+  /** ISO 8601: objects last modified before this were candidates; null when skipped. */
+  cutoff: string | null;
+  /** DeleteObjects batches run (dry: that would run). */
+  batches: number;
+  bucket: string;
+  /** Why nothing was looked at, when nothing was (SAMPLE_RETENTION_ENABLED=false, no bucket). */
+  skipped?: string;
+}
+
+/** What retention.cleanup returns (and `stowage run retention.cleanup --report` writes). */
+export interface RetentionReport {
+  dry_run: boolean;
+  /** ISO 8601: the "now" both cutoffs were computed from. */
+  as_of: string;
+  /** One entry per requested target. */
+  targets: { hot?: HotRetentionReport; samples?: SampleRetentionReport };
+}
+
+/** Writes a report as pretty JSON; atomically (temp file, then rename), so a reader never sees half of it. */
+export async function writeReport(report: RetentionReport, path: string): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(report, null, 2)}\n`, 'utf8');
+  await rename(temp, path);
+}

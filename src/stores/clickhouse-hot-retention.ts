@@ -1,0 +1,227 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { TransientError } from '../errors/index.js';
+import { classifyClickHouseError } from './classify-clickhouse-error.js';
+import { clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
+import {
+  DAY_MS,
+  allowedRanges,
+  dayOfNumber,
+  summarizeRetentionDays,
+  type DeletedBatch,
+  type HotRetention,
+  type HotRetentionPlan,
+  type RetentionDay,
+} from './hot-retention.js';
+
+// ClickHouseHotStore's table of sightings; an indicator is every sighting of a (type, value).
+const TABLE = 'ioc_sightings';
+
+// Inlined key text per ALTER: well under the default max_query_size of 256 KiB, which
+// counts bytes, so multi-byte values still fit.
+const MAX_INLINED_CHARS = 60_000;
+
+// 64-bit integers come back as JSON strings.
+type Int64 = string | number;
+
+interface DayRow {
+  day_number: Int64;
+  n: Int64;
+  oldest_ms: Int64;
+  newest_ms: Int64;
+}
+
+interface KeyRow {
+  type: string;
+  value: string;
+  max_ms: Int64;
+}
+
+/** How long deleteBatch waits for its mutations, and how often it looks. */
+export interface MutationWait {
+  timeoutMs: number;
+  pollMs: number;
+}
+
+/**
+ * Retention over ClickHouseHotStore's sightings. An indicator goes as a whole: every
+ * sighting of a (type, value) whose latest last_seen is before the cutoff, never single
+ * old sightings of an indicator seen since. Deletes are mutations (`ALTER TABLE … DELETE`),
+ * asynchronous on 18.16 (no mutations_sync), so each batch waits in system.mutations until
+ * they are done: a finished job's report is then true, and the next batch does not pick
+ * the same keys again.
+ */
+export class ClickHouseHotRetention implements HotRetention {
+  readonly backend = 'clickhouse' as const;
+  private readonly database: string;
+  private readonly table: string;
+  private readonly wait: MutationWait;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    options: { database: string; mutationWait?: Partial<MutationWait> },
+  ) {
+    this.database = clickHouseIdentifier(options.database);
+    this.table = `${this.database}.${TABLE}`;
+    this.wait = { timeoutMs: 600_000, pollMs: 100, ...options.mutationWait };
+  }
+
+  async daysBefore(cutoff: Date): Promise<RetentionDay[]> {
+    const cutoffMs = clickHouseLiteral(cutoff.getTime());
+    // floor(), not intDiv(): 18.16's intDiv of a negative Int64 by a constant is wrong.
+    const rows = await this.select<DayRow>(
+      `SELECT floor(max_ms / ${DAY_MS}) AS day_number, count() AS n,
+              min(max_ms) AS oldest_ms, max(max_ms) AS newest_ms
+       FROM (${this.expiredIndicators(cutoffMs)})
+       GROUP BY day_number
+       ORDER BY day_number`,
+    );
+    return rows.map((r) => ({
+      day: dayOfNumber(Number(r.day_number)),
+      rows: Number(r.n),
+      oldest: new Date(Number(r.oldest_ms)),
+      newest: new Date(Number(r.newest_ms)),
+    }));
+  }
+
+  async plan(
+    cutoff: Date,
+    options: { archivedDays?: ReadonlySet<string> } = {},
+  ): Promise<HotRetentionPlan> {
+    return summarizeRetentionDays(await this.daysBefore(cutoff), options.archivedDays);
+  }
+
+  async deleteBatch(
+    cutoff: Date,
+    days: ReadonlySet<string> | undefined,
+    batchSize: number,
+  ): Promise<DeletedBatch> {
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    }
+    const ranges = allowedRanges(cutoff, days);
+    if (ranges.length === 0) return { rows: 0, oldest: null, newest: null };
+    const cutoffMs = clickHouseLiteral(cutoff.getTime());
+    // Allowed days as merged [from, to) ranges: usually one or two, whatever the day count.
+    const dayFilter =
+      days === undefined
+        ? ''
+        : ` AND (${ranges
+            .map(
+              (r) =>
+                `(max_ms >= ${clickHouseLiteral(r.from ?? 0)} AND max_ms < ${clickHouseLiteral(r.to)})`,
+            )
+            .join(' OR ')})`;
+    const keys = await this.select<KeyRow>(
+      `${this.expiredIndicators(cutoffMs, dayFilter)} LIMIT ${clickHouseLiteral(batchSize)}`,
+    );
+    if (keys.length === 0) return { rows: 0, oldest: null, newest: null };
+
+    let oldest = Infinity;
+    let newest = -Infinity;
+    const tuples = keys.map((k) => {
+      const ms = Number(k.max_ms);
+      oldest = Math.min(oldest, ms);
+      newest = Math.max(newest, ms);
+      return `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`;
+    });
+    const before = await this.mutationIds();
+    // `last_seen_ms < cutoff` again: a sighting inserted since the keys were chosen is
+    // newer than the cutoff and survives (the indicator lives on), instead of being lost.
+    for (const chunk of chunkByLength(tuples, MAX_INLINED_CHARS)) {
+      await this.run(() =>
+        this.client.command({
+          query: `ALTER TABLE ${this.table} DELETE
+                  WHERE (type, value) IN (${chunk.join(', ')}) AND last_seen_ms < ${cutoffMs}`,
+        }),
+      );
+    }
+    await this.waitForMutations(before);
+    return { rows: keys.length, oldest: new Date(oldest), newest: new Date(newest) };
+  }
+
+  /** Indicators whose latest sighting is before the cutoff: type, value, max_ms. */
+  private expiredIndicators(cutoffMs: string, having = ''): string {
+    // Only keys with at least one old sighting can qualify; the IN set narrows the
+    // aggregation to them, and the aggregate still reads every sighting of each.
+    // The alias differs from every column name (ClickHouse substitutes aliases everywhere).
+    return `SELECT type, value, max(last_seen_ms) AS max_ms
+            FROM ${this.table}
+            WHERE (type, value) IN (
+              SELECT type, value FROM ${this.table} WHERE last_seen_ms < ${cutoffMs})
+            GROUP BY type, value
+            HAVING max_ms < ${cutoffMs}${having}`;
+  }
+
+  private async mutationIds(): Promise<Set<string>> {
+    const rows = await this.select<{ mutation_id: string }>(
+      `SELECT mutation_id FROM system.mutations
+       WHERE database = ${clickHouseLiteral(this.database)} AND table = ${clickHouseLiteral(TABLE)}`,
+    );
+    return new Set(rows.map((r) => r.mutation_id));
+  }
+
+  /**
+   * Waits until every mutation of the table that is not in `before` is done. Only new ones:
+   * on 18.16 a mutation that cannot finish stays not done for ever and must not stall every
+   * later run; a concurrent retention run's new mutations are waited for too (harmless).
+   */
+  private async waitForMutations(before: ReadonlySet<string>): Promise<void> {
+    const deadline = Date.now() + this.wait.timeoutMs;
+    for (;;) {
+      const pending = (
+        await this.select<{ mutation_id: string; parts_to_do: Int64 }>(
+          `SELECT mutation_id, parts_to_do FROM system.mutations
+           WHERE database = ${clickHouseLiteral(this.database)}
+             AND table = ${clickHouseLiteral(TABLE)} AND is_done = 0`,
+        )
+      ).filter((m) => !before.has(m.mutation_id));
+      if (pending.length === 0) return;
+      if (Date.now() > deadline) {
+        // Transient: the mutation keeps running, and a retry picks up whatever is left.
+        throw new TransientError(
+          'mutation_timeout',
+          `ClickHouse mutation(s) ${pending.map((m) => m.mutation_id).join(', ')} on ${this.table} not done after ${this.wait.timeoutMs} ms`,
+          {
+            backend: 'clickhouse',
+            table: this.table,
+            parts_to_do: pending.map((m) => Number(m.parts_to_do)),
+          },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.wait.pollMs));
+    }
+  }
+
+  private async select<T>(query: string): Promise<T[]> {
+    return this.run(async () => {
+      const result = await this.client.query({ query, format: 'JSONEachRow' });
+      return result.json<T>();
+    });
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw classifyClickHouseError(err);
+    }
+  }
+}
+
+/** Splits strings into runs whose total length stays under a budget (a longer string runs alone). */
+function chunkByLength(items: readonly string[], budget: number): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const item of items) {
+    if (current.length > 0 && length + item.length > budget) {
+      chunks.push(current);
+      current = [];
+      length = 0;
+    }
+    current.push(item);
+    length += item.length + 2;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}

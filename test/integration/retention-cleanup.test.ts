@@ -1,0 +1,387 @@
+// retention.cleanup through real BullMQ against the local PostgreSQL, ClickHouse and Ceph
+// RGW (Object Lock): the hot part on both backends, the sample part on real buckets.
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  PutObjectLegalHoldCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { InputOf } from '../../jobs/job-definition.js';
+import { JobRegistry } from '../../jobs/job-registry.js';
+import { retentionCleanupJob } from '../../jobs/retention-cleanup/definition.js';
+import {
+  createRetentionCleanupHandler,
+  type ArchivedDaysReader,
+} from '../../jobs/retention-cleanup/handler.js';
+import type { RetentionReport } from '../../jobs/retention-cleanup/report.js';
+import type { StoredIoc } from '../../src/domain/ioc.js';
+import { createHotRetention } from '../../src/stores/create-hot-retention.js';
+import { SampleRetention } from '../../src/stores/sample-retention.js';
+import { createBucket, randomBucketName, removeBucket } from '../helpers/buckets.js';
+import { World, eventually } from '../helpers/world.js';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const dayStart = (ms: number) => Math.floor(ms / DAY) * DAY;
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * A stand-in for the archive ledger (src/stores/archive-ledger.ts, being written): the
+ * table it will use, in the test's own schema, read the way retention reads the ledger.
+ */
+class TestArchiveLedger implements ArchivedDaysReader {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  async init(): Promise<void> {
+    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    await this.pool.query(
+      `CREATE TABLE IF NOT EXISTS "${this.schema}".archive_ledger (
+         day date PRIMARY KEY, archived_at timestamptz NOT NULL DEFAULT now())`,
+    );
+  }
+
+  async record(...days: string[]): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO "${this.schema}".archive_ledger (day) SELECT unnest($1::date[])
+       ON CONFLICT DO NOTHING`,
+      [days],
+    );
+  }
+
+  async archivedDays(from: Date, to: Date): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ day: string }>(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day FROM "${this.schema}".archive_ledger
+       WHERE day BETWEEN $1::date AND $2::date`,
+      [from.toISOString().slice(0, 10), to.toISOString().slice(0, 10)],
+    );
+    return new Set(rows.map((r) => r.day));
+  }
+}
+
+const JOBS = [retentionCleanupJob] as const;
+
+/** A world running retention.cleanup only, with a test ledger in its own schema. */
+class RetentionWorld extends World<typeof JOBS> {
+  readonly ledger: TestArchiveLedger;
+  private hotStoreCreated = false;
+
+  constructor(overrides: Record<string, string>) {
+    super(
+      new JobRegistry(JOBS),
+      (w) => ({
+        'retention.cleanup': createRetentionCleanupHandler({
+          config: w.config,
+          get hotRetention() {
+            return createHotRetention(w.config, w.deps);
+          },
+          // Stateless over the world's schema: the same table the test records days in.
+          get archiveLedger() {
+            return new TestArchiveLedger(w.deps.pg, w.config.DATABASE_SCHEMA);
+          },
+          get sampleRetention() {
+            return new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES);
+          },
+        }),
+      }),
+      overrides,
+    );
+    this.ledger = new TestArchiveLedger(this.deps.pg, this.config.DATABASE_SCHEMA);
+  }
+
+  /**
+   * Creates only what retention reads: the hot store and the ledger stand-in, in this
+   * world's own schema and database (World.initStores would set up every store).
+   */
+  async initHotStore(): Promise<void> {
+    this.hotStoreCreated = true;
+    await this.deps.hotStore.init();
+    await this.ledger.init();
+  }
+
+  override async close(): Promise<void> {
+    if (this.hotStoreCreated) {
+      await this.deps.pg.query(`DROP SCHEMA IF EXISTS "${this.config.DATABASE_SCHEMA}" CASCADE`);
+      if (this.config.HOT_STORE === 'clickhouse') {
+        await this.deps.clickhouse.command({
+          query: `DROP DATABASE IF EXISTS ${this.config.CLICKHOUSE_DATABASE}`,
+        });
+      }
+    }
+    await super.close();
+  }
+
+  /** Enqueues one run, waits for it, and returns its report (throws with the reason on failure). */
+  async run(payload: InputOf<typeof retentionCleanupJob>) {
+    const queue = this.queues.get('maintenance');
+    const { id } = await this.producer.enqueue('retention.cleanup', payload);
+    const state = await eventually(
+      async () => {
+        const s = await queue.getJobState(id);
+        return s === 'completed' || s === 'failed' ? s : undefined;
+      },
+      60_000,
+      `retention job ${id}`,
+    );
+    const job = await queue.getJob(id);
+    if (state === 'failed') throw new Error(`retention job failed: ${job?.failedReason}`);
+    return job?.returnvalue as RetentionReport;
+  }
+}
+
+function ioc(value: string, lastSeen: number, firstSeen = lastSeen - HOUR): StoredIoc {
+  return {
+    type: 'domain',
+    value,
+    threat_type: 'c2',
+    confidence: 0.8,
+    sources: ['otx'],
+    first_seen: new Date(firstSeen),
+    last_seen: new Date(lastSeen),
+    tags: [],
+  };
+}
+
+/** n indicators last seen on one UTC day, a second apart, from `start` on. */
+const onDay = (prefix: string, start: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ioc(`${prefix}-${i}.example.com`, start + i * 1_000));
+
+describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', (hotStore) => {
+  let world: RetentionWorld | undefined;
+  afterEach(async () => {
+    await world?.close();
+    world = undefined;
+  });
+
+  const now = Date.now();
+  // 100 days ago: past the 90-day window, archived. 101 days ago: past it, not archived.
+  const archivedStart = dayStart(now - 100 * DAY) + HOUR;
+  const unarchivedStart = dayStart(now - 101 * DAY) + 2 * HOUR;
+  const recentStart = now - 10 * DAY;
+
+  async function open(overrides: Record<string, string>) {
+    world = new RetentionWorld({ HOT_STORE: hotStore, RETENTION_BATCH_SIZE: '1000', ...overrides });
+    await world.initHotStore();
+    await world.startWorker(['maintenance']);
+    return world;
+  }
+
+  it('deletes archived days in batches, keeps unarchived days (reported blocked) and recent rows; the dry run reports exactly what the run deletes', async () => {
+    const w = await open({ ARCHIVE_ENABLED: 'true' });
+    await w.ledger.record(dayOf(archivedStart));
+    await w.deps.hotStore.upsert([
+      ...onDay('archived', archivedStart, 2_500),
+      ...onDay('unarchived', unarchivedStart, 5),
+      ...onDay('recent', recentStart, 10),
+    ]);
+    expect(await w.deps.hotStore.count()).toBe(2_515);
+
+    const dry = (await w.run({ dry_run: true, targets: ['hot'] })).targets.hot!;
+    expect(dry).toMatchObject({
+      rows: 2_500,
+      oldest: new Date(archivedStart).toISOString(),
+      newest: new Date(archivedStart + 2_499_000).toISOString(),
+      blocked_unarchived_rows: 5,
+      batches: 3,
+      archive_required: true,
+    });
+    expect(await w.deps.hotStore.count()).toBe(2_515);
+
+    const report = await w.run({ targets: ['hot'] });
+    expect(report.dry_run).toBe(false);
+    expect(report.targets.samples).toBeUndefined();
+    // Everything but the cutoff (each run computes it from its own "now").
+    const real = report.targets.hot!;
+    expect({ ...real, cutoff: null }).toEqual({ ...dry, cutoff: null });
+    expect(Date.parse(real.cutoff)).toBe(Date.parse(report.as_of) - 90 * DAY);
+    expect(await w.deps.hotStore.count()).toBe(2_515 - dry.rows);
+    expect(await w.deps.hotStore.get('domain', 'archived-0.example.com')).toBeUndefined();
+    expect(await w.deps.hotStore.get('domain', 'unarchived-0.example.com')).toBeDefined();
+    expect(await w.deps.hotStore.get('domain', 'recent-9.example.com')).toBeDefined();
+
+    // Once the day is archived, the next run deletes it; a run after that finds nothing.
+    await w.ledger.record(dayOf(unarchivedStart));
+    const next = (await w.run({ targets: ['hot'] })).targets.hot!;
+    expect(next).toMatchObject({ rows: 5, blocked_unarchived_rows: 0, batches: 1 });
+    const again = (await w.run({ targets: ['hot'] })).targets.hot!;
+    expect(again).toMatchObject({ rows: 0, oldest: null, newest: null, batches: 0 });
+    expect(await w.deps.hotStore.count()).toBe(10);
+  });
+
+  it('with archiving off, every row past the window is deleted whatever the ledger holds', async () => {
+    const w = await open({ ARCHIVE_ENABLED: 'false' });
+    await w.deps.hotStore.upsert([
+      ...onDay('old-a', archivedStart, 20),
+      ...onDay('old-b', unarchivedStart, 5),
+      ...onDay('recent', recentStart, 10),
+    ]);
+    const report = (await w.run({ targets: ['hot'] })).targets.hot!;
+    expect(report).toMatchObject({
+      rows: 25,
+      oldest: new Date(unarchivedStart).toISOString(),
+      newest: new Date(archivedStart + 19_000).toISOString(),
+      blocked_unarchived_rows: 0,
+      batches: 1,
+      archive_required: false,
+    });
+    expect(await w.deps.hotStore.count()).toBe(10);
+  });
+
+  it('long values are deleted too: the key lists are split under the query size limit', async () => {
+    const w = await open({ ARCHIVE_ENABLED: 'false' });
+    // 300 keys of ~2 KB: ~600 KB of inlined keys in ClickHouse, past max_query_size.
+    const long = Array.from({ length: 300 }, (_, i) => ({
+      ...ioc('', archivedStart + i * 1_000),
+      type: 'url' as const,
+      value: `https://example.com/${'a'.repeat(2_000)}/${i}?q='\\`,
+    }));
+    await w.deps.hotStore.upsert([...long, ...onDay('recent', recentStart, 3)]);
+    const report = (await w.run({ targets: ['hot'] })).targets.hot!;
+    expect(report).toMatchObject({ rows: 300, batches: 1 });
+    expect(await w.deps.hotStore.count()).toBe(3);
+  });
+
+  it('an indicator goes whole: seen again recently it survives with its old sightings, last seen on an archived day every sighting goes', async () => {
+    const w = await open({ ARCHIVE_ENABLED: 'true' });
+    await w.ledger.record(dayOf(archivedStart));
+    // Separate upserts: in ClickHouse each is its own sighting; PostgreSQL merges them.
+    await w.deps.hotStore.upsert([ioc('refreshed.example.com', archivedStart)]);
+    await w.deps.hotStore.upsert([ioc('refreshed.example.com', recentStart)]);
+    await w.deps.hotStore.upsert([ioc('gone.example.com', unarchivedStart)]);
+    await w.deps.hotStore.upsert([ioc('gone.example.com', archivedStart)]);
+
+    const report = (await w.run({ targets: ['hot'] })).targets.hot!;
+    // gone's latest sighting is on the archived day, so its older one (an unarchived day)
+    // goes with it and nothing is blocked.
+    expect(report).toMatchObject({ rows: 1, blocked_unarchived_rows: 0 });
+    expect(await w.deps.hotStore.get('domain', 'gone.example.com')).toBeUndefined();
+    const refreshed = await w.deps.hotStore.get('domain', 'refreshed.example.com');
+    expect(refreshed?.first_seen.getTime()).toBe(archivedStart - HOUR);
+    expect(refreshed?.last_seen.getTime()).toBe(recentStart);
+    if (hotStore === 'clickhouse') {
+      const result = await w.deps.clickhouse.query({
+        query: `SELECT value, count() AS n FROM ${w.config.CLICKHOUSE_DATABASE}.ioc_sightings GROUP BY value ORDER BY value`,
+        format: 'JSONEachRow',
+      });
+      expect(await result.json()).toEqual([{ value: 'refreshed.example.com', n: '2' }]);
+    }
+  });
+});
+
+describe('sample retention', () => {
+  let world: RetentionWorld | undefined;
+  let cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.reverse()) await step();
+    cleanup = [];
+    await world?.close();
+    world = undefined;
+  });
+
+  async function openWithBuckets(overrides: Record<string, string> = {}) {
+    const names = {
+      samples: randomBucketName('samples'),
+      ta: randomBucketName('ta'),
+      debug: randomBucketName('debug'),
+    };
+    world = new RetentionWorld({
+      ARTIFACT_BUCKET_SAMPLES: names.samples,
+      ARTIFACT_BUCKET_TA_BUNDLES: names.ta,
+      ARTIFACT_BUCKET_DEBUG_BUNDLES: names.debug,
+      ...overrides,
+    });
+    const s3 = world.deps.s3;
+    // The samples bucket with Object Lock, so a legal hold and a retention date are real.
+    await createBucket(s3, names.samples, { objectLock: true });
+    await createBucket(s3, names.ta);
+    await createBucket(s3, names.debug);
+    for (const bucket of Object.values(names)) cleanup.push(() => removeBucket(s3, bucket));
+    await world.startWorker(['maintenance']);
+    return { w: world, s3, names };
+  }
+
+  const put = (s3: S3Client, Bucket: string, Key: string, Body: string, extra = {}) =>
+    s3.send(new PutObjectCommand({ Bucket, Key, Body, ...extra }));
+  const keys = async (s3: S3Client, Bucket: string) =>
+    ((await s3.send(new ListObjectsV2Command({ Bucket }))).Contents ?? []).map((o) => o.Key);
+
+  it('deletes samples past the window but never an object under legal hold or retention, nor any TA or debug bundle', async () => {
+    const { w, s3, names } = await openWithBuckets();
+    await put(s3, names.samples, 'samples/r1/a.log', 'alpha');
+    await put(s3, names.samples, 'samples/r1/b.log', 'bravo!!');
+    await put(s3, names.samples, 'samples/r2/held.log', 'held');
+    await s3.send(
+      new PutObjectLegalHoldCommand({
+        Bucket: names.samples,
+        Key: 'samples/r2/held.log',
+        LegalHold: { Status: 'ON' },
+      }),
+    );
+    // Released before the buckets are removed, whatever the test's outcome.
+    cleanup.push(async () => {
+      await s3.send(
+        new PutObjectLegalHoldCommand({
+          Bucket: names.samples,
+          Key: 'samples/r2/held.log',
+          LegalHold: { Status: 'OFF' },
+        }),
+      );
+    });
+    await put(s3, names.samples, 'samples/r3/retained.log', 'retained', {
+      ObjectLockMode: 'GOVERNANCE',
+      ObjectLockRetainUntilDate: new Date(Date.now() + DAY),
+    });
+    await put(s3, names.ta, 'tas/r1/v1/rev1.tgz', 'ta-bundle');
+    await put(s3, names.debug, 'debug/run1/trace.log', 'debug-bundle');
+
+    const dry = await w.run({ dry_run: true, sample_days: 0, targets: ['samples'] });
+    expect(dry.targets.hot).toBeUndefined();
+    expect(dry.targets.samples).toMatchObject({
+      objects: 2,
+      bytes: 'alpha'.length + 'bravo!!'.length,
+      protected: 2,
+      batches: 1,
+      bucket: names.samples,
+    });
+    expect(await keys(s3, names.samples)).toHaveLength(4);
+
+    const real = await w.run({ sample_days: 0, targets: ['samples'] });
+    const samples = real.targets.samples!;
+    expect({ ...samples, cutoff: null }).toEqual({ ...dry.targets.samples!, cutoff: null });
+    expect(Date.parse(samples.cutoff!)).toBe(Date.parse(real.as_of));
+    expect(samples.oldest).not.toBeNull();
+    expect((await keys(s3, names.samples)).sort()).toEqual([
+      'samples/r2/held.log',
+      'samples/r3/retained.log',
+    ]);
+    expect(await keys(s3, names.ta)).toEqual(['tas/r1/v1/rev1.tgz']);
+    expect(await keys(s3, names.debug)).toEqual(['debug/run1/trace.log']);
+    const held = await s3.send(
+      new GetObjectCommand({ Bucket: names.samples, Key: 'samples/r2/held.log' }),
+    );
+    expect(await held.Body?.transformToString()).toBe('held');
+  });
+
+  it('does nothing to samples with SAMPLE_RETENTION_ENABLED=false', async () => {
+    const { w, s3, names } = await openWithBuckets({ SAMPLE_RETENTION_ENABLED: 'false' });
+    await put(s3, names.samples, 'samples/r1/a.log', 'alpha');
+    const disabled = (await w.run({ sample_days: 0, targets: ['samples'] })).targets.samples!;
+    expect(disabled).toMatchObject({ objects: 0, cutoff: null, skipped: expect.any(String) });
+    expect(await keys(s3, names.samples)).toEqual(['samples/r1/a.log']);
+  });
+
+  it('keeps samples younger than the sample window', async () => {
+    const { w, s3, names } = await openWithBuckets();
+    await put(s3, names.samples, 'samples/r1/a.log', 'alpha');
+    const report = await w.run({ targets: ['samples'] });
+    expect(report.targets.samples).toMatchObject({ objects: 0, protected: 0, batches: 0 });
+    // SAMPLE_RETENTION_DAYS (30) when the payload does not override it.
+    expect(Date.parse(report.targets.samples!.cutoff!)).toBe(Date.parse(report.as_of) - 30 * DAY);
+    expect(await keys(s3, names.samples)).toEqual(['samples/r1/a.log']);
+  });
+});

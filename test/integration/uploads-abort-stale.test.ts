@@ -1,0 +1,139 @@
+// uploads.abort-stale through real BullMQ against the local Ceph RGW.
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { InputOf } from '../../jobs/job-definition.js';
+import { JobRegistry } from '../../jobs/job-registry.js';
+import { uploadsAbortStaleJob } from '../../jobs/uploads-abort-stale/definition.js';
+import {
+  createUploadsAbortStaleHandler,
+  type AbortStaleReport,
+} from '../../jobs/uploads-abort-stale/handler.js';
+import { createBucket, randomBucketName, removeBucket } from '../helpers/buckets.js';
+import { World, eventually } from '../helpers/world.js';
+
+const JOBS = [uploadsAbortStaleJob] as const;
+
+/** A world running uploads.abort-stale only, over three artifact buckets of its own. */
+class AbortStaleWorld extends World<typeof JOBS> {
+  constructor(overrides: Record<string, string>) {
+    super(
+      new JobRegistry(JOBS),
+      (w) => ({ 'uploads.abort-stale': createUploadsAbortStaleHandler(w.deps) }),
+      overrides,
+    );
+  }
+
+  /** Enqueues one run, waits for it, and returns its report. */
+  async run(payload: InputOf<typeof uploadsAbortStaleJob>): Promise<AbortStaleReport> {
+    const queue = this.queues.get('maintenance');
+    const { id } = await this.producer.enqueue('uploads.abort-stale', payload);
+    const state = await eventually(
+      async () => {
+        const s = await queue.getJobState(id);
+        return s === 'completed' || s === 'failed' ? s : undefined;
+      },
+      30_000,
+      `abort-stale job ${id}`,
+    );
+    const job = await queue.getJob(id);
+    if (state === 'failed') throw new Error(`abort-stale job failed: ${job?.failedReason}`);
+    return job?.returnvalue as AbortStaleReport;
+  }
+}
+
+async function startUpload(s3: S3Client, Bucket: string, Key: string): Promise<string> {
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+  await s3.send(
+    new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 7) }),
+  );
+  return UploadId!;
+}
+
+async function openUploads(s3: S3Client, Bucket: string): Promise<string[]> {
+  const out = await s3.send(new ListMultipartUploadsCommand({ Bucket }));
+  return (out.Uploads ?? []).map((u) => u.UploadId!).sort();
+}
+
+describe('uploads.abort-stale', () => {
+  let world: AbortStaleWorld | undefined;
+  const buckets: string[] = [];
+  afterEach(async () => {
+    if (world) for (const b of buckets.splice(0)) await removeBucket(world.deps.s3, b);
+    await world?.close();
+    world = undefined;
+  });
+
+  it('aborts uploads initiated before the limit and keeps younger ones; the dry run reports the same and aborts nothing', async () => {
+    const names = {
+      samples: randomBucketName('samples'),
+      ta: randomBucketName('ta'),
+      debug: randomBucketName('debug'),
+    };
+    world = new AbortStaleWorld({
+      ARTIFACT_BUCKET_SAMPLES: names.samples,
+      ARTIFACT_BUCKET_TA_BUNDLES: names.ta,
+      ARTIFACT_BUCKET_DEBUG_BUNDLES: names.debug,
+    });
+    const s3 = world.deps.s3;
+    for (const name of Object.values(names)) buckets.push(await createBucket(s3, name));
+    await world.startWorker(['maintenance']);
+
+    const stale = await startUpload(s3, names.samples, 'samples/r1/stale.log');
+    const staleBundle = await startUpload(s3, names.ta, 'tas/r1/v1/rev1.tgz');
+    // Uploads cannot be backdated: age them for real, past the 2 s limit below.
+    await sleep(3_000);
+    const fresh = await startUpload(s3, names.samples, 'samples/r2/fresh.log');
+
+    const dry = await world.run({ older_than_seconds: 2, dry_run: true });
+    expect(dry.dry_run).toBe(true);
+    expect(dry.buckets.sample).toMatchObject({
+      bucket: names.samples,
+      aborted: 1,
+      kept: 1,
+      aborted_uploads: [{ key: 'samples/r1/stale.log', upload_id: stale }],
+      kept_uploads: [{ key: 'samples/r2/fresh.log', upload_id: fresh }],
+    });
+    expect(dry.buckets['ta-bundle']).toMatchObject({ aborted: 1, kept: 0 });
+    expect(dry.buckets['debug-bundle']).toMatchObject({ aborted: 0, kept: 0 });
+    expect(await openUploads(s3, names.samples)).toEqual([stale, fresh].sort());
+    expect(await openUploads(s3, names.ta)).toEqual([staleBundle]);
+
+    const real = await world.run({ older_than_seconds: 2 });
+    expect(real.dry_run).toBe(false);
+    for (const kind of ['sample', 'ta-bundle', 'debug-bundle'] as const) {
+      const { aborted, kept, aborted_uploads, kept_uploads } = real.buckets[kind];
+      expect({ aborted, kept, aborted_uploads, kept_uploads }).toEqual({
+        aborted: dry.buckets[kind].aborted,
+        kept: dry.buckets[kind].kept,
+        aborted_uploads: dry.buckets[kind].aborted_uploads,
+        kept_uploads: dry.buckets[kind].kept_uploads,
+      });
+    }
+    expect(await openUploads(s3, names.samples)).toEqual([fresh]);
+    expect(await openUploads(s3, names.ta)).toEqual([]);
+
+    // The default limit (UPLOAD_STALE_HOURS, 24 h) leaves the young upload alone.
+    const byDefault = await world.run({});
+    expect(byDefault.buckets.sample).toMatchObject({ aborted: 0, kept: 1 });
+    expect(Date.parse(byDefault.before)).toBeLessThan(Date.now() - 23 * 3_600_000);
+  });
+
+  it('a bucket that does not exist yet counts as empty', async () => {
+    world = new AbortStaleWorld({
+      ARTIFACT_BUCKET_SAMPLES: randomBucketName('samples'),
+      ARTIFACT_BUCKET_TA_BUNDLES: randomBucketName('ta'),
+      ARTIFACT_BUCKET_DEBUG_BUNDLES: randomBucketName('debug'),
+    });
+    await world.startWorker(['maintenance']);
+    const report = await world.run({ older_than_hours: 1 });
+    for (const sweep of Object.values(report.buckets)) {
+      expect(sweep).toMatchObject({ aborted: 0, kept: 0, bucket_missing: true });
+    }
+  });
+});

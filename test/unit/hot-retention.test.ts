@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DAY_MS,
+  allowedRanges,
+  dayNumberOf,
+  dayOfNumber,
+  summarizeRetentionDays,
+  widen,
+  type RetentionDay,
+} from '../../src/stores/hot-retention.js';
+
+const day = (d: string, rows: number, oldest: string, newest: string): RetentionDay => ({
+  day: d,
+  rows,
+  oldest: new Date(oldest),
+  newest: new Date(newest),
+});
+
+describe('hot retention arithmetic', () => {
+  it('day numbers and days convert both ways, in UTC, before 1970 too', () => {
+    expect(dayOfNumber(0)).toBe('1970-01-01');
+    expect(dayOfNumber(-1)).toBe('1969-12-31');
+    expect(dayNumberOf('2026-03-01')).toBe(Date.UTC(2026, 2, 1) / DAY_MS);
+    expect(dayOfNumber(dayNumberOf('2024-02-29'))).toBe('2024-02-29');
+    expect(() => dayNumberOf('2026-3-1')).toThrow(RangeError);
+    expect(() => dayNumberOf('2026-02-30x')).toThrow(RangeError);
+  });
+
+  it('a plan counts allowed days and reports the others as blocked', () => {
+    const days = [
+      day('2026-01-01', 3, '2026-01-01T01:00:00Z', '2026-01-01T05:00:00Z'),
+      day('2026-01-02', 4, '2026-01-02T00:00:00Z', '2026-01-02T23:59:59.999Z'),
+      day('2026-01-03', 5, '2026-01-03T02:00:00Z', '2026-01-03T03:00:00Z'),
+    ];
+    expect(summarizeRetentionDays(days, new Set(['2026-01-01', '2026-01-03']))).toEqual({
+      rows: 8,
+      oldest: '2026-01-01T01:00:00.000Z',
+      newest: '2026-01-03T03:00:00.000Z',
+      blocked_unarchived_rows: 4,
+    });
+    expect(summarizeRetentionDays(days)).toMatchObject({ rows: 12, blocked_unarchived_rows: 0 });
+    expect(summarizeRetentionDays(days, new Set())).toEqual({
+      rows: 0,
+      oldest: null,
+      newest: null,
+      blocked_unarchived_rows: 12,
+    });
+  });
+
+  it('allowed days become merged half-open ranges that end at the cutoff', () => {
+    const cutoff = new Date('2026-01-05T12:00:00Z');
+    const at = (d: string) => Date.parse(`${d}T00:00:00Z`);
+    expect(allowedRanges(cutoff, undefined)).toEqual([{ from: null, to: cutoff.getTime() }]);
+    expect(
+      allowedRanges(cutoff, new Set(['2026-01-02', '2026-01-01', '2026-01-05', '2026-01-06'])),
+    ).toEqual([
+      { from: at('2026-01-01'), to: at('2026-01-03') },
+      { from: at('2026-01-05'), to: cutoff.getTime() },
+    ]);
+    expect(allowedRanges(cutoff, new Set())).toEqual([]);
+  });
+
+  it('widen keeps the oldest and newest across batches', () => {
+    const a = { rows: 1, oldest: new Date(10), newest: new Date(20) };
+    const b = { rows: 1, oldest: new Date(5), newest: new Date(15) };
+    expect(widen(widen({ oldest: null, newest: null }, a), b)).toEqual({
+      oldest: new Date(5),
+      newest: new Date(20),
+    });
+  });
+});
