@@ -2,6 +2,9 @@ import { resolve } from 'node:path';
 import { parseUrlAllowlist } from '../src/domain/url-allowlist.js';
 import type { Deps } from '../src/deps.js';
 import { createArtifactUploadHandler } from './artifact-upload/handler.js';
+import { archiveLockSettings, createArchiveLockHandler } from './archive-lock/handler.js';
+import { createRetentionCleanupHandler } from './retention-cleanup/handler.js';
+import { createUploadsAbortStaleHandler } from './uploads-abort-stale/handler.js';
 import { createCachePromoteHandler } from './cache-promote/handler.js';
 import { createIocsInsertHandler } from './iocs-insert/handler.js';
 import type { HandlerFactory } from './job-definition.js';
@@ -17,6 +20,21 @@ export const HANDLER_FACTORIES = {
   'watermark.commit': (deps) => createWatermarkCommitHandler(deps),
   'cache.promote': (deps) =>
     createCachePromoteHandler({ ...pick(deps), promoteLimit: deps.config.CACHE_PROMOTE_LIMIT }),
+  'archive.lock': (deps) =>
+    createArchiveLockHandler({
+      get hotStore() {
+        return deps.hotStore;
+      },
+      get ledger() {
+        return deps.archiveLedger;
+      },
+      get archive() {
+        return deps.wormArchive;
+      },
+      settings: archiveLockSettings(deps.config),
+    }),
+  'retention.cleanup': (deps) => createRetentionCleanupHandler(deps),
+  'uploads.abort-stale': (deps) => createUploadsAbortStaleHandler(deps),
   'artifact.upload': (deps) =>
     createArtifactUploadHandler({
       artifacts: deps.artifacts,

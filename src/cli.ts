@@ -119,7 +119,15 @@ async function main(argv: string[]): Promise<void> {
       if (ok) {
         try {
           await deps.initStores();
-          process.stdout.write('ok   schemas (hot store, watermarks)\n');
+          process.stdout.write(
+            'ok   schemas (hot store, watermarks, archive ledger) and artifact buckets\n',
+          );
+          if (cfg.ARCHIVE_ENABLED) {
+            // Only here, not at every start: a bucket without Object Lock must fail
+            // archive.lock alone, not stop every api and worker.
+            await deps.wormArchive.ensureBucket();
+            process.stdout.write(`ok   archive bucket ${cfg.ARCHIVE_BUCKET} (Object Lock)\n`);
+          }
         } catch (err) {
           ok = false;
           process.stdout.write(
@@ -214,6 +222,15 @@ function up(): void {
   const cfg = config(env);
 
   const self = fileURLToPath(import.meta.url);
+  // Schemas, buckets and the Object Lock archive bucket, before any process needs them.
+  const init = spawnSync(process.execPath, [...process.execArgv, self, 'init'], {
+    env,
+    stdio: 'inherit',
+  });
+  if (init.status !== 0) {
+    process.stderr.write('stowage init failed; see above\n');
+    process.exit(1);
+  }
   const children: ChildProcess[] = (['api', 'worker', 'scheduler', 'dashboard'] as const).map(
     (name) => spawn(process.execPath, [...process.execArgv, self, name], { env, stdio: 'inherit' }),
   );

@@ -16,6 +16,11 @@ import { createHotStore } from './stores/create-hot-store.js';
 import type { HotStore } from './stores/hot-store.js';
 import { RedisIocCache } from './stores/ioc-cache.js';
 import { PostgresWatermarkStore } from './stores/watermark-store.js';
+import { ArchiveLedger } from './stores/archive-ledger.js';
+import { WormArchive } from './stores/worm-archive.js';
+import { createHotRetention } from './stores/create-hot-retention.js';
+import type { HotRetention } from './stores/hot-retention.js';
+import { SampleRetention } from './stores/sample-retention.js';
 
 /** A backend /ready checks, by the name it reports. */
 export type BackendName = 'redis' | 'cache-redis' | 'postgres' | 'clickhouse' | 's3';
@@ -40,6 +45,14 @@ export interface Deps {
   readonly iocCache: RedisIocCache;
   /** The artifact buckets of seed 003 (one per kind). */
   readonly artifacts: S3ArtifactStore;
+  /** The WORM archive bucket (ARCHIVE_BUCKET, S3 Object Lock). */
+  readonly wormArchive: WormArchive;
+  /** Which hot-store days are archived (PostgreSQL). */
+  readonly archiveLedger: ArchiveLedger;
+  /** Retention over the hot store HOT_STORE selects. */
+  readonly hotRetention: HotRetention;
+  /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
+  readonly sampleRetention: SampleRetention;
   /** The hot rule from configuration (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
   readonly hotRule: HotRule;
   /** Creates every store's schema when missing; safe on every start and from many processes. */
@@ -107,16 +120,16 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     let value: T | undefined;
     return () => (value ??= make());
   };
-  const hotStore = lazy(() =>
-    createHotStore(config, {
-      get pg() {
-        return pool();
-      },
-      get clickhouse() {
-        return clickhouse();
-      },
-    }),
-  );
+  // The hot store's backends, each opened only when the selected backend touches it.
+  const backends = {
+    get pg() {
+      return pool();
+    },
+    get clickhouse() {
+      return clickhouse();
+    },
+  };
+  const hotStore = lazy(() => createHotStore(config, backends));
   const watermarks = lazy(
     () => new PostgresWatermarkStore(pool(), { schema: config.DATABASE_SCHEMA }),
   );
@@ -136,6 +149,11 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
         'debug-bundle': config.ARTIFACT_BUCKET_DEBUG_BUNDLES,
       }),
   );
+
+  const wormArchive = lazy(() => new WormArchive(s3(), config.ARCHIVE_BUCKET));
+  const archiveLedger = lazy(() => new ArchiveLedger(pool(), { schema: config.DATABASE_SCHEMA }));
+  const hotRetention = lazy(() => createHotRetention(config, backends));
+  const sampleRetention = lazy(() => new SampleRetention(s3(), config.ARTIFACT_BUCKET_SAMPLES));
 
   return {
     config,
@@ -168,10 +186,23 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     get artifacts() {
       return artifacts();
     },
+    get wormArchive() {
+      return wormArchive();
+    },
+    get archiveLedger() {
+      return archiveLedger();
+    },
+    get hotRetention() {
+      return hotRetention();
+    },
+    get sampleRetention() {
+      return sampleRetention();
+    },
     hotRule: { minConfidence: config.HOT_MIN_CONFIDENCE, maxAgeHours: config.HOT_MAX_AGE_HOURS },
     async initStores() {
       await hotStore().init();
       await watermarks().init();
+      await archiveLedger().init();
       await artifacts().ensureBuckets();
       // The spool is shared by api (writes) and workers (read, then remove).
       await mkdir(resolve(config.SPOOL_DIR), { recursive: true });

@@ -125,7 +125,7 @@ describe('stowage processes', () => {
     await eventually(
       () =>
         Promise.resolve(
-          up.output().includes('worker started') && up.output().includes('schedule entry')
+          up.output().includes('worker started') && up.output().includes('"msg":"scheduled"')
             ? true
             : undefined,
         ),
