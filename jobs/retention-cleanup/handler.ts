@@ -13,7 +13,8 @@ import type { HotRetentionReport, RetentionReport, SampleRetentionReport } from 
 
 /** The archive ledger as retention reads it: the UTC days ('YYYY-MM-DD') archived in [from, to]. */
 export interface ArchivedDaysReader {
-  archivedDays(from: Date, to: Date): Promise<Set<string>>;
+  /** Rows archived per day ('YYYY-MM-DD') for the days overlapping [from, to). */
+  archivedRows(from: Date, to: Date): Promise<Map<string, number>>;
 }
 
 /** The settings retention.cleanup reads. */
@@ -99,14 +100,16 @@ async function cleanHot(
     const last = days.at(-1);
     const archived =
       first && last
-        ? await deps.archiveLedger.archivedDays(
+        ? await deps.archiveLedger.archivedRows(
             new Date(dayNumberOf(first.day) * DAY_MS),
             // The day after the last: covers the last day whether the ledger's `to` is
             // inclusive or exclusive; an extra day there has no rows before the cutoff.
             new Date((dayNumberOf(last.day) + 1) * DAY_MS),
           )
-        : new Set<string>();
-    allowed = new Set(days.filter((d) => archived.has(d.day)).map((d) => d.day));
+        : new Map<string, number>();
+    // A day holding more rows now than were archived got late rows after its archive:
+    // deleting it would lose rows no archive holds, so it waits (blocked) until re-archived.
+    allowed = new Set(days.filter((d) => d.rows <= (archived.get(d.day) ?? -1)).map((d) => d.day));
   }
   const plan = summarizeRetentionDays(days, allowed);
   const base = {

@@ -190,6 +190,11 @@ export class ArchiveLedger {
 
   /** Archived days ('YYYY-MM-DD') whose window overlaps [from, to). */
   async archivedDays(from: Date, to: Date): Promise<Set<string>> {
+    return new Set((await this.archivedRows(from, to)).keys());
+  }
+
+  /** Rows archived per day ('YYYY-MM-DD') for the days whose window overlaps [from, to). */
+  async archivedRows(from: Date, to: Date): Promise<Map<string, number>> {
     if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) {
       throw new RangeError('archivedDays needs valid dates');
     }
@@ -198,13 +203,13 @@ export class ArchiveLedger {
     const firstDay = utcDayOf(from);
     const endDay = utcDayOf(new Date(Math.ceil(to.getTime() / UTC_DAY_MS) * UTC_DAY_MS));
     try {
-      const { rows } = await this.pool.query<{ day: string }>(
-        `SELECT to_char(day, 'YYYY-MM-DD') AS day FROM ${this.table}
+      const { rows } = await this.pool.query<{ day: string; rows: string }>(
+        `SELECT to_char(day, 'YYYY-MM-DD') AS day, rows FROM ${this.table}
          WHERE day >= $1::date AND day < $2::date
          ORDER BY day`,
         [firstDay, endDay],
       );
-      return new Set(rows.map((r) => r.day));
+      return new Map(rows.map((r) => [r.day, Number(r.rows)]));
     } catch (err) {
       throw classifyPostgresError(err);
     }

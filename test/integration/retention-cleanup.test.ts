@@ -12,14 +12,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { InputOf } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { retentionCleanupJob } from '../../jobs/retention-cleanup/definition.js';
-import {
-  createRetentionCleanupHandler,
-  type ArchivedDaysReader,
-} from '../../jobs/retention-cleanup/handler.js';
+import { createRetentionCleanupHandler } from '../../jobs/retention-cleanup/handler.js';
 import type { RetentionReport } from '../../jobs/retention-cleanup/report.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { createHotRetention } from '../../src/stores/create-hot-retention.js';
 import { SampleRetention } from '../../src/stores/sample-retention.js';
+import { ArchiveLedger } from '../../src/stores/archive-ledger.js';
+import type { HotStore } from '../../src/stores/hot-store.js';
 import { createBucket, randomBucketName, removeBucket } from '../helpers/buckets.js';
 import { World, eventually } from '../helpers/world.js';
 
@@ -29,38 +28,47 @@ const dayStart = (ms: number) => Math.floor(ms / DAY) * DAY;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
- * A stand-in for the archive ledger (src/stores/archive-ledger.ts, being written): the
- * table it will use, in the test's own schema, read the way retention reads the ledger.
+ * The real archive ledger, recording a day as `archive.lock` would: with the number of rows
+ * the day holds at that moment (no objects are written; retention reads only the ledger).
  */
-class TestArchiveLedger implements ArchivedDaysReader {
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly schema: string,
-  ) {}
+class TestArchiveLedger {
+  readonly ledger: ArchiveLedger;
 
-  async init(): Promise<void> {
-    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-    await this.pool.query(
-      `CREATE TABLE IF NOT EXISTS "${this.schema}".archive_ledger (
-         day date PRIMARY KEY, archived_at timestamptz NOT NULL DEFAULT now())`,
-    );
+  constructor(
+    pool: pg.Pool,
+    schema: string,
+    private readonly hotStore: () => HotStore,
+  ) {
+    this.ledger = new ArchiveLedger(pool, { schema });
+  }
+
+  init(): Promise<void> {
+    return this.ledger.init();
   }
 
   async record(...days: string[]): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO "${this.schema}".archive_ledger (day) SELECT unnest($1::date[])
-       ON CONFLICT DO NOTHING`,
-      [days],
+    const counts = new Map(
+      (await this.hotStore().windowDays(new Date())).map((d) => [d.day, d.rows]),
     );
-  }
-
-  async archivedDays(from: Date, to: Date): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ day: string }>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS day FROM "${this.schema}".archive_ledger
-       WHERE day BETWEEN $1::date AND $2::date`,
-      [from.toISOString().slice(0, 10), to.toISOString().slice(0, 10)],
-    );
-    return new Set(rows.map((r) => r.day));
+    for (const day of days) {
+      const start = new Date(`${day}T00:00:00Z`);
+      await this.ledger.record({
+        day,
+        window_start: start,
+        window_end: new Date(start.getTime() + 86_400_000),
+        backend: this.hotStore().backend,
+        bucket: 'test-archive',
+        rows: counts.get(day) ?? 0,
+        parts: 0,
+        bytes: 0,
+        manifest_key: `test/${day}/manifest.json`,
+        manifest_sha256: '0'.repeat(64),
+        manifest_version_id: null,
+        lock_mode: 'GOVERNANCE',
+        retain_until: start,
+        job_id: null,
+      });
+    }
   }
 }
 
@@ -82,7 +90,7 @@ class RetentionWorld extends World<typeof JOBS> {
           },
           // Stateless over the world's schema: the same table the test records days in.
           get archiveLedger() {
-            return new TestArchiveLedger(w.deps.pg, w.config.DATABASE_SCHEMA);
+            return new ArchiveLedger(w.deps.pg, { schema: w.config.DATABASE_SCHEMA });
           },
           get sampleRetention() {
             return new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES);
@@ -91,7 +99,11 @@ class RetentionWorld extends World<typeof JOBS> {
       }),
       overrides,
     );
-    this.ledger = new TestArchiveLedger(this.deps.pg, this.config.DATABASE_SCHEMA);
+    this.ledger = new TestArchiveLedger(
+      this.deps.pg,
+      this.config.DATABASE_SCHEMA,
+      () => this.deps.hotStore,
+    );
   }
 
   /**
@@ -173,12 +185,12 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
 
   it('deletes archived days in batches, keeps unarchived days (reported blocked) and recent rows; the dry run reports exactly what the run deletes', async () => {
     const w = await open({ ARCHIVE_ENABLED: 'true' });
-    await w.ledger.record(dayOf(archivedStart));
     await w.deps.hotStore.upsert([
       ...onDay('archived', archivedStart, 2_500),
       ...onDay('unarchived', unarchivedStart, 5),
       ...onDay('recent', recentStart, 10),
     ]);
+    await w.ledger.record(dayOf(archivedStart));
     expect(await w.deps.hotStore.count()).toBe(2_515);
 
     const dry = (await w.run({ dry_run: true, targets: ['hot'] })).targets.hot!;
@@ -211,6 +223,17 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
     const again = (await w.run({ targets: ['hot'] })).targets.hot!;
     expect(again).toMatchObject({ rows: 0, oldest: null, newest: null, batches: 0 });
     expect(await w.deps.hotStore.count()).toBe(10);
+  });
+
+  it('rows that arrive for a day after it was archived block that day: nothing unarchived is deleted', async () => {
+    const w = await open({ ARCHIVE_ENABLED: 'true' });
+    await w.deps.hotStore.upsert(onDay('archived', archivedStart, 20));
+    await w.ledger.record(dayOf(archivedStart));
+    // A collector back-fills the archived day after its archive ran.
+    await w.deps.hotStore.upsert(onDay('late', archivedStart + 30 * 60_000, 3));
+    const report = (await w.run({ targets: ['hot'] })).targets.hot!;
+    expect(report).toMatchObject({ rows: 0, blocked_unarchived_rows: 23 });
+    expect(await w.deps.hotStore.count()).toBe(23);
   });
 
   it('with archiving off, every row past the window is deleted whatever the ledger holds', async () => {
@@ -248,12 +271,12 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
 
   it('an indicator goes whole: seen again recently it survives with its old sightings, last seen on an archived day every sighting goes', async () => {
     const w = await open({ ARCHIVE_ENABLED: 'true' });
-    await w.ledger.record(dayOf(archivedStart));
     // Separate upserts: in ClickHouse each is its own sighting; PostgreSQL merges them.
     await w.deps.hotStore.upsert([ioc('refreshed.example.com', archivedStart)]);
     await w.deps.hotStore.upsert([ioc('refreshed.example.com', recentStart)]);
     await w.deps.hotStore.upsert([ioc('gone.example.com', unarchivedStart)]);
     await w.deps.hotStore.upsert([ioc('gone.example.com', archivedStart)]);
+    await w.ledger.record(dayOf(archivedStart));
 
     const report = (await w.run({ targets: ['hot'] })).targets.hot!;
     // gone's latest sighting is on the archived day, so its older one (an unarchived day)
