@@ -1,17 +1,5 @@
 import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
-
-// Node socket errors: the server is away or unreachable, which a retry can outlive.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-]);
+import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
 
 // What @clickhouse/client throws for a request timeout or a dropped socket.
 const CONNECTION_MESSAGE = /^Timeout error\.|socket hang up|other side closed/i;
@@ -55,7 +43,7 @@ export function classifyClickHouseError(err: unknown): PermanentError | Transien
   const options = { cause: err };
 
   if (
-    (typeof nodeCode === 'string' && NETWORK_CODES.has(nodeCode)) ||
+    (typeof nodeCode === 'string' && NETWORK_ERROR_CODES.has(nodeCode)) ||
     CONNECTION_MESSAGE.test(message)
   ) {
     return new TransientError(

@@ -1,17 +1,5 @@
 import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
-
-// Node socket errors: the server is away or unreachable, which a retry can outlive.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-]);
+import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
 
 // What pg itself throws, without a code, when a connection fails or dies.
 const CONNECTION_MESSAGE =
@@ -55,7 +43,7 @@ export function classifyPostgresError(err: unknown): PermanentError | TransientE
   }
   const options = { cause: err };
 
-  if ((code !== undefined && NETWORK_CODES.has(code)) || CONNECTION_MESSAGE.test(message)) {
+  if ((code !== undefined && NETWORK_ERROR_CODES.has(code)) || CONNECTION_MESSAGE.test(message)) {
     return new TransientError(
       'backend_unavailable',
       `PostgreSQL unavailable: ${message}`,

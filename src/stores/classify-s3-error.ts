@@ -1,4 +1,5 @@
 import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
+import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
 
 /** Where an S3 call failed: what a person needs to find the object. */
 export interface S3ErrorContext {
@@ -8,20 +9,6 @@ export interface S3ErrorContext {
   operation: string;
 }
 
-// Node socket errors and the SDK's own timeouts: the server is away, a retry can outlive it.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
 const NETWORK_MESSAGE =
   /socket hang up|ECONNREFUSED|ECONNRESET|ETIMEDOUT|timed? ?out|other side closed/i;
@@ -108,7 +95,7 @@ export function isS3NotFound(err: unknown): boolean {
 function networkCode(err: unknown): string | undefined {
   // The socket error may sit on the error itself or on its cause (undici, smithy wrappers).
   for (let e = err as S3LikeError | undefined, depth = 0; e && depth < 4; depth++) {
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+    if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return e.code;
     e = e.cause as S3LikeError | undefined;
   }
   return undefined;
