@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { TransientError } from '../errors/index.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
-import { clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
+import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 import {
   DAY_MS,
   allowedRanges,
@@ -206,22 +206,4 @@ export class ClickHouseHotRetention implements HotRetention {
       throw classifyClickHouseError(err);
     }
   }
-}
-
-/** Splits strings into runs whose total length stays under a budget (a longer string runs alone). */
-function chunkByLength(items: readonly string[], budget: number): string[][] {
-  const chunks: string[][] = [];
-  let current: string[] = [];
-  let length = 0;
-  for (const item of items) {
-    if (current.length > 0 && length + item.length > budget) {
-      chunks.push(current);
-      current = [];
-      length = 0;
-    }
-    current.push(item);
-    length += item.length + 2;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }

@@ -3,7 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { IocType, StoredIoc } from '../domain/ioc.js';
 import { UTC_DAY_MS } from '../domain/utc-day.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
-import { clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
+import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
 
 const TABLE = 'ioc_sightings';
@@ -268,24 +268,6 @@ export class ClickHouseHotStore implements HotStore {
       throw classifyClickHouseError(err);
     }
   }
-}
-
-/** Splits strings into runs whose total length stays under a budget (a longer string runs alone). */
-function chunkByLength(items: readonly string[], budget: number): string[][] {
-  const chunks: string[][] = [];
-  let current: string[] = [];
-  let length = 0;
-  for (const item of items) {
-    if (current.length > 0 && length + item.length > budget) {
-      chunks.push(current);
-      current = [];
-      length = 0;
-    }
-    current.push(item);
-    length += item.length + 2;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }
 
 function toSightingRow(ioc: StoredIoc): SightingRow {

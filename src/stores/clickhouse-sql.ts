@@ -77,3 +77,24 @@ function dateTimeLiteral(value: Date): string {
   }
   return `toDateTime(${seconds})`;
 }
+
+/**
+ * Splits inlined SQL fragments into runs whose total length stays under a budget (a longer
+ * one runs alone), so a long key list becomes several queries under max_query_size.
+ */
+export function chunkByLength(items: readonly string[], budget: number): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const item of items) {
+    if (current.length > 0 && length + item.length > budget) {
+      chunks.push(current);
+      current = [];
+      length = 0;
+    }
+    current.push(item);
+    length += item.length + 2;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
