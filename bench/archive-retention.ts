@@ -488,16 +488,6 @@ async function dropClickHouseDatabase(client: ClickHouseClient, name: string): P
   }
 }
 
-/** Mutations ClickHouse has recorded for a database (each ALTER … DELETE is one). */
-async function mutationCount(client: ClickHouseClient, database: string): Promise<number> {
-  const result = await client.query({
-    query: `SELECT count() AS n FROM system.mutations WHERE database = '${database}'`,
-    format: 'JSONEachRow',
-  });
-  const [row] = await result.json<{ n: string | number }>();
-  return Number(row?.n ?? 0);
-}
-
 async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) {
   const loadStart = loadavg().map((l) => round(l, 2));
   const suffix = randomBytes(4).toString('hex');
@@ -657,10 +647,6 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
   if (left !== alone.iocs + during.iocs) {
     throw new Error(`store holds ${left} rows, expected ${alone.iocs + during.iocs} ingested`);
   }
-  const mutations =
-    backend === 'clickhouse'
-      ? await mutationCount(deps.clickhouse, config.CLICKHOUSE_DATABASE)
-      : null;
   const retentionS = (r1 - r0) / 1000;
   const duringRate = during.rate(r0, r1);
   say(`${backend}: retention ${retentionS.toFixed(1)} s, ingest ${Math.round(duringRate)} IOCs/s`);
@@ -687,7 +673,6 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
     retention_batches: hot.batches,
     // What else the table held when retention began (ClickHouse rewrites all of it per mutation).
     table_rows_at_retention: expected,
-    clickhouse_mutations: mutations,
     retention_s: round(retentionS, 2),
     retention_rows_s: Math.round(ROWS / retentionS),
     collectors: COLLECTORS,
