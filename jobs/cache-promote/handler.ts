@@ -1,6 +1,7 @@
 import type { HotRule } from '../../src/domain/ioc.js';
 import type { HotStore } from '../../src/stores/hot-store.js';
 import type { RedisIocCache } from '../../src/stores/ioc-cache.js';
+import { syncCache } from '../../src/stores/cache-sync.js';
 import type { Handler } from '../job-definition.js';
 import type { cachePromoteJob } from './definition.js';
 
@@ -21,7 +22,17 @@ export function createCachePromoteHandler(deps: CachePromoteDeps): Handler<typeo
     const since = new Date(Date.now() - maxAgeHours * 3_600_000);
     const hot = await deps.hotStore.findHot({ minConfidence, since, limit });
     await ctx.progress(50);
-    const promoted = await deps.iocCache.putMany(hot);
+    // Written through the same check as inserts: an upsert racing this read wins.
+    const { cached: promoted } = await syncCache(
+      deps.hotStore,
+      deps.iocCache,
+      hot,
+      {
+        minConfidence,
+        maxAgeHours,
+      },
+      hot,
+    );
     await ctx.progress(100);
     ctx.log.info({ promoted, minConfidence, maxAgeHours, limit }, 'cache warmed');
     return { promoted, min_confidence: minConfidence, max_age_hours: maxAgeHours };

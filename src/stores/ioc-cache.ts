@@ -51,6 +51,14 @@ export class RedisIocCache {
     return iocs.length;
   }
 
+  /** Removes indicators in one pipeline per 1,000; returns how many were asked for. */
+  async evictMany(keys: readonly { type: string; value: string }[]): Promise<number> {
+    for (let i = 0; i < keys.length; i += 1_000) {
+      await this.redis.del(...keys.slice(i, i + 1_000).map((k) => this.key(k.type, k.value)));
+    }
+    return keys.length;
+  }
+
   /** The cached indicator, or undefined; counts the hit or miss. */
   async lookup(type: IocType, value: string): Promise<StoredIoc | undefined> {
     const raw = await this.redis.get(this.key(type, value));
