@@ -1,0 +1,147 @@
+// Whole Stowage processes for the chaos run, kept alive the way a container runtime does:
+// a process that exits is started again after a pause, however it died.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = ['--import', 'tsx', 'src/cli.ts'];
+const RESTART_DELAY_MS = 1_000;
+
+/** A free local TCP port. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `stowage init` once (schemas, buckets); its output goes to `logFile`. */
+export async function runInit(env: Record<string, string>, logFile: string): Promise<void> {
+  const child = spawn(process.execPath, [...CLI, 'init'], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  await writeFile(logFile, out);
+  if (code !== 0) throw new Error(`stowage init exited ${code}:\n${out}`);
+}
+
+/** One `stowage <command>` process under supervision, its output appended to a log file. */
+export class SupervisedProcess {
+  private child: ChildProcess | undefined;
+  private readonly log: WriteStream;
+  private supervising = true;
+  private readyCount = 0;
+  private tail = '';
+  /** Exits nobody asked for (kill -9 and crashes count; a requested SIGTERM does not). */
+  unexpectedExits = 0;
+  starts = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly args: readonly string[],
+    private readonly env: Record<string, string>,
+    logFile: string,
+    /** A line the process prints once it serves (e.g. `worker started`). */
+    private readonly readyLine: string,
+  ) {
+    this.log = createWriteStream(logFile, { flags: 'a' });
+  }
+
+  /** Starts the process; resolves once it printed its ready line. */
+  async start(): Promise<void> {
+    const before = this.readyCount;
+    this.spawn();
+    await this.waitReady(before);
+  }
+
+  private spawn(): void {
+    this.starts++;
+    const child = spawn(process.execPath, [...CLI, ...this.args], {
+      cwd: REPO,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const onData = (data: Buffer) => {
+      this.log.write(data);
+      this.tail = (this.tail + data.toString()).slice(-16_384);
+      // Count ready lines across chunk boundaries: scan the tail, then keep only what follows.
+      let at = this.tail.indexOf(this.readyLine);
+      while (at >= 0) {
+        this.readyCount++;
+        this.tail = this.tail.slice(at + this.readyLine.length);
+        at = this.tail.indexOf(this.readyLine);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code, signal) => {
+      this.log.write(`\n[chaos] ${this.name} exited (code ${code}, signal ${signal})\n`);
+      if (this.child !== child) return;
+      this.child = undefined;
+      if (!this.supervising) return;
+      this.unexpectedExits++;
+      setTimeout(() => {
+        if (this.supervising && this.child === undefined) this.spawn();
+      }, RESTART_DELAY_MS);
+    });
+  }
+
+  private async waitReady(before: number, timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.readyCount === before) {
+      if (Date.now() > deadline) throw new Error(`${this.name} not ready within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Whether the process is running now. */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null;
+  }
+
+  /** kill -9; the supervisor starts it again, as a container runtime would. */
+  kill9(): boolean {
+    if (!this.child) return false;
+    this.child.kill('SIGKILL');
+    return true;
+  }
+
+  /** SIGTERM (graceful stop), wait for the exit, then start it again: one step of a rolling restart. */
+  async rollingRestart(): Promise<number | null> {
+    const child = this.child;
+    if (!child) return null;
+    this.child = undefined;
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    await this.start();
+    return code;
+  }
+
+  /** Stops for good: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 15_000): Promise<void> {
+    this.supervising = false;
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    await new Promise<void>((resolve) => this.log.end(() => resolve()));
+  }
+}
