@@ -19,7 +19,11 @@ const retention = {
   removeOnFail: { age: 7 * DAY, count: 50_000 },
 } as const;
 
-/** Exponential backoff with jitter, so retries after an outage do not arrive in lockstep. */
+/**
+ * Exponential backoff with jitter, so retries after an outage do not arrive in lockstep.
+ * Every queue's attempts span minutes even at the shortest jitter: a backend that is away
+ * for a minute or two must not fail a job for good (a unit test holds each queue to it).
+ */
 const backoff = (delay: number) => ({ type: 'exponential' as const, delay, jitter: 0.5 });
 
 /** Per-queue defaults, chosen for the work each queue carries. */
@@ -30,7 +34,7 @@ export const QUEUE_DEFAULTS: Record<QueueName, QueueDefaults> = {
     concurrency: 8,
   },
   cache: {
-    job: { attempts: 6, backoff: backoff(1_000), ...retention },
+    job: { attempts: 10, backoff: backoff(1_000), ...retention },
     lockDuration: 60_000,
     concurrency: 4,
   },
@@ -45,7 +49,7 @@ export const QUEUE_DEFAULTS: Record<QueueName, QueueDefaults> = {
     concurrency: 1,
   },
   maintenance: {
-    job: { attempts: 6, backoff: backoff(5_000), ...retention },
+    job: { attempts: 8, backoff: backoff(5_000), ...retention },
     lockDuration: 300_000,
     concurrency: 1,
   },
