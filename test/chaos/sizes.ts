@@ -78,6 +78,8 @@ export function formatReport(report: ChaosReport): string {
         .map(([t, n]) => `${t} ${n}`)
         .join(', '),
     ],
+    ['jobs retried (attempts beyond the first)', `${report.jobsRetried} (${report.retries})`],
+    ['jobs taken back from a dead worker (stalled)', report.jobsStalled],
     [
       'ingest requests / IOCs sent / distinct IOCs',
       `${report.workload.ingestRequests} / ${report.workload.iocsSent} / ${report.workload.distinctIocs}`,
