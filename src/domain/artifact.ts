@@ -21,6 +21,8 @@ export function filenameProblem(name: string): string | undefined {
   if (Buffer.byteLength(name, 'utf8') > MAX_FILENAME_BYTES)
     return `must be at most ${MAX_FILENAME_BYTES} bytes`;
   if (/\p{Cc}/u.test(name)) return 'must not contain control characters';
+  // A lone surrogate has no UTF-8 form: the key would hold U+FFFD instead of this name.
+  if (/\p{Cs}/u.test(name)) return 'must not contain unpaired surrogates';
   if (name.includes('/') || name.includes('\\')) return 'must not contain / or \\ (no paths)';
   if (name === '.' || name === '..' || name.includes('..')) return 'must not contain ..';
   if (name.trim() !== name) return 'must not start or end with spaces';
@@ -101,7 +103,11 @@ export type ArtifactSource = z.output<typeof artifactSourceSchema>;
 export const artifactMetadataSchema = z
   .record(
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits, -'),
-    z.string().max(1024),
+    // Sent as an x-amz-meta-* header: text beyond printable ASCII cannot go through as given.
+    z
+      .string()
+      .max(1024)
+      .regex(/^[\x20-\x7e]*$/, 'printable ASCII'),
   )
   .refine((m) => Object.keys(m).length <= 16, 'at most 16 entries')
   .default({});
