@@ -11,6 +11,7 @@ import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
+import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
 import { JSON_TYPES, jsonBody } from './json-body.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -57,6 +58,9 @@ export function createApp(options: AppOptions): Express {
     next();
   });
 
+  app.use(
+    bodyTimeout({ ms: config.API_BODY_TIMEOUT_MS, minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND }),
+  );
   app.use(healthRoutes(options.deps));
   if (options.dashboard !== false) {
     app.use(
