@@ -78,6 +78,11 @@ export const sha256Schema = z
   .regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 digest: 64 hex digits')
   .transform((s) => s.toLowerCase());
 
+function withoutCredentials(url: string): boolean {
+  const u = new URL(url);
+  return u.username === '' && u.password === '';
+}
+
 /** Where the bytes come from: a file in the spool (streamed there by the api) or a URL. */
 export const artifactSourceSchema = z.discriminatedUnion('type', [
   z.object({
@@ -92,7 +97,10 @@ export const artifactSourceSchema = z.discriminatedUnion('type', [
     url: z
       .string()
       .max(4096)
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), 'an http(s) URL'),
+      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), 'an http(s) URL')
+      // The payload is kept in Redis and shown by the dashboard and the job status: a
+      // password here would be shown to every reader (the worker refuses it anyway).
+      .refine((u) => !URL.canParse(u) || withoutCredentials(u), 'must not carry credentials'),
     size: z.number().int().min(0).optional(),
     sha256: sha256Schema.optional(),
   }),
