@@ -16,6 +16,8 @@ const DESCRIPTIONS: Record<string, string> = {
   maintenance: 'retention cleanup and stale-upload abort',
 };
 
+const READS = new Set(['GET', 'HEAD']);
+
 function board(queues: Queue[], basePath: string, readOnly: boolean): RequestHandler {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(basePath);
@@ -53,6 +55,10 @@ export function dashboardRouter(options: {
     (req, res, next) => {
       const caller = res.locals.caller;
       if (hasScope(caller, 'admin')) full(req, res, next);
+      // Bull Board's read-only mode guards each action on its own, and some (pause all)
+      // answer 200 doing nothing: a read key gets no action at all.
+      else if (hasScope(caller, 'read') && !READS.has(req.method))
+        next(new HttpProblem(403, 'forbidden', 'the read-only dashboard cannot change queues'));
       else if (hasScope(caller, 'read')) readOnly(req, res, next);
       else
         next(new HttpProblem(403, 'forbidden', 'the dashboard needs the "read" or "admin" scope'));

@@ -4,6 +4,7 @@ import type { Config } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
+import { createHttpServer } from '../src/api/http-server.js';
 import { HttpProblem, problemHandler } from '../src/api/problem.js';
 import { QueueSet } from '../queues/queue-set.js';
 import { dashboardRouter } from './bull-board.js';
@@ -32,7 +33,8 @@ export async function startDashboard(
     next(new HttpProblem(404, 'not_found', `no route ${req.method} ${req.path}`)),
   );
   app.use(problemHandler(log));
-  const server = app.listen(options.port ?? config.DASHBOARD_PORT, config.API_HOST);
+  const server = createHttpServer(app, { bodyTimeoutMs: config.API_BODY_TIMEOUT_MS });
+  server.listen(options.port ?? config.DASHBOARD_PORT, config.API_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

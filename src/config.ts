@@ -331,6 +331,14 @@ export const configSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 512kb or 5mb')
     .default('5mb')
     .describe('Largest JSON body the api accepts (413 above it).'),
+  API_BODY_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(30_000)
+    .describe(
+      'A request body (JSON or upload) that stalls this long, or trickles slower than 1 KiB/s, is cut off with a 408; also the limit for sending the headers.',
+    ),
   API_PUBLIC_URL: url(['http:', 'https:'])
     .optional()
     .describe('Base URL printed for users; defaults to http://localhost:API_PORT.'),

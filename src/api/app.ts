@@ -11,6 +11,8 @@ import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
+import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
+import { JSON_TYPES, jsonBody } from './json-body.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { healthRoutes } from './routes/health.js';
@@ -56,6 +58,9 @@ export function createApp(options: AppOptions): Express {
     next();
   });
 
+  app.use(
+    bodyTimeout({ ms: config.API_BODY_TIMEOUT_MS, minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND }),
+  );
   app.use(healthRoutes(options.deps));
   if (options.dashboard !== false) {
     app.use(
@@ -80,13 +85,7 @@ export function createApp(options: AppOptions): Express {
       bucketFor: (kind) => artifactBucket(config, kind),
     }),
   );
-  v1.use(
-    express.json({
-      limit: config.API_BODY_LIMIT,
-      strict: true,
-      type: ['application/json', 'application/*+json'],
-    }),
-  );
+  v1.use(jsonBody(config.API_BODY_LIMIT));
   v1.use((req, _res, next) => {
     // A body the JSON parser did not read is the wrong media type, not an empty payload.
     const hasBody =
@@ -94,7 +93,7 @@ export function createApp(options: AppOptions): Express {
     if (
       (req.method === 'POST' || req.method === 'PUT') &&
       (hasBody || req.headers['transfer-encoding']) &&
-      !req.is(['application/json', 'application/*+json'])
+      !req.is(JSON_TYPES)
     ) {
       next(new HttpProblem(415, 'unsupported_media_type', 'send the body as application/json'));
       return;

@@ -8,6 +8,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { createApp } from './app.js';
+import { createHttpServer } from './http-server.js';
 
 /** Starts the api: intake routes, status, health, and the dashboard mount. */
 export async function startApi(
@@ -21,7 +22,8 @@ export async function startApi(
   const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
   const producer = new Producer(registry, queues, deps.redis);
   const app = createApp({ config, deps, log, registry, producer, queues });
-  const server = app.listen(options.port ?? config.API_PORT, config.API_HOST);
+  const server = createHttpServer(app, { bodyTimeoutMs: config.API_BODY_TIMEOUT_MS });
+  server.listen(options.port ?? config.API_PORT, config.API_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

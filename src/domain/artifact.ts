@@ -21,6 +21,8 @@ export function filenameProblem(name: string): string | undefined {
   if (Buffer.byteLength(name, 'utf8') > MAX_FILENAME_BYTES)
     return `must be at most ${MAX_FILENAME_BYTES} bytes`;
   if (/\p{Cc}/u.test(name)) return 'must not contain control characters';
+  // A lone surrogate has no UTF-8 form: the key would hold U+FFFD instead of this name.
+  if (/\p{Cs}/u.test(name)) return 'must not contain unpaired surrogates';
   if (name.includes('/') || name.includes('\\')) return 'must not contain / or \\ (no paths)';
   if (name === '.' || name === '..' || name.includes('..')) return 'must not contain ..';
   if (name.trim() !== name) return 'must not start or end with spaces';
@@ -76,6 +78,11 @@ export const sha256Schema = z
   .regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 digest: 64 hex digits')
   .transform((s) => s.toLowerCase());
 
+function withoutCredentials(url: string): boolean {
+  const u = new URL(url);
+  return u.username === '' && u.password === '';
+}
+
 /** Where the bytes come from: a file in the spool (streamed there by the api) or a URL. */
 export const artifactSourceSchema = z.discriminatedUnion('type', [
   z.object({
@@ -90,7 +97,10 @@ export const artifactSourceSchema = z.discriminatedUnion('type', [
     url: z
       .string()
       .max(4096)
-      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), 'an http(s) URL'),
+      .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), 'an http(s) URL')
+      // The payload is kept in Redis and shown by the dashboard and the job status: a
+      // password here would be shown to every reader (the worker refuses it anyway).
+      .refine((u) => !URL.canParse(u) || withoutCredentials(u), 'must not carry credentials'),
     size: z.number().int().min(0).optional(),
     sha256: sha256Schema.optional(),
   }),
@@ -101,7 +111,11 @@ export type ArtifactSource = z.output<typeof artifactSourceSchema>;
 export const artifactMetadataSchema = z
   .record(
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits, -'),
-    z.string().max(1024),
+    // Sent as an x-amz-meta-* header: text beyond printable ASCII cannot go through as given.
+    z
+      .string()
+      .max(1024)
+      .regex(/^[\x20-\x7e]*$/, 'printable ASCII'),
   )
   .refine((m) => Object.keys(m).length <= 16, 'at most 16 entries')
   .default({});

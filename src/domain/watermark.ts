@@ -26,7 +26,17 @@ export const watermarkCommitSchema = z.object({
   timestamp: runTimestampSchema,
   status: z.enum(WATERMARK_STATUSES),
   records_collected: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  error_message: z.string().max(MAX_ERROR_MESSAGE_LENGTH).nullable().optional(),
+  error_message: z
+    .string()
+    .max(MAX_ERROR_MESSAGE_LENGTH)
+    // PostgreSQL text cannot hold NUL, and a lone surrogate has no UTF-8 form: either would
+    // be refused by the store or silently become other text.
+    .refine(
+      (s) => !s.includes('\u0000') && !/\p{Cs}/u.test(s),
+      'must not contain NUL or unpaired surrogates',
+    )
+    .nullable()
+    .optional(),
 });
 
 /** A validated run report. */

@@ -5,6 +5,7 @@ import { loadConfig, type Config, type QueueName } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/log.js';
 import { createApp } from '../../src/api/app.js';
+import { createHttpServer } from '../../src/api/http-server.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { WorkerHost } from '../../workers/worker-host.js';
@@ -92,7 +93,9 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
       producer: this.producer,
       queues: this.queues,
     });
-    this.server = app.listen(0, '127.0.0.1');
+    // The same server settings as `stowage api` (header and body time limits).
+    this.server = createHttpServer(app, { bodyTimeoutMs: this.config.API_BODY_TIMEOUT_MS });
+    this.server.listen(0, '127.0.0.1');
     await new Promise<void>((resolve) => this.server!.once('listening', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }

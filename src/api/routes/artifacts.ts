@@ -1,4 +1,4 @@
-import { json, Router, type Request } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import {
   ARTIFACT_KINDS,
@@ -18,6 +18,7 @@ import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { Producer } from '../../../queues/producer.js';
 import type { QueueSet } from '../../../queues/queue-set.js';
 import { requireScope } from '../auth.js';
+import { JSON_TYPES, jsonBody } from '../json-body.js';
 import { HttpProblem } from '../problem.js';
 import {
   MULTIPART_OVERHEAD_BYTES,
@@ -158,10 +159,10 @@ export function artifactRoutes(
     '/v1/artifacts/:kind/presign',
     requireScope('read'),
     // Its own small JSON parser: this router runs before the /v1 one (uploads are not JSON).
-    json({ limit: '16kb', strict: true, type: ['application/json', 'application/*+json'] }),
+    ...jsonBody('16kb'),
     async (req, res) => {
       const kind = kindParam(req.params.kind);
-      if (!req.is(['application/json', 'application/*+json'])) {
+      if (!req.is(JSON_TYPES)) {
         throw new HttpProblem(415, 'unsupported_media_type', 'send the body as application/json');
       }
       const body = presignBody.safeParse(req.body);

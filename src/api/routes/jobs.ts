@@ -111,9 +111,15 @@ export function jobRoutes(
 
   router.post('/v1/jobs/:type/bulk', async (req, res) => {
     const definition = enqueuable(req.params.type, res.locals.caller);
+    const key = readIdempotencyKey(req);
     const body = bulkBody.safeParse(req.body);
     if (!body.success) throw ValidationError.fromZod(body.error);
-    const jobs = await producer.enqueueBulkByName(definition.name, body.data.payloads);
+    // One key for the request: each payload's job id comes from it and the payload's index.
+    const jobs = await producer.enqueueBulkByName(
+      definition.name,
+      body.data.payloads,
+      key === undefined ? {} : { idempotencyKeys: body.data.payloads.map((_, i) => `${key}/${i}`) },
+    );
     res.status(202).json({ jobs: jobs.map(jobView) });
   });
 
