@@ -11,6 +11,7 @@ import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
+import { createOpenApiDocument } from './openapi.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { healthRoutes } from './routes/health.js';
@@ -18,6 +19,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { iocRoutes } from './routes/iocs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
+import { openapiRoutes } from './routes/openapi.js';
 import { watermarkRoutes } from './routes/watermarks.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
@@ -32,7 +34,7 @@ export interface AppOptions {
   dashboard?: boolean;
 }
 
-/** The intake API: health, dashboard, then every authenticated /v1 route. */
+/** The intake API: health, the OpenAPI document, dashboard, then every authenticated /v1 route. */
 export function createApp(options: AppOptions): Express {
   const { config, log } = options;
   const app = express();
@@ -57,6 +59,8 @@ export function createApp(options: AppOptions): Express {
   });
 
   app.use(healthRoutes(options.deps));
+  // Built before listening, so a schema the generator cannot read fails at start, not on a request.
+  app.use(openapiRoutes(createOpenApiDocument(config, options.registry)));
   if (options.dashboard !== false) {
     app.use(
       dashboardRouter({
