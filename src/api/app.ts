@@ -13,6 +13,7 @@ import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
 import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
 import { JSON_TYPES, jsonBody } from './json-body.js';
+import { createOpenApiDocument } from './openapi.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { healthRoutes } from './routes/health.js';
@@ -20,6 +21,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { iocRoutes } from './routes/iocs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
+import { openapiRoutes } from './routes/openapi.js';
 import { watermarkRoutes } from './routes/watermarks.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
@@ -34,7 +36,7 @@ export interface AppOptions {
   dashboard?: boolean;
 }
 
-/** The intake API: health, dashboard, then every authenticated /v1 route. */
+/** The intake API: health, the OpenAPI document, dashboard, then every authenticated /v1 route. */
 export function createApp(options: AppOptions): Express {
   const { config, log } = options;
   const app = express();
@@ -62,6 +64,8 @@ export function createApp(options: AppOptions): Express {
     bodyTimeout({ ms: config.API_BODY_TIMEOUT_MS, minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND }),
   );
   app.use(healthRoutes(options.deps));
+  // Built before listening, so a schema the generator cannot read fails at start, not on a request.
+  app.use(openapiRoutes(createOpenApiDocument(config, options.registry)));
   if (options.dashboard !== false) {
     app.use(
       dashboardRouter({

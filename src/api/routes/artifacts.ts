@@ -42,7 +42,7 @@ export interface ArtifactRouteOptions {
 }
 
 /** The header carrying the sender's SHA-256 of the artifact. */
-const DIGEST_HEADER = 'X-Content-SHA256';
+export const DIGEST_HEADER = 'X-Content-SHA256';
 const META_HEADER = 'x-artifact-meta-';
 const META_FIELD = 'meta.';
 const contentTypeSchema = artifactUploadJob.payload.shape.content_type;
@@ -146,15 +146,7 @@ export function artifactRoutes(
     });
   });
 
-  const presignBody = z.object({
-    key: z.string().min(1).max(1024),
-    expires_in: z
-      .number()
-      .int()
-      .min(1)
-      .max(options.presignMaxSeconds, `at most ${options.presignMaxSeconds} seconds`)
-      .default(Math.min(options.presignDefaultSeconds, options.presignMaxSeconds)),
-  });
+  const presignBody = presignBodySchema(options);
   router.post(
     '/v1/artifacts/:kind/presign',
     requireScope('read'),
@@ -186,6 +178,21 @@ export function artifactRoutes(
   );
 
   return router;
+}
+
+/** The body of `POST /v1/artifacts/{kind}/presign`, bounded by PRESIGN_*_SECONDS. */
+export function presignBodySchema(
+  limits: Pick<ArtifactRouteOptions, 'presignDefaultSeconds' | 'presignMaxSeconds'>,
+) {
+  return z.object({
+    key: z.string().min(1).max(1024),
+    expires_in: z
+      .number()
+      .int()
+      .min(1)
+      .max(limits.presignMaxSeconds, `at most ${limits.presignMaxSeconds} seconds`)
+      .default(Math.min(limits.presignDefaultSeconds, limits.presignMaxSeconds)),
+  });
 }
 
 /** What is known before the body is read: the validated target, content type and metadata. */
@@ -294,11 +301,12 @@ async function enqueueUpload(
   return { id: job.id, view, replayed: true };
 }
 
-const kindSchema = z.enum(ARTIFACT_KINDS);
+/** The :kind of an artifact route. */
+export const artifactKindSchema = z.enum(ARTIFACT_KINDS);
 
 /** The :kind of a route; an unknown kind is no such collection (404 naming `kind`). */
 function kindParam(raw: unknown): ArtifactKind {
-  const kind = kindSchema.safeParse(raw);
+  const kind = artifactKindSchema.safeParse(raw);
   if (!kind.success) {
     throw new HttpProblem(404, 'not_found', `no artifact kind "${String(raw)}"`, [
       { path: 'kind', message: `must be one of ${ARTIFACT_KINDS.join(', ')}` },

@@ -18,7 +18,8 @@ export interface IngestLimits {
   chunkSize: number;
 }
 
-function ingestBody(limits: IngestLimits) {
+/** The body of `POST /v1/ingest/iocs`; each record is then checked by iocSchema. */
+export function ingestBodySchema(limits: IngestLimits) {
   return z.object({
     source_id: sourceIdSchema,
     iocs: z
@@ -46,7 +47,7 @@ export function ingestRoutes(
   limits: IngestLimits,
 ): Router {
   const router = Router();
-  const body = ingestBody(limits);
+  const body = ingestBodySchema(limits);
 
   router.post('/v1/ingest/iocs', requireScope('ingest'), async (req, res) => {
     const parsedBody = body.safeParse(req.body);

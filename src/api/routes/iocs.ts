@@ -6,11 +6,12 @@ import type { RedisIocCache } from '../../stores/ioc-cache.js';
 import { requireScope } from '../auth.js';
 import { HttpProblem } from '../problem.js';
 
-const iocType = z.enum(IOC_TYPES);
+/** The :type of an IOC route. */
+export const iocTypeSchema = z.enum(IOC_TYPES);
 
 /** The indicator named by a route's :type and :value, normalized; 400 naming the bad part. */
 function indicator(params: Record<string, unknown>): { type: IocType; value: string } {
-  const type = iocType.safeParse(params.type);
+  const type = iocTypeSchema.safeParse(params.type);
   if (!type.success) {
     throw new HttpProblem(400, 'invalid_payload', `unknown IOC type`, [
       { path: 'type', message: `must be one of ${IOC_TYPES.join(', ')}` },

@@ -15,19 +15,23 @@ import { HttpProblem } from '../problem.js';
 /** Largest number of payloads one bulk request may carry. */
 export const MAX_BULK_JOBS = 1_000;
 
-const idempotencyKey = z
+/** The Idempotency-Key header: the same key always gives the same job. */
+export const idempotencyKeySchema = z
   .string()
   .min(1)
   .max(255)
   .regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only');
 
-const bulkBody = z.object({ payloads: z.array(z.unknown()).min(1).max(MAX_BULK_JOBS) });
+/** The body of `POST /v1/jobs/{type}/bulk`; each payload is then checked by the job type. */
+export const bulkJobsBodySchema = z.object({
+  payloads: z.array(z.unknown()).min(1).max(MAX_BULK_JOBS),
+});
 
 /** The Idempotency-Key header, validated, or undefined. */
 export function readIdempotencyKey(req: Request): string | undefined {
   const raw = req.header('idempotency-key');
   if (raw === undefined) return undefined;
-  const parsed = idempotencyKey.safeParse(raw);
+  const parsed = idempotencyKeySchema.safeParse(raw);
   if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'Idempotency-Key');
   return parsed.data;
 }
@@ -112,7 +116,7 @@ export function jobRoutes(
   router.post('/v1/jobs/:type/bulk', async (req, res) => {
     const definition = enqueuable(req.params.type, res.locals.caller);
     const key = readIdempotencyKey(req);
-    const body = bulkBody.safeParse(req.body);
+    const body = bulkJobsBodySchema.safeParse(req.body);
     if (!body.success) throw ValidationError.fromZod(body.error);
     // One key for the request: each payload's job id comes from it and the payload's index.
     const jobs = await producer.enqueueBulkByName(

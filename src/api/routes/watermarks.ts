@@ -6,11 +6,12 @@ import type { WatermarkStore } from '../../stores/watermark-store.js';
 import { requireScope } from '../auth.js';
 import { HttpProblem } from '../problem.js';
 
-const sourceIdParam = z.object({ source_id: sourceIdSchema });
+/** The path parameters of the watermark routes. */
+export const sourceIdParamSchema = z.object({ source_id: sourceIdSchema });
 
 /** The source id of the path, or a 400 naming `source_id`. */
 function readSourceId(params: unknown): string {
-  const parsed = sourceIdParam.safeParse(params);
+  const parsed = sourceIdParamSchema.safeParse(params);
   if (!parsed.success) throw ValidationError.fromZod(parsed.error);
   return parsed.data.source_id;
 }
@@ -32,7 +33,7 @@ export function watermarkRoutes(store: Pick<WatermarkStore, 'get' | 'commit'>): 
   });
 
   router.put('/api/v1/watermarks/:source_id', requireScope('ingest'), async (req, res) => {
-    const sourceId = sourceIdParam.safeParse(req.params);
+    const sourceId = sourceIdParamSchema.safeParse(req.params);
     const body = watermarkPutBodySchema.safeParse(req.body ?? {});
     if (!sourceId.success || !body.success) {
       // One answer names every failing field, path and body alike.
