@@ -26,7 +26,8 @@ import { jobIdForKey } from '../../jobs/job-id.js';
 import { incompleteUploads, objectDigest, writeRandomFile } from '../helpers/artifacts.js';
 import { pick, seededRandom } from '../helpers/hot-store.js';
 import { restartService, serviceEnv, startServices, stopService } from '../helpers/services.js';
-import { freePort, runInit, SupervisedProcess } from './processes.js';
+import { freePort } from '../helpers/cli-process.js';
+import { runInit, SupervisedProcess } from './processes.js';
 import {
   buildWorkload,
   expectedRows,

@@ -4,36 +4,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { CLI, REPO_ROOT, runCli } from '../helpers/cli-process.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = ['--import', 'tsx', 'src/cli.ts'];
 const RESTART_DELAY_MS = 1_000;
-
-/** A free local TCP port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs `stowage init` once (schemas, buckets); its output goes to `logFile`. */
 export async function runInit(env: Record<string, string>, logFile: string): Promise<void> {
-  const child = spawn(process.execPath, [...CLI, 'init'], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  await writeFile(logFile, out);
-  if (code !== 0) throw new Error(`stowage init exited ${code}:\n${out}`);
+  const init = runCli(['init'], env);
+  const code = await init.exited;
+  await writeFile(logFile, init.output());
+  if (code !== 0) throw new Error(`stowage init exited ${code}:\n${init.output()}`);
 }
 
 /** One `stowage <command>` process under supervision, its output appended to a log file. */
@@ -68,7 +48,7 @@ export class SupervisedProcess {
   private spawn(): void {
     this.starts++;
     const child = spawn(process.execPath, [...CLI, ...this.args], {
-      cwd: REPO,
+      cwd: REPO_ROOT,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,39 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { TEST_KEYS, eventually } from '../helpers/world.js';
 
-const CLI = ['--import', 'tsx', 'src/cli.ts'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [...CLI, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
+/** `stowage <args>` at LOG_LEVEL=info unless the test says otherwise. */
+function run(args: string[], env: Record<string, string>): CliProcess {
+  return runCli(args, { LOG_LEVEL: 'info', ...env });
 }
 
 const keys = `e2e-admin:${TEST_KEYS.admin}:admin`;
-const procs: Proc[] = [];
+const procs: CliProcess[] = [];
 afterEach(() => {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
   procs.length = 0;

@@ -1,16 +1,15 @@
 // Who may call what: every route with no key, an unknown key, a key of the wrong scope and
 // one of the right scope; the dashboard's read-only mode; and no secret in logs or in the
 // job data the dashboard shows.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/config.js';
 import { ValidationError } from '../../src/errors/index.js';
 import { removeBucket } from '../helpers/buckets.js';
+import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { send, type RawAnswer } from '../helpers/raw-http.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
@@ -366,35 +365,8 @@ describe('access control', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
 describe('secrets in logs', () => {
-  const procs: Proc[] = [];
+  const procs: CliProcess[] = [];
   let place: Record<string, string>;
   let world: StowageWorld | undefined;
   afterAll(async () => {
@@ -433,8 +405,8 @@ describe('secrets in logs', () => {
     // A world on the same prefix and schema, to clean up after the processes.
     world = new StowageWorld(env);
     await world.initStores();
-    const api = run(['api'], env);
-    const worker = run(['worker', '--queues', 'ingest,cache,artifacts'], env);
+    const api = runCli(['api'], env);
+    const worker = runCli(['worker', '--queues', 'ingest,cache,artifacts'], env);
     procs.push(api, worker);
     const base = `http://127.0.0.1:${port}`;
     await eventually(
