@@ -46,6 +46,8 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     connection: Redis,
   ) {
     this.flows = new FlowProducer({ connection, prefix: queues.prefix });
+    // Connection errors are logged by the connection's owner (see QueueSet).
+    this.flows.on('error', () => undefined);
   }
 
   /** Validates a payload against its type and enqueues it. */
@@ -148,6 +150,11 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         queue: c.definition.queue,
       })),
     };
+  }
+
+  /** Resolves once the flow producer's connection is up (see QueueSet.ready). */
+  async ready(): Promise<void> {
+    await this.flows.waitUntilReady();
   }
 
   /** Closes the flow producer (queues and connection belong to their owner). */

@@ -13,10 +13,15 @@ export class QueueSet {
     names: readonly QueueName[] = QUEUE_NAMES,
   ) {
     for (const name of names) {
-      this.queues.set(
-        name,
-        new Queue(name, { connection, prefix, defaultJobOptions: QUEUE_DEFAULTS[name].job }),
-      );
+      const queue = new Queue(name, {
+        connection,
+        prefix,
+        defaultJobOptions: QUEUE_DEFAULTS[name].job,
+      });
+      // The shared connection's owner logs its errors (throttled); without a listener BullMQ
+      // would print every reconnect failure again, once per queue, as a raw stack.
+      queue.on('error', () => undefined);
+      this.queues.set(name, queue);
     }
   }
 
@@ -30,6 +35,15 @@ export class QueueSet {
   /** Every open queue. */
   all(): Queue[] {
     return [...this.queues.values()];
+  }
+
+  /**
+   * Resolves once every queue's connection is up and its scripts are loaded. Until then
+   * BullMQ holds each call (without a deadline), so a process serving requests awaits this
+   * before it listens.
+   */
+  async ready(): Promise<void> {
+    await Promise.all(this.all().map((q) => q.waitUntilReady()));
   }
 
   /** Closes the queues (the shared connection is closed by its owner). */

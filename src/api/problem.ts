@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { StowageError, ValidationError, type FieldIssue } from '../errors/index.js';
 import type { Logger } from '../log.js';
+import { classifyRedisError } from '../stores/classify-redis-error.js';
 
 /** An RFC 9457 problem document, with the failing fields when there are any. */
 export interface Problem {
@@ -97,11 +98,13 @@ function fromBodyParser(err: { type?: string; status?: number; message?: string 
 
 /** The one error middleware: every error becomes problem+json; only the unexpected is a 500. */
 export function problemHandler(log: Logger): ErrorRequestHandler {
-  return (err: unknown, req, res, next) => {
+  return (thrown: unknown, req, res, next) => {
     if (res.headersSent) {
-      next(err);
+      next(thrown);
       return;
     }
+    // Redis lost under a request (a restart, an outage) is a 503 to retry, not a bug.
+    const err = classifyRedisError(thrown);
     const problem =
       err instanceof HttpProblem
         ? err
@@ -115,6 +118,10 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
               )
             : fromBodyParser(err as { type?: string });
     if (problem) {
+      if (problem.status === 503) {
+        log.warn({ err, method: req.method, path: req.path }, 'backend unavailable; answered 503');
+        res.set('Retry-After', '1');
+      }
       sendProblem(res, {
         status: problem.status,
         code: problem.code,

@@ -21,6 +21,8 @@ export async function startApi(
   const registry = options.registry ?? createJobRegistry();
   const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
   const producer = new Producer(registry, queues, deps.redis);
+  // BullMQ holds calls on a queue whose connection never came up; wait here, not per request.
+  await Promise.all([queues.ready(), producer.ready()]);
   const app = createApp({ config, deps, log, registry, producer, queues });
   const server = createHttpServer(app, { bodyTimeoutMs: config.API_BODY_TIMEOUT_MS });
   server.listen(options.port ?? config.API_PORT, config.API_HOST);

@@ -85,6 +85,7 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
 
   /** Starts the api on a free port; returns its base URL. */
   async startApi(): Promise<string> {
+    await Promise.all([this.queues.ready(), this.producer.ready()]);
     const app = createApp({
       config: this.config,
       deps: this.deps,
