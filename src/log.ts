@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from './config.js';
 
 export type { Logger };
@@ -20,13 +20,16 @@ const REDACT = [
 export function createLogger(
   config: Pick<Config, 'LOG_LEVEL' | 'LOG_PRETTY'>,
   bindings: Record<string, unknown> = {},
+  /** Where JSON lines go instead of stdout (benchmarks write to /dev/null). */
+  destination?: DestinationStream,
 ): Logger {
-  return pino({
+  const options: LoggerOptions = {
     level: config.LOG_LEVEL,
     base: { pid: process.pid, ...bindings },
     redact: { paths: REDACT, censor: '[redacted]' },
     ...(config.LOG_PRETTY
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
       : {}),
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

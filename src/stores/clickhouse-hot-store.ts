@@ -60,7 +60,7 @@ interface MergedRow {
   all_tags: string[];
 }
 
-interface SightingRow {
+export interface SightingRow {
   type: string;
   value: string;
   threat_type: string;
@@ -270,7 +270,8 @@ export class ClickHouseHotStore implements HotStore {
   }
 }
 
-function toSightingRow(ioc: StoredIoc): SightingRow {
+/** The ClickHouse row of a stored IOC (exported for the direct-insert benchmark baseline). */
+export function toSightingRow(ioc: StoredIoc): SightingRow {
   const sources = [...new Set(ioc.sources)].sort();
   const tags = [...new Set(ioc.tags)].sort();
   const firstSeenMs = ioc.first_seen.getTime();

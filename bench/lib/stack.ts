@@ -1,0 +1,132 @@
+// The local services and whole `stowage` processes a scenario runs against, each run in a
+// queue prefix, schema and database of its own, removed afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serviceEnv } from '../../test/helpers/services.js';
+import { freePort } from './measure.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** An isolated configuration: services' URLs, a fresh prefix/schema/database and an admin key. */
+export interface BenchStack {
+  env: Record<string, string>;
+  key: string;
+  suffix: string;
+  dir: string;
+}
+
+/** A configuration of its own for one scenario run (nothing shared with another run). */
+export function benchStack(overrides: Record<string, string> = {}): BenchStack {
+  const suffix = randomBytes(4).toString('hex');
+  const key = randomBytes(24).toString('hex');
+  const dir = mkdtempSync(join(tmpdir(), 'stowage-bench-'));
+  const env: Record<string, string> = {
+    ...filtered(process.env),
+    ...serviceEnv(),
+    QUEUE_PREFIX: `bench${suffix}`,
+    DATABASE_SCHEMA: `bench_${suffix}`,
+    CLICKHOUSE_DATABASE: `bench_${suffix}`,
+    API_KEYS: `bench:${key}:admin`,
+    SPOOL_DIR: join(dir, 'spool'),
+    LOG_LEVEL: 'info',
+    ...overrides,
+  };
+  return { env, key, suffix, dir };
+}
+
+function filtered(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+}
+
+/** A running `stowage <command>` whose output goes to a log file (shown if it dies). */
+export class StowageProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly logFile: string,
+    readonly exited: Promise<number | null>,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Starts `stowage <args>` from source with the stack's environment. */
+  static start(
+    stack: BenchStack,
+    args: string[],
+    env: Record<string, string> = {},
+  ): StowageProcess {
+    const logFile = join(
+      stack.dir,
+      `${args.join('-').replace(/[^a-z0-9-]/gi, '')}-${randomBytes(3).toString('hex')}.log`,
+    );
+    // BENCH_NODE_ARGS profiles the processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...stack.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const log = createWriteStream(logFile);
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.on('close', () => log.end());
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    return new StowageProcess(child, logFile, exited);
+  }
+
+  /** Starts the api on a free port and resolves with its base URL once /health answers. */
+  static async api(stack: BenchStack, env: Record<string, string> = {}) {
+    const port = await freePort();
+    const proc = StowageProcess.start(stack, ['api'], { API_PORT: String(port), ...env });
+    const base = `http://127.0.0.1:${port}`;
+    await proc.until(async () => ((await fetch(`${base}/health`)).ok ? true : undefined), 'api');
+    return { proc, base };
+  }
+
+  /** Starts a worker on the given queues, ready once it logged "worker started". */
+  static async worker(stack: BenchStack, queues: string[], env: Record<string, string> = {}) {
+    const proc = StowageProcess.start(stack, ['worker', '--queues', queues.join(',')], env);
+    await proc.until(
+      () =>
+        Promise.resolve(
+          readFileSync(proc.logFile, 'utf8').includes('worker started') ? true : undefined,
+        ),
+      'worker',
+    );
+    return proc;
+  }
+
+  /** Waits for check, failing early (with the tail of the process's log) if it exits. */
+  async until<T>(check: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    const tail = () => readFileSync(this.logFile, 'utf8').slice(-3000);
+    for (;;) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(
+          `${what} exited (${this.child.exitCode ?? this.child.signalCode}):\n${tail()}`,
+        );
+      const value = await check().catch(() => undefined);
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`${what}: not ready within ${ms} ms:\n${tail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
