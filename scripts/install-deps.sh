@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that scripts/services.sh needs (Redis 7, PostgreSQL 15,
-# ClickHouse, Ceph RGW, curl) plus docker-compose (used only to validate compose files).
+# ClickHouse, Ceph RGW, curl), Chromium (test/e2e/dashboard-browser.test.ts drives it
+# headless through playwright-core) plus docker-compose (used only to validate compose files).
 #
 # Idempotent: when every binary is already present it changes nothing and does not touch
 # the network. Otherwise it runs `apt-get update` once and installs only what is missing.
@@ -28,6 +29,11 @@ declare -A probe=(
 # Installed apart, with --no-install-recommends: its recommends pull in docker.io,
 # containerd and runc, which we do not want (see shared/notes/compose-and-sdk.md).
 compose_probe=/usr/bin/docker-compose
+# Debian's Chromium, not Playwright's downloaded browsers, also without recommends (they
+# pull in upower, udev, avahi, cups helpers and a notification daemon, none of which a
+# headless test needs); fonts-liberation is the one recommend kept, so screenshots have text.
+chromium_probe=/usr/bin/chromium
+chromium_pkgs=(chromium fonts-liberation)
 
 missing=()
 for pkg in "${!probe[@]}"; do
@@ -35,8 +41,10 @@ for pkg in "${!probe[@]}"; do
 done
 need_compose=false
 [[ -e $compose_probe ]] || need_compose=true
+need_chromium=false
+[[ -e $chromium_probe ]] || need_chromium=true
 
-if ((${#missing[@]} == 0)) && [[ $need_compose == false ]]; then
+if ((${#missing[@]} == 0)) && [[ $need_compose == false ]] && [[ $need_chromium == false ]]; then
   log "all packages present; nothing to do"
   exit 0
 fi
@@ -73,6 +81,7 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 wanted=("${missing[@]}")
 [[ $need_compose == true ]] && wanted+=(docker-compose)
+[[ $need_chromium == true ]] && wanted+=("${chromium_pkgs[@]}")
 log "missing: ${wanted[*]}"
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
 if ((${#missing[@]} > 0)); then
@@ -83,5 +92,9 @@ fi
 if [[ $need_compose == true ]]; then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends docker-compose
+fi
+if [[ $need_chromium == true ]]; then
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${chromium_pkgs[@]}"
 fi
 log "done"

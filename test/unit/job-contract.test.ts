@@ -48,7 +48,11 @@ describe('defineJob and JobRegistry', () => {
 
   it('lists types by queue', () => {
     const registry = new JobRegistry(TEST_JOBS);
-    expect(registry.forQueue('ingest').map((d) => d.name)).toEqual(['test.echo', 'test.fail']);
+    expect(registry.forQueue('ingest').map((d) => d.name)).toEqual([
+      'test.echo',
+      'test.fail',
+      'test.gate',
+    ]);
     expect(registry.queues().sort()).toEqual(['artifacts', 'ingest', 'maintenance']);
   });
 });
