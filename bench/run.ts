@@ -8,7 +8,9 @@ import { parseArgs } from 'node:util';
 import { startServices } from '../test/helpers/services.js';
 import { markdownTable, type Section } from './lib/report.js';
 import { apiEnqueue } from './scenarios/api-enqueue.js';
-import { iocIngest } from './scenarios/ioc-ingest.js';
+import { cacheLookup } from './scenarios/cache-lookup.js';
+import { iocIngest, workerScaling } from './scenarios/ioc-ingest.js';
+import { redisMemory } from './scenarios/redis-memory.js';
 import { noopJobs } from './scenarios/noop-jobs.js';
 
 const { values } = parseArgs({
@@ -27,6 +29,15 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
     iocIngest('postgres', { iocs: quick ? 20_000 : 200_000, perRequest: 1_000, concurrency: 4 }),
   'ioc-ingest-clickhouse': () =>
     iocIngest('clickhouse', { iocs: quick ? 20_000 : 200_000, perRequest: 1_000, concurrency: 4 }),
+  'cache-lookup': () => cacheLookup({ keys: 10_000, seconds: quick ? 2 : 10, concurrency: 16 }),
+  'worker-scaling': () =>
+    workerScaling({
+      iocs: quick ? 20_000 : 100_000,
+      perRequest: 1_000,
+      concurrency: 4,
+      workers: [1, 2, 4],
+    }),
+  'redis-memory': () => redisMemory({ jobs: quick ? 2_000 : 12_000, iocsPerInsert: 1_000 }),
   'api-enqueue': () => apiEnqueue({ concurrency: 16, seconds: quick ? 3 : 10, bulkSize: 100 }),
 };
 

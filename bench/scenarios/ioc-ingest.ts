@@ -265,3 +265,44 @@ export async function iocIngest(store: HotStoreName, options: IngestOptions): Pr
     await dropStores(stack);
   }
 }
+
+/** The ingest queue's drain rate with 1, 2, 4… worker processes (PostgreSQL hot store). */
+export async function workerScaling(
+  options: IngestOptions & { workers: number[] },
+): Promise<Section> {
+  const rates = new Map<number, number>();
+  for (const workers of options.workers) {
+    const stack = benchStack({ HOT_STORE: 'postgres' });
+    const { count, close } = counter('postgres', stack);
+    try {
+      const { seconds } = await throughStowage(stack, count, options, workers, true);
+      rates.set(workers, options.iocs / seconds);
+    } finally {
+      await close();
+      await dropStores(stack);
+    }
+  }
+  const one = rates.get(options.workers[0]!)!;
+  return {
+    id: 'worker-scaling',
+    title: 'Worker processes on the ingest queue',
+    method: [
+      `${options.iocs.toLocaleString('en')} IOCs are sent to the api (requests of ${options.perRequest.toLocaleString('en')},`,
+      'one `iocs.insert` job each) while the ingest queue is paused; then N `stowage worker',
+      '--queues ingest` processes (default concurrency 8 each) are started, the queue resumed,',
+      'and the time to the last row visible in PostgreSQL is measured. The ratio is to one',
+      'process. **This machine has 2 cores**, shared by the workers, PostgreSQL, Redis and the',
+      'api: more processes than cores only add scheduling, so the figures show how the queue',
+      'behaves under contention, not how it scales on more hardware.',
+    ].join(' '),
+    rows: options.workers.map((n) => ({
+      figure: `${n} worker process${n === 1 ? '' : 'es'}`,
+      value: `${Math.round(rates.get(n)!).toLocaleString('en')} IOCs/s`,
+      baseline:
+        n === options.workers[0]
+          ? ''
+          : `${Math.round(one).toLocaleString('en')} IOCs/s (1 process)`,
+      ...(n === options.workers[0] ? {} : { ratio: rates.get(n)! / one }),
+    })),
+  };
+}

@@ -1,0 +1,137 @@
+// Redis memory held by completed jobs under the retention defaults (removeOnComplete: a
+// day, at most 10,000 per queue), measured key by key with MEMORY USAGE so other clients
+// of the same server do not count.
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createJobRegistry } from '../../jobs/registry.js';
+import { Producer } from '../../queues/producer.js';
+import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
+import { QueueSet } from '../../queues/queue-set.js';
+import { createLogger } from '../../src/log.js';
+import { WorkerHost } from '../../workers/worker-host.js';
+import { waitFor } from '../lib/measure.js';
+import type { Row, Section } from '../lib/report.js';
+import { benchStack } from '../lib/stack.js';
+
+/** Bytes of every key under prefix (MEMORY USAGE, all samples). */
+async function bytesUnder(redis: Redis, prefix: string): Promise<{ bytes: number; keys: number }> {
+  let cursor = '0';
+  let bytes = 0;
+  let keys = 0;
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of batch) pipeline.memory('USAGE', key, 'SAMPLES', 0);
+    for (const [, n] of (await pipeline.exec()) ?? []) bytes += Number(n ?? 0);
+    keys += batch.length;
+  } while (cursor !== '0');
+  return { bytes, keys };
+}
+
+export interface RedisMemoryOptions {
+  /** Jobs run per type: more than the retention count, so the count is what is kept. */
+  jobs: number;
+  iocsPerInsert: number;
+}
+
+export async function redisMemory(options: RedisMemoryOptions): Promise<Section> {
+  const stack = benchStack();
+  const redis = new Redis(stack.env.REDIS_URL!, { maxRetriesPerRequest: null });
+  const log = createLogger(
+    { LOG_LEVEL: 'warn', LOG_PRETTY: false },
+    {},
+    pino.destination('/dev/null'),
+  );
+  const retained = QUEUE_DEFAULTS.ingest.job.removeOnComplete as { count: number };
+  const rows: Row[] = [];
+  const now = Date.now();
+  const payloads = {
+    'watermark.commit': (i: number) => ({
+      source_id: 'bench',
+      timestamp: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+      status: 'success',
+      records_collected: 1000,
+    }),
+    'iocs.insert': (i: number) => ({
+      iocs: Array.from({ length: options.iocsPerInsert }, (_, k) => ({
+        type: 'domain',
+        value: `host-${i}-${k}.example.com`,
+        threat_type: 'c2',
+        confidence: 0.7,
+        source: 'bench',
+        first_seen: new Date(now - 7_200_000).toISOString(),
+        last_seen: new Date(now - 3_600_000).toISOString(),
+        tags: ['bench'],
+      })),
+    }),
+  } as const;
+  try {
+    for (const [type, payload] of Object.entries(payloads)) {
+      const prefix = `${stack.env.QUEUE_PREFIX!}${type.replace('.', '')}`;
+      const queues = new QueueSet(redis, prefix, ['ingest']);
+      const producer = new Producer(createJobRegistry(), queues, redis);
+      // Handlers that return at once: retention keeps the job, its data and return value.
+      const host = new WorkerHost({
+        connect: () => new Redis(stack.env.REDIS_URL!, { maxRetriesPerRequest: null }),
+        prefix,
+        queues: ['ingest'],
+        registry: createJobRegistry(),
+        handlers: { [type]: () => Promise.resolve({ ok: true }) },
+        log,
+      });
+      host.start();
+      const batch = type === 'iocs.insert' ? 50 : 1000;
+      for (let i = 0; i < options.jobs; i += batch)
+        await producer.enqueueBulkByName(
+          type,
+          Array.from({ length: Math.min(batch, options.jobs - i) }, (_, k) => payload(i + k)),
+        );
+      const queue = queues.get('ingest');
+      await waitFor(
+        async () => ((await queue.getJobCounts('wait', 'active')).wait === 0 ? true : undefined),
+        30 * 60_000,
+        `${type} jobs done`,
+        250,
+      );
+      await waitFor(
+        async () => {
+          const c = await queue.getJobCounts('active', 'completed');
+          const completed = c.completed ?? 0;
+          return c.active === 0 && completed <= retained.count ? completed : undefined;
+        },
+        60_000,
+        'retention applied',
+        250,
+      );
+      await host.stop(5_000);
+      const counts = await queue.getJobCounts('completed', 'failed');
+      const kept = { completed: counts.completed ?? 0, failed: counts.failed ?? 0 };
+      const { bytes, keys } = await bytesUnder(redis, prefix);
+      const per10k = (bytes / kept.completed) * 10_000;
+      rows.push({
+        figure: `\`${type}\`${type === 'iocs.insert' ? ` (${options.iocsPerInsert.toLocaleString('en')} IOCs a job)` : ''}`,
+        value: `${(per10k / 1024 / 1024).toFixed(1)} MiB per 10,000 completed`,
+        note: `${options.jobs.toLocaleString('en')} run, ${kept.completed.toLocaleString('en')} kept, ${kept.failed} failed, ${keys.toLocaleString('en')} keys, ${(bytes / 1024 / 1024).toFixed(1)} MiB`,
+      });
+      await queue.obliterate({ force: true });
+      await producer.close();
+      await queues.close();
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return {
+    id: 'redis-memory',
+    title: 'Redis memory of retained completed jobs',
+    method: [
+      `For each job type, ${options.jobs.toLocaleString('en')} jobs are enqueued through the producer (the`,
+      "type's own options and the queue's retention: completed jobs kept a day, at most",
+      `${retained.count.toLocaleString('en')} per queue) and run by a worker whose handler returns at once;`,
+      'once the queue is drained and trimmed, `MEMORY USAGE` of every key under the queue',
+      "prefix is summed (the job hashes, the completed set, the event stream, the queue's",
+      'meta keys) and scaled to 10,000 completed jobs.',
+    ].join(' '),
+    rows,
+  };
+}
