@@ -98,7 +98,13 @@ export interface IngestJobsAccepted {
 }
 
 /** Where an artifact goes; the key follows from it (`samples/{request_id}/{filename}`, …). */
-export type ArtifactTargetInput = z.input<typeof artifactTargetSchema>;
+export type ArtifactTargetInput = WithNumericVersion<z.input<typeof artifactTargetSchema>>;
+
+// The schema coerces `version` from a query string, so its input type is `unknown`; a caller
+// of the SDK gives a number.
+type WithNumericVersion<T> = T extends { kind: 'ta-bundle' }
+  ? Omit<T, 'version'> & { version: number }
+  : T;
 
 /** `202` of `POST /v1/artifacts/{kind}`: the spooled upload and its `artifact.upload` job. */
 export interface UploadAccepted {
