@@ -30,6 +30,19 @@ export interface StowageClientOptions {
   retry?: Partial<RetryOptions> | false;
   /** Deadline of one attempt of a JSON request (default 30 s); uploads have none by default. */
   timeoutMs?: number;
+  /** Told before each retry, e.g. to log it: what failed and how long the client waits. */
+  onRetry?: (retry: RetryEvent) => void;
+}
+
+/** A failed attempt about to be sent again. */
+export interface RetryEvent {
+  method: string;
+  path: string;
+  /** 1 for the first retry. */
+  retry: number;
+  delayMs: number;
+  /** The api's error (502/503/504), or the network error. */
+  error: StowageApiError | Error;
 }
 
 /** Per-call choices. */
@@ -93,6 +106,7 @@ export class StowageClient {
   private readonly apiKey: string;
   private readonly retry: RetryOptions;
   private readonly timeoutMs: number;
+  private readonly onRetry: ((retry: RetryEvent) => void) | undefined;
 
   constructor(options: StowageClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -102,6 +116,7 @@ export class StowageClient {
         ? { ...DEFAULT_RETRY, retries: 0 }
         : { ...DEFAULT_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? ATTEMPT_TIMEOUT_MS;
+    this.onRetry = options.onRetry;
   }
 
   /** Enqueues one job of a type after the api validated its payload (`POST /v1/jobs/{type}`). */
@@ -283,7 +298,7 @@ export class StowageClient {
       } catch (err) {
         // The caller's own abort ends everything; a network error or attempt timeout is retried.
         if (request.signal?.aborted || !canRetry) throw err;
-        await sleep(retryDelayMs(this.retry, attempt + 1), request.signal);
+        await this.backOff(method, path, attempt + 1, asError(err), null, request.signal);
         continue;
       }
       if (res.ok) return readBody(res);
@@ -291,12 +306,33 @@ export class StowageClient {
       if (res.status === request.absentOn) return undefined;
       const error = new StowageApiError(method, path.split('?')[0]!, res.status, problem);
       if (!error.retryable || !canRetry) throw error;
-      await sleep(
-        retryDelayMs(this.retry, attempt + 1, res.headers.get('retry-after')),
+      await this.backOff(
+        method,
+        path,
+        attempt + 1,
+        error,
+        res.headers.get('retry-after'),
         request.signal,
       );
     }
   }
+
+  private async backOff(
+    method: string,
+    path: string,
+    retry: number,
+    error: Error,
+    retryAfter: string | null,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const delayMs = retryDelayMs(this.retry, retry, retryAfter);
+    this.onRetry?.({ method, path: path.split('?')[0]!, retry, delayMs, error });
+    await sleep(delayMs, signal);
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** The request fields of per-call options. */

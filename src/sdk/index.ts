@@ -2,6 +2,7 @@
 export { StowageClient } from './client.js';
 export type {
   CallOptions,
+  RetryEvent,
   StowageClientOptions,
   UploadOptions,
   UploadSource,
