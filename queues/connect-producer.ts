@@ -15,7 +15,7 @@ export interface ProducerConnectionOptions {
 /** A producer on its own Redis connection, and how to let go of both. */
 export interface ProducerConnection {
   producer: Producer<typeof JOB_DEFINITIONS>;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /**
