@@ -1,0 +1,44 @@
+import { createRedis } from '../src/connections/redis.js';
+import { createJobRegistry, type JOB_DEFINITIONS } from '../jobs/registry.js';
+import { Producer } from './producer.js';
+import { QueueSet } from './queue-set.js';
+
+/** Where the queues are: the same REDIS_URL and QUEUE_PREFIX as the workers'. */
+export interface ProducerConnectionOptions {
+  redisUrl: string;
+  /** QUEUE_PREFIX of the deployment (default `stowage`). */
+  queuePrefix?: string;
+  /** Called with Redis connection errors (they are otherwise ignored; calls fail on their own). */
+  onError?: (err: Error) => void;
+}
+
+/** A producer on its own Redis connection, and how to let go of both. */
+export interface ProducerConnection {
+  producer: Producer<typeof JOB_DEFINITIONS>;
+  close: () => Promise<void>;
+}
+
+/**
+ * Opens a typed in-process producer of Stowage's job types for an application that shares
+ * the queue Redis: no HTTP hop, the same validation and idempotency as the api. Calls fail
+ * fast while Redis is away instead of hanging.
+ */
+export async function connectProducer(
+  options: ProducerConnectionOptions,
+): Promise<ProducerConnection> {
+  const redis = createRedis(options.redisUrl, 'api', 'producer', options.onError);
+  const queues = new QueueSet(redis, options.queuePrefix ?? 'stowage');
+  const producer = new Producer(createJobRegistry(), queues, redis);
+  const close = async () => {
+    await producer.close();
+    await queues.close();
+    await redis.quit().catch(() => redis.disconnect());
+  };
+  try {
+    await Promise.all([queues.ready(), producer.ready()]);
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+  return { producer, close };
+}

@@ -1,0 +1,102 @@
+// Each README example (docs/examples/*.ts, included verbatim) run as its own process, as an
+// application would run it, against a real api and workers; judged on what it left behind.
+import { execFile } from 'node:child_process';
+import { writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StowageClient } from '../../src/sdk/index.js';
+import { artifactOverrides, dropArtifacts, objectDigest } from '../helpers/artifacts.js';
+import { REPO_ROOT } from '../helpers/cli-process.js';
+import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
+
+const run = promisify(execFile);
+
+describe('README examples', () => {
+  let overrides: Record<string, string>;
+  let world: StowageWorld;
+  let env: Record<string, string>;
+  let client: StowageClient;
+
+  beforeAll(async () => {
+    overrides = await artifactOverrides();
+    world = new StowageWorld(overrides);
+    await world.initStores();
+    await world.deps.artifacts.ensureBuckets();
+    await world.startWorker(['ingest', 'artifacts', 'cache', 'maintenance']);
+    const base = await world.startApi();
+    client = new StowageClient({ baseUrl: base, apiKey: TEST_KEYS.admin });
+    env = {
+      STOWAGE_URL: base,
+      STOWAGE_API_KEY: TEST_KEYS.admin,
+      REDIS_URL: world.config.REDIS_URL,
+      QUEUE_PREFIX: world.config.QUEUE_PREFIX,
+    };
+  });
+  afterAll(async () => {
+    await world.close().finally(() => dropArtifacts(world.deps.s3, overrides));
+  });
+
+  /** Runs an example as `node --conditions=stowage-source --import tsx <file>`: `stowage/sdk` resolves to src. */
+  const example = async (file: string, ...args: string[]) => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--conditions=stowage-source', '--import', 'tsx', join('docs/examples', file), ...args],
+      { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 90_000 },
+    );
+    return stdout;
+  };
+
+  it('collector.ts: a first run looks back 7 days, ingests, and its watermark then moves', async () => {
+    const first = await example('collector.ts');
+    expect(first).toMatch(/^collecting since \S+/);
+    expect(first).toContain('evil.example.com: confidence 0.95, cached true');
+    const watermark = await client.getWatermark('alienvault_otx');
+    expect(watermark?.status).toBe('success');
+    expect(first).toContain(`watermark now ${watermark?.last_successful_timestamp}`);
+
+    // The next run starts from that watermark.
+    const second = await example('collector.ts');
+    expect(second).toContain(`collecting since ${watermark?.last_successful_timestamp}`);
+  });
+
+  it('upload-sample.ts: a file streamed into its bucket, the same bytes in S3', async () => {
+    const path = join(overrides.SPOOL_DIR!, '..', `auth-${process.pid}.log`);
+    const text = '2026-01-01T00:00:00Z host=a msg="login failed"\n'.repeat(20_000);
+    await writeFile(path, text);
+    try {
+      const out = await example('upload-sample.ts', path);
+      const stored = /stored as (\S+?)\/(\S+)/.exec(out);
+      expect(stored, out).not.toBeNull();
+      const [, bucket, key] = stored!;
+      expect(key).toMatch(new RegExp(`^samples/[0-9a-f-]{36}/auth-${process.pid}\\.log$`));
+      const digest = /sha256 ([0-9a-f]{64})/.exec(out)?.[1];
+      expect(await objectDigest(world.deps.s3, bucket!, key!)).toEqual({
+        sha256: digest,
+        bytes: Buffer.byteLength(text),
+      });
+    } finally {
+      await rm(path, { force: true });
+    }
+  });
+
+  it('enqueue-job.ts: a dry-run cleanup completes, and a bad payload is a 400 naming its field', async () => {
+    const out = await example('enqueue-job.ts');
+    expect(out).toMatch(/^dry run: \{.*\}$/m);
+    expect(out).toContain("400 invalid_payload [ 'min_confidence:");
+  });
+
+  it('in-process-producer.ts: the jobs it enqueues reach the hot store and the watermark', async () => {
+    const out = await example('in-process-producer.ts');
+    expect(out).toMatch(/^enqueued iocs\.insert\.\S+ and flow watermark\.commit\.\S+$/m);
+    const flowId = /and flow (\S+)/.exec(out)![1]!;
+    await client.waitForJob(flowId, { timeoutMs: 30_000, pollMs: 50 });
+    expect((await client.getWatermark('mde_logs'))?.status).toBe('success');
+    const found = await eventually(
+      () => client.lookupIoc('ipv4', '203.0.113.7'),
+      20_000,
+      '203.0.113.7 stored',
+    );
+    expect(found.ioc.sources).toEqual(['mde_logs']);
+  });
+});
