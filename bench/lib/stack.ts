@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,8 +98,8 @@ export class StowageProcess {
     const proc = StowageProcess.start(stack, ['worker', '--queues', queues.join(',')], env);
     await proc.until(
       () =>
-        Promise.resolve(
-          readFileSync(proc.logFile, 'utf8').includes('worker started') ? true : undefined,
+        readFile(proc.logFile, 'utf8').then((log) =>
+          log.includes('worker started') ? true : undefined,
         ),
       'worker',
     );
