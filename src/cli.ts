@@ -140,9 +140,16 @@ async function main(argv: string[]): Promise<void> {
     case 'up':
       up();
       return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+      return;
     default:
-      process.stderr.write(`${command ? `unknown command "${command}"\n\n` : ''}${USAGE}\n`);
-      process.exit(command ? 2 : 0);
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+      process.exit(2);
   }
 }
 
