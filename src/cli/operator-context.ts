@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { createDeps, type Deps } from '../deps.js';
 import { createLogger } from '../log.js';
+import { pingRedis, withTimeout } from '../connections/redis.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import { createJobRegistry } from '../../jobs/registry.js';
@@ -25,13 +26,25 @@ export interface OperatorContext {
   queues: QueueSet;
   producer: Producer<readonly AnyJobDefinition[]>;
   io: CliIo;
+  /** Rejects, naming Redis, when it does not answer within the deadline (BullMQ would wait forever). */
+  requireRedis(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How long an operator command waits for a backend before it gives up with exit 1. */
+export const BACKEND_DEADLINE_MS = 5_000;
 
 /** Opens the clients of one operator command; the caller closes them. */
 export function openOperatorContext(config: Config, io: CliIo): OperatorContext {
   // Operators read the command's own output; the clients' info logs would only interleave.
-  const deps = createDeps(config, 'cli', createLogger({ ...config, LOG_LEVEL: 'warn' }));
+  const deps = createDeps(
+    config,
+    'cli',
+    createLogger({
+      ...config,
+      LOG_LEVEL: ['trace', 'debug', 'info'].includes(config.LOG_LEVEL) ? 'warn' : config.LOG_LEVEL,
+    }),
+  );
   const registry: JobRegistry = createJobRegistry();
   const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
   let producer: Producer<readonly AnyJobDefinition[]> | undefined;
@@ -44,10 +57,24 @@ export function openOperatorContext(config: Config, io: CliIo): OperatorContext 
     get producer() {
       return (producer ??= new Producer(registry, queues, deps.redis));
     },
+    async requireRedis() {
+      await pingRedis(deps.redis, BACKEND_DEADLINE_MS).catch((err: unknown) => {
+        throw new Error(
+          `Redis (REDIS_URL) did not answer: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      });
+    },
     async close() {
-      await producer?.close();
-      await queues.close();
-      await deps.close();
+      // Closing waits on connections that may never come back; the command's answer stands.
+      await withTimeout(
+        (async () => {
+          await producer?.close();
+          await queues.close();
+          await deps.close();
+        })(),
+        BACKEND_DEADLINE_MS,
+        'closing connections',
+      ).catch(() => undefined);
     },
   };
 }

@@ -37,6 +37,8 @@ export async function runOperatorCommand(
     const parsed = parseOperatorArgs(command, args);
     const ctx = openOperatorContext(config(), io);
     try {
+      // Watermarks live in PostgreSQL only; every other command needs the queue Redis.
+      if (!parsed.command.startsWith('watermarks')) await ctx.requireRedis();
       return await dispatch(ctx, parsed);
     } finally {
       await ctx.close();

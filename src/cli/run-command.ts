@@ -32,6 +32,7 @@ export async function runCommand(
       io.stderr.write(`run: ${options.job} has no dry run\n`);
       return EXIT.usage;
     }
+    await ctx.requireRedis();
     const payload = options.dryRun ? { ...options.payload, dry_run: true } : options.payload;
     if (options.wait) {
       // Listening before enqueueing: no progress event of the job can be missed.

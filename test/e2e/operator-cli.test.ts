@@ -4,7 +4,7 @@ import { PermanentError } from '../../src/errors/index.js';
 import { createHandlers } from '../../jobs/handlers.js';
 import type { Handler } from '../../jobs/job-definition.js';
 import type { HandlerTable } from '../../workers/job-runner.js';
-import { CLI, REPO_ROOT, runCli } from '../helpers/cli-process.js';
+import { CLI, REPO_ROOT, freePort, runCli } from '../helpers/cli-process.js';
 import { StowageWorld, eventually } from '../helpers/world.js';
 
 /** What one finished `stowage` process printed, and how it exited. */
@@ -320,4 +320,12 @@ describe('stowage operator commands against the real services', () => {
       expect(run.stderr).toMatch(cases[i]![1]);
     });
   }, 90_000);
+
+  it('a backend that does not answer is exit 1 within seconds, naming it', async () => {
+    const started = Date.now();
+    const p = runCli(['counts'], { ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('Redis (REDIS_URL) did not answer');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 30_000);
 });
