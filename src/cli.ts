@@ -5,25 +5,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, QUEUE_NAMES, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps } from './deps.js';
 import { createLogger } from './log.js';
 import type { RunningProcess } from './running-process.js';
-
-const USAGE = `usage: stowage <command>
-
-  api                      intake API, job status, health, dashboard at DASHBOARD_PATH
-  worker [--queues a,b]    run jobs of the given queues (default WORKER_QUEUES)
-  scheduler                enqueue maintenance jobs on cron
-  dashboard                Bull Board on its own (DASHBOARD_PORT)
-  init                     check every backend answers and create schemas
-  run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]
-                           run a maintenance job now (archive.lock, retention.cleanup,
-                           uploads.abort-stale, cache.promote) and print its report
-  up                       start local services and every process (one machine)
-
-queues: ${QUEUE_NAMES.join(', ')}
-configuration: environment variables, see .env.example`;
+import { USAGE } from './cli/usage.js';
 
 /** The repository (or installed package) root: where package.json and scripts/ live. */
 function packageRoot(): string {
@@ -139,47 +125,31 @@ async function main(argv: string[]): Promise<void> {
       process.exit(ok ? 0 : 1);
       return;
     }
+    case 'enqueue':
+    case 'status':
+    case 'retry':
+    case 'pause':
+    case 'resume':
+    case 'counts':
+    case 'watermarks':
     case 'run': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: {
-          'dry-run': { type: 'boolean', default: false },
-          payload: { type: 'string', default: '{}' },
-          report: { type: 'string' },
-          'no-wait': { type: 'boolean', default: false },
-        },
-      });
-      const job = positionals[0];
-      if (!job) {
-        process.stderr.write(`${USAGE}\n`);
-        process.exit(2);
-      }
-      let payload: Record<string, unknown>;
-      try {
-        payload = JSON.parse(values.payload) as Record<string, unknown>;
-      } catch {
-        process.stderr.write('--payload must be a JSON object\n');
-        process.exit(2);
-      }
-      const { runCommand } = await import('./run-command.js');
-      process.exit(
-        await runCommand(config(), {
-          job,
-          dryRun: values['dry-run'],
-          payload,
-          reportPath: values.report,
-          wait: !values['no-wait'],
-        }),
-      );
+      const { runOperatorCommand } = await import('./cli/operator.js');
+      process.exit(await runOperatorCommand(command, rest, () => config()));
       return;
     }
     case 'up':
       up();
       return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+      return;
     default:
-      process.stderr.write(`${command ? `unknown command "${command}"\n\n` : ''}${USAGE}\n`);
-      process.exit(command ? 2 : 0);
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+      process.exit(2);
   }
 }
 

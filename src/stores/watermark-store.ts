@@ -47,6 +47,8 @@ export interface WatermarkStore {
   commit(commit: WatermarkCommit, options?: { jobId?: string }): Promise<CommitResult>;
   /** The source's watermark, or undefined before its first commit. */
   get(sourceId: string): Promise<Watermark | undefined>;
+  /** Every source's watermark, by source id (operators list them; there are few sources). */
+  list(): Promise<Watermark[]>;
   /** The source's latest commits, newest first. */
   history(sourceId: string, limit?: number): Promise<WatermarkHistoryEntry[]>;
 }
@@ -259,6 +261,15 @@ export class PostgresWatermarkStore implements WatermarkStore {
     );
     const row = result.rows[0];
     return row ? toWatermark(row) : undefined;
+  }
+
+  async list(): Promise<Watermark[]> {
+    const result = await this.classified(() =>
+      this.pool.query<WatermarkRow>(
+        `SELECT ${WATERMARK_COLUMNS} FROM ${this.watermarks} ORDER BY source_id`,
+      ),
+    );
+    return result.rows.map(toWatermark);
   }
 
   async history(sourceId: string, limit = 100): Promise<WatermarkHistoryEntry[]> {

@@ -1,0 +1,81 @@
+import type { Config } from '../config.js';
+import { ValidationError } from '../errors/index.js';
+import { parseOperatorArgs, parseRunArgs, type OperatorCommand } from './args.js';
+import { EXIT, type ExitCode } from './exit-codes.js';
+import { enqueueCommand, retryAllCommand, retryCommand, statusCommand } from './job-commands.js';
+import { openOperatorContext, type CliIo, type OperatorContext } from './operator-context.js';
+import { countsCommand, pauseCommand } from './queue-commands.js';
+import { runCommand } from './run-command.js';
+import { UsageError } from './usage-error.js';
+import { watermarksGetCommand, watermarksSetCommand } from './watermark-commands.js';
+
+/** The commands runOperatorCommand serves. */
+export const OPERATOR_COMMAND_NAMES = [
+  'enqueue',
+  'status',
+  'retry',
+  'pause',
+  'resume',
+  'counts',
+  'watermarks',
+  'run',
+] as const;
+
+/**
+ * Runs one operator command: parses its arguments (a usage error exits 2 before any
+ * connection opens), loads the configuration, runs it and maps what it throws onto an exit
+ * code — a failing payload field 2, anything else (a backend away) 1.
+ */
+export async function runOperatorCommand(
+  command: string,
+  args: string[],
+  config: () => Config,
+  io: CliIo = process,
+): Promise<ExitCode> {
+  try {
+    if (command === 'run') return await runCommand(config(), parseRunArgs(args), io);
+    const parsed = parseOperatorArgs(command, args);
+    const ctx = openOperatorContext(config(), io);
+    try {
+      // Watermarks live in PostgreSQL only; every other command needs the queue Redis.
+      if (!parsed.command.startsWith('watermarks')) await ctx.requireRedis();
+      return await dispatch(ctx, parsed);
+    } finally {
+      await ctx.close();
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message}\nsee \`stowage\` for usage\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof ValidationError) {
+      // The message names every failing field (`iocs.0.confidence: …`).
+      io.stderr.write(`${command}: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`${command} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  }
+}
+
+function dispatch(ctx: OperatorContext, cmd: OperatorCommand): Promise<ExitCode> {
+  switch (cmd.command) {
+    case 'enqueue':
+      return enqueueCommand(ctx, cmd);
+    case 'status':
+      return statusCommand(ctx, cmd);
+    case 'retry':
+      return retryCommand(ctx, cmd);
+    case 'retry-all':
+      return retryAllCommand(ctx, cmd);
+    case 'pause':
+    case 'resume':
+      return pauseCommand(ctx, cmd);
+    case 'counts':
+      return countsCommand(ctx, cmd);
+    case 'watermarks-get':
+      return watermarksGetCommand(ctx, cmd);
+    case 'watermarks-set':
+      return watermarksSetCommand(ctx, cmd);
+  }
+}

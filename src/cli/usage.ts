@@ -1,0 +1,38 @@
+import { QUEUE_NAMES } from '../config.js';
+
+/** What `stowage` with no or an unknown command prints. */
+export const USAGE = `usage: stowage <command>
+
+processes
+  api                      intake API, job status, health, dashboard at DASHBOARD_PATH
+  worker [--queues a,b]    run jobs of the given queues (default WORKER_QUEUES)
+  scheduler                enqueue maintenance jobs on cron
+  dashboard                Bull Board on its own (DASHBOARD_PORT)
+  init                     check every backend answers and create schemas
+  up                       start local services and every process (one machine)
+
+operating (talk to Redis and PostgreSQL directly; --json for scripts)
+  enqueue <type> --payload JSON [--idempotency-key K]
+                           validate a payload against its job type and enqueue it
+  status <job-id> [--queue q]
+                           state, attempts, progress, failure reason, return value
+  retry <job-id> [--reset-attempts]
+  retry --all --queue q [--reset-attempts]
+                           move failed jobs back to waiting
+  pause <queue> | resume <queue>
+                           stop or restart every worker taking the queue's jobs
+  counts                   jobs per queue: waiting, active, delayed, prioritized,
+                           waiting-children, completed, failed, paused
+  watermarks get [source_id]
+  watermarks set <source_id> --timestamp ISO [--force]
+                           read or move a collector watermark (forward only;
+                           --force creates a source's first one)
+  run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]
+                           run a maintenance job now (archive.lock, retention.cleanup,
+                           uploads.abort-stale, cache.promote), show its progress and
+                           print its report; --dry-run changes nothing
+
+exit codes: 0 ok, 1 failed (job failed, not found, refused, backend away),
+            2 usage or validation error
+queues: ${QUEUE_NAMES.join(', ')}
+configuration: environment variables, see .env.example`;
