@@ -40,7 +40,7 @@ describe('metrics', () => {
   });
 
   it('the api and a worker count the jobs, rows, cache hits and misses and queue depths of a real ingest', async () => {
-    const world = new StowageWorld({ INGEST_CHUNK_SIZE: '4' });
+    const world = new StowageWorld({ INGEST_CHUNK_SIZE: '4', ARCHIVE_ENABLED: 'false' });
     cleanup.push(() => world.close());
     await world.initStores();
     const api = await world.startApi();
@@ -48,7 +48,7 @@ describe('metrics', () => {
     const worker: RunningProcess & { metricsUrl: string } = await startWorker(
       { ...world.config, WORKER_METRICS_PORT: 0 },
       silent,
-      ['ingest'],
+      ['ingest', 'maintenance'],
     );
     cleanup.push(() => worker.stop());
     const post = (path: string, body: unknown) =>
@@ -111,6 +111,26 @@ describe('metrics', () => {
     expect(
       a('stowage_jobs_total', { queue: 'ingest', type: 'iocs.insert', outcome: 'completed' }),
     ).toBe(0);
+
+    // Retention with a window of 0 days deletes every row just inserted.
+    const retentionJob = await world.producer.enqueue('retention.cleanup', {
+      targets: ['hot'],
+      hot_days: 0,
+    });
+    await eventually(
+      async () =>
+        (await world.queues.get('maintenance').getJobState(retentionJob.id)) === 'completed'
+          ? true
+          : undefined,
+      20_000,
+      'retention.cleanup completed',
+    );
+    const worker2 = await scrape(worker.metricsUrl);
+    const retention = { role: 'worker', queue: 'maintenance', type: 'retention.cleanup' };
+    expect(delta(worker1, worker2)('stowage_rows_deleted_total', retention)).toBe(10);
+    expect(
+      delta(worker1, worker2)('stowage_jobs_total', { ...retention, outcome: 'completed' }),
+    ).toBe(1);
 
     const health = await fetch(`${worker.metricsUrl}/health`);
     expect(await health.json()).toEqual({ status: 'healthy' });
