@@ -216,6 +216,7 @@ function jobContext(deps: Deps, name: string, queue: QueueName): JobContext {
     attempt: 1,
     maxAttempts: 1,
     log: deps.log,
+    metrics: deps.metrics.forJob(queue, name),
     signal: new AbortController().signal,
     progress: (value) => {
       // Every 30 s at most: enough to see the pace of a long run.

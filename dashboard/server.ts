@@ -6,6 +6,7 @@ import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
 import { createHttpServer } from '../src/api/http-server.js';
 import { HttpProblem, problemHandler } from '../src/api/problem.js';
+import { metricsRoutes } from '../src/api/routes/metrics.js';
 import { QueueSet } from '../queues/queue-set.js';
 import { dashboardRouter } from './bull-board.js';
 
@@ -22,6 +23,12 @@ export async function startDashboard(
   app.get('/health', (_req, res) => {
     res.json({ status: 'healthy' });
   });
+  app.use(
+    metricsRoutes(
+      () => deps.metrics,
+      () => queues.all(),
+    ),
+  );
   app.use(
     dashboardRouter({
       queues: queues.all(),

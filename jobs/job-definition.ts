@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { QueueName, Scope } from '../src/config.js';
 import type { Logger } from '../src/log.js';
+import type { JobMetrics } from '../src/metrics.js';
 
 /** Options a job type may set over its queue's defaults. */
 export interface JobTypeOptions {
@@ -64,6 +65,8 @@ export interface JobContext {
   readonly maxAttempts: number;
   /** A logger bound to queue, job id, type and attempt. */
   readonly log: Logger;
+  /** Counters of the work done (bytes, rows), labelled with this job's queue and type. */
+  readonly metrics: JobMetrics;
   /** Aborted when the worker shuts down past its grace period; stop promptly. */
   readonly signal: AbortSignal;
   /** Reports progress (a percentage or a structured object); shown in the dashboard. */

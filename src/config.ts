@@ -365,6 +365,15 @@ export const configSchema = z.object({
     .describe(
       "Overrides every queue's job lock (ms): how soon a job of a crashed worker runs again. Unset: per-queue defaults (60 s to 5 min).",
     ),
+  WORKER_METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(9464)
+    .describe(
+      "Port of a worker's /metrics and /health listener (on API_HOST); 0 takes a free port (logged).",
+    ),
   SHUTDOWN_GRACE_MS: z.coerce
     .number()
     .int()

@@ -10,6 +10,7 @@ import { createPgPool, pingPostgres } from './connections/postgres.js';
 import { createRedis, pingRedis, withTimeout, type Role } from './connections/redis.js';
 import { createS3, pingS3 } from './connections/s3.js';
 import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import type { HotRule } from './domain/ioc.js';
 import { S3ArtifactStore } from './stores/artifact-store.js';
 import { createHotStore } from './stores/create-hot-store.js';
@@ -53,6 +54,8 @@ export interface Deps {
   readonly hotRetention: HotRetention;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
   readonly sampleRetention: SampleRetention;
+  /** This process's Prometheus metrics (one registry, labelled with the role). */
+  readonly metrics: Metrics;
   /** The hot rule from configuration (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
   readonly hotRule: HotRule;
   /** Creates every store's schema when missing; safe on every start and from many processes. */
@@ -154,6 +157,7 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
   const archiveLedger = lazy(() => new ArchiveLedger(pool(), { schema: config.DATABASE_SCHEMA }));
   const hotRetention = lazy(() => createHotRetention(config, backends));
   const sampleRetention = lazy(() => new SampleRetention(s3(), config.ARTIFACT_BUCKET_SAMPLES));
+  const metrics = lazy(() => createMetrics({ role }));
 
   return {
     config,
@@ -197,6 +201,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     },
     get sampleRetention() {
       return sampleRetention();
+    },
+    get metrics() {
+      return metrics();
     },
     hotRule: { minConfidence: config.HOT_MIN_CONFIDENCE, maxAgeHours: config.HOT_MAX_AGE_HOURS },
     async initStores() {

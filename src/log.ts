@@ -3,33 +3,47 @@ import type { Config } from './config.js';
 
 export type { Logger };
 
+/** Configuration keys that are credentials or may carry one (a password inside a URL). */
+export const SECRET_CONFIG_KEYS = [
+  'API_KEYS',
+  'REDIS_URL',
+  'CACHE_REDIS_URL',
+  'cacheRedisUrl',
+  'DATABASE_URL',
+  'CLICKHOUSE_URL',
+  'CLICKHOUSE_PASSWORD',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+] as const;
+
 /** Paths whose values are secrets wherever they appear in a log line. */
-const REDACT = [
+export const REDACT = [
   'authorization',
   'req.headers.authorization',
   'headers.authorization',
   '*.secret',
   '*.password',
   '*.secretAccessKey',
-  'config.API_KEYS',
-  'config.S3_SECRET_ACCESS_KEY',
-  'config.CLICKHOUSE_PASSWORD',
+  ...SECRET_CONFIG_KEYS.map((key) => `config.${key}`),
 ];
 
 /** The process logger: JSON lines, secrets redacted, pretty when LOG_PRETTY is set. */
 export function createLogger(
   config: Pick<Config, 'LOG_LEVEL' | 'LOG_PRETTY'>,
   bindings: Record<string, unknown> = {},
-  /** Where JSON lines go instead of stdout (benchmarks write to /dev/null). */
+  /** Where JSON lines go instead of stdout (tests read them, benchmarks discard them); ignored when LOG_PRETTY. */
   destination?: DestinationStream,
 ): Logger {
   const options: LoggerOptions = {
     level: config.LOG_LEVEL,
     base: { pid: process.pid, ...bindings },
     redact: { paths: REDACT, censor: '[redacted]' },
-    ...(config.LOG_PRETTY
-      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
-      : {}),
   };
+  if (config.LOG_PRETTY) {
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
+    });
+  }
   return destination ? pino(options, destination) : pino(options);
 }

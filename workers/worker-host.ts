@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../src/config.js';
 import type { Logger } from '../src/log.js';
+import type { Metrics } from '../src/metrics.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { createJobRunner, type HandlerTable } from './job-runner.js';
@@ -18,6 +19,8 @@ export interface WorkerHostOptions {
   registry: JobRegistry;
   handlers: HandlerTable;
   log: Logger;
+  /** Where job outcomes, durations and handler counters go. */
+  metrics: Metrics;
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -39,6 +42,7 @@ export class WorkerHost {
           registry: options.registry,
           handlers: options.handlers,
           log: options.log,
+          metrics: options.metrics,
           shutdownSignal: this.abort.signal,
         }),
         {

@@ -1,19 +1,27 @@
 import type { Config, QueueName } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import type { Logger } from '../src/log.js';
+import { startMetricsServer } from '../src/metrics-server.js';
 import type { RunningProcess } from '../src/running-process.js';
 import { createHandlers } from '../jobs/handlers.js';
 import { createJobRegistry } from '../jobs/registry.js';
+import { QueueSet } from '../queues/queue-set.js';
 import { WorkerHost } from './worker-host.js';
 
-/** Starts a worker serving the configured queues (or those given). */
+/**
+ * Starts a worker serving the configured queues (or those given), with its /metrics and
+ * /health listener on WORKER_METRICS_PORT.
+ */
 export async function startWorker(
   config: Config,
   log: Logger,
   queues: readonly QueueName[] = config.workerQueues,
-): Promise<RunningProcess> {
+): Promise<RunningProcess & { metricsUrl: string }> {
   const deps = createDeps(config, 'worker', log);
   await deps.initStores();
+  // Depths of the queues this worker serves, read on each scrape (no Worker can count).
+  const counted = new QueueSet(deps.redis, config.QUEUE_PREFIX, queues);
+  deps.metrics.watchQueues(counted.all());
   const host = new WorkerHost({
     connect: (name) => deps.connectRedis(name),
     prefix: config.QUEUE_PREFIX,
@@ -23,13 +31,23 @@ export async function startWorker(
     registry: createJobRegistry(),
     handlers: createHandlers(deps),
     log,
+    metrics: deps.metrics,
+  });
+  const metricsServer = await startMetricsServer({
+    metrics: deps.metrics,
+    port: config.WORKER_METRICS_PORT,
+    host: config.API_HOST,
+    log,
   });
   host.start();
   await host.ready();
   return {
     name: 'worker',
+    metricsUrl: metricsServer.url,
     async stop() {
       await host.stop(config.SHUTDOWN_GRACE_MS);
+      await metricsServer.close();
+      await counted.close();
       await deps.close();
     },
   };

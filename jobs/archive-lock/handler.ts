@@ -222,6 +222,7 @@ async function archiveDay(
         },
         object,
       });
+      if (!object.reused) ctx.metrics.bytesUploaded(object.bytes);
       ctx.log.info(
         { day, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
         object.reused ? 'archive part already there, kept' : 'archive part written',
@@ -297,6 +298,7 @@ async function archiveDay(
         contentType: MANIFEST_CONTENT_TYPE,
         metadata: { ...manifestMetadata, 'archive-day': day },
       }));
+    if (!manifestObject.reused) ctx.metrics.bytesUploaded(manifestObject.bytes);
     const lockedUntil = new Date(
       Math.min(earliest.getTime(), manifestObject.retainUntil.getTime()),
     );

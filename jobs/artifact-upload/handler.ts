@@ -164,6 +164,7 @@ async function fromSpool(
     onProgress: (bytes, total) => run.report(bytes, total),
     signal: ctx.signal,
   });
+  ctx.metrics.bytesUploaded(result.size);
   // Only now: until the object is complete and verified, the spool file is the only copy.
   await rm(path, { force: true });
   ctx.log.info(
@@ -314,6 +315,7 @@ async function fromUrl(
     etag = (await headOrFail(deps.s3, bucket, key)).ETag;
   }
   await run.report(size, size);
+  ctx.metrics.bytesUploaded(size);
   ctx.log.info({ bucket, key, size, from: opened.where }, 'artifact uploaded from a URL');
   return {
     key,

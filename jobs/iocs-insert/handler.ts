@@ -22,6 +22,7 @@ export function createIocsInsertHandler(deps: IocsInsertDeps): Handler<typeof io
   return async (payload, ctx) => {
     const batch = mergeBatch(payload.iocs);
     const { written } = await deps.hotStore.upsert(batch);
+    ctx.metrics.rowsInserted(written);
     await ctx.progress(80);
     const { cached, evicted } = await syncCache(deps.hotStore, deps.iocCache, batch, deps.hotRule);
     await ctx.progress(100);

@@ -140,6 +140,7 @@ async function cleanHot(
     if (batch.rows === 0) break;
     batches += 1;
     rows += batch.rows;
+    ctx.metrics.rowsDeleted(batch.rows);
     range = widen(range, batch);
     ctx.log.info(
       { target: 'hot', batch: batches, count: batch.rows, deleted: rows, planned: plan.rows },

@@ -21,13 +21,17 @@ import { ingestRoutes } from './routes/ingest.js';
 import { iocRoutes } from './routes/iocs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { watermarkRoutes } from './routes/watermarks.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
 export interface AppOptions {
   config: Config;
-  deps: Pick<Deps, 'checkBackends' | 'hotStore' | 'iocCache' | 'watermarks' | 'artifacts'>;
+  deps: Pick<
+    Deps,
+    'checkBackends' | 'hotStore' | 'iocCache' | 'watermarks' | 'artifacts' | 'metrics'
+  >;
   log: Logger;
   registry: JobRegistry;
   producer: Producer<readonly AnyJobDefinition[]>;
@@ -64,6 +68,12 @@ export function createApp(options: AppOptions): Express {
     bodyTimeout({ ms: config.API_BODY_TIMEOUT_MS, minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND }),
   );
   app.use(healthRoutes(options.deps));
+  app.use(
+    metricsRoutes(
+      () => options.deps.metrics,
+      () => options.queues.all(),
+    ),
+  );
   // Built before listening, so a schema the generator cannot read fails at start, not on a request.
   app.use(openapiRoutes(createOpenApiDocument(config, options.registry)));
   if (options.dashboard !== false) {
@@ -115,6 +125,7 @@ export function createApp(options: AppOptions): Express {
     iocRoutes(
       () => deps.hotStore,
       () => deps.iocCache,
+      { lookup: (result) => deps.metrics.cache.lookup(result) },
     ),
   );
   v1.use(watermarkRoutes(lazyWatermarks(deps)));

@@ -253,6 +253,18 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
     },
     {
       method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus metrics of this process (text exposition format)',
+      access: 'public',
+      responses: {
+        200: {
+          description: 'Prometheus text format 0.0.4',
+          content: { 'text/plain': { schema: { type: 'string' } } },
+        },
+      },
+    },
+    {
+      method: 'get',
       path: '/openapi.json',
       summary: 'This document',
       access: 'public',

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { CLI, REPO_ROOT, runCli } from '../helpers/cli-process.js';
+import { CLI, REPO_ROOT, TEST_PROCESS_ENV, runCli } from '../helpers/cli-process.js';
 
 const RESTART_DELAY_MS = 1_000;
 
@@ -49,7 +49,7 @@ export class SupervisedProcess {
     this.starts++;
     const child = spawn(process.execPath, [...CLI, ...this.args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...this.env },
+      env: { ...TEST_PROCESS_ENV, ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
+import { scrape } from '../helpers/prometheus.js';
 import { TEST_KEYS, eventually } from '../helpers/world.js';
 
 /** `stowage <args>` at LOG_LEVEL=info unless the test says otherwise. */
@@ -34,6 +35,10 @@ describe('stowage processes', () => {
       headers: { authorization: `Bearer ${TEST_KEYS.admin}` },
     });
     expect(board.status).toBe(200);
+    const metrics = await scrape(base);
+    expect(
+      metrics.has('stowage_queue_jobs', { role: 'api', queue: 'archive', state: 'waiting' }),
+    ).toBe(true);
     api.child.kill('SIGTERM');
     expect(await api.exited).toBe(0);
     expect(api.output()).toContain('api stopped');
@@ -50,6 +55,22 @@ describe('stowage processes', () => {
       'worker up',
     );
     expect(worker.output()).toMatch(/"queues":\["ingest","cache"\]/);
+    // WORKER_METRICS_PORT=0 in tests: the worker logs the port it took.
+    const port = /"msg":"metrics listening"/.test(worker.output())
+      ? /"port":(\d+)/.exec(
+          worker
+            .output()
+            .split('\n')
+            .find((l) => l.includes('metrics listening')) ?? '',
+        )?.[1]
+      : undefined;
+    expect(port).toMatch(/^\d+$/);
+    const metrics = await scrape(`http://127.0.0.1:${port}`);
+    expect(
+      metrics.value('stowage_queue_jobs', { role: 'worker', queue: 'cache', state: 'active' }),
+    ).toBe(0);
+    expect(metrics.has('stowage_queue_jobs', { queue: 'archive' })).toBe(false);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
     worker.child.kill('SIGINT');
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toContain('worker stopped');
@@ -97,6 +118,8 @@ describe('stowage processes', () => {
       'standalone dashboard',
     );
     expect(board.status).toBe(200);
+    const dashboardMetrics = await scrape(`http://127.0.0.1:${dashboardPort}`);
+    expect(dashboardMetrics.has('nodejs_heap_size_used_bytes', { role: 'dashboard' })).toBe(true);
     await eventually(
       () =>
         Promise.resolve(

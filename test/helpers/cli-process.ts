@@ -26,11 +26,14 @@ export interface CliProcess {
   exited: Promise<number | null>;
 }
 
+/** Environment every spawned test process starts from: workers' metrics on a free port each. */
+export const TEST_PROCESS_ENV = { WORKER_METRICS_PORT: '0' };
+
 /** Starts `stowage <args>` with the test's environment plus `env`. */
 export function runCli(args: readonly string[], env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, [...CLI, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...TEST_PROCESS_ENV, ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -76,6 +76,7 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
       registry: this.registry,
       handlers: handlers ?? this.defaultHandlers(this),
       log: this.deps.log,
+      metrics: this.deps.metrics,
     });
     host.start();
     await host.ready();

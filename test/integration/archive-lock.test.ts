@@ -26,6 +26,7 @@ import {
   type ArchiveLockResult,
 } from '../../jobs/archive-lock/handler.js';
 import type { JobContext } from '../../jobs/job-definition.js';
+import { NO_JOB_METRICS } from '../../src/metrics.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import {
   archiveManifestKey,
@@ -431,6 +432,7 @@ describe('archive.lock recovery and limits', () => {
       attempt: 1,
       maxAttempts: 1,
       log: w.world.deps.log,
+      metrics: NO_JOB_METRICS,
       signal: new AbortController().signal,
       progress: () => Promise.resolve(),
       checkpoint: undefined,

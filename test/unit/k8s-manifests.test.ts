@@ -322,6 +322,26 @@ describe('deploy/k8s', () => {
     }
   });
 
+  it('announces /metrics to Prometheus on the port each process serves it, named in its container', () => {
+    for (const m of deployments) {
+      const command = commandOf(m)[0];
+      if (command === 'scheduler') continue; // no listener
+      const config = configOf(m);
+      const serves =
+        command === 'worker'
+          ? config.WORKER_METRICS_PORT
+          : command === 'dashboard'
+            ? config.DASHBOARD_PORT
+            : config.API_PORT;
+      const annotations = at(m.doc, 'spec', 'template', 'metadata', 'annotations');
+      expect(at(annotations, 'prometheus.io/scrape'), m.name).toBe('true');
+      expect(at(annotations, 'prometheus.io/path'), m.name).toBe('/metrics');
+      expect(Number(at(annotations, 'prometheus.io/port')), m.name).toBe(serves);
+      const ports = list(container(m)['ports']).map((p) => Number(at(p, 'containerPort')));
+      expect(ports, m.name).toContain(serves);
+    }
+  });
+
   it('sends each Service to a port its pods name', () => {
     for (const service of ofKind('Service')) {
       const selector = at(service.doc, 'spec', 'selector');

@@ -183,8 +183,8 @@ describe('OpenAPI document', () => {
     }
   });
 
-  it('needs a key (Bearer or Basic) and names the scope everywhere but health, ready and the document', () => {
-    const open = ['/health', '/ready', '/openapi.json'];
+  it('needs a key (Bearer or Basic) and names the scope everywhere but health, ready, metrics and the document', () => {
+    const open = ['/health', '/ready', '/metrics', '/openapi.json'];
     for (const [path, method, op] of operations()) {
       if (open.includes(path)) {
         expect(op.security, `${method} ${path}`).toEqual([]);

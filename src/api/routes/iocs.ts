@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { IOC_TYPES, normalizeIocValue, type IocType, type StoredIoc } from '../../domain/ioc.js';
 import type { HotStore } from '../../stores/hot-store.js';
 import type { RedisIocCache } from '../../stores/ioc-cache.js';
+import type { CacheMetrics } from '../../metrics.js';
 import { requireScope } from '../auth.js';
 import { HttpProblem } from '../problem.js';
 
@@ -33,12 +34,17 @@ const view = (ioc: StoredIoc) => ({
 });
 
 /** IOC look-up (cache first, hot-store fallback), cache invalidation and cache statistics. */
-export function iocRoutes(hotStore: () => HotStore, cache: () => RedisIocCache): Router {
+export function iocRoutes(
+  hotStore: () => HotStore,
+  cache: () => RedisIocCache,
+  metrics: CacheMetrics,
+): Router {
   const router = Router();
 
   router.get('/v1/iocs/:type/:value', requireScope('read'), async (req, res) => {
     const { type, value } = indicator(req.params);
     const cached = await cache().lookup(type, value);
+    metrics.lookup(cached ? 'hit' : 'miss');
     if (cached) {
       res.json({ cached: true, ioc: view(cached) });
       return;

@@ -1,0 +1,205 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The process a registry belongs to; every series carries it as the `role` label. */
+export type MetricsRole = 'api' | 'worker' | 'scheduler' | 'dashboard' | 'cli';
+
+/** How a job attempt ended: done, failed for good, or failed with attempts left. */
+export type JobOutcome = 'completed' | 'failed' | 'retried';
+
+/** The BullMQ job states counted by `stowage_queue_jobs`. */
+export const QUEUE_STATES = [
+  'waiting',
+  'active',
+  'delayed',
+  'failed',
+  'prioritized',
+  'waiting-children',
+] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+/** What a handler counts while it works; bound to its job's queue and type by the runtime. */
+export interface JobMetrics {
+  /** Bytes stored in S3 (artifact.upload, archive.lock). */
+  bytesUploaded(bytes: number): void;
+  /** Rows written to the hot store (iocs.insert). */
+  rowsInserted(rows: number): void;
+  /** Rows deleted from the hot store (retention.cleanup). */
+  rowsDeleted(rows: number): void;
+}
+
+/** What the IOC look-up counts. */
+export interface CacheMetrics {
+  lookup(result: 'hit' | 'miss'): void;
+}
+
+/** A queue whose depths can be read (a BullMQ Queue). */
+export interface CountableQueue {
+  readonly name: string;
+  getJobCounts(...types: QueueState[]): Promise<Record<string, number>>;
+}
+
+/** A JobMetrics that counts nothing (handlers run outside a worker: tests, benchmarks). */
+export const NO_JOB_METRICS: JobMetrics = {
+  bytesUploaded: () => undefined,
+  rowsInserted: () => undefined,
+  rowsDeleted: () => undefined,
+};
+
+/** Job durations span milliseconds (an insert) to many minutes (an archive day). */
+const DURATION_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900,
+];
+
+/** How long a scrape waits for queue depths before answering without them. */
+const DEPTH_TIMEOUT_MS = 2_000;
+
+/** The Prometheus metrics of one process: one registry, built fresh each time. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** The Content-Type of `render()`. */
+  readonly contentType: string;
+  /** Counts one ended attempt and observes its duration. */
+  jobEnded(queue: string, type: string, outcome: JobOutcome, seconds: number): void;
+  /** Counts an attempt beyond the first as it starts. */
+  jobRetry(queue: string, type: string): void;
+  /** The counters a handler of this queue and type reports to. */
+  forJob(queue: string, type: string): JobMetrics;
+  readonly cache: CacheMetrics;
+  /** Reports these queues' depths on every scrape (read from Redis then, bounded in time); idempotent. */
+  watchQueues(queues: readonly CountableQueue[]): void;
+  /** The registry in the Prometheus text format. */
+  render(): Promise<string>;
+}
+
+/**
+ * Builds a process's metrics. No module-level registry: each process (and each test world)
+ * gets its own, with the default Node metrics when `defaultMetrics` is not false.
+ */
+export function createMetrics(options: {
+  role: MetricsRole;
+  defaultMetrics?: boolean;
+  depthTimeoutMs?: number;
+}): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ role: options.role });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const jobLabels = ['queue', 'type'] as const;
+
+  const jobs = new Counter({
+    name: 'stowage_jobs_total',
+    help: 'Job attempts that ended, by queue, type and outcome (completed, failed, retried).',
+    labelNames: [...jobLabels, 'outcome'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'stowage_job_duration_seconds',
+    help: 'How long job attempts ran, by queue and type, whatever their outcome.',
+    labelNames: jobLabels,
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const retries = new Counter({
+    name: 'stowage_job_retries_total',
+    help: 'Attempts beyond the first that started, by queue and type.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const bytesUploaded = new Counter({
+    name: 'stowage_bytes_uploaded_total',
+    help: 'Bytes stored in S3 by artifact.upload and archive.lock.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const rowsInserted = new Counter({
+    name: 'stowage_rows_inserted_total',
+    help: 'Rows written to the hot store by iocs.insert.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const rowsDeleted = new Counter({
+    name: 'stowage_rows_deleted_total',
+    help: 'Hot-store rows deleted by retention.cleanup.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const cacheLookups = new Counter({
+    name: 'stowage_cache_lookups_total',
+    help: 'IOC look-ups by whether the cache held the IOC (hit) or not (miss).',
+    labelNames: ['result'],
+    registers,
+  });
+  for (const result of ['hit', 'miss']) cacheLookups.inc({ result }, 0);
+  const watched = new Set<CountableQueue>();
+  let inFlight: Promise<void> | undefined;
+  const depthTimeoutMs = options.depthTimeoutMs ?? DEPTH_TIMEOUT_MS;
+  // Both depth series wait for the same read: concurrent scrapes share it, and a queue that
+  // does not answer in time is left out of this scrape (and counted) rather than holding it.
+  const refreshDepths = () => (inFlight ??= readDepths().finally(() => (inFlight = undefined)));
+  const depthErrors = new Counter({
+    name: 'stowage_queue_depth_errors_total',
+    help: 'Scrapes that could not read a queue depth in time (Redis away or slow).',
+    labelNames: ['queue'],
+    registers,
+    collect: refreshDepths,
+  });
+  const depth = new Gauge({
+    name: 'stowage_queue_jobs',
+    help: 'Jobs in each state of each queue, read from Redis at scrape time.',
+    labelNames: ['queue', 'state'],
+    registers,
+    collect: refreshDepths,
+  });
+  async function readDepths(): Promise<void> {
+    const results = await Promise.all(
+      [...watched].map(async (queue) => {
+        try {
+          return { queue, counts: await withDeadline(queue.getJobCounts(...QUEUE_STATES)) };
+        } catch {
+          depthErrors.inc({ queue: queue.name });
+          return { queue, counts: undefined };
+        }
+      }),
+    );
+    depth.reset();
+    for (const { queue, counts } of results) {
+      if (!counts) continue;
+      for (const state of QUEUE_STATES) depth.set({ queue: queue.name, state }, counts[state] ?? 0);
+    }
+  }
+  function withDeadline<T>(promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('queue depth timed out')), depthTimeoutMs);
+    });
+    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    jobEnded(queue, type, outcome, seconds) {
+      jobs.inc({ queue, type, outcome });
+      duration.observe({ queue, type }, seconds);
+    },
+    jobRetry(queue, type) {
+      retries.inc({ queue, type });
+    },
+    forJob(queue, type) {
+      const labels = { queue, type };
+      const add = (counter: Counter, n: number) => {
+        if (Number.isFinite(n) && n > 0) counter.inc(labels, n);
+      };
+      return {
+        bytesUploaded: (n) => add(bytesUploaded, n),
+        rowsInserted: (n) => add(rowsInserted, n),
+        rowsDeleted: (n) => add(rowsDeleted, n),
+      };
+    },
+    cache: { lookup: (result) => cacheLookups.inc({ result }) },
+    watchQueues(queues) {
+      for (const queue of queues) watched.add(queue);
+    },
+    render: () => registry.metrics(),
+  };
+}
