@@ -8,6 +8,7 @@ import { defineJob } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
 import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import { median, since } from '../lib/measure.js';
 import type { Section } from '../lib/report.js';
@@ -93,6 +94,7 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
         registry,
         handlers: { 'bench.noop': () => Promise.resolve(undefined) },
         log,
+        metrics: createMetrics({ role: 'worker' }),
       });
       host.workers[0]!.on('completed', onCompleted);
       await host.ready();

@@ -8,6 +8,7 @@ import { Producer } from '../../queues/producer.js';
 import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import { waitFor } from '../lib/measure.js';
 import type { Row, Section } from '../lib/report.js';
@@ -79,6 +80,7 @@ export async function redisMemory(options: RedisMemoryOptions): Promise<Section>
         registry: createJobRegistry(),
         handlers: { [type]: () => Promise.resolve({ ok: true }) },
         log,
+        metrics: createMetrics({ role: 'worker' }),
       });
       host.start();
       const batch = type === 'iocs.insert' ? 50 : 1000;
