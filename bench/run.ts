@@ -48,7 +48,11 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
       concurrency: 4,
       workers: [1, 2, 4],
     }),
-  'redis-memory': () => redisMemory({ jobs: quick ? 1_000 : 12_000, iocsPerInsert: 1_000 }),
+  'redis-memory': () =>
+    redisMemory({
+      jobs: { 'watermark.commit': quick ? 1_000 : 12_000, 'iocs.insert': quick ? 200 : 1_000 },
+      iocsPerInsert: 1_000,
+    }),
   'archive-retention-postgres': () =>
     archiveRetention('postgres', {
       rows: quick ? 20_000 : 500_000,

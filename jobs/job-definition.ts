@@ -8,8 +8,6 @@ export interface JobTypeOptions {
   attempts?: number;
   backoff?: { type: 'exponential' | 'fixed'; delay: number; jitter?: number };
   priority?: number;
-  /** Completed jobs kept (seconds, count), when the queue's retention is too much for this type. */
-  removeOnComplete?: { age: number; count: number };
 }
 
 /**

@@ -16,10 +16,6 @@ export const iocsInsertJob = defineJob({
   payload: z.object({
     iocs: z.array(iocSchema).min(1).max(MAX_INSERT_BATCH),
   }),
-  // A completed job keeps its payload: at 1,000 IOCs that is ≈ 220 KiB of Redis, so the
-  // queue's 10,000 would hold ≈ 2.2 GiB (bench/scenarios/redis-memory.ts). An hour, at most
-  // 500 (≈ 110 MiB); the watermark.commit parent and its result are kept as long as usual.
-  options: { removeOnComplete: { age: 3_600, count: 500 } },
   // The same batch is the same job: a collector re-posting it does not enqueue twice.
   idempotencyKey: (p) => createHash('sha256').update(JSON.stringify(p.iocs)).digest('hex'),
   fixture: {

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { FlowProducer, Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
 const HOUR = 3_600_000;
@@ -95,20 +94,6 @@ describe.each(['postgres', 'clickhouse'] as const)('ingest on %s', (hotStore) =>
     };
     expect(status.state).toBe('completed');
     expect(status.children).toMatchObject({ processed: 3 });
-  });
-
-  it('completed inserts are kept an hour, at most 500 (their payloads are large); the parent as long as the queue keeps jobs', async () => {
-    const res = await post('/v1/ingest/iocs', {
-      source_id: 'otx',
-      iocs: batch(60),
-      watermark: { timestamp: '2026-01-03T00:00:00Z' },
-    });
-    const { id, children } = (await res.json()) as { id: string; children: string[] };
-    const ingest = world.queues.get('ingest');
-    const child = await Job.fromId(ingest, children[0]!);
-    expect(child?.opts.removeOnComplete).toEqual({ age: 3_600, count: 500 });
-    const parent = await Job.fromId(ingest, id);
-    expect(parent?.opts.removeOnComplete).toEqual(QUEUE_DEFAULTS.ingest.job.removeOnComplete);
   });
 
   it('replaying a batch leaves exactly the rows of one clean run', async () => {
