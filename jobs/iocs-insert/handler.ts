@@ -1,9 +1,23 @@
-import { mergeBatch, type HotRule } from '../../src/domain/ioc.js';
+import { iocKey, mergeBatch, type HotRule, type StoredIoc } from '../../src/domain/ioc.js';
 import { syncCache } from '../../src/stores/cache-sync.js';
 import type { HotStore } from '../../src/stores/hot-store.js';
 import type { RedisIocCache } from '../../src/stores/ioc-cache.js';
 import type { Handler } from '../job-definition.js';
 import type { iocsInsertJob } from './definition.js';
+
+/**
+ * The store's rows for every key of the batch: those the upsert returned, and a read of
+ * the keys it left unchanged (none on a first ingest, all on a replay).
+ */
+async function completeSnapshot(
+  store: HotStore,
+  batch: readonly StoredIoc[],
+  changed: readonly StoredIoc[],
+): Promise<StoredIoc[]> {
+  const have = new Set(changed.map(iocKey));
+  const missing = batch.filter((ioc) => !have.has(iocKey(ioc)));
+  return missing.length === 0 ? [...changed] : [...changed, ...(await store.getMany(missing))];
+}
 
 /** What iocs.insert needs. */
 export interface IocsInsertDeps {
@@ -21,10 +35,16 @@ export interface IocsInsertDeps {
 export function createIocsInsertHandler(deps: IocsInsertDeps): Handler<typeof iocsInsertJob> {
   return async (payload, ctx) => {
     const batch = mergeBatch(payload.iocs);
-    const { written } = await deps.hotStore.upsert(batch);
+    const { written, changed } = await deps.hotStore.upsert(batch);
     ctx.metrics.rowsInserted(written);
     await ctx.progress(80);
-    const { cached, evicted } = await syncCache(deps.hotStore, deps.iocCache, batch, deps.hotRule);
+    const { cached, evicted } = await syncCache(
+      deps.hotStore,
+      deps.iocCache,
+      batch,
+      deps.hotRule,
+      changed && (await completeSnapshot(deps.hotStore, batch, changed)),
+    );
     await ctx.progress(100);
     ctx.log.info({ received: payload.iocs.length, written, cached, evicted }, 'iocs upserted');
     return { received: payload.iocs.length, written, cached };

@@ -4,6 +4,12 @@ import type { IocType, StoredIoc } from '../domain/ioc.js';
 export interface UpsertResult {
   /** Records written after merging duplicates within the batch. */
   written: number;
+  /**
+   * The rows as this upsert left them, for the keys it inserted or changed (a key it did
+   * not change is absent), when the store can say so without another read; the cache sync
+   * then reads only the absent keys.
+   */
+  changed?: StoredIoc[];
 }
 
 /** A UTC day of last_seen and how many indicators were last seen on it. */

@@ -62,7 +62,9 @@ export class RedisIocCache {
   /** The cached indicator, or undefined; counts the hit or miss. */
   async lookup(type: IocType, value: string): Promise<StoredIoc | undefined> {
     const raw = await this.redis.get(this.key(type, value));
-    await this.redis.hincrby(this.statsKey, raw === null ? 'misses' : 'hits', 1);
+    // Not awaited: a look-up answers after one round trip, not two. Commands on one
+    // connection run in order, so a stats read that follows still sees this count.
+    this.redis.hincrby(this.statsKey, raw === null ? 'misses' : 'hits', 1).catch(() => undefined);
     if (raw === null) return undefined;
     const json = JSON.parse(raw) as CachedJson;
     return { ...json, first_seen: new Date(json.first_seen), last_seen: new Date(json.last_seen) };

@@ -25,7 +25,12 @@ const TABLE_COLUMNS = `
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (type, value)`;
 
-const SELECT_COLUMNS = 'type, value, threat_type, confidence, sources, first_seen, last_seen, tags';
+// Times leave PostgreSQL as epoch milliseconds (float8, exact at this size): parsing a
+// timestamptz string per row was the largest single cost of reading a batch back in the
+// ingest profile (bench/, docs/BENCHMARKS.md).
+const SELECT_COLUMNS = `type, value, threat_type, confidence, sources,
+  (extract(epoch FROM first_seen) * 1000)::float8 AS first_seen_ms,
+  (extract(epoch FROM last_seen) * 1000)::float8 AS last_seen_ms, tags`;
 
 // The UTC day of last_seen, written exactly as in iocs_last_seen_day_idx so that the planner
 // matches it (timezone(text, timestamptz) and date(timestamp) are immutable, so indexable).
@@ -37,8 +42,8 @@ interface IocRow {
   threat_type: string;
   confidence: number;
   sources: string[];
-  first_seen: Date;
-  last_seen: Date;
+  first_seen_ms: number;
+  last_seen_ms: number;
   tags: string[];
 }
 
@@ -96,14 +101,15 @@ export class PostgresHotStore implements HotStore {
 
   async upsert(batch: readonly StoredIoc[]): Promise<UpsertResult> {
     const rows = collapseByKey(batch);
+    const changed: StoredIoc[] = [];
     try {
       for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-        await this.upsertChunk(rows.slice(start, start + CHUNK_ROWS));
+        changed.push(...(await this.upsertChunk(rows.slice(start, start + CHUNK_ROWS))));
       }
     } catch (err) {
       throw classifyPostgresError(err);
     }
-    return { written: rows.length };
+    return { written: rows.length, changed };
   }
 
   async get(type: IocType, value: string): Promise<StoredIoc | undefined> {
@@ -227,7 +233,8 @@ export class PostgresHotStore implements HotStore {
     }
   }
 
-  private async upsertChunk(rows: readonly StoredIoc[]): Promise<void> {
+  /** Upserts one chunk; returns the rows it inserted or changed, as they now are. */
+  private async upsertChunk(rows: readonly StoredIoc[]): Promise<StoredIoc[]> {
     // One parameter per column, each an array (unnest zips them into rows), so any number
     // of rows costs eight parameters and no value is ever spliced into the SQL text.
     // sources and tags travel as one JSON array per row: PostgreSQL arrays cannot be
@@ -237,7 +244,7 @@ export class PostgresHotStore implements HotStore {
     // (last_seen, confidence, threat_type) > …, exactly bIsLatest's order; the WHERE skips
     // rows the merge would not change, so a replay writes nothing (no new tuple, no
     // updated_at bump).
-    await this.pool.query(
+    const result = await this.pool.query<IocRow>(
       `INSERT INTO ${this.table} AS cur
          (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
        SELECT r.type, r.value, r.threat_type, r.confidence,
@@ -269,7 +276,8 @@ export class PostgresHotStore implements HotStore {
           OR (excluded.last_seen, excluded.confidence, excluded.threat_type)
            > (cur.last_seen, cur.confidence, cur.threat_type)
           OR NOT excluded.sources <@ cur.sources
-          OR NOT excluded.tags <@ cur.tags`,
+          OR NOT excluded.tags <@ cur.tags
+       RETURNING ${SELECT_COLUMNS}`,
       [
         rows.map((r) => r.type),
         rows.map((r) => r.value),
@@ -281,6 +289,7 @@ export class PostgresHotStore implements HotStore {
         rows.map((r) => JSON.stringify(sortedSet(r.tags))),
       ],
     );
+    return result.rows.map(toStoredIoc);
   }
 }
 
@@ -311,8 +320,8 @@ function toStoredIoc(row: IocRow): StoredIoc {
     confidence: row.confidence,
     // Byte order in the table; mergeIoc's order (UTF-16 code units) differs only past U+FFFF.
     sources: [...row.sources].sort(),
-    first_seen: row.first_seen,
-    last_seen: row.last_seen,
+    first_seen: new Date(row.first_seen_ms),
+    last_seen: new Date(row.last_seen_ms),
     tags: [...row.tags].sort(),
   };
 }

@@ -80,7 +80,8 @@ export function ingestRoutes(
       const jobs = await producer.enqueueBulkByName(
         'iocs.insert',
         chunks.map((chunk) => ({ iocs: chunk })),
-        { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`) },
+        // Each record was parsed above; the chunks are the schema's output already.
+        { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), validated: true },
       );
       res.status(202).json({
         source_id,
@@ -110,6 +111,7 @@ export function ingestRoutes(
             name: 'iocs.insert',
             idempotencyKey: `${key}/${i}`,
             payload: { iocs: chunk },
+            validated: true,
           })),
         });
     res
