@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { createClickHouse } from '../../src/connections/clickhouse.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { toSightingRow } from '../../src/stores/clickhouse-hot-store.js';
+import { createHotStore } from '../../src/stores/create-hot-store.js';
 import { postJson } from '../lib/load.js';
 import { peakRssMb, since } from '../lib/measure.js';
 import type { Row, Section } from '../lib/report.js';
@@ -186,6 +187,51 @@ async function directClickHouse(stack: BenchStack, options: IngestOptions): Prom
   }
 }
 
+/**
+ * The hot store's own upsert of the same rows (chunks of perRequest, 8 at a time as one
+ * worker runs them), in-process, into a schema or database of its own: what Stowage's
+ * merge-on-write costs before any queue is involved. Seconds.
+ */
+async function storeAlone(store: HotStoreName, stack: BenchStack, options: IngestOptions) {
+  const config = loadConfig({
+    ...stack.env,
+    DATABASE_SCHEMA: `${stack.env.DATABASE_SCHEMA!}_store`,
+    CLICKHOUSE_DATABASE: `${stack.env.CLICKHOUSE_DATABASE!}_store`,
+  });
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
+  const clickhouse = createClickHouse(config);
+  const hotStore = createHotStore(config, { pg: pool, clickhouse });
+  try {
+    await hotStore.init();
+    const chunks: StoredIoc[][] = [];
+    for (let i = 0; i < options.iocs; i += options.perRequest)
+      chunks.push(
+        collectorBatch(
+          i,
+          Math.min(options.perRequest, options.iocs - i),
+          `store-${stack.suffix}`,
+        ).map(asStored),
+      );
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = next++; i < chunks.length; i = next++) await hotStore.upsert(chunks[i]!);
+      }),
+    );
+    return since(started) / 1000;
+  } finally {
+    await pool
+      .query(`DROP SCHEMA IF EXISTS "${config.DATABASE_SCHEMA}" CASCADE`)
+      .catch(() => undefined);
+    await clickhouse
+      .command({ query: `DROP DATABASE IF EXISTS ${config.CLICKHOUSE_DATABASE}` })
+      .catch(() => undefined);
+    await pool.end();
+    await clickhouse.close();
+  }
+}
+
 /** Counts the distinct IOCs a reader of the hot store sees. */
 function counter(
   store: HotStoreName,
@@ -243,6 +289,7 @@ export async function iocIngest(store: HotStoreName, options: IngestOptions): Pr
       store === 'postgres'
         ? await directPostgres(stack, options)
         : await directClickHouse(stack, options);
+    const alone = await storeAlone(store, stack, options);
     const rate = (s: number) => `${Math.round(options.iocs / s).toLocaleString('en')} IOCs/s`;
     const rows: Row[] = [
       {
@@ -251,6 +298,13 @@ export async function iocIngest(store: HotStoreName, options: IngestOptions): Pr
         baseline: `${rate(direct)} (${store === 'postgres' ? 'COPY' : 'one INSERT'})`,
         ratio: direct / stowage.seconds,
         goal: 0.6,
+      },
+      {
+        figure: "the hot store's upsert alone (in-process, no queue)",
+        value: rate(alone),
+        baseline: rate(direct),
+        ratio: direct / alone,
+        note: 'merge-on-write, the floor under any queue',
       },
       { figure: 'worker peak RSS', value: `${Math.round(stowage.workerRssMb)} MB` },
     ];
