@@ -69,7 +69,7 @@ export function createJobRunner(options: {
         },
         childResults: () => job.getChildrenValues(),
       };
-      log.info({ maxAttempts }, 'job started');
+      log.debug({ maxAttempts }, 'job started');
       const result = await (handler as Handler<unknown>)(parsed.data as never, ctx);
       metrics.jobEnded(queue, job.name, 'completed', seconds());
       log.info({ ms: Math.round(seconds() * 1_000) }, 'job completed');

@@ -34,6 +34,8 @@ export function benchStack(overrides: Record<string, string> = {}): BenchStack {
     API_KEYS: `bench:${key}:admin`,
     SPOOL_DIR: join(dir, 'spool'),
     LOG_LEVEL: 'info',
+    // Several workers run on one machine: each takes a free port for its /metrics.
+    WORKER_METRICS_PORT: '0',
     ...overrides,
   };
   return { env, key, suffix, dir };
@@ -44,6 +46,12 @@ function filtered(env: NodeJS.ProcessEnv): Record<string, string> {
     Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
   );
 }
+
+/** Every process a benchmark started and has not stopped: killed if the benchmark dies. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 /** A running `stowage <command>` whose output goes to a log file (shown if it dies). */
 export class StowageProcess {
@@ -78,6 +86,8 @@ export class StowageProcess {
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     child.on('close', () => log.end());
+    running.add(child);
+    child.on('exit', () => running.delete(child));
     const exited = new Promise<number | null>((resolve) =>
       child.on('exit', (code) => resolve(code)),
     );

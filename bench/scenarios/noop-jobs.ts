@@ -45,7 +45,7 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
   const log = createLogger(
     { LOG_LEVEL: (process.env.BENCH_LOG as 'info') ?? 'info', LOG_PRETTY: false },
     { role: 'bench' },
-    pino.destination({ dest: '/dev/null', sync: false }),
+    pino.destination({ dest: '/dev/null', sync: true }),
   );
   const registry = new JobRegistry([noopJob] as const);
   const results = new Map<string, number[]>();
