@@ -81,7 +81,7 @@ export function machineFacts(): string {
     `Redis ${version('redis-server', ['--version'], /v=(\S+)/)},`,
     `PostgreSQL ${version('/usr/lib/postgresql/15/bin/postgres', ['--version'], /(\d+\.\d+)/)}`,
     '(`fsync=off`, a throwaway server),',
-    `ClickHouse ${version('clickhouse-server', ['--version'], /version (\S+)/i)},`,
+    `ClickHouse ${version('dpkg-query', ['-W', '-f=${Version}', 'clickhouse-server'], /^(\d+\.\d+\.\d+)/)},`,
     `Ceph RGW ${version('radosgw', ['--version'], /version (\S+)/)} on a memstore OSD.`,
   ].join(' ');
 }

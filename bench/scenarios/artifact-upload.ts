@@ -158,8 +158,8 @@ export async function artifactUpload(options: ArtifactOptions): Promise<Section>
   const w = median(runs.map((r) => mibs(r.worker)));
   const f = (v: number) => `${v.toFixed(1)} MiB/s`;
   return {
-    id: 'artifact-upload',
-    title: 'Artifact upload',
+    id: `artifact-upload-${options.sizeMiB}`,
+    title: `Artifact upload, ${options.sizeMiB.toLocaleString('en')} MiB`,
     method: [
       `${options.sizeMiB.toLocaleString('en')} MiB of random data, streamed over HTTP into`,
       '`POST /v1/artifacts/sample` (`stowage api` and `stowage worker --queues artifacts` as',
