@@ -1,6 +1,6 @@
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../src/config.js';
+import { QUEUE_NAMES, type Config } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
@@ -17,7 +17,9 @@ export async function startDashboard(
   options: { port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
   const deps = createDeps(config, 'dashboard', log);
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
+    keepCompleted: config.JOBS_KEEP_COMPLETED,
+  });
   const app = express();
   app.disable('x-powered-by');
   app.get('/health', (_req, res) => {

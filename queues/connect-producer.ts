@@ -1,13 +1,20 @@
+import { QUEUE_NAMES } from '../src/config.js';
 import { createRedis } from '../src/connections/redis.js';
 import { createJobRegistry, type JOB_DEFINITIONS } from '../jobs/registry.js';
 import { Producer } from './producer.js';
-import { QueueSet } from './queue-set.js';
+import { QueueSet, type QueueSetOptions } from './queue-set.js';
 
 /** Where the queues are: the same REDIS_URL and QUEUE_PREFIX as the workers'. */
 export interface ProducerConnectionOptions {
   redisUrl: string;
   /** QUEUE_PREFIX of the deployment (default `stowage`). */
   queuePrefix?: string;
+  /**
+   * The deployment's JOBS_KEEP_COMPLETED, parsed (e.g. `{ ingest: 1000 }`): BullMQ trims a
+   * queue's completed jobs by the options of the job that completes, so every producer of
+   * a queue should enqueue with the same retention.
+   */
+  keepCompleted?: QueueSetOptions['keepCompleted'];
   /** Called with Redis connection errors (they are otherwise ignored; calls fail on their own). */
   onError?: (err: Error) => void;
 }
@@ -27,7 +34,9 @@ export async function connectProducer(
   options: ProducerConnectionOptions,
 ): Promise<ProducerConnection> {
   const redis = createRedis(options.redisUrl, 'api', 'producer', options.onError);
-  const queues = new QueueSet(redis, options.queuePrefix ?? 'stowage');
+  const queues = new QueueSet(redis, options.queuePrefix ?? 'stowage', QUEUE_NAMES, {
+    ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
+  });
   const producer = new Producer(createJobRegistry(), queues, redis);
   const close = async () => {
     await producer.close();

@@ -4,7 +4,6 @@ import { ValidationError } from '../src/errors/index.js';
 import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
 import { jobIdForKey, newJobId } from '../jobs/job-id.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
-import { QUEUE_DEFAULTS } from './queue-defaults.js';
 import type { QueueSet } from './queue-set.js';
 
 /** Per-enqueue choices a producer may make. */
@@ -197,7 +196,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
 
   private jobOptions(definition: AnyJobDefinition, options: EnqueueOptions): JobsOptions {
     return {
-      ...QUEUE_DEFAULTS[definition.queue].job,
+      ...this.queues.jobDefaults(definition.queue),
       ...definition.options,
       ...(options.delayMs === undefined ? {} : { delay: options.delayMs }),
       ...(options.priority === undefined ? {} : { priority: options.priority }),

@@ -1,7 +1,13 @@
-import { Queue } from 'bullmq';
+import { Queue, type DefaultJobOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '../src/config.js';
 import { QUEUE_DEFAULTS } from './queue-defaults.js';
+
+/** What a process may change of the queues' defaults (from JOBS_KEEP_COMPLETED). */
+export interface QueueSetOptions {
+  /** Completed jobs kept per queue (each at most a day), instead of the default 10,000. */
+  keepCompleted?: Partial<Record<QueueName, number>>;
+}
 
 /** One BullMQ Queue per Stowage queue, sharing one connection. */
 export class QueueSet {
@@ -11,18 +17,31 @@ export class QueueSet {
     private readonly connection: Redis,
     readonly prefix: string,
     names: readonly QueueName[] = QUEUE_NAMES,
+    private readonly options: QueueSetOptions = {},
   ) {
     for (const name of names) {
       const queue = new Queue(name, {
         connection,
         prefix,
-        defaultJobOptions: QUEUE_DEFAULTS[name].job,
+        defaultJobOptions: this.jobDefaults(name),
       });
       // The shared connection's owner logs its errors (throttled); without a listener BullMQ
       // would print every reconnect failure again, once per queue, as a raw stack.
       queue.on('error', () => undefined);
       this.queues.set(name, queue);
     }
+  }
+
+  /**
+   * A queue's job options: its defaults, with the retention of completed jobs this process
+   * was configured with. BullMQ trims a queue's completed set as a whole, by the options of
+   * the job that just completed, so retention is per queue, never per job type.
+   */
+  jobDefaults(name: QueueName): DefaultJobOptions {
+    const defaults = QUEUE_DEFAULTS[name].job;
+    const count = this.options.keepCompleted?.[name];
+    if (count === undefined || typeof defaults.removeOnComplete !== 'object') return defaults;
+    return { ...defaults, removeOnComplete: { ...defaults.removeOnComplete, count } };
   }
 
   /** The queue of a name. */

@@ -65,22 +65,27 @@ const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
 });
 
 /** `queue=n,queue=n` — per-queue worker concurrency. */
-const concurrency = z.string().transform((raw, ctx): Partial<Record<QueueName, number>> => {
-  const out: Partial<Record<QueueName, number>> = {};
-  for (const entry of raw.split(',')) {
-    if (entry.trim() === '') continue;
-    const [queue, n] = entry.split('=').map((s) => s.trim());
-    const value = Number(n);
-    if (!(QUEUE_NAMES as readonly string[]).includes(queue ?? '')) {
-      ctx.addIssue({ code: 'custom', message: `unknown queue "${queue}"` });
-    } else if (!Number.isInteger(value) || value < 1 || value > 1000) {
-      ctx.addIssue({ code: 'custom', message: `concurrency for ${queue} must be 1..1000` });
-    } else {
-      out[queue as QueueName] = value;
+/** `queue=n,queue=n` with each n in min..max, for per-queue overrides. */
+function perQueueInt(what: string, min: number, max: number) {
+  return z.string().transform((raw, ctx): Partial<Record<QueueName, number>> => {
+    const out: Partial<Record<QueueName, number>> = {};
+    for (const entry of raw.split(',')) {
+      if (entry.trim() === '') continue;
+      const [queue, n] = entry.split('=').map((s) => s.trim());
+      const value = Number(n);
+      if (!(QUEUE_NAMES as readonly string[]).includes(queue ?? '')) {
+        ctx.addIssue({ code: 'custom', message: `unknown queue "${queue}"` });
+      } else if (!Number.isInteger(value) || value < min || value > max) {
+        ctx.addIssue({ code: 'custom', message: `${what} for ${queue} must be ${min}..${max}` });
+      } else {
+        out[queue as QueueName] = value;
+      }
     }
-  }
-  return out;
-});
+    return out;
+  });
+}
+
+const concurrency = perQueueInt('concurrency', 1, 1000);
 
 /** An S3 bucket name (lower case, 3..63). */
 const bucket = z
@@ -357,6 +362,11 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: concurrency
     .default({})
     .describe('Per-queue concurrency overrides: ingest=8,artifacts=2.'),
+  JOBS_KEEP_COMPLETED: perQueueInt('completed jobs kept', 0, 1_000_000)
+    .default({})
+    .describe(
+      'Per-queue count of completed jobs kept (each at most a day) for status and the dashboard, e.g. ingest=1000. Unset: 10,000 a queue. A completed job keeps its payload: an iocs.insert of 1,000 IOCs holds about 220 KiB of Redis.',
+    ),
   WORKER_LOCK_MS: z.coerce
     .number()
     .int()

@@ -1,4 +1,4 @@
-import type { Config } from '../src/config.js';
+import { QUEUE_NAMES, type Config } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
@@ -12,7 +12,9 @@ import { scheduleFromConfig } from './schedules.js';
 export function startScheduler(config: Config, log: Logger): RunningProcess {
   const deps = createDeps(config, 'scheduler', log);
   const registry = createJobRegistry();
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
+    keepCompleted: config.JOBS_KEEP_COMPLETED,
+  });
   const producer = new Producer(registry, queues, deps.redis);
   const { entries, skipped } = scheduleFromConfig(config, registry);
   for (const s of skipped) log.info(s, 'schedule entry not active');

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../config.js';
+import { QUEUE_NAMES, type Config } from '../config.js';
 import { createDeps } from '../deps.js';
 import type { Logger } from '../log.js';
 import type { RunningProcess } from '../running-process.js';
@@ -19,7 +19,9 @@ export async function startApi(
   const deps = createDeps(config, 'api', log);
   await deps.initStores();
   const registry = options.registry ?? createJobRegistry();
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
+    keepCompleted: config.JOBS_KEEP_COMPLETED,
+  });
   const producer = new Producer(registry, queues, deps.redis);
   // BullMQ holds calls on a queue whose connection never came up; wait here, not per request.
   await Promise.all([queues.ready(), producer.ready()]);

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { QUEUE_NAMES, type Config } from '../config.js';
 import { createDeps, type Deps } from '../deps.js';
 import { createLogger } from '../log.js';
 import { pingRedis, withTimeout } from '../connections/redis.js';
@@ -46,7 +46,9 @@ export function openOperatorContext(config: Config, io: CliIo): OperatorContext 
     }),
   );
   const registry: JobRegistry = createJobRegistry();
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX);
+  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
+    keepCompleted: config.JOBS_KEEP_COMPLETED,
+  });
   let producer: Producer<readonly AnyJobDefinition[]> | undefined;
   return {
     config,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { loadConfig, type Config, type QueueName } from '../../src/config.js';
+import { QUEUE_NAMES, loadConfig, type Config, type QueueName } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/log.js';
 import { createApp } from '../../src/api/app.js';
@@ -59,7 +59,9 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
     this.config = testConfig(overrides);
     const log = createLogger(this.config);
     this.deps = createDeps(this.config, 'api', log);
-    this.queues = new QueueSet(this.deps.redis, this.config.QUEUE_PREFIX);
+    this.queues = new QueueSet(this.deps.redis, this.config.QUEUE_PREFIX, QUEUE_NAMES, {
+      keepCompleted: this.config.JOBS_KEEP_COMPLETED,
+    });
     this.producer = new Producer(this.registry, this.queues, this.deps.redis);
     this.sink = `${this.config.QUEUE_PREFIX}:sink`;
   }

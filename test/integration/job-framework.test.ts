@@ -49,6 +49,36 @@ describe('job framework', () => {
     expect(stored!.opts.removeOnComplete).toEqual(QUEUE_DEFAULTS.ingest.job.removeOnComplete);
   });
 
+  it('JOBS_KEEP_COMPLETED keeps that many completed jobs of a queue, whatever their type', async () => {
+    const small = new TestWorld({ JOBS_KEEP_COMPLETED: 'ingest=3' });
+    try {
+      await small.startWorker(['ingest']);
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++)
+        ids.push((await small.producer.enqueue('test.echo', { value: `keep-${i}` })).id);
+      const ingest = small.queues.get('ingest');
+      // Every job ran (each counts in the sink); only the last three are still kept.
+      await eventually(async () =>
+        (await small.deps.redis.hlen(small.sink)) === 6 ? true : undefined,
+      );
+      await eventually(async () =>
+        (await ingest.getJobCounts('completed')).completed === 3 ? true : undefined,
+      );
+      // Jobs run 8 at a time, so which three are the last to finish is not fixed.
+      const kept = await ingest.getCompleted();
+      expect(kept).toHaveLength(3);
+      for (const job of kept)
+        expect(job.opts.removeOnComplete).toEqual({
+          ...(QUEUE_DEFAULTS.ingest.job.removeOnComplete as object),
+          count: 3,
+        });
+      const present = await Promise.all(ids.map((id) => ingest.getJob(id)));
+      expect(present.filter((job) => job !== undefined)).toHaveLength(3);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('refuses a payload that does not match the schema, naming the field, and enqueues nothing', async () => {
     const attempt = world.producer.enqueue('test.echo', { value: '', times: 99 });
     await expect(attempt).rejects.toBeInstanceOf(ValidationError);

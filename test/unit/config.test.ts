@@ -67,6 +67,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WORKER_CONCURRENCY: 'ingest=0' })).toThrow(/1\.\.1000/);
   });
 
+  it('parses per-queue retention of completed jobs, naming the key and queue when wrong', () => {
+    expect(loadConfig({}).JOBS_KEEP_COMPLETED).toEqual({});
+    expect(loadConfig({ JOBS_KEEP_COMPLETED: 'ingest=1000,cache=0' }).JOBS_KEEP_COMPLETED).toEqual({
+      ingest: 1000,
+      cache: 0,
+    });
+    expect(() => loadConfig({ JOBS_KEEP_COMPLETED: 'ingest=-1' })).toThrow(
+      /JOBS_KEEP_COMPLETED.*ingest must be 0\.\.1000000/s,
+    );
+    expect(() => loadConfig({ JOBS_KEEP_COMPLETED: 'bogus=5' })).toThrow(/bogus/);
+  });
+
   it('accepts cron expressions and "off", and refuses anything else', () => {
     const cfg = loadConfig({ SCHEDULE_ARCHIVE: 'off', SCHEDULE_CACHE_WARM: '*/10 * * * *' });
     expect(cfg.SCHEDULE_ARCHIVE).toBeNull();
