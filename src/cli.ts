@@ -184,7 +184,8 @@ function up(): void {
   const localKey = readFileSync(keyFile, 'utf8').trim();
 
   const env: NodeJS.ProcessEnv = {
-    ...readEnvFile(join(stateDir, 'services.env')),
+    // Where scripts/services.sh wrote the servers' addresses (it honours STOWAGE_ENV_FILE).
+    ...readEnvFile(process.env.STOWAGE_ENV_FILE ?? join(stateDir, 'services.env')),
     LOG_PRETTY: 'true',
     ...process.env,
   };
