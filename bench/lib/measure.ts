@@ -1,6 +1,5 @@
 // Timing, percentiles and process memory for the benchmarks.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 /** The p-th percentile (0–100) of the values, nearest-rank; NaN for none. */
 export function percentile(values: readonly number[], p: number): number {
@@ -24,16 +23,6 @@ export function since(start: number): number {
 export function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-/** A free local TCP port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Polls check until it returns a value, or throws after ms. */

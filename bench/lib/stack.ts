@@ -6,11 +6,8 @@ import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI, REPO_ROOT, freePort } from '../../test/helpers/cli-process.js';
 import { serviceEnv } from '../../test/helpers/services.js';
-import { freePort } from './measure.js';
-
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** An isolated configuration: services' URLs, a fresh prefix/schema/database and an admin key. */
 export interface BenchStack {
@@ -77,7 +74,7 @@ export class StowageProcess {
     );
     // BENCH_NODE_ARGS profiles the processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, ...CLI, ...args], {
       cwd: REPO_ROOT,
       env: { ...stack.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,6 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createJobRegistry } from '../../jobs/registry.js';
 import { Producer } from '../../queues/producer.js';
-import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -44,9 +43,6 @@ export async function redisMemory(options: RedisMemoryOptions): Promise<Section>
     {},
     pino.destination('/dev/null'),
   );
-  // BullMQ trims a queue's completed set as a whole (by the options of the job that just
-  // completed), so retention is per queue, not per type.
-  const keptCount = () => (QUEUE_DEFAULTS.ingest.job.removeOnComplete as { count: number }).count;
   const rows: Row[] = [];
   const now = Date.now();
   const payloads = {
@@ -71,10 +67,11 @@ export async function redisMemory(options: RedisMemoryOptions): Promise<Section>
   } as const;
   try {
     for (const [type, payload] of Object.entries(payloads)) {
-      const retained = keptCount();
       const jobs = options.jobs[type as keyof typeof options.jobs];
       const prefix = `${stack.env.QUEUE_PREFIX!}${type.replace('.', '')}`;
       const queues = new QueueSet(redis, prefix, ['ingest']);
+      // Retention is per queue: BullMQ trims a queue's completed set as a whole.
+      const retained = (queues.jobDefaults('ingest').removeOnComplete as { count: number }).count;
       const producer = new Producer(createJobRegistry(), queues, redis);
       // Handlers that return at once: retention keeps the job, its data and return value.
       const host = new WorkerHost({
