@@ -2,7 +2,7 @@
  * Every benchmark in one run: each scenario next to its baseline, a table on stdout, and
  * docs/BENCHMARKS.md rewritten with the figures, the machine and this command.
  *
- *   npm run bench                          # everything (about 15 minutes), rewrites the doc
+ *   npm run bench                          # everything (about 10 minutes here), rewrites the doc
  *   npm run bench -- --only noop-jobs,api-enqueue   # some scenarios, printed only
  *   npm run bench -- --quick               # small sizes, printed only (a smoke run)
  *
