@@ -9,7 +9,7 @@ export const archiveLockJob = defineJob({
   description:
     'Exports UTC days of hot-store IOCs (by last_seen) as gzip NDJSON parts and a manifest into the Object Lock bucket, verifies them, and records each day in the archive ledger.',
   scope: 'admin',
-  payload: z.object({
+  payload: z.strictObject({
     /** One UTC day to archive; unset: every day before today not yet in the ledger. */
     day: z
       .string()

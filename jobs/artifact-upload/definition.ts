@@ -14,7 +14,7 @@ export const artifactUploadJob = defineJob({
   description:
     'Streams an artifact into its bucket by resumable multipart upload, verifying size and SHA-256.',
   scope: 'artifacts',
-  payload: z.object({
+  payload: z.strictObject({
     target: artifactTargetSchema,
     source: artifactSourceSchema,
     content_type: z

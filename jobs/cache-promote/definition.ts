@@ -8,7 +8,7 @@ export const cachePromoteJob = defineJob({
   description:
     'Warms the Redis cache with hot IOCs from the hot store (confidence and recency thresholds).',
   scope: 'admin',
-  payload: z.object({
+  payload: z.strictObject({
     /** Overrides HOT_MIN_CONFIDENCE for this run. */
     min_confidence: z.number().min(0).max(1).optional(),
     /** Overrides HOT_MAX_AGE_HOURS for this run. */

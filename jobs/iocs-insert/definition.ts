@@ -13,7 +13,7 @@ export const iocsInsertJob = defineJob({
   description:
     'Upserts a batch of IOCs into the hot store keyed by (type, value) and caches the hot ones.',
   scope: 'ingest',
-  payload: z.object({
+  payload: z.strictObject({
     iocs: z.array(iocSchema).min(1).max(MAX_INSERT_BATCH),
   }),
   // The same batch is the same job: a collector re-posting it does not enqueue twice.

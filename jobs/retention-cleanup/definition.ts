@@ -18,7 +18,7 @@ export const retentionCleanupJob = defineJob({
   description:
     'Deletes hot-store rows older than the hot window (archived days only when archiving is on) and log samples older than the sample window, in logged batches; dry run reports the same without deleting.',
   scope: 'admin',
-  payload: z.object({
+  payload: z.strictObject({
     /** Report what would be deleted, delete nothing. */
     dry_run: z.boolean().default(false),
     /**

@@ -8,7 +8,7 @@ export const uploadsAbortStaleJob = defineJob({
   description:
     'Aborts incomplete multipart uploads initiated longer ago than a limit (UPLOAD_STALE_HOURS by default) in the samples, TA-bundle and debug-bundle buckets.',
   scope: 'admin',
-  payload: z.object({
+  payload: z.strictObject({
     /** Overrides UPLOAD_STALE_HOURS for this run. */
     older_than_hours: z
       .number()

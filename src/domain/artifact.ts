@@ -37,14 +37,14 @@ export const filenameSchema = z.string().superRefine((name, ctx) => {
 
 /** Where an artifact goes: seed 003's request ids per kind. */
 export const artifactTargetSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('sample'), request_id: artifactIdSchema, filename: filenameSchema }),
-  z.object({
+  z.strictObject({ kind: z.literal('sample'), request_id: artifactIdSchema, filename: filenameSchema }),
+  z.strictObject({
     kind: z.literal('ta-bundle'),
     request_id: artifactIdSchema,
     revision_id: artifactIdSchema,
     version: z.coerce.number().int().min(1).max(1_000_000),
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('debug-bundle'),
     validation_run_id: artifactIdSchema,
     filename: filenameSchema,
@@ -85,14 +85,14 @@ function withoutCredentials(url: string): boolean {
 
 /** Where the bytes come from: a file in the spool (streamed there by the api) or a URL. */
 export const artifactSourceSchema = z.discriminatedUnion('type', [
-  z.object({
+  z.strictObject({
     type: z.literal('spool'),
     /** File name inside SPOOL_DIR (never a path). */
     file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/, 'a spool file name'),
     size: z.number().int().min(0),
     sha256: sha256Schema,
   }),
-  z.object({
+  z.strictObject({
     type: z.literal('url'),
     url: z
       .string()

@@ -84,7 +84,7 @@ const slug = z
 
 /** One sighting of an indicator as collectors send it (seed 000's NormalizedIOC). */
 export const iocSchema = z
-  .object({
+  .strictObject({
     type: z.enum(IOC_TYPES),
     value: z.string().max(MAX_IOC_VALUE_LENGTH),
     threat_type: slug.default('unknown'),

@@ -20,7 +20,7 @@ export const sourceIdSchema = z
 export const runTimestampSchema = timestampSchema;
 
 /** One collection run as a collector reports it: the job payload of `watermark.commit`. */
-export const watermarkCommitSchema = z.object({
+export const watermarkCommitSchema = z.strictObject({
   source_id: sourceIdSchema,
   /** For a success, the newest data the run collected up to (the new watermark). */
   timestamp: runTimestampSchema,

@@ -18,11 +18,15 @@ export class ValidationError extends PermanentError {
 
   /** Builds the error from a zod failure, with dotted paths under an optional prefix. */
   static fromZod(error: z.ZodError, prefix?: string): ValidationError {
+    const at = (path: PropertyKey[]) =>
+      [...(prefix ? [prefix] : []), ...path.map(String)].join('.');
     return new ValidationError(
-      error.issues.map((issue) => ({
-        path: [...(prefix ? [prefix] : []), ...issue.path.map(String)].join('.'),
-        message: issue.message,
-      })),
+      // A strict schema reports every unknown key in one issue; name each key on its own.
+      error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({ path: at([...issue.path, key]), message: 'unknown key' }))
+          : [{ path: at(issue.path), message: issue.message }],
+      ),
     );
   }
 }

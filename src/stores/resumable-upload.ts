@@ -24,7 +24,7 @@ export interface FinishedPart {
 }
 
 /** What a retry needs to continue an upload: kept with the job after every finished part. */
-export const uploadCheckpointSchema = z.object({
+export const uploadCheckpointSchema = z.strictObject({
   uploadId: z.string().min(1),
   bucket: z.string().min(1),
   key: z.string().min(1),
@@ -32,7 +32,7 @@ export const uploadCheckpointSchema = z.object({
   partSize: z.number().int().positive(),
   /** The digest the upload was created with: it is in the object's metadata from the start. */
   sha256: z.string(),
-  parts: z.array(z.object({ PartNumber: z.number().int().min(1), ETag: z.string() })),
+  parts: z.array(z.strictObject({ PartNumber: z.number().int().min(1), ETag: z.string() })),
 });
 export type UploadCheckpoint = z.infer<typeof uploadCheckpointSchema>;
 

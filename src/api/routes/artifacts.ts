@@ -184,7 +184,7 @@ export function artifactRoutes(
 export function presignBodySchema(
   limits: Pick<ArtifactRouteOptions, 'presignDefaultSeconds' | 'presignMaxSeconds'>,
 ) {
-  return z.object({
+  return z.strictObject({
     key: z.string().min(1).max(1024),
     expires_in: z
       .number()

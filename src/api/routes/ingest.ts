@@ -20,7 +20,7 @@ export interface IngestLimits {
 
 /** The body of `POST /v1/ingest/iocs`; each record is then checked by iocSchema. */
 export function ingestBodySchema(limits: IngestLimits) {
-  return z.object({
+  return z.strictObject({
     source_id: sourceIdSchema,
     iocs: z
       .array(z.unknown())

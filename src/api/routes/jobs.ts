@@ -23,7 +23,7 @@ export const idempotencyKeySchema = z
   .regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only');
 
 /** The body of `POST /v1/jobs/{type}/bulk`; each payload is then checked by the job type. */
-export const bulkJobsBodySchema = z.object({
+export const bulkJobsBodySchema = z.strictObject({
   payloads: z.array(z.unknown()).min(1).max(MAX_BULK_JOBS),
 });
 

@@ -15,6 +15,7 @@ export const MAINTENANCE_JOBS = [
   'cache.promote',
 ];
 
+// Any other field is the job's payload, checked by its own strict schema.
 const body = z.object({ dry_run: z.boolean().optional() }).loose();
 
 /** Whether a job type's payload takes `dry_run` (a schema without it strips the key). */
@@ -43,9 +44,18 @@ export function maintenanceRoutes(
     }
     const parsed = body.safeParse(req.body ?? {});
     if (!parsed.success) throw ValidationError.fromZod(parsed.error);
-    if (parsed.data.dry_run === true && !supportsDryRun(definition)) {
+    const canDryRun = supportsDryRun(definition);
+    if (parsed.data.dry_run === true && !canDryRun) {
       throw new ValidationError([{ path: 'dry_run', message: `${name} has no dry run` }]);
     }
+    // A destructive run is never the default of a missing or mistyped field: the operator
+    // says dry_run false to delete.
+    if (canDryRun && parsed.data.dry_run === undefined) {
+      throw new ValidationError([
+        { path: 'dry_run', message: 'required: true to report only, false to run for real' },
+      ]);
+    }
+    // The job's own strict schema then refuses any other unknown key, naming it.
     const job = await producer.enqueueByName(name, parsed.data);
     res
       .status(202)

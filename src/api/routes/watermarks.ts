@@ -7,7 +7,7 @@ import { requireScope } from '../auth.js';
 import { HttpProblem } from '../problem.js';
 
 /** The path parameters of the watermark routes. */
-export const sourceIdParamSchema = z.object({ source_id: sourceIdSchema });
+export const sourceIdParamSchema = z.strictObject({ source_id: sourceIdSchema });
 
 /** The source id of the path, or a 400 naming `source_id`. */
 function readSourceId(params: unknown): string {
