@@ -49,10 +49,12 @@ export function maintenanceRoutes(
       throw new ValidationError([{ path: 'dry_run', message: `${name} has no dry run` }]);
     }
     // A destructive run is never the default of a missing or mistyped field: the operator
-    // says dry_run false to delete.
+    // says dry_run false to delete. Reported together with the payload's own problems.
     if (canDryRun && parsed.data.dry_run === undefined) {
+      const payload = definition.payload.safeParse(parsed.data);
       throw new ValidationError([
         { path: 'dry_run', message: 'required: true to report only, false to run for real' },
+        ...(payload.success ? [] : ValidationError.fromZod(payload.error).issues),
       ]);
     }
     // The job's own strict schema then refuses any other unknown key, naming it.
