@@ -228,8 +228,10 @@ function prepareMultipart(
     if (name.startsWith(META_FIELD)) metadata[name.slice(META_FIELD.length)] = value;
     else ids[name] = value;
   }
-  // The file part's own name is the fallback, checked as strictly as a `filename` field.
-  if (ids.filename === undefined && file.filename !== undefined) ids.filename = file.filename;
+  // The file part's own name is the fallback for kinds keyed by a filename (a TA bundle's
+  // key has none), checked as strictly as a `filename` field.
+  if (kind !== 'ta-bundle' && ids.filename === undefined && file.filename !== undefined)
+    ids.filename = file.filename;
   return prepare({ ...ids, kind }, file.mimeType, metadata, {
     contentType: 'file',
     metadata: (name) => `${META_FIELD}${name}`,
