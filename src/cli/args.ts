@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from '../config.js';
-import { timestampSchema } from '../domain/timestamp.js';
+import { unboundedTimestampSchema } from '../domain/timestamp.js';
 import { sourceIdSchema } from '../domain/watermark.js';
 import { idempotencyKeySchema } from '../api/routes/jobs.js';
 import { UsageError } from './usage-error.js';
@@ -204,7 +204,8 @@ function parseWatermarks(args: string[]): OperatorCommand {
     if (values.timestamp === undefined) {
       throw new UsageError('watermarks set: missing --timestamp ISO (e.g. 2024-01-01T12:30:00Z)');
     }
-    const timestamp = timestampSchema.safeParse(values.timestamp);
+    // The bounds come with the configuration, loaded after the arguments; the command checks them.
+    const timestamp = unboundedTimestampSchema.safeParse(values.timestamp);
     if (!timestamp.success) {
       throw new UsageError(
         `watermarks set: --timestamp "${values.timestamp}" must be an ISO 8601 timestamp such as 2024-01-01T12:30:00Z`,
