@@ -109,5 +109,6 @@ export function utcDayBoundsProblem(
 ): string | undefined {
   const floorDay = Math.floor(bounds.floor.getTime() / 86_400_000) * 86_400_000;
   if (dayStart.getTime() < floorDay) return `must not be before ${iso(floorDay).slice(0, 10)}`;
-  return timestampBoundsProblem(dayStart, bounds, now);
+  // Only the future bound applies to the day's start; the floor may fall inside the day.
+  return timestampBoundsProblem(dayStart, { ...bounds, floor: new Date(floorDay) }, now);
 }
