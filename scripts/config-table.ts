@@ -14,6 +14,7 @@ function shown(value: unknown): string {
   if (value === undefined) return '—';
   if (value === null) return 'off';
   if (value === '') return '(empty)';
+  if (value instanceof Date) return value.toISOString().replace('.000Z', 'Z');
   if (Array.isArray(value)) return value.length === 0 ? '(none)' : JSON.stringify(value);
   if (typeof value === 'object')
     return Object.keys(value).length === 0 ? '(queue defaults)' : JSON.stringify(value);

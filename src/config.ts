@@ -193,6 +193,30 @@ export const configSchema = z.object({
     .default(1_000)
     .describe('IOCs per iocs.insert job when an ingest request is split.'),
 
+  TIMESTAMP_FLOOR: z.iso
+    .datetime({
+      offset: true,
+      error: 'an ISO 8601 timestamp with an offset, e.g. 2000-01-01T00:00:00Z',
+    })
+    .transform((v) => new Date(v))
+    .refine(
+      (d) => d.getTime() >= 0,
+      'must not be before 1970-01-01T00:00:00Z (ClickHouse DateTime)',
+    )
+    .prefault('2000-01-01T00:00:00Z')
+    .describe(
+      'Earliest timestamp any route or job accepts (first_seen, last_seen, watermarks, archive days); earlier ones are a 400 naming the field.',
+    ),
+  TIMESTAMP_FUTURE_SKEW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .default(900)
+    .describe(
+      "How far ahead of the validating process's clock a timestamp may be; later ones are a 400 naming the field. 15 min: above NTP-kept clock drift, below the smallest time zone offset (1 h), so local time sent as UTC is refused.",
+    ),
+
   S3_ENDPOINT: url(['http:', 'https:'])
     .optional()
     .describe('S3 endpoint (MinIO, Ceph RGW); unset means AWS S3.'),

@@ -12,6 +12,7 @@ import { createS3, pingS3 } from './connections/s3.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { HotRule } from './domain/ioc.js';
+import { configureTimestampBounds } from './domain/timestamp.js';
 import { S3ArtifactStore } from './stores/artifact-store.js';
 import { createHotStore } from './stores/create-hot-store.js';
 import type { HotStore } from './stores/hot-store.js';
@@ -69,6 +70,12 @@ export interface Deps {
 
 /** Builds the clients of a process for its role (the api fails fast, workers wait). */
 export function createDeps(config: Config, role: Role, log: Logger): Deps {
+  // Every schema with a timestamp validates against these from now on (see timestamp.ts for
+  // why they are configured once per process rather than built into the schemas).
+  configureTimestampBounds({
+    floor: config.TIMESTAMP_FLOOR,
+    maxFutureSkewMs: config.TIMESTAMP_FUTURE_SKEW_SECONDS * 1000,
+  });
   const opened = new Map<string, { close: () => Promise<unknown> }>();
   const once = <T>(key: string, make: () => T, close: (t: T) => Promise<unknown>): (() => T) => {
     let value: T | undefined;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { utcDayBoundsProblem } from '../../src/domain/timestamp.js';
 import { isUtcDay } from '../../src/domain/utc-day.js';
 import { defineJob } from '../job-definition.js';
 
@@ -15,6 +16,13 @@ export const archiveLockJob = defineJob({
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day YYYY-MM-DD')
       .refine(isUtcDay, 'not a calendar day')
+      // Within the timestamp bounds, like every instant a job takes: a day before the floor
+      // or in the future holds no row the ingest routes could have accepted.
+      .superRefine((day, ctx) => {
+        if (!isUtcDay(day)) return;
+        const problem = utcDayBoundsProblem(new Date(`${day}T00:00:00Z`));
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional(),
     /** Most days one run archives when no day is given (oldest first; the next run goes on). */
     max_days: z.number().int().min(1).max(366).default(31),

@@ -154,9 +154,11 @@ function artifactBucket(config: Config, kind: ArtifactKind): string {
 /** The watermark store, opened when a watermark route is first used. */
 function lazyWatermarks(
   deps: Pick<Deps, 'watermarks'>,
-): Pick<Deps['watermarks'], 'get' | 'commit'> {
+): Pick<Deps['watermarks'], 'get' | 'commit' | 'rewind' | 'rewinds'> {
   return {
     get: (sourceId) => deps.watermarks.get(sourceId),
     commit: (commit, options) => deps.watermarks.commit(commit, options),
+    rewind: (sourceId, to, audit) => deps.watermarks.rewind(sourceId, to, audit),
+    rewinds: (sourceId, limit) => deps.watermarks.rewinds(sourceId, limit),
   };
 }

@@ -2,7 +2,11 @@ import { z } from 'zod';
 import type { Config, Scope } from '../config.js';
 import { artifactIdSchema, artifactTargetSchema, sha256Schema } from '../domain/artifact.js';
 import { iocSchema } from '../domain/ioc.js';
-import { sourceIdSchema, watermarkPutBodySchema } from '../domain/watermark.js';
+import {
+  sourceIdSchema,
+  watermarkPutBodySchema,
+  watermarkRewindBodySchema,
+} from '../domain/watermark.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import { artifactKindSchema, DIGEST_HEADER, presignBodySchema } from './routes/artifacts.js';
 import { ingestBodySchema } from './routes/ingest.js';
@@ -152,6 +156,7 @@ function requestSchemas(config: Config, registry: JobRegistry): Record<string, J
   named.add(iocSchema, { id: 'Ioc' });
   named.add(artifactTargetSchema, { id: 'ArtifactTarget' });
   named.add(watermarkPutBodySchema, { id: 'WatermarkPutBody' });
+  named.add(watermarkRewindBodySchema, { id: 'WatermarkRewindBody' });
   named.add(bulkJobsBodySchema, { id: 'BulkJobsBody' });
   named.add(
     ingestBodySchema({ maxIocs: config.INGEST_MAX_IOCS, chunkSize: config.INGEST_CHUNK_SIZE }),
@@ -469,6 +474,32 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
         201: json({ type: 'object' }, 'The first watermark of the source'),
         400: badInput,
       },
+    },
+    {
+      method: 'post',
+      path: '/api/v1/watermarks/{source_id}/rewind',
+      summary:
+        'Move a watermark back to an earlier success timestamp (admin only); writes an audit row',
+      access: 'admin',
+      parameters: [sourceId],
+      requestBody: {
+        required: true,
+        ...json(ref('WatermarkRewindBody'), 'The earlier timestamp and the reason'),
+      },
+      responses: {
+        200: json({ type: 'object' }, 'The watermark after the rewind and its audit row'),
+        400: badInput,
+        404: problem('No run recorded yet'),
+        409: problem('The timestamp is not before the current watermark'),
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/watermarks/{source_id}/rewinds',
+      summary: "A source's rewinds, newest first (who, when, from, to, why)",
+      access: 'read',
+      parameters: [sourceId],
+      responses: { 200: json({ type: 'object' }, 'The audit rows'), 400: badInput },
     },
     {
       method: 'post',

@@ -1,8 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from '../config.js';
-import { timestampSchema } from '../domain/timestamp.js';
-import { sourceIdSchema } from '../domain/watermark.js';
+import { unboundedTimestampSchema } from '../domain/timestamp.js';
+import { rewindActorNameSchema, rewindReasonSchema, sourceIdSchema } from '../domain/watermark.js';
 import { idempotencyKeySchema } from '../api/routes/jobs.js';
 import { UsageError } from './usage-error.js';
 
@@ -27,7 +27,15 @@ export type OperatorCommand =
   | { command: 'pause' | 'resume'; queue: QueueName; json: boolean }
   | { command: 'counts'; json: boolean }
   | { command: 'watermarks-get'; sourceId?: string | undefined; json: boolean }
-  | { command: 'watermarks-set'; sourceId: string; timestamp: Date; force: boolean; json: boolean };
+  | {
+      command: 'watermarks-set';
+      sourceId: string;
+      timestamp: Date;
+      force: boolean;
+      /** Go back to an earlier timestamp (with a reason, audited); set only with --rewind. */
+      rewind?: { reason: string; by?: string | undefined } | undefined;
+      json: boolean;
+    };
 
 /** What `stowage run` was asked. */
 export interface RunOptions {
@@ -183,6 +191,24 @@ function sourceId(command: string, value: string): string {
   return parsed.data;
 }
 
+/** The text of a rewind's --reason or --by: required, trimmed, storable, bounded. */
+function rewindActorText(
+  option: string,
+  value: string | undefined,
+  schema: z.ZodType<string>,
+): string {
+  if (value === undefined) {
+    throw new UsageError(`watermarks set --rewind: missing ${option} TEXT (kept in the audit row)`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new UsageError(
+      `watermarks set: ${option} ${parsed.error.issues[0]?.message ?? 'is invalid'}`,
+    );
+  }
+  return parsed.data;
+}
+
 function parseWatermarks(args: string[]): OperatorCommand {
   const [sub, ...rest] = args;
   if (sub === 'get') {
@@ -199,27 +225,47 @@ function parseWatermarks(args: string[]): OperatorCommand {
       ...JSON_OPTION,
       timestamp: { type: 'string' },
       force: { type: 'boolean', default: false },
+      rewind: { type: 'boolean', default: false },
+      reason: { type: 'string' },
+      by: { type: 'string' },
     });
     const [id] = positionals('watermarks set', pos, ['source_id']);
     if (values.timestamp === undefined) {
       throw new UsageError('watermarks set: missing --timestamp ISO (e.g. 2024-01-01T12:30:00Z)');
     }
-    const timestamp = timestampSchema.safeParse(values.timestamp);
+    // The bounds come with the configuration, loaded after the arguments; the command checks them.
+    const timestamp = unboundedTimestampSchema.safeParse(values.timestamp);
     if (!timestamp.success) {
       throw new UsageError(
         `watermarks set: --timestamp "${values.timestamp}" must be an ISO 8601 timestamp such as 2024-01-01T12:30:00Z`,
       );
+    }
+    if (!values.rewind && (values.reason !== undefined || values.by !== undefined)) {
+      throw new UsageError('watermarks set: --reason and --by go with --rewind');
+    }
+    if (values.rewind && values.force) {
+      throw new UsageError('watermarks set: --rewind moves an existing watermark; drop --force');
+    }
+    let rewind: { reason: string; by?: string | undefined } | undefined;
+    if (values.rewind) {
+      const reason = rewindActorText('--reason', values.reason, rewindReasonSchema);
+      const by =
+        values.by === undefined
+          ? undefined
+          : rewindActorText('--by', values.by, rewindActorNameSchema);
+      rewind = { reason, by };
     }
     return {
       command: 'watermarks-set',
       sourceId: sourceId('watermarks set', id!),
       timestamp: timestamp.data,
       force: values.force,
+      rewind,
       json: values.json,
     };
   }
   throw new UsageError(
-    `watermarks: ${sub === undefined ? 'missing' : `unknown subcommand "${sub}";`} get [source_id] or set <source_id> --timestamp ISO`,
+    `watermarks: ${sub === undefined ? 'missing' : `unknown subcommand "${sub}";`} get [source_id] or set <source_id> --timestamp ISO [--rewind --reason TEXT]`,
   );
 }
 

@@ -25,8 +25,10 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
                            waiting-children, completed, failed, paused
   watermarks get [source_id]
   watermarks set <source_id> --timestamp ISO [--force]
+  watermarks set <source_id> --timestamp ISO --rewind --reason TEXT [--by NAME]
                            read or move a collector watermark (forward only;
-                           --force creates a source's first one)
+                           --force creates a source's first one; --rewind goes
+                           back, audited with the reason and --by or the OS user)
   run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]
                            run a maintenance job now (archive.lock, retention.cleanup,
                            uploads.abort-stale, cache.promote), show its progress and

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { formatTimestamp, toWatermarkView, type Watermark } from '../domain/watermark.js';
+import { userInfo } from 'node:os';
+import { timestampBoundsProblem } from '../domain/timestamp.js';
+import {
+  formatTimestamp,
+  toRewindView,
+  toWatermarkView,
+  type Watermark,
+} from '../domain/watermark.js';
+import { ValidationError } from '../errors/index.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import type { OperatorContext } from './operator-context.js';
 import { writeJson } from './operator-context.js';
@@ -48,11 +56,22 @@ export async function watermarksGetCommand(
  * 001, DESIGN.md) is that the success timestamp only moves forward, so an earlier timestamp
  * is refused with or without --force; --force is needed to create a source's first
  * watermark, so that a mistyped source id does not silently become a new source.
+ * With `--rewind --reason TEXT [--by NAME]` it goes back instead, audited (see rewind).
  */
 export async function watermarksSetCommand(
   ctx: OperatorContext,
-  args: { sourceId: string; timestamp: Date; force: boolean; json: boolean },
+  args: {
+    sourceId: string;
+    timestamp: Date;
+    force: boolean;
+    rewind?: { reason: string; by?: string | undefined } | undefined;
+    json: boolean;
+  },
 ): Promise<ExitCode> {
+  // The same bounds as the api (the configuration is loaded by now): exit 2 naming the field.
+  const problem = timestampBoundsProblem(args.timestamp);
+  if (problem !== undefined) throw new ValidationError([{ path: 'timestamp', message: problem }]);
+  if (args.rewind) return rewind(ctx, { ...args, rewind: args.rewind });
   const store = ctx.deps.watermarks;
   await store.init();
   const current = await store.get(args.sourceId);
@@ -87,10 +106,67 @@ export async function watermarksSetCommand(
   return EXIT.ok;
 }
 
+/**
+ * `watermarks set --rewind`: moves the success timestamp back, writing an audit row with
+ * the operator (--by, else the OS user), the reason, and from and to. Whoever can run the
+ * operator CLI against the database is an admin; collectors only hold API ingest keys.
+ */
+async function rewind(
+  ctx: OperatorContext,
+  args: {
+    sourceId: string;
+    timestamp: Date;
+    rewind: { reason: string; by?: string | undefined };
+    json: boolean;
+  },
+): Promise<ExitCode> {
+  const store = ctx.deps.watermarks;
+  await store.init();
+  const result = await store.rewind(args.sourceId, args.timestamp, {
+    by: args.rewind.by ?? osUser(),
+    via: 'cli',
+    reason: args.rewind.reason,
+  });
+  if (result.outcome === 'not-found') {
+    ctx.io.stderr.write(`no watermark for source "${args.sourceId}"; nothing to rewind\n`);
+    return EXIT.failure;
+  }
+  if (result.outcome === 'not-earlier') {
+    const at = result.watermark.last_successful_timestamp;
+    ctx.io.stderr.write(
+      at === null
+        ? `refused: ${args.sourceId} has no successful run to rewind from\n`
+        : `refused: ${args.sourceId}'s watermark is at ${formatTimestamp(at)}, not later than ` +
+            `${formatTimestamp(args.timestamp)}; --rewind only goes back (without it, set moves forward)\n`,
+    );
+    return EXIT.failure;
+  }
+  const audit = toRewindView(result.rewind);
+  if (args.json) {
+    writeJson(ctx.io, { watermark: toWatermarkView(result.watermark), rewind: audit });
+    return EXIT.ok;
+  }
+  ctx.io.stderr.write(
+    `rewound ${audit.source_id} from ${audit.from} to ${audit.to} (by ${audit.by}, audit #${audit.id})\n`,
+  );
+  writeWatermark(ctx, result.watermark, false);
+  return EXIT.ok;
+}
+
+/** The OS user running the CLI, for the audit row when --by is not given. */
+function osUser(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    // A container user without a passwd entry has no name.
+    return `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 function backwards(sourceId: string, at: Date, asked: Date): string {
   return (
     `refused: ${sourceId}'s watermark is at ${formatTimestamp(at)}, later than ${formatTimestamp(asked)}; ` +
-    'a watermark only moves forward (the store keeps the greatest success; --force does not rewind it)\n'
+    'a watermark only moves forward (--force does not rewind it; an admin can: --rewind --reason TEXT)\n'
   );
 }
 

@@ -45,6 +45,83 @@ export type WatermarkCommit = z.output<typeof watermarkCommitSchema>;
 /** The body of `PUT /api/v1/watermarks/{source_id}`: a commit without its source (the path has it). */
 export const watermarkPutBodySchema = watermarkCommitSchema.omit({ source_id: true });
 
+/** Longest reason an operator may give for a rewind. */
+export const MAX_REWIND_REASON_LENGTH = 1000;
+
+/** Printable text without NUL or lone surrogates, as PostgreSQL text keeps it. */
+const storableText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max)
+    .refine(
+      (s) => !s.includes('\u0000') && !/\p{Cs}/u.test(s),
+      'must not contain NUL or unpaired surrogates',
+    );
+
+/**
+ * The body of `POST /api/v1/watermarks/{source_id}/rewind` (admin): the earlier success
+ * timestamp to go back to, and why; both are kept in the audit row.
+ */
+export const watermarkRewindBodySchema = z.strictObject({
+  timestamp: runTimestampSchema,
+  reason: storableText(MAX_REWIND_REASON_LENGTH),
+});
+
+/** Why a watermark is rewound (the API's `reason`, the CLI's `--reason`). */
+export const rewindReasonSchema = watermarkRewindBodySchema.shape.reason;
+
+/** A validated rewind request. */
+export type WatermarkRewindBody = z.output<typeof watermarkRewindBodySchema>;
+
+/** Who rewinds from the CLI (`--by`, else the OS user): a name for the audit row. */
+export const rewindActorNameSchema = storableText(128);
+
+/** Who rewound a watermark and through what: an API key's name, or the CLI's operator. */
+export interface RewindActor {
+  by: string;
+  via: 'api' | 'cli';
+}
+
+/** One rewind as the audit table keeps it. */
+export interface WatermarkRewind {
+  id: number;
+  source_id: string;
+  from_timestamp: Date;
+  to_timestamp: Date;
+  rewound_by: string;
+  via: 'api' | 'cli';
+  reason: string;
+  rewound_at: Date;
+}
+
+/** The audit row as the API and CLI show it. */
+export interface WatermarkRewindView {
+  id: number;
+  source_id: string;
+  from: string;
+  to: string;
+  by: string;
+  via: 'api' | 'cli';
+  reason: string;
+  at: string;
+}
+
+/** A rewind audit row as the API shows it. */
+export function toRewindView(rewind: WatermarkRewind): WatermarkRewindView {
+  return {
+    id: rewind.id,
+    source_id: rewind.source_id,
+    from: formatTimestamp(rewind.from_timestamp),
+    to: formatTimestamp(rewind.to_timestamp),
+    by: rewind.rewound_by,
+    via: rewind.via,
+    reason: rewind.reason,
+    at: formatTimestamp(rewind.rewound_at),
+  };
+}
+
 /**
  * A source's watermark as stored. `status`, `error_message`, `records_collected` and
  * `last_run_timestamp` describe the latest run (greatest run timestamp); the success

@@ -4,7 +4,9 @@ import {
   COMMIT_OUTCOMES,
   WATERMARK_STATUSES,
   type CommitOutcome,
+  type RewindActor,
   type Watermark,
+  type WatermarkRewind,
   type WatermarkCommit,
   type WatermarkStatus,
 } from '../domain/watermark.js';
@@ -36,6 +38,16 @@ export interface WatermarkHistoryEntry {
   committed_at: Date;
 }
 
+/**
+ * What a rewind did: `rewound` moved the success timestamp back and wrote the audit row;
+ * `not-found` found no watermark; `not-earlier` found none to go back from (no success yet,
+ * or one at or before the asked timestamp) and wrote nothing.
+ */
+export type RewindResult =
+  | { outcome: 'rewound'; watermark: Watermark; rewind: WatermarkRewind }
+  | { outcome: 'not-found' }
+  | { outcome: 'not-earlier'; watermark: Watermark };
+
 /** Collector watermarks: the success timestamp only moves forward; every commit is kept. */
 export interface WatermarkStore {
   /** Creates the schema and tables when missing; safe to call on every start, concurrently. */
@@ -51,6 +63,18 @@ export interface WatermarkStore {
   list(): Promise<Watermark[]>;
   /** The source's latest commits, newest first. */
   history(sourceId: string, limit?: number): Promise<WatermarkHistoryEntry[]>;
+  /**
+   * Moves the success timestamp back to an earlier one, the one exception to forward-only,
+   * and writes an audit row (who, when, from, to, why) in the same transaction. Only admins
+   * reach it (API admin scope, or the operator CLI).
+   */
+  rewind(
+    sourceId: string,
+    to: Date,
+    audit: RewindActor & { reason: string },
+  ): Promise<RewindResult>;
+  /** The source's rewinds, newest first. */
+  rewinds(sourceId: string, limit?: number): Promise<WatermarkRewind[]>;
 }
 
 /** Most history rows one call returns. */
@@ -88,6 +112,22 @@ interface HistoryRow {
 }
 
 // bigint arrives as a string from pg; counts stay far below 2^53.
+interface RewindRow {
+  id: string;
+  source_id: string;
+  from_timestamp: Date;
+  to_timestamp: Date;
+  rewound_by: string;
+  via: 'api' | 'cli';
+  reason: string;
+  rewound_at: Date;
+}
+
+const REWIND_COLUMNS =
+  'id, source_id, from_timestamp, to_timestamp, rewound_by, via, reason, rewound_at';
+
+const toRewind = (row: RewindRow): WatermarkRewind => ({ ...row, id: Number(row.id) });
+
 const toWatermark = (row: WatermarkRow): Watermark => ({
   ...row,
   records_collected: Number(row.records_collected),
@@ -109,6 +149,7 @@ const sqlList = (values: readonly string[]) => values.map((v) => `'${v}'`).join(
 export class PostgresWatermarkStore implements WatermarkStore {
   private readonly watermarks: string;
   private readonly historyTable: string;
+  private readonly rewindTable: string;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -119,6 +160,7 @@ export class PostgresWatermarkStore implements WatermarkStore {
     }
     this.watermarks = `"${options.schema}".watermarks`;
     this.historyTable = `"${options.schema}".watermark_history`;
+    this.rewindTable = `"${options.schema}".watermark_rewinds`;
   }
 
   async init(): Promise<void> {
@@ -170,6 +212,22 @@ export class PostgresWatermarkStore implements WatermarkStore {
       await client.query(`
         CREATE INDEX IF NOT EXISTS watermark_history_source_idx
           ON ${this.historyTable} (source_id, id DESC)`);
+      // The audit of rewinds has its own table: the history's columns and outcome check
+      // describe collector runs, and tables created by earlier versions keep their checks.
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.rewindTable} (
+          id bigserial PRIMARY KEY,
+          source_id text NOT NULL,
+          from_timestamp timestamptz NOT NULL,
+          to_timestamp timestamptz NOT NULL CHECK (to_timestamp < from_timestamp),
+          rewound_by text NOT NULL,
+          via text NOT NULL CHECK (via IN ('api', 'cli')),
+          reason text NOT NULL,
+          rewound_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await client.query(`
+        CREATE INDEX IF NOT EXISTS watermark_rewinds_source_idx
+          ON ${this.rewindTable} (source_id, id DESC)`);
     });
   }
 
@@ -288,6 +346,66 @@ export class PostgresWatermarkStore implements WatermarkStore {
       ),
     );
     return result.rows.map(toHistoryEntry);
+  }
+
+  async rewind(
+    sourceId: string,
+    to: Date,
+    audit: RewindActor & { reason: string },
+  ): Promise<RewindResult> {
+    return this.classified(() =>
+      this.transaction(async (client): Promise<RewindResult> => {
+        // The same row lock as commits: a collector's commit lands before or after, whole.
+        const locked = await client.query<WatermarkRow>(
+          `SELECT ${WATERMARK_COLUMNS} FROM ${this.watermarks} WHERE source_id = $1 FOR UPDATE`,
+          [sourceId],
+        );
+        const row = locked.rows[0];
+        if (!row) return { outcome: 'not-found' };
+        const current = toWatermark(row);
+        const from = current.last_successful_timestamp;
+        if (from === null || to.getTime() >= from.getTime()) {
+          return { outcome: 'not-earlier', watermark: current };
+        }
+        // The latest run's timestamp comes back too when it is later than the new watermark:
+        // a poisoned run timestamp (9999-12-31) would otherwise keep every later run from
+        // showing as the latest. The history keeps every run as reported.
+        const updated = await client.query<WatermarkRow>(
+          `UPDATE ${this.watermarks}
+              SET last_successful_timestamp = $2,
+                  last_run_timestamp = LEAST(last_run_timestamp, $2),
+                  updated_at = now()
+            WHERE source_id = $1
+           RETURNING ${WATERMARK_COLUMNS}`,
+          [sourceId, to],
+        );
+        const audited = await client.query<RewindRow>(
+          `INSERT INTO ${this.rewindTable} (source_id, from_timestamp, to_timestamp, rewound_by, via, reason)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING ${REWIND_COLUMNS}`,
+          [sourceId, from, to, audit.by, audit.via, audit.reason],
+        );
+        return {
+          outcome: 'rewound',
+          watermark: toWatermark(updated.rows[0]!),
+          rewind: toRewind(audited.rows[0]!),
+        };
+      }),
+    );
+  }
+
+  async rewinds(sourceId: string, limit = 100): Promise<WatermarkRewind[]> {
+    const bounded = Number.isFinite(limit)
+      ? Math.max(1, Math.min(MAX_HISTORY_LIMIT, Math.floor(limit)))
+      : 100;
+    const result = await this.classified(() =>
+      this.pool.query<RewindRow>(
+        `SELECT ${REWIND_COLUMNS} FROM ${this.rewindTable}
+          WHERE source_id = $1 ORDER BY id DESC LIMIT $2`,
+        [sourceId, bounded],
+      ),
+    );
+    return result.rows.map(toRewind);
   }
 
   private async recordHistory(

@@ -63,6 +63,8 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/cache/stats', scope: 'read' },
   { method: 'GET', path: '/api/v1/watermarks/feed-a', scope: 'read' },
   { method: 'PUT', path: '/api/v1/watermarks/feed-a', scope: 'ingest', body: '{}' },
+  { method: 'POST', path: '/api/v1/watermarks/feed-a/rewind', scope: 'admin', body: '{}' },
+  { method: 'GET', path: '/api/v1/watermarks/feed-a/rewinds', scope: 'read' },
   { method: 'POST', path: '/v1/maintenance/cache.promote', scope: 'admin', body: '{"limit":0}' },
   {
     method: 'POST',

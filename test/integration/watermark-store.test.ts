@@ -20,6 +20,8 @@ const run = (
   ...extra,
 });
 
+const audit = { by: 'ops', via: 'cli' as const, reason: 'test' };
+
 describe('PostgresWatermarkStore', () => {
   const schema = `t_wm_${randomBytes(5).toString('hex')}`;
   let pool: pg.Pool;
@@ -220,5 +222,82 @@ describe('PostgresWatermarkStore', () => {
     await store.commit(run(a, '2024-01-01T12:00:00Z'), { jobId: 'shared' });
     const other = await store.commit(run(b, '2024-01-01T12:00:00Z'), { jobId: 'shared' });
     expect(other).toMatchObject({ created: true, replayed: false });
+  });
+
+  it('a rewind goes back only, and writes nothing when it would not', async () => {
+    const id = source();
+    expect(await store.rewind(id, at('2024-01-01T00:00:00Z'), audit)).toEqual({
+      outcome: 'not-found',
+    });
+    await store.commit(run(id, '2024-01-01T12:00:00Z', 'failed', { error_message: 'down' }));
+    // Only failed runs: there is no success timestamp to go back from.
+    expect(await store.rewind(id, at('2024-01-01T00:00:00Z'), audit)).toMatchObject({
+      outcome: 'not-earlier',
+    });
+    await store.commit(run(id, '2024-01-02T00:00:00Z'));
+    for (const to of ['2024-01-02T00:00:00Z', '2024-01-03T00:00:00Z']) {
+      expect(await store.rewind(id, at(to), audit)).toMatchObject({ outcome: 'not-earlier' });
+    }
+    expect(await store.rewinds(id)).toEqual([]);
+    expect((await store.get(id))?.last_successful_timestamp).toEqual(at('2024-01-02T00:00:00Z'));
+  });
+
+  it('a rewind lowers a later run timestamp with it, so the next runs show as the latest again', async () => {
+    const id = source();
+    await store.commit(run(id, '9999-12-31T00:00:00Z', 'success', { records_collected: 1 }));
+    const rewound = await store.rewind(id, at('2024-01-01T00:00:00Z'), audit);
+    expect(rewound).toMatchObject({
+      outcome: 'rewound',
+      watermark: {
+        last_successful_timestamp: at('2024-01-01T00:00:00Z'),
+        last_run_timestamp: at('2024-01-01T00:00:00Z'),
+      },
+      rewind: { from_timestamp: at('9999-12-31T00:00:00Z'), rewound_by: 'ops', via: 'cli' },
+    });
+    await store.commit(run(id, '2024-01-01T06:00:00Z', 'failed', { error_message: 'OTX 503' }));
+    expect(await store.get(id)).toMatchObject({
+      last_successful_timestamp: at('2024-01-01T00:00:00Z'),
+      last_run_timestamp: at('2024-01-01T06:00:00Z'),
+      status: 'failed',
+      error_message: 'OTX 503',
+    });
+    // The history keeps every run as reported; the rewind is in its own table.
+    expect((await store.history(id)).map((h) => h.outcome)).toEqual(['failed-run', 'advanced']);
+    expect(await store.rewinds(id)).toHaveLength(1);
+  });
+
+  it('rewinds racing commits serialize on the row: each audit row starts where the last change left it', async () => {
+    const id = source();
+    await store.commit(run(id, '2024-01-10T00:00:00Z'));
+    const commits = Array.from({ length: 10 }, (_, i) =>
+      store.commit(run(id, new Date(Date.parse('2024-01-10T00:00:00Z') + (i + 1) * 60_000))),
+    );
+    const rewinds = Array.from({ length: 5 }, (_, i) =>
+      store.rewind(id, at(`2024-01-0${i + 1}T00:00:00Z`), { ...audit, reason: `r${i}` }),
+    );
+    await Promise.all([...commits, ...rewinds]);
+    const rows = await store.rewinds(id);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(row.to_timestamp.getTime()).toBeLessThan(row.from_timestamp.getTime());
+    }
+    // Every rewind that ran saw the watermark as a commit or an earlier rewind left it.
+    const seen = new Set([
+      ...Array.from({ length: 11 }, (_, i) => Date.parse('2024-01-10T00:00:00Z') + i * 60_000),
+      ...Array.from({ length: 5 }, (_, i) => Date.parse(`2024-01-0${i + 1}T00:00:00Z`)),
+    ]);
+    for (const row of rows) expect(seen.has(row.from_timestamp.getTime())).toBe(true);
+    const final = await store.get(id);
+    expect(seen.has(final!.last_successful_timestamp!.getTime())).toBe(true);
+  });
+
+  it('the audit table refuses a row that does not go back', async () => {
+    const error = await pool
+      .query(
+        `INSERT INTO "${schema}".watermark_rewinds (source_id, from_timestamp, to_timestamp, rewound_by, via, reason)
+         VALUES ('x', '2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z', 'ops', 'cli', 'no')`,
+      )
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: '23514' });
   });
 });

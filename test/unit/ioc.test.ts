@@ -126,6 +126,29 @@ describe('iocSchema', () => {
     expect(failingPaths({ ...valid, last_seen: '2023-12-31T23:59:59Z' })).toEqual(['last_seen']);
   });
 
+  it('refuses a first_seen or last_seen far in the future or before the floor, naming the field', () => {
+    const future = '9999-12-31T00:00:00Z';
+    const past = '1990-01-01T00:00:00Z';
+    expect(failingPaths({ ...valid, last_seen: future })).toEqual(['last_seen']);
+    expect(failingPaths({ ...valid, first_seen: future, last_seen: future })).toEqual([
+      'first_seen',
+      'last_seen',
+    ]);
+    expect(failingPaths({ ...valid, first_seen: past })).toEqual(['first_seen']);
+    const result = iocSchema.safeParse({ ...valid, last_seen: future });
+    expect(result.error?.issues[0]?.message).toMatch(/^must not be after \S+Z \(now \+ 900 s\)$/);
+    const early = iocSchema.safeParse({ ...valid, first_seen: past });
+    expect(early.error?.issues[0]?.message).toBe('must not be before 2000-01-01T00:00:00Z');
+  });
+
+  it('accepts sightings just inside the bounds: first_seen at the floor, last_seen a minute ahead', () => {
+    const lastSeen = new Date(Date.now() + 60_000);
+    expect(
+      iocSchema.parse({ ...valid, first_seen: '2000-01-01T00:00:00Z', last_seen: lastSeen })
+        .last_seen,
+    ).toEqual(lastSeen);
+  });
+
   it('refuses a value that is not valid for its type at path value', () => {
     expect(failingPaths({ ...valid, value: 'not a domain' })).toEqual(['value']);
     expect(failingPaths({ ...valid, type: 'ipv4', value: '999.1.1.1' })).toEqual(['value']);

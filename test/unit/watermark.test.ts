@@ -6,6 +6,7 @@ import {
   toWatermarkView,
   watermarkCommitSchema,
   watermarkPutBodySchema,
+  watermarkRewindBodySchema,
   type Watermark,
   type WatermarkCommit,
 } from '../../src/domain/watermark.js';
@@ -81,6 +82,47 @@ describe('watermark commit schema', () => {
       );
     },
   );
+
+  it('refuses a run timestamp far in the future or before the floor, at path timestamp', () => {
+    for (const timestamp of ['9999-12-31T00:00:00Z', '1990-01-01T00:00:00Z']) {
+      const put = watermarkPutBodySchema.safeParse({ timestamp, status: 'success' });
+      expect(put.error?.issues.map((i) => i.path.join('.'))).toEqual(['timestamp']);
+      const job = watermarkCommitJob.payload.safeParse({
+        source_id: 'otx',
+        timestamp,
+        status: 'failed',
+      });
+      expect(job.error?.issues.map((i) => i.path.join('.'))).toEqual(['timestamp']);
+    }
+    expect(
+      watermarkPutBodySchema.safeParse({ timestamp: '2000-01-01T00:00:00Z', status: 'success' })
+        .success,
+    ).toBe(true);
+  });
+
+  it('a rewind needs an in-bounds timestamp and a non-empty reason, and nothing else', () => {
+    const ok = watermarkRewindBodySchema.parse({
+      timestamp: '2024-01-01T00:00:00Z',
+      reason: '  replay after the OTX outage  ',
+    });
+    expect(ok).toEqual({
+      timestamp: at('2024-01-01T00:00:00Z'),
+      reason: 'replay after the OTX outage',
+    });
+    const paths = (body: unknown) =>
+      watermarkRewindBodySchema.safeParse(body).error?.issues.map((i) => i.path.join('.'));
+    expect(paths({ timestamp: '9999-12-31T00:00:00Z', reason: 'x' })).toEqual(['timestamp']);
+    expect(paths({ timestamp: '1990-01-01T00:00:00Z', reason: 'x' })).toEqual(['timestamp']);
+    expect(paths({ timestamp: '2024-01-01T00:00:00Z' })).toEqual(['reason']);
+    expect(paths({ timestamp: '2024-01-01T00:00:00Z', reason: '   ' })).toEqual(['reason']);
+    expect(paths({ timestamp: '2024-01-01T00:00:00Z', reason: 'a\u0000b' })).toEqual(['reason']);
+    const extra = watermarkRewindBodySchema.safeParse({
+      timestamp: '2024-01-01T00:00:00Z',
+      reason: 'x',
+      force: true,
+    });
+    expect(extra.error?.issues).toMatchObject([{ code: 'unrecognized_keys', keys: ['force'] }]);
+  });
 
   it('accepts source ids as collectors name them, up to 128 characters', () => {
     for (const ok of ['alienvault_otx', 'AbuseIPDB', 'feed.v2-eu', 'a'.repeat(128)]) {
