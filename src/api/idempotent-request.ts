@@ -17,6 +17,12 @@ export interface ScopedKey {
   scope: string;
 }
 
+/** What answerIdempotently decided: the answer to send, and whether it is a replay. */
+export interface IdempotentResult {
+  answer: StoredAnswer;
+  replayed: boolean;
+}
+
 /** One request to answer at most once per key. */
 export interface IdempotentRequest {
   /** The validated Idempotency-Key, or undefined (then `enqueue` simply runs). */
@@ -32,20 +38,17 @@ export interface IdempotentRequest {
  * the same route with the same request gets the first answer again (even after its job was
  * removed), with another request a 409 `idempotency_conflict`. The record is claimed
  * atomically before `enqueue` runs and freed again when `enqueue` throws (a refused payload,
- * a backend down), so a failed request never locks its key. Writes the answer; says whether
- * it was a replay.
+ * a backend down), so a failed request never locks its key. The route then sends the result
+ * with sendIdempotentResult.
  */
 export async function answerIdempotently(
   res: Response,
   store: RedisIdempotencyStore,
   request: IdempotentRequest,
   enqueue: (key: ScopedKey | undefined) => Promise<StoredAnswer>,
-): Promise<{ replayed: boolean }> {
+): Promise<IdempotentResult> {
   const { key, route } = request;
-  if (key === undefined) {
-    send(res, await enqueue(undefined), false);
-    return { replayed: false };
-  }
+  if (key === undefined) return { answer: await enqueue(undefined), replayed: false };
   // Authentication runs first on every route, so a caller is always there.
   const caller = res.locals.caller?.name ?? '';
   const digest = requestDigest(request.request);
@@ -59,10 +62,7 @@ export async function answerIdempotently(
       [{ path: 'Idempotency-Key', message: 'already bound to a different request body' }],
     );
   }
-  if (claim.outcome === 'replay') {
-    send(res, claim.answer, true);
-    return { replayed: true };
-  }
+  if (claim.outcome === 'replay') return { answer: claim.answer, replayed: true };
   let answer: StoredAnswer;
   try {
     answer = await enqueue({ key, scope: apiKeyScope(caller, route, digest) });
@@ -72,11 +72,11 @@ export async function answerIdempotently(
     throw err;
   }
   await store.answer(id, digest, answer);
-  send(res, answer, false);
-  return { replayed: false };
+  return { answer, replayed: false };
 }
 
-function send(res: Response, answer: StoredAnswer, replayed: boolean): void {
+/** Writes an answer; a replay carries the Idempotent-Replayed header. */
+export function sendIdempotentResult(res: Response, { answer, replayed }: IdempotentResult): void {
   // A body that reports `replayed` says so on a replay too; every replay has the header.
   const body =
     replayed && 'replayed' in answer.body ? { ...answer.body, replayed: true } : answer.body;

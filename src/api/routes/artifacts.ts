@@ -28,7 +28,12 @@ import {
   receiveRawBody,
   type FilePartInfo,
 } from '../upload-body.js';
-import { answerIdempotently, type ScopedKey } from '../idempotent-request.js';
+import {
+  answerIdempotently,
+  sendIdempotentResult,
+  type IdempotentResult,
+  type ScopedKey,
+} from '../idempotent-request.js';
 import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { readIdempotencyKey } from './jobs.js';
 
@@ -107,8 +112,9 @@ export function artifactRoutes(
       const { prepared, spooled } = upload;
       const request = { kind, ...prepared, size: spooled.size, sha256: spooled.sha256 };
       let kept = false; // whether a job of this request holds the spooled file
+      let result: IdempotentResult;
       try {
-        await answerIdempotently(
+        result = await answerIdempotently(
           res,
           options.idempotency,
           { key: idempotencyKey, route: 'POST /v1/artifacts/{kind}', request },
@@ -138,6 +144,7 @@ export function artifactRoutes(
         // A replay is answered with the job already there; this request's copy is not needed.
         if (!kept) await options.spool.remove(spooled.file);
       }
+      sendIdempotentResult(res, result);
     },
   );
 

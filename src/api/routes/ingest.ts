@@ -10,7 +10,7 @@ import type { QueueSet } from '../../../queues/queue-set.js';
 import { jobIdForKey } from '../../../jobs/job-id.js';
 import { requestDigest, type RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { requireScope } from '../auth.js';
-import { answerIdempotently } from '../idempotent-request.js';
+import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { readIdempotencyKey } from './jobs.js';
 
 /** Limits of one collector ingest request. */
@@ -77,7 +77,7 @@ export function ingestRoutes(
     // Without a header the batch's own digest is its key: the same batch is one flow.
     const request = { source_id, watermark, iocs };
     const key = readIdempotencyKey(req) ?? requestDigest(request);
-    await answerIdempotently(
+    const result = await answerIdempotently(
       res,
       idempotency,
       { key, route: 'POST /v1/ingest/iocs', request },
@@ -143,6 +143,7 @@ export function ingestRoutes(
         };
       },
     );
+    sendIdempotentResult(res, result);
   });
 
   return router;

@@ -11,7 +11,7 @@ import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { EnqueuedJob } from '../../../queues/producer.js';
 import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { hasScope, requireScope, type Caller } from '../auth.js';
-import { answerIdempotently } from '../idempotent-request.js';
+import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { HttpProblem } from '../problem.js';
 
 /** Largest number of payloads one bulk request may carry. */
@@ -109,7 +109,7 @@ export function jobRoutes(
     const definition = enqueuable(req.params.type, res.locals.caller);
     const request = { type: definition.name, payload: req.body as unknown };
     const key = readIdempotencyKey(req);
-    await answerIdempotently(
+    const result = await answerIdempotently(
       res,
       idempotency,
       { key, route: 'POST /v1/jobs/{type}', request },
@@ -126,6 +126,7 @@ export function jobRoutes(
         };
       },
     );
+    sendIdempotentResult(res, result);
   });
 
   router.post('/v1/jobs/:type/bulk', async (req, res) => {
@@ -134,7 +135,7 @@ export function jobRoutes(
     const body = bulkJobsBodySchema.safeParse(req.body);
     if (!body.success) throw ValidationError.fromZod(body.error);
     const { payloads } = body.data;
-    await answerIdempotently(
+    const result = await answerIdempotently(
       res,
       idempotency,
       { key, route: 'POST /v1/jobs/{type}/bulk', request: { type: definition.name, payloads } },
@@ -153,6 +154,7 @@ export function jobRoutes(
         return { status: 202, body: { jobs: jobs.map(jobView) } };
       },
     );
+    sendIdempotentResult(res, result);
   });
 
   router.get('/v1/jobs/:id', requireScope('read'), async (req, res) => {
