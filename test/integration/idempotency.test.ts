@@ -248,6 +248,10 @@ describe('Idempotency-Key', () => {
       children: string[];
     };
     expect(first.children).toHaveLength(3);
+    // The answer names the real children: a client can follow each of them.
+    for (const child of first.children) {
+      expect((await world.queues.get('ingest').getJob(child))?.name).toBe('iocs.insert');
+    }
     await eventually(async () =>
       (await (await Job.fromId(world.queues.get('ingest'), first.id))?.getState()) === 'completed'
         ? true
