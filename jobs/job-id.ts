@@ -5,9 +5,28 @@ import { createHash, randomUUID } from 'node:crypto';
  * without searching, and the suffix never contains a dot. BullMQ forbids `:` and integer ids.
  */
 
-/** The id of a job with an idempotency key: the same key always gives the same id. */
-export function jobIdForKey(type: string, key: string): string {
-  return `${type}.k${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+/**
+ * The namespace of keys given by in-process applications (`producer.enqueue(…, {idempotencyKey})`):
+ * they have no API key, so they share this one, apart from every API caller's.
+ */
+export const APP_KEY_SCOPE = 'app';
+
+/**
+ * The namespace of an `Idempotency-Key` sent to the api: the caller (API key name), the route
+ * and the SHA-256 of the request, so two callers, two routes or two bodies never share a job.
+ */
+export function apiKeyScope(caller: string, route: string, requestDigest: string): string {
+  return JSON.stringify(['api', caller, route, requestDigest]);
+}
+
+/**
+ * The id of a job with an idempotency key: the same key in the same scope always gives the
+ * same id. Without a scope the key is one a job type derives from its payload (a natural key,
+ * the same whoever enqueues it).
+ */
+export function jobIdForKey(type: string, key: string, scope?: string): string {
+  const material = scope === undefined ? key : JSON.stringify([scope, key]);
+  return `${type}.k${createHash('sha256').update(material).digest('hex').slice(0, 40)}`;
 }
 
 /** A fresh id for a job without an idempotency key. */

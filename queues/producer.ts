@@ -2,14 +2,20 @@ import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../src/errors/index.js';
 import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
-import { jobIdForKey, newJobId } from '../jobs/job-id.js';
+import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
 import type { QueueSet } from './queue-set.js';
 
 /** Per-enqueue choices a producer may make. */
 export interface EnqueueOptions {
-  /** Two enqueues with the same key (and type) are one job. */
+  /** Two enqueues with the same key (and type, in the same keyScope) are one job. */
   idempotencyKey?: string;
+  /**
+   * The namespace of idempotencyKey. Applications leave it out and share `APP_KEY_SCOPE`;
+   * the api sets it to the caller, route and request digest (`apiKeyScope`), so its callers'
+   * keys never meet each other's nor an application's.
+   */
+  keyScope?: string;
   /** An exact job id (the scheduler uses it for ticks); wins over idempotencyKey. */
   jobId?: string;
   delayMs?: number;
@@ -102,6 +108,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         payload,
         {
           ...(key === undefined ? {} : { idempotencyKey: key }),
+          ...(options.keyScope === undefined ? {} : { keyScope: options.keyScope }),
           ...(options.validated ? { validated: true } : {}),
         },
         `payloads.${i}`,
@@ -127,15 +134,17 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
   async enqueueFlow<P extends JobNameOf<Defs>, C extends JobNameOf<Defs>>(flow: {
     parent: FlowNode<P>;
     children: FlowNode<C>[];
+    /** The namespace of every node's idempotencyKey (see EnqueueOptions.keyScope). */
+    keyScope?: string;
   }): Promise<EnqueuedJob & { children: EnqueuedJob[] }> {
     const parent = this.prepare(
       flow.parent.name,
       flow.parent.payload,
-      keyOf(flow.parent),
+      keyOf(flow.parent, flow.keyScope),
       'parent.payload',
     );
     const children = flow.children.map((child, i) =>
-      this.prepare(child.name, child.payload, keyOf(child), `children.${i}.payload`),
+      this.prepare(child.name, child.payload, keyOf(child, flow.keyScope), `children.${i}.payload`),
     );
     const node = (p: Prepared): FlowJob => ({
       name: p.definition.name,
@@ -189,8 +198,17 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       if (!parsed.success) throw ValidationError.fromZod(parsed.error, path);
       data = parsed.data;
     }
-    const key = options.idempotencyKey ?? definition.idempotencyKey?.(data);
-    const id = options.jobId ?? (key === undefined ? newJobId(name) : jobIdForKey(name, key));
+    // An explicit key lives in its caller's namespace; a key the type derives from the payload
+    // (natural: the same work whoever enqueues it) in none.
+    const explicit = options.idempotencyKey;
+    const natural = explicit === undefined ? definition.idempotencyKey?.(data) : undefined;
+    const id =
+      options.jobId ??
+      (explicit !== undefined
+        ? jobIdForKey(name, explicit, options.keyScope ?? APP_KEY_SCOPE)
+        : natural !== undefined
+          ? jobIdForKey(name, natural)
+          : newJobId(name));
     return { definition, data, id };
   }
 
@@ -210,9 +228,10 @@ interface Prepared {
   id: string;
 }
 
-function keyOf(node: FlowNode): EnqueueOptions {
+function keyOf(node: FlowNode, keyScope: string | undefined): EnqueueOptions {
   return {
     ...(node.idempotencyKey === undefined ? {} : { idempotencyKey: node.idempotencyKey }),
+    ...(keyScope === undefined ? {} : { keyScope }),
     ...(node.validated ? { validated: true } : {}),
   };
 }

@@ -192,6 +192,14 @@ export const configSchema = z.object({
     .max(5_000)
     .default(1_000)
     .describe('IOCs per iocs.insert job when an ingest request is split.'),
+  IDEMPOTENCY_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(24)
+    .describe(
+      'How long an Idempotency-Key stays bound to its request body and answer (per API key and route), whatever the job retention.',
+    ),
 
   TIMESTAMP_FLOOR: z.iso
     .datetime({

@@ -17,6 +17,7 @@ import { S3ArtifactStore } from './stores/artifact-store.js';
 import { createHotStore } from './stores/create-hot-store.js';
 import type { HotStore } from './stores/hot-store.js';
 import { RedisIocCache } from './stores/ioc-cache.js';
+import { RedisIdempotencyStore } from './stores/idempotency-store.js';
 import { PostgresWatermarkStore } from './stores/watermark-store.js';
 import { ArchiveLedger } from './stores/archive-ledger.js';
 import { WormArchive } from './stores/worm-archive.js';
@@ -45,6 +46,8 @@ export interface Deps {
   readonly hotStore: HotStore;
   readonly watermarks: PostgresWatermarkStore;
   readonly iocCache: RedisIocCache;
+  /** Idempotency-Key records in the queue Redis (IDEMPOTENCY_TTL_HOURS window). */
+  readonly idempotency: RedisIdempotencyStore;
   /** The artifact buckets of seed 003 (one per kind). */
   readonly artifacts: S3ArtifactStore;
   /** The WORM archive bucket (ARCHIVE_BUCKET, S3 Object Lock). */
@@ -150,6 +153,13 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
         ttlSeconds: config.CACHE_TTL_SECONDS,
       }),
   );
+  const idempotency = lazy(
+    () =>
+      new RedisIdempotencyStore(redis(), {
+        prefix: config.QUEUE_PREFIX,
+        ttlSeconds: Math.round(config.IDEMPOTENCY_TTL_HOURS * 3_600),
+      }),
+  );
 
   const artifacts = lazy(
     () =>
@@ -193,6 +203,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     },
     get iocCache() {
       return iocCache();
+    },
+    get idempotency() {
+      return idempotency();
     },
     get artifacts() {
       return artifacts();

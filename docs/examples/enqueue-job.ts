@@ -7,7 +7,7 @@ const stowage = new StowageClient({
 });
 
 // Typed by job name: a payload of the wrong shape does not compile. The same
-// Idempotency-Key always gives the same job, on the client's retries too.
+// Idempotency-Key and payload give the same job, on the client's retries too.
 const job = await stowage.enqueue(
   'retention.cleanup',
   { dry_run: true, targets: ['hot', 'samples'] },

@@ -30,7 +30,13 @@ export interface AppOptions {
   config: Config;
   deps: Pick<
     Deps,
-    'checkBackends' | 'hotStore' | 'iocCache' | 'watermarks' | 'artifacts' | 'metrics'
+    | 'checkBackends'
+    | 'hotStore'
+    | 'iocCache'
+    | 'watermarks'
+    | 'artifacts'
+    | 'metrics'
+    | 'idempotency'
   >;
   log: Logger;
   registry: JobRegistry;
@@ -97,6 +103,7 @@ export function createApp(options: AppOptions): Express {
       presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
       presignMaxSeconds: config.PRESIGN_MAX_SECONDS,
       bucketFor: (kind) => artifactBucket(config, kind),
+      idempotency: deps.idempotency,
     }),
   );
   v1.use(jsonBody(config.API_BODY_LIMIT));
@@ -114,12 +121,17 @@ export function createApp(options: AppOptions): Express {
     }
     next();
   });
-  v1.use(jobRoutes(options.registry, options.producer, options.queues));
+  v1.use(jobRoutes(options.registry, options.producer, options.queues, deps.idempotency));
   v1.use(
-    ingestRoutes(options.producer, options.queues, {
-      maxIocs: config.INGEST_MAX_IOCS,
-      chunkSize: config.INGEST_CHUNK_SIZE,
-    }),
+    ingestRoutes(
+      options.producer,
+      options.queues,
+      {
+        maxIocs: config.INGEST_MAX_IOCS,
+        chunkSize: config.INGEST_CHUNK_SIZE,
+      },
+      deps.idempotency,
+    ),
   );
   v1.use(
     iocRoutes(

@@ -92,7 +92,8 @@ const idempotencyKeyHeader = () => ({
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
-  description: 'The same key always answers with the same job; nothing is enqueued twice.',
+  description:
+    'Scoped to the API key and the route, and bound to the request body (SHA-256) for IDEMPOTENCY_TTL_HOURS: the same key with the same body answers as the first time (header Idempotent-Replayed: true), even after the job was removed; with another body it is a 409 idempotency_conflict.',
   schema: parameterSchema(idempotencyKeySchema),
 });
 
@@ -237,6 +238,7 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
   const maintenance = MAINTENANCE_JOBS.filter((name) => registry.get(name));
   const idempotencyKey = idempotencyKeyHeader();
   const badInput = problem('Bad input; `errors` names each failing field');
+  const keyConflict = problem('Idempotency-Key already used with another request body');
 
   return [
     {
@@ -309,6 +311,7 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
       responses: {
         202: json({ type: 'object' }, 'Spooled and enqueued'),
         400: badInput,
+        409: keyConflict,
         404: problem('Unknown kind'),
         413: problem(`Larger than ARTIFACT_MAX_BYTES (${config.ARTIFACT_MAX_BYTES})`),
       },
@@ -353,6 +356,7 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
       responses: {
         202: json(ref('JobAccepted'), 'Enqueued (or the job an Idempotency-Key already made)'),
         400: badInput,
+        409: keyConflict,
         404: problem('Unknown job type'),
         413: problem(`Body over API_BODY_LIMIT (${config.API_BODY_LIMIT})`),
         415: problem('Not JSON'),
@@ -378,6 +382,7 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
           'Enqueued',
         ),
         400: badInput,
+        409: keyConflict,
         404: problem('Unknown job type'),
       },
     },
@@ -419,6 +424,7 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
       responses: {
         202: json({ type: 'object' }, 'Enqueued'),
         400: badInput,
+        409: keyConflict,
         413: problem(`Body over API_BODY_LIMIT (${config.API_BODY_LIMIT})`),
         415: problem('Not JSON'),
       },

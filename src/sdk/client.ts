@@ -47,7 +47,10 @@ export interface RetryEvent {
 
 /** Per-call choices. */
 export interface CallOptions {
-  /** The same key always gives the same job; it is sent again, unchanged, on every retry. */
+  /**
+   * Scoped to this API key and the route: the same key and body give the same job, another
+   * body is a 409 `idempotency_conflict`. Sent again, unchanged, on every retry.
+   */
   idempotencyKey?: string;
   /** Cancels the call, retries and waits included. */
   signal?: AbortSignal | undefined;

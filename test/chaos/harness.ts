@@ -22,7 +22,6 @@ import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/log.js';
 import { archiveDayPrefix, archiveLine } from '../../src/domain/archive.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { jobIdForKey } from '../../jobs/job-id.js';
 import { incompleteUploads, objectDigest, writeRandomFile } from '../helpers/artifacts.js';
 import { pick, seededRandom } from '../helpers/hot-store.js';
 import { restartService, serviceEnv, startServices, stopService } from '../helpers/services.js';
@@ -383,11 +382,10 @@ class ChaosRun {
         }),
         body,
       }),
-    )) as { id: string; chunks: number };
+    )) as { id: string; children: string[] };
     this.ack(answer.id, 'watermark.commit', 'ingest');
-    for (let i = 0; i < answer.chunks; i++) {
-      this.ack(jobIdForKey('iocs.insert', `${request.key}/${i}`), 'iocs.insert', 'ingest');
-    }
+    // The answer (a replay too) names every child: their ids depend on the caller's scope.
+    for (const child of answer.children) this.ack(child, 'iocs.insert', 'ingest');
     this.ackedIngest.push(request);
   }
 

@@ -138,6 +138,8 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
       this.queues.all().map((q) => q.obliterate({ force: true }).catch(() => undefined)),
     );
     await this.deps.redis.del(this.sink);
+    const records = await this.deps.redis.keys(`${this.config.QUEUE_PREFIX}:idempotency:*`);
+    if (records.length > 0) await this.deps.redis.del(...records);
     if (this.storesCreated) await this.dropStores();
     await this.producer.close();
     await this.queues.close();

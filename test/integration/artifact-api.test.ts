@@ -395,13 +395,16 @@ describe('artifact upload API', () => {
     await nothingLeft();
   });
 
-  it('the same Idempotency-Key is one job, and the replay leaves no second spool file', async () => {
+  it('the same Idempotency-Key and bytes are one job; other bytes a 409; neither leaves a second spool file', async () => {
     const send = (bytes: string) =>
       upload('sample', { request_id: 'r', filename: 'same.log' }, Buffer.from(bytes), {
         'idempotency-key': 'upload-42',
       });
     const first = (await (await send('first')).json()) as Accepted;
-    const again = await send('second');
+    const other = await send('second');
+    expect(other.status).toBe(409);
+    expect(await problem(other)).toMatchObject({ code: 'idempotency_conflict' });
+    const again = await send('first');
     expect(again.status).toBe(202);
     const second = (await again.json()) as Accepted;
     expect(second.id).toBe(first.id);

@@ -103,10 +103,15 @@ describe('StowageClient against the api', () => {
     expect(found?.cached).toBe(true);
   });
 
-  it('the same Idempotency-Key gives the same job; bulk keys give one job per payload index', async () => {
+  it('the same Idempotency-Key and body gives the same job, another body a 409; bulk keys give one job per payload index', async () => {
     const a = await client.enqueue('cache.promote', { limit: 10 }, { idempotencyKey: 'sdk-k1' });
-    const b = await client.enqueue('cache.promote', { limit: 99 }, { idempotencyKey: 'sdk-k1' });
+    const b = await client.enqueue('cache.promote', { limit: 10 }, { idempotencyKey: 'sdk-k1' });
     expect(b.id).toBe(a.id);
+    const { error } = await rejection(
+      client.enqueue('cache.promote', { limit: 99 }, { idempotencyKey: 'sdk-k1' }),
+    );
+    expect(error).toBeInstanceOf(StowageApiError);
+    expect(error).toMatchObject({ status: 409, code: 'idempotency_conflict' });
 
     const bulk = await client.enqueueBulk('cache.promote', [{ limit: 1 }, { limit: 2 }], {
       idempotencyKey: 'sdk-bulk',

@@ -28,6 +28,13 @@ import {
   receiveRawBody,
   type FilePartInfo,
 } from '../upload-body.js';
+import {
+  answerIdempotently,
+  sendIdempotentResult,
+  type IdempotentResult,
+  type ScopedKey,
+} from '../idempotent-request.js';
+import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { readIdempotencyKey } from './jobs.js';
 
 /** Limits and the spool of the artifact routes. */
@@ -39,6 +46,8 @@ export interface ArtifactRouteOptions {
   presignMaxSeconds: number;
   /** The bucket of a kind (ARTIFACT_BUCKET_*), shown in the upload answer. */
   bucketFor: (kind: ArtifactKind) => string;
+  /** Idempotency-Key records (see answerIdempotently). */
+  idempotency: RedisIdempotencyStore;
 }
 
 /** The header carrying the sender's SHA-256 of the artifact. */
@@ -101,31 +110,41 @@ export function artifactRoutes(
       }
 
       const { prepared, spooled } = upload;
-      let enqueued;
+      const request = { kind, ...prepared, size: spooled.size, sha256: spooled.sha256 };
+      let kept = false; // whether a job of this request holds the spooled file
+      let result: IdempotentResult;
       try {
-        enqueued = await enqueueUpload(producer, queues, prepared, spooled, idempotencyKey);
-      } catch (err) {
-        await options.spool.remove(spooled.file);
-        throw err;
+        result = await answerIdempotently(
+          res,
+          options.idempotency,
+          { key: idempotencyKey, route: 'POST /v1/artifacts/{kind}', request },
+          async (scoped) => {
+            const enqueued = await enqueueUpload(producer, queues, prepared, spooled, scoped);
+            const { id, view, replayed } = enqueued;
+            kept = !replayed;
+            return {
+              status: 202,
+              location: `/v1/jobs/${id}`,
+              body: {
+                id,
+                type: artifactUploadJob.name,
+                kind,
+                key: artifactKey(view.target),
+                bucket: options.bucketFor(kind),
+                size: view.size,
+                sha256: view.sha256,
+                content_type: view.content_type,
+                replayed,
+                status_url: `/v1/jobs/${id}`,
+              },
+            };
+          },
+        );
+      } finally {
+        // A replay is answered with the job already there; this request's copy is not needed.
+        if (!kept) await options.spool.remove(spooled.file);
       }
-      const { id, view, replayed } = enqueued;
-      // A replay is answered with the job already there; this request's copy is not needed.
-      if (replayed) await options.spool.remove(spooled.file);
-      res
-        .status(202)
-        .location(`/v1/jobs/${id}`)
-        .json({
-          id,
-          type: artifactUploadJob.name,
-          kind,
-          key: artifactKey(view.target),
-          bucket: options.bucketFor(kind),
-          size: view.size,
-          sha256: view.sha256,
-          content_type: view.content_type,
-          replayed,
-          status_url: `/v1/jobs/${id}`,
-        });
+      sendIdempotentResult(res, result);
     },
   );
 
@@ -277,13 +296,13 @@ async function enqueueUpload(
   queues: QueueSet,
   prepared: PreparedUpload,
   spooled: SpooledFile,
-  idempotencyKey: string | undefined,
+  scoped: ScopedKey | undefined,
 ): Promise<{ id: string; view: UploadView; replayed: boolean }> {
   const { file, size, sha256 } = spooled;
   const job = await producer.enqueueByName(
     artifactUploadJob.name,
     { ...prepared, source: { type: 'spool', file, size, sha256 } },
-    idempotencyKey === undefined ? {} : { idempotencyKey },
+    scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope },
   );
   const ours = { target: prepared.target, size, sha256, content_type: prepared.content_type };
   // BullMQ keeps a job that already has this id, with its own payload and spool file; that

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
 import { iocSchema } from '../../domain/ioc.js';
@@ -9,7 +8,9 @@ import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { Producer } from '../../../queues/producer.js';
 import type { QueueSet } from '../../../queues/queue-set.js';
 import { jobIdForKey } from '../../../jobs/job-id.js';
+import { requestDigest, type RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { requireScope } from '../auth.js';
+import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { readIdempotencyKey } from './jobs.js';
 
 /** Limits of one collector ingest request. */
@@ -45,6 +46,7 @@ export function ingestRoutes(
   producer: Producer<readonly AnyJobDefinition[]>,
   queues: QueueSet,
   limits: IngestLimits,
+  idempotency: RedisIdempotencyStore,
 ): Router {
   const router = Router();
   const body = ingestBodySchema(limits);
@@ -72,61 +74,76 @@ export function ingestRoutes(
     for (let i = 0; i < iocs.length; i += limits.chunkSize)
       chunks.push(iocs.slice(i, i + limits.chunkSize));
 
-    const key =
-      readIdempotencyKey(req) ??
-      createHash('sha256').update(JSON.stringify({ source_id, watermark, iocs })).digest('hex');
-
-    if (!watermark) {
-      const jobs = await producer.enqueueBulkByName(
-        'iocs.insert',
-        chunks.map((chunk) => ({ iocs: chunk })),
-        // Each record was parsed above; the chunks are the schema's output already.
-        { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), validated: true },
-      );
-      res.status(202).json({
-        source_id,
-        iocs: iocs.length,
-        jobs: jobs.map((j) => ({ id: j.id, type: j.name })),
-      });
-      return;
-    }
-
-    // A replayed request finds its flow already there and gets the same answer.
-    const parentId = jobIdForKey('watermark.commit', key);
-    const existing = await queues.get('ingest').getJob(parentId);
-    const flow = existing
-      ? { id: parentId, children: undefined }
-      : await producer.enqueueFlow({
-          parent: {
-            name: 'watermark.commit',
-            idempotencyKey: key,
-            payload: {
+    // Without a header the batch's own digest is its key: the same batch is one flow.
+    const request = { source_id, watermark, iocs };
+    const key = readIdempotencyKey(req) ?? requestDigest(request);
+    const result = await answerIdempotently(
+      res,
+      idempotency,
+      { key, route: 'POST /v1/ingest/iocs', request },
+      async (scoped) => {
+        // A key is always given here (the header's or the batch digest), so scoped is too.
+        if (scoped === undefined) throw new Error('ingest: an idempotency key is always set');
+        const { key, scope: keyScope } = scoped;
+        if (!watermark) {
+          const jobs = await producer.enqueueBulkByName(
+            'iocs.insert',
+            chunks.map((chunk) => ({ iocs: chunk })),
+            // Each record was parsed above; the chunks are the schema's output already.
+            { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), keyScope, validated: true },
+          );
+          return {
+            status: 202,
+            body: {
               source_id,
-              timestamp: watermark.timestamp.toISOString(),
-              status: 'success',
-              records_collected: watermark.records_collected ?? iocs.length,
+              iocs: iocs.length,
+              jobs: jobs.map((j) => ({ id: j.id, type: j.name })),
             },
+          };
+        }
+
+        // A retry of a request that enqueued but did not answer finds its flow already there.
+        const parentId = jobIdForKey('watermark.commit', key, keyScope);
+        const children = chunks.map((_, i) => jobIdForKey('iocs.insert', `${key}/${i}`, keyScope));
+        const existing = await queues.get('ingest').getJob(parentId);
+        if (!existing) {
+          await producer.enqueueFlow({
+            keyScope,
+            parent: {
+              name: 'watermark.commit',
+              idempotencyKey: key,
+              payload: {
+                source_id,
+                timestamp: watermark.timestamp.toISOString(),
+                status: 'success',
+                records_collected: watermark.records_collected ?? iocs.length,
+              },
+            },
+            children: chunks.map((chunk, i) => ({
+              name: 'iocs.insert',
+              idempotencyKey: `${key}/${i}`,
+              payload: { iocs: chunk },
+              validated: true,
+            })),
+          });
+        }
+        return {
+          status: 202,
+          location: `/v1/jobs/${parentId}`,
+          body: {
+            id: parentId,
+            type: 'watermark.commit',
+            source_id,
+            iocs: iocs.length,
+            chunks: chunks.length,
+            replayed: existing !== undefined,
+            children,
+            status_url: `/v1/jobs/${parentId}`,
           },
-          children: chunks.map((chunk, i) => ({
-            name: 'iocs.insert',
-            idempotencyKey: `${key}/${i}`,
-            payload: { iocs: chunk },
-            validated: true,
-          })),
-        });
-    res
-      .status(202)
-      .location(`/v1/jobs/${flow.id}`)
-      .json({
-        id: flow.id,
-        type: 'watermark.commit',
-        source_id,
-        iocs: iocs.length,
-        chunks: chunks.length,
-        replayed: existing !== undefined,
-        ...(flow.children ? { children: flow.children.map((c) => c.id) } : {}),
-        status_url: `/v1/jobs/${flow.id}`,
-      });
+        };
+      },
+    );
+    sendIdempotentResult(res, result);
   });
 
   return router;

@@ -9,13 +9,18 @@ import type { QueueSet } from '../../../queues/queue-set.js';
 import { CHECKPOINT_KEY } from '../../../workers/job-runner.js';
 import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { EnqueuedJob } from '../../../queues/producer.js';
+import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { hasScope, requireScope, type Caller } from '../auth.js';
+import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { HttpProblem } from '../problem.js';
 
 /** Largest number of payloads one bulk request may carry. */
 export const MAX_BULK_JOBS = 1_000;
 
-/** The Idempotency-Key header: the same key always gives the same job. */
+/**
+ * The Idempotency-Key header: per API key and route, bound to the request's SHA-256 for
+ * IDEMPOTENCY_TTL_HOURS (see answerIdempotently).
+ */
 export const idempotencyKeySchema = z
   .string()
   .min(1)
@@ -71,6 +76,7 @@ export function jobRoutes(
   registry: JobRegistry,
   producer: Producer<readonly AnyJobDefinition[]>,
   queues: QueueSet,
+  idempotency: RedisIdempotencyStore,
 ): Router {
   const router = Router();
 
@@ -101,16 +107,26 @@ export function jobRoutes(
 
   router.post('/v1/jobs/:type', async (req, res) => {
     const definition = enqueuable(req.params.type, res.locals.caller);
+    const request = { type: definition.name, payload: req.body as unknown };
     const key = readIdempotencyKey(req);
-    const job = await producer.enqueueByName(
-      definition.name,
-      req.body,
-      key === undefined ? {} : { idempotencyKey: key },
+    const result = await answerIdempotently(
+      res,
+      idempotency,
+      { key, route: 'POST /v1/jobs/{type}', request },
+      async (scoped) => {
+        const job = await producer.enqueueByName(
+          definition.name,
+          req.body,
+          scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope },
+        );
+        return {
+          status: 202,
+          location: `/v1/jobs/${job.id}`,
+          body: { ...jobView(job), status_url: `/v1/jobs/${job.id}` },
+        };
+      },
     );
-    res
-      .status(202)
-      .location(`/v1/jobs/${job.id}`)
-      .json({ ...jobView(job), status_url: `/v1/jobs/${job.id}` });
+    sendIdempotentResult(res, result);
   });
 
   router.post('/v1/jobs/:type/bulk', async (req, res) => {
@@ -118,13 +134,27 @@ export function jobRoutes(
     const key = readIdempotencyKey(req);
     const body = bulkJobsBodySchema.safeParse(req.body);
     if (!body.success) throw ValidationError.fromZod(body.error);
-    // One key for the request: each payload's job id comes from it and the payload's index.
-    const jobs = await producer.enqueueBulkByName(
-      definition.name,
-      body.data.payloads,
-      key === undefined ? {} : { idempotencyKeys: body.data.payloads.map((_, i) => `${key}/${i}`) },
+    const { payloads } = body.data;
+    const result = await answerIdempotently(
+      res,
+      idempotency,
+      { key, route: 'POST /v1/jobs/{type}/bulk', request: { type: definition.name, payloads } },
+      async (scoped) => {
+        // One key for the request: each payload's job id comes from it and the payload's index.
+        const jobs = await producer.enqueueBulkByName(
+          definition.name,
+          payloads,
+          scoped === undefined
+            ? {}
+            : {
+                idempotencyKeys: payloads.map((_, i) => `${scoped.key}/${i}`),
+                keyScope: scoped.scope,
+              },
+        );
+        return { status: 202, body: { jobs: jobs.map(jobView) } };
+      },
     );
-    res.status(202).json({ jobs: jobs.map(jobView) });
+    sendIdempotentResult(res, result);
   });
 
   router.get('/v1/jobs/:id', requireScope('read'), async (req, res) => {

@@ -1,0 +1,86 @@
+import type { Response } from 'express';
+import { apiKeyScope } from '../../jobs/job-id.js';
+import {
+  requestDigest,
+  type RedisIdempotencyStore,
+  type StoredAnswer,
+} from '../stores/idempotency-store.js';
+import { HttpProblem } from './problem.js';
+
+/** The header a replayed answer carries (as Stripe's API does). */
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/** What a route hands its enqueue when the request has a key: the key and its namespace. */
+export interface ScopedKey {
+  key: string;
+  /** For EnqueueOptions.keyScope: the caller, the route and the request's digest. */
+  scope: string;
+}
+
+/** What answerIdempotently decided: the answer to send, and whether it is a replay. */
+export interface IdempotentResult {
+  answer: StoredAnswer;
+  replayed: boolean;
+}
+
+/** One request to answer at most once per key. */
+export interface IdempotentRequest {
+  /** The validated Idempotency-Key, or undefined (then `enqueue` simply runs). */
+  key: string | undefined;
+  /** The route as documented, e.g. `POST /v1/jobs/{type}`. */
+  route: string;
+  /** What the request asks for (path parameters and body): its SHA-256 binds the key. */
+  request: unknown;
+}
+
+/**
+ * Answers a request that carries an Idempotency-Key: the same key from the same API key on
+ * the same route with the same request gets the first answer again (even after its job was
+ * removed), with another request a 409 `idempotency_conflict`. The record is claimed
+ * atomically before `enqueue` runs and freed again when `enqueue` throws (a refused payload,
+ * a backend down), so a failed request never locks its key. The route then sends the result
+ * with sendIdempotentResult.
+ */
+export async function answerIdempotently(
+  res: Response,
+  store: RedisIdempotencyStore,
+  request: IdempotentRequest,
+  enqueue: (key: ScopedKey | undefined) => Promise<StoredAnswer>,
+): Promise<IdempotentResult> {
+  const { key, route } = request;
+  if (key === undefined) return { answer: await enqueue(undefined), replayed: false };
+  // Authentication runs first on every route, so a caller is always there.
+  const caller = res.locals.caller?.name ?? '';
+  const digest = requestDigest(request.request);
+  const id = { caller, route, key };
+  const claim = await store.claim(id, digest);
+  if (claim.outcome === 'conflict') {
+    throw new HttpProblem(
+      409,
+      'idempotency_conflict',
+      `Idempotency-Key "${key}" was already used by this API key on ${route} with a different request; send a new key for a new request`,
+      [{ path: 'Idempotency-Key', message: 'already bound to a different request body' }],
+    );
+  }
+  if (claim.outcome === 'replay') return { answer: claim.answer, replayed: true };
+  let answer: StoredAnswer;
+  try {
+    answer = await enqueue({ key, scope: apiKeyScope(caller, route, digest) });
+  } catch (err) {
+    // Best effort: with Redis away the claim stays, and a retry with this body still proceeds.
+    await store.release(id, digest).catch(() => undefined);
+    throw err;
+  }
+  await store.answer(id, digest, answer);
+  return { answer, replayed: false };
+}
+
+/** Writes an answer; a replay carries the Idempotent-Replayed header. */
+export function sendIdempotentResult(res: Response, { answer, replayed }: IdempotentResult): void {
+  // A body that reports `replayed` says so on a replay too; every replay has the header.
+  const body =
+    replayed && 'replayed' in answer.body ? { ...answer.body, replayed: true } : answer.body;
+  if (replayed) res.set(REPLAYED_HEADER, 'true');
+  if (answer.location !== undefined) res.location(answer.location);
+  res.status(answer.status).json(body);
+}
