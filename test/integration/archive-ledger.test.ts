@@ -13,10 +13,15 @@ function open(schema = `t_${randomBytes(6).toString('hex')}`): ArchiveLedger {
   return new ArchiveLedger(pool, { schema });
 }
 
-function entry(day: string, fields: Partial<NewArchiveLedgerEntry> = {}): NewArchiveLedgerEntry {
+function entry(
+  day: string,
+  fields: Omit<Partial<NewArchiveLedgerEntry>, 'archived_at'> = {},
+): NewArchiveLedgerEntry {
   const start = new Date(`${day}T00:00:00Z`);
   return {
     day,
+    generation: 1,
+    high_water: '100',
     window_start: start,
     window_end: new Date(start.getTime() + 86_400_000),
     backend: 'postgres',

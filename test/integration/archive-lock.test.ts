@@ -473,7 +473,7 @@ describe('archive.lock recovery and limits', () => {
       ...deps,
       ledger: {
         get: (d) => w.ledger.get(d),
-        archivedDays: (f, t) => w.ledger.archivedDays(f, t),
+        latestGenerations: (f, t) => w.ledger.latestGenerations(f, t),
         lockDay: (d) => w.ledger.lockDay(d),
         record: () => Promise.reject(new Error('connection lost')),
       },
@@ -605,7 +605,7 @@ describe('archive.lock recovery and limits', () => {
 function pickLedger(ledger: ArchiveLedger): ArchiveLockDeps['ledger'] {
   return {
     get: (d) => ledger.get(d),
-    archivedDays: (f, t) => ledger.archivedDays(f, t),
+    latestGenerations: (f, t) => ledger.latestGenerations(f, t),
     lockDay: (d) => ledger.lockDay(d),
     record: (e) => ledger.record(e),
   };

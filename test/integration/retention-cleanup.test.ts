@@ -28,8 +28,9 @@ const dayStart = (ms: number) => Math.floor(ms / DAY) * DAY;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
- * The real archive ledger, recording a day as `archive.lock` would: with the number of rows
- * the day holds at that moment (no objects are written; retention reads only the ledger).
+ * The real archive ledger, recording a day's next generation as `archive.lock` would: with
+ * the hot store's version high-water mark and the rows the day holds at that moment (no
+ * objects are written; retention reads only the ledger).
  */
 class TestArchiveLedger {
   readonly ledger: ArchiveLedger;
@@ -50,10 +51,13 @@ class TestArchiveLedger {
     const counts = new Map(
       (await this.hotStore().windowDays(new Date())).map((d) => [d.day, d.rows]),
     );
+    const highWater = await this.hotStore().versionHighWater();
     for (const day of days) {
       const start = new Date(`${day}T00:00:00Z`);
       await this.ledger.record({
         day,
+        generation: ((await this.ledger.get(day))?.generation ?? 0) + 1,
+        high_water: highWater,
         window_start: start,
         window_end: new Date(start.getTime() + 86_400_000),
         backend: this.hotStore().backend,
@@ -199,6 +203,7 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
       oldest: new Date(archivedStart).toISOString(),
       newest: new Date(archivedStart + 2_499_000).toISOString(),
       blocked_unarchived_rows: 5,
+      kept_changed_since_archive: 0,
       batches: 3,
       archive_required: true,
     });
@@ -225,15 +230,20 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
     expect(await w.deps.hotStore.count()).toBe(10);
   });
 
-  it('rows that arrive for a day after it was archived block that day: nothing unarchived is deleted', async () => {
+  it('rows that arrive for a day after it was archived are kept and counted; the archived ones go', async () => {
     const w = await open({ ARCHIVE_ENABLED: 'true' });
     await w.deps.hotStore.upsert(onDay('archived', archivedStart, 20));
     await w.ledger.record(dayOf(archivedStart));
     // A collector back-fills the archived day after its archive ran.
     await w.deps.hotStore.upsert(onDay('late', archivedStart + 30 * 60_000, 3));
     const report = (await w.run({ targets: ['hot'] })).targets.hot!;
-    expect(report).toMatchObject({ rows: 0, blocked_unarchived_rows: 23 });
-    expect(await w.deps.hotStore.count()).toBe(23);
+    expect(report).toMatchObject({
+      rows: 20,
+      blocked_unarchived_rows: 0,
+      kept_changed_since_archive: 3,
+    });
+    expect(await w.deps.hotStore.count()).toBe(3);
+    expect(await w.deps.hotStore.get('domain', 'late-0.example.com')).toBeDefined();
   });
 
   it('with archiving off, every row past the window is deleted whatever the ledger holds', async () => {
