@@ -8,10 +8,13 @@ export const archiveLockJob = defineJob({
   name: 'archive.lock',
   queue: 'archive',
   description:
-    'Exports UTC days of hot-store IOCs (by last_seen) as gzip NDJSON parts and a manifest into the Object Lock bucket, verifies them, and records each day in the archive ledger.',
+    'Exports UTC days of hot-store IOCs (by last_seen) as gzip NDJSON parts and a manifest into the Object Lock bucket, verifies them, and records each day in the archive ledger; a day that changed since its archive is archived again as the next generation.',
   scope: 'admin',
   payload: z.strictObject({
-    /** One UTC day to archive; unset: every day before today not yet in the ledger. */
+    /**
+     * One UTC day to archive; unset: every day before today that the ledger does not hold
+     * as it is now (never archived, or changed since its newest generation).
+     */
     day: z
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day YYYY-MM-DD')
@@ -27,7 +30,7 @@ export const archiveLockJob = defineJob({
     /** Most days one run archives when no day is given (oldest first; the next run goes on). */
     max_days: z.number().int().min(1).max(366).default(31),
   }),
-  // No idempotency key: the ledger makes a second run of a day a no-op, and a key would
+  // No idempotency key: the ledger makes a second run of an unchanged day a no-op, and a key would
   // keep a failed run's id and refuse a new one after the bucket has been fixed.
   fixture: { day: '2026-01-01' },
 });

@@ -52,8 +52,8 @@ export function archiveLockSettings(config: ArchiveConfig): ArchiveLockSettings 
 
 /** What archive.lock needs. */
 export interface ArchiveLockDeps {
-  hotStore: Pick<HotStore, 'backend' | 'streamWindow' | 'windowDays'>;
-  ledger: Pick<ArchiveLedger, 'get' | 'record' | 'archivedDays' | 'lockDay'>;
+  hotStore: Pick<HotStore, 'backend' | 'streamWindow' | 'windowDays' | 'versionHighWater'>;
+  ledger: Pick<ArchiveLedger, 'get' | 'record' | 'latestGenerations' | 'lockDay'>;
   archive: Pick<WormArchive, 'bucket' | 'assertObjectLock' | 'putLocked' | 'findReusable'>;
   settings: ArchiveLockSettings;
   /** The clock; the system's by default. */
@@ -63,12 +63,17 @@ export interface ArchiveLockDeps {
 /** What happened to one day. */
 export interface ArchivedDay {
   day: string;
+  /** The generation written (or, skipped as already archived, the newest one there). */
+  generation: number;
   rows: number;
   parts: number;
   bytes: number;
   manifest_key: string | null;
   retain_until: string | null;
-  /** Why nothing was written: the ledger already had the day, or it holds no rows. */
+  /**
+   * Why nothing was written: the newest generation in the ledger still holds every row of
+   * the day as it is now, or the day holds no rows.
+   */
   skipped?: 'already_archived' | 'no_rows';
   /** Parts (and manifest) found in the bucket from an earlier, unfinished run and kept. */
   reused_objects?: number;
@@ -88,9 +93,12 @@ const DEFAULT_PAGE_ROWS = 10_000;
 /**
  * Archives UTC days of the hot store, each as gzip NDJSON parts plus a manifest, every
  * object written under Object Lock and verified before the day goes into the ledger. A
- * day already in the ledger is skipped; a day half-written by a crashed run is finished
- * by reusing the objects already there (same keys, same content), so a retry adds no
- * second logical archive and, where nothing changed, no second version.
+ * day whose newest generation in the ledger still holds all its rows as they are is
+ * skipped; a day that changed since (a row arrived, or gained a source, tag or confidence)
+ * is archived again, whole, as the next generation under keys of its own. A generation
+ * half-written by a crashed run is finished by reusing the objects already there (same
+ * keys, same content), so a retry adds no second logical archive and, where nothing
+ * changed, no second version.
  */
 export function createArchiveLockHandler(
   deps: ArchiveLockDeps,
@@ -140,7 +148,10 @@ export function createArchiveLockHandler(
   };
 }
 
-/** Days before `before` with rows and no ledger entry, oldest first, at most maxDays. */
+/**
+ * Days before `before` with rows that no generation in the ledger holds as they are now
+ * (never archived, or changed since the newest generation), oldest first, at most maxDays.
+ */
 async function pendingDays(
   deps: ArchiveLockDeps,
   before: Date,
@@ -150,14 +161,24 @@ async function pendingDays(
   const first = days[0];
   const last = days.at(-1);
   if (!first || !last) return [];
-  const archived = await deps.ledger.archivedDays(
+  const archived = await deps.ledger.latestGenerations(
     utcDayWindow(first.day).start,
     utcDayWindow(last.day).end,
   );
+  const backend = deps.hotStore.backend;
   return days
-    .filter((d) => !archived.has(d.day))
+    .filter((d) => {
+      const latest = archived.get(d.day);
+      // A mark of the other backend says nothing about this one's versions.
+      return changedSince(d.version, latest?.backend === backend ? latest.high_water : null);
+    })
     .slice(0, maxDays)
     .map((d) => ({ day: d.day, rows: d.rows }));
+}
+
+/** Whether a day at `version` holds rows no generation with this high-water mark holds. */
+function changedSince(version: string, highWater: string | null | undefined): boolean {
+  return highWater === undefined || highWater === null || BigInt(version) > BigInt(highWater);
 }
 
 async function archiveDay(
@@ -173,11 +194,18 @@ async function archiveDay(
   // finds the ledger entry, instead of writing locked versions of its own.
   const lock = await ledger.lockDay(day);
   try {
+    const window = utcDayWindow(day);
     const recorded = await ledger.get(day);
-    if (recorded) {
-      ctx.log.info({ day, manifest: recorded.manifest_key }, 'day already archived, skipped');
+    const [current] = await deps.hotStore.windowDays(window.end, window.start);
+    const mark = recorded?.backend === deps.hotStore.backend ? recorded.high_water : null;
+    if (recorded && (current === undefined || !changedSince(current.version, mark))) {
+      ctx.log.info(
+        { day, generation: recorded.generation, manifest: recorded.manifest_key },
+        'day already archived as it is, skipped',
+      );
       return {
         day,
+        generation: recorded.generation,
         rows: recorded.rows,
         parts: recorded.parts,
         bytes: recorded.bytes,
@@ -186,8 +214,11 @@ async function archiveDay(
         skipped: 'already_archived',
       };
     }
-
-    const window = utcDayWindow(day);
+    // A retry of a crashed run comes back to the same generation, hence the same keys.
+    const generation = (recorded?.generation ?? 0) + 1;
+    // Before the first read: every row version up to the mark is visible to the reads
+    // below, so the generation holds each row at or below it as that version.
+    const highWater = await deps.hotStore.versionHighWater();
     const startedAt = now();
     const policy = { mode: settings.lockMode, sse: settings.sse, kmsKeyId: settings.kmsKeyId };
     const retainUntil = retentionEnd(startedAt, settings.retentionYears);
@@ -196,7 +227,7 @@ async function archiveDay(
     let rows = 0;
 
     const store = async (built: BuiltPart) => {
-      const key = archivePartKey(day, stored.length + 1);
+      const key = archivePartKey(day, stored.length + 1, generation);
       const metadata = { 'ndjson-sha256': built.ndjsonSha256, rows: String(built.rows) };
       // A part a crashed run already wrote, with the same rows, is kept: no second version.
       const object =
@@ -209,7 +240,7 @@ async function archiveDay(
           ...policy,
           retainUntil,
           contentType: PART_CONTENT_TYPE,
-          metadata: { ...metadata, 'archive-day': day },
+          metadata: { ...metadata, 'archive-day': day, 'archive-generation': String(generation) },
         }));
       stored.push({
         part: {
@@ -224,7 +255,7 @@ async function archiveDay(
       });
       if (!object.reused) ctx.metrics.bytesUploaded(object.bytes);
       ctx.log.info(
-        { day, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
+        { day, generation, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
         object.reused ? 'archive part already there, kept' : 'archive part written',
       );
       await report(expectedRows ? rows / expectedRows : 0, { rows, parts: stored.length });
@@ -252,6 +283,7 @@ async function archiveDay(
       ctx.log.info({ day }, 'day holds no rows, nothing archived');
       return {
         day,
+        generation,
         rows: 0,
         parts: 0,
         bytes: 0,
@@ -270,6 +302,7 @@ async function archiveDay(
     const manifest: ArchiveManifest = {
       schema_version: ARCHIVE_SCHEMA_VERSION,
       day,
+      generation,
       window_start: window.start.toISOString(),
       window_end: window.end.toISOString(),
       backend: deps.hotStore.backend,
@@ -282,7 +315,7 @@ async function archiveDay(
       sse: settings.sse,
       created_at: startedAt.toISOString(),
     };
-    const manifestKey = archiveManifestKey(day);
+    const manifestKey = archiveManifestKey(day, generation);
     const contentDigest = manifestContentDigest(manifest);
     const manifestMetadata = { 'content-sha256': contentDigest };
     // A manifest over exactly these parts (a crash between it and the ledger) is kept.
@@ -296,7 +329,11 @@ async function archiveDay(
         ...policy,
         retainUntil,
         contentType: MANIFEST_CONTENT_TYPE,
-        metadata: { ...manifestMetadata, 'archive-day': day },
+        metadata: {
+          ...manifestMetadata,
+          'archive-day': day,
+          'archive-generation': String(generation),
+        },
       }));
     if (!manifestObject.reused) ctx.metrics.bytesUploaded(manifestObject.bytes);
     const lockedUntil = new Date(
@@ -305,6 +342,8 @@ async function archiveDay(
 
     const inserted = await ledger.record({
       day,
+      generation,
+      high_water: highWater,
       window_start: window.start,
       window_end: window.end,
       backend: deps.hotStore.backend,
@@ -323,6 +362,8 @@ async function archiveDay(
     ctx.log.info(
       {
         day,
+        generation,
+        high_water: highWater,
         rows,
         parts: parts.length,
         bytes,
@@ -336,6 +377,7 @@ async function archiveDay(
     );
     return {
       day,
+      generation,
       rows,
       parts: parts.length,
       bytes,

@@ -1,9 +1,11 @@
 import type { Config } from '../../src/config.js';
+import type { LatestGeneration } from '../../src/stores/archive-ledger.js';
 import {
   DAY_MS,
   dayNumberOf,
   summarizeRetentionDays,
   widen,
+  type ArchiveBounds,
   type HotRetention,
 } from '../../src/stores/hot-retention.js';
 import type { SampleRetention } from '../../src/stores/sample-retention.js';
@@ -11,10 +13,10 @@ import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
 import type { retentionCleanupJob } from './definition.js';
 import type { HotRetentionReport, RetentionReport, SampleRetentionReport } from './report.js';
 
-/** The archive ledger as retention reads it: the UTC days ('YYYY-MM-DD') archived in [from, to]. */
+/** The archive ledger as retention reads it. */
 export interface ArchivedDaysReader {
-  /** Rows archived per day ('YYYY-MM-DD') for the days overlapping [from, to). */
-  archivedRows(from: Date, to: Date): Promise<Map<string, number>>;
+  /** The newest generation of each archived day ('YYYY-MM-DD') overlapping [from, to). */
+  latestGenerations(from: Date, to: Date): Promise<Map<string, LatestGeneration>>;
 }
 
 /** The settings retention.cleanup reads. */
@@ -90,44 +92,30 @@ async function cleanHot(
   const cutoff = new Date(
     asOf.getTime() - (payload.hot_days ?? config.HOT_RETENTION_DAYS) * DAY_MS,
   );
-  const days = await hotRetention.daysBefore(cutoff);
-
-  // With archiving on, a day may go only once the ledger has it: rows of other days stay
-  // and are reported as blocked. Without archiving every day past the cutoff may go.
-  let allowed: Set<string> | undefined;
-  if (config.ARCHIVE_ENABLED) {
-    const first = days[0];
-    const last = days.at(-1);
-    const archived =
-      first && last
-        ? await deps.archiveLedger.archivedRows(
-            new Date(dayNumberOf(first.day) * DAY_MS),
-            // The day after the last: covers the last day whether the ledger's `to` is
-            // inclusive or exclusive; an extra day there has no rows before the cutoff.
-            new Date((dayNumberOf(last.day) + 1) * DAY_MS),
-          )
-        : new Map<string, number>();
-    // A day holding more rows now than were archived got late rows after its archive:
-    // deleting it would lose rows no archive holds, so it waits (blocked) until re-archived.
-    allowed = new Set(days.filter((d) => d.rows <= (archived.get(d.day) ?? -1)).map((d) => d.day));
-  }
-  const plan = summarizeRetentionDays(days, allowed);
+  // With archiving on, a row may go only when its day's newest archive generation holds it
+  // at its current version: rows of days not in the ledger are blocked, rows that arrived
+  // or changed after the archive are kept (the next archive.lock writes them). Without
+  // archiving every row past the cutoff may go.
+  const bounds = config.ARCHIVE_ENABLED
+    ? await archiveBounds(deps, hotRetention, cutoff)
+    : undefined;
+  const plan = summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
   const base = {
-    blocked_unarchived_rows: plan.blocked_unarchived_rows,
     cutoff: cutoff.toISOString(),
     archive_required: config.ARCHIVE_ENABLED,
   };
-  if (plan.blocked_unarchived_rows > 0) {
+  const warnKept = (kept: {
+    blocked_unarchived_rows: number;
+    kept_changed_since_archive: number;
+  }) => {
+    if (kept.blocked_unarchived_rows + kept.kept_changed_since_archive === 0) return;
     ctx.log.warn(
-      {
-        target: 'hot',
-        blocked_unarchived_rows: plan.blocked_unarchived_rows,
-        days: days.filter((d) => !allowed?.has(d.day)).map((d) => d.day),
-      },
-      'hot-store rows past the window kept: their days are not in the archive ledger',
+      { target: 'hot', ...kept },
+      'hot-store rows past the window kept: no archive holds them as they are',
     );
-  }
+  };
   if (payload.dry_run) {
+    warnKept(plan);
     return { ...plan, ...base, batches: Math.ceil(plan.rows / batchSize) };
   }
 
@@ -136,7 +124,7 @@ async function cleanHot(
   let range: { oldest: Date | null; newest: Date | null } = { oldest: null, newest: null };
   while (plan.rows > 0) {
     ctx.signal.throwIfAborted();
-    const batch = await hotRetention.deleteBatch(cutoff, allowed, batchSize);
+    const batch = await hotRetention.deleteBatch(cutoff, bounds, batchSize);
     if (batch.rows === 0) break;
     batches += 1;
     rows += batch.rows;
@@ -150,13 +138,50 @@ async function cleanHot(
     // A short batch means nothing was left to select.
     if (batch.rows < batchSize) break;
   }
+  // What stayed behind, counted again after the deletes: a row that changed while the run
+  // went on was kept, and is counted as kept, not as planned.
+  const left =
+    rows === plan.rows
+      ? plan
+      : summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
+  const kept = {
+    blocked_unarchived_rows: left.blocked_unarchived_rows,
+    // Still deletable now means it became so during the run: kept all the same.
+    kept_changed_since_archive: left.kept_changed_since_archive + (left === plan ? 0 : left.rows),
+  };
+  warnKept(kept);
   return {
     rows,
     oldest: range.oldest?.toISOString() ?? null,
     newest: range.newest?.toISOString() ?? null,
+    ...kept,
     ...base,
     batches,
   };
+}
+
+/**
+ * The high-water mark of the newest generation of every archived day with rows past the
+ * cutoff; null for a generation that vouches for no row version of this backend.
+ */
+async function archiveBounds(
+  deps: RetentionCleanupDeps,
+  hotRetention: HotRetention,
+  cutoff: Date,
+): Promise<ArchiveBounds> {
+  const days = await hotRetention.daysBefore(cutoff, new Map());
+  const first = days[0];
+  const last = days.at(-1);
+  if (!first || !last) return new Map();
+  const latest = await deps.archiveLedger.latestGenerations(
+    new Date(dayNumberOf(first.day) * DAY_MS),
+    // The day after the last: covers the last day whether the ledger's `to` is inclusive
+    // or exclusive; an extra day there has no rows before the cutoff.
+    new Date((dayNumberOf(last.day) + 1) * DAY_MS),
+  );
+  return new Map(
+    [...latest].map(([day, g]) => [day, g.backend === hotRetention.backend ? g.high_water : null]),
+  );
 }
 
 async function cleanSamples(

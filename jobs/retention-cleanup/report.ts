@@ -9,6 +9,13 @@ export interface HotRetentionReport {
   newest: string | null;
   /** Indicators past the cutoff kept because their day is not in the archive ledger. */
   blocked_unarchived_rows: number;
+  /**
+   * Indicators past the cutoff kept because they arrived or changed (a new source, tag,
+   * confidence, sighting) after their day's newest archive generation, which therefore
+   * does not hold them as they are; the next archive.lock writes the day again. The real
+   * run counts what is left after its deletes.
+   */
+  kept_changed_since_archive: number;
   /** ISO 8601: rows last seen before this were candidates. */
   cutoff: string;
   /** Deletion batches run (dry: that would run, at RETENTION_BATCH_SIZE each). */

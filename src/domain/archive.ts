@@ -12,17 +12,31 @@ export function archiveDayPrefix(day: string): string {
   return `${ARCHIVE_PREFIX}/day=${day}/`;
 }
 
-/** The key of a day's nth part (from 1): deterministic, so a retry writes the same keys. */
-export function archivePartKey(day: string, n: number): string {
+/**
+ * The folder of one generation of a day: the day's folder for generation 1 (the layout of
+ * every archive written before generations), `…/day=YYYY-MM-DD/generation=N/` after it.
+ * A generation never reuses another's keys, so no locked object is ever written over.
+ */
+export function archiveGenerationPrefix(day: string, generation = 1): string {
+  if (!Number.isSafeInteger(generation) || generation < 1) {
+    throw new RangeError(`generation must be a positive integer, got ${generation}`);
+  }
+  return generation === 1
+    ? archiveDayPrefix(day)
+    : `${archiveDayPrefix(day)}generation=${generation}/`;
+}
+
+/** The key of a generation's nth part (from 1): deterministic, so a retry writes the same keys. */
+export function archivePartKey(day: string, n: number, generation = 1): string {
   if (!Number.isSafeInteger(n) || n < 1 || n > 99_999) {
     throw new RangeError(`part number must be 1..99999, got ${n}`);
   }
-  return `${archiveDayPrefix(day)}part-${String(n).padStart(5, '0')}.ndjson.gz`;
+  return `${archiveGenerationPrefix(day, generation)}part-${String(n).padStart(5, '0')}.ndjson.gz`;
 }
 
-/** The key of a day's manifest. */
-export function archiveManifestKey(day: string): string {
-  return `${archiveDayPrefix(day)}manifest.json`;
+/** The key of a generation's manifest. */
+export function archiveManifestKey(day: string, generation = 1): string {
+  return `${archiveGenerationPrefix(day, generation)}manifest.json`;
 }
 
 /** One gzip NDJSON part as the manifest lists it. */
@@ -42,6 +56,12 @@ export interface ArchivePart {
 export interface ArchiveManifest {
   schema_version: typeof ARCHIVE_SCHEMA_VERSION;
   day: string;
+  /**
+   * Which archive of the day this is (1 first; absent in manifests written before
+   * generations, which are generation 1). The newest generation holds the day's rows as
+   * they were when it was written; rows that left the day are in their new day's archive.
+   */
+  generation?: number;
   /** The window [window_start, window_end) of last_seen, ISO 8601. */
   window_start: string;
   window_end: string;

@@ -7,10 +7,21 @@ import { classifyPostgresError } from './classify-postgres-error.js';
 /** Object Lock modes an archive may be written with. */
 export type ArchiveLockMode = 'COMPLIANCE' | 'GOVERNANCE';
 
-/** One archived UTC day: what was written, where, and until when it is locked. */
+/** One archive generation of a UTC day: what was written, where, and until when it is locked. */
 export interface ArchiveLedgerEntry {
   /** 'YYYY-MM-DD' (UTC): the window [day 00:00, next day 00:00) of last_seen. */
   day: string;
+  /**
+   * 1 for a day's first archive, then one more each time the day changed and was archived
+   * again; each generation has keys of its own and holds the whole day as it then was.
+   */
+  generation: number;
+  /**
+   * The hot store's version high-water mark (decimal) the generation was read at: it holds
+   * every row of the day whose version is at or below it, as that version. Null for days
+   * archived before versions existed, which vouch for no row version.
+   */
+  high_water: string | null;
   window_start: Date;
   window_end: Date;
   /** The hot-store backend the rows were read from. */
@@ -46,7 +57,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 // store creates the schema under another lock).
 const DUPLICATE_OBJECT_CODES = new Set(['23505', '42P06', '42P07', '42710']);
 
-const COLUMNS = `to_char(day, 'YYYY-MM-DD') AS day, window_start, window_end, backend, bucket,
+const COLUMNS = `to_char(day, 'YYYY-MM-DD') AS day, generation, high_water::text AS high_water,
+  window_start, window_end, backend, bucket,
   rows, parts, bytes, manifest_key, manifest_sha256, manifest_version_id, lock_mode,
   retain_until, archived_at, job_id`;
 
@@ -63,10 +75,20 @@ const toEntry = (row: LedgerRow): ArchiveLedgerEntry => ({
   bytes: Number(row.bytes),
 });
 
+/** The newest archive generation of a day, as retention and archive.lock read it. */
+export interface LatestGeneration {
+  generation: number;
+  /** The mark, in the version space of `backend` only. */
+  high_water: string | null;
+  backend: 'postgres' | 'clickhouse';
+  rows: number;
+}
+
 /**
- * The archive ledger in PostgreSQL (`<schema>.archive_ledger`): one row per UTC day whose
- * window has been written to the WORM bucket and verified. Rows are only ever inserted;
- * retention deletes a hot-store day only once it is here.
+ * The archive ledger in PostgreSQL (`<schema>.archive_ledger`): one row per archive
+ * generation of a UTC day, written to the WORM bucket and verified. Rows are only ever
+ * inserted; retention deletes a hot-store row only when the day's newest generation holds
+ * it at its current version.
  */
 export class ArchiveLedger {
   private readonly table: string;
@@ -110,7 +132,9 @@ export class ArchiveLedger {
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.options.schema}"`);
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.table} (
-          day date PRIMARY KEY,
+          day date NOT NULL,
+          generation int NOT NULL DEFAULT 1 CHECK (generation >= 1),
+          high_water bigint NULL,
           window_start timestamptz NOT NULL,
           window_end timestamptz NOT NULL CHECK (window_end > window_start),
           backend text NOT NULL CHECK (backend IN ('postgres', 'clickhouse')),
@@ -124,8 +148,25 @@ export class ArchiveLedger {
           lock_mode text NOT NULL CHECK (lock_mode IN ('COMPLIANCE', 'GOVERNANCE')),
           retain_until timestamptz NOT NULL,
           archived_at timestamptz NOT NULL DEFAULT now(),
-          job_id text NULL
+          job_id text NULL,
+          PRIMARY KEY (day, generation)
         )`);
+      // A ledger of an older Stowage: one row per day, no generations, no high-water mark.
+      // Its rows become generation 1 with no mark (so they vouch for no row version).
+      const { rows: old } = await client.query(
+        `SELECT 1 FROM pg_attribute
+         WHERE attrelid = $1::regclass AND attname = 'generation' AND NOT attisdropped`,
+        [this.table],
+      );
+      if (old.length === 0) {
+        await client.query(
+          `ALTER TABLE ${this.table}
+             ADD COLUMN IF NOT EXISTS generation int NOT NULL DEFAULT 1 CHECK (generation >= 1),
+             ADD COLUMN IF NOT EXISTS high_water bigint NULL,
+             DROP CONSTRAINT IF EXISTS archive_ledger_pkey,
+             ADD PRIMARY KEY (day, generation)`,
+        );
+      }
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {
@@ -137,19 +178,25 @@ export class ArchiveLedger {
     }
   }
 
-  /** Records an archived day once: true when this call inserted it, false when it was there. */
+  /**
+   * Records a generation of a day once: true when this call inserted it, false when it was
+   * there.
+   */
   async record(entry: NewArchiveLedgerEntry): Promise<boolean> {
     if (!isUtcDay(entry.day)) {
       throw new RangeError(`not a YYYY-MM-DD day: ${JSON.stringify(entry.day)}`);
+    }
+    if (!Number.isSafeInteger(entry.generation) || entry.generation < 1) {
+      throw new RangeError(`generation must be a positive integer, got ${entry.generation}`);
     }
     try {
       const { rowCount } = await this.pool.query(
         `INSERT INTO ${this.table} (day, window_start, window_end, backend, bucket, rows, parts,
            bytes, manifest_key, manifest_sha256, manifest_version_id, lock_mode, retain_until,
-           archived_at, job_id)
+           archived_at, job_id, generation, high_water)
          VALUES ($1::date, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                 coalesce($14, now()), $15)
-         ON CONFLICT (day) DO NOTHING`,
+                 coalesce($14, now()), $15, $16, $17::bigint)
+         ON CONFLICT (day, generation) DO NOTHING`,
         [
           entry.day,
           entry.window_start.toISOString(),
@@ -166,6 +213,8 @@ export class ArchiveLedger {
           entry.retain_until.toISOString(),
           entry.archived_at?.toISOString() ?? null,
           entry.job_id,
+          entry.generation,
+          entry.high_water,
         ],
       );
       return rowCount === 1;
@@ -174,13 +223,19 @@ export class ArchiveLedger {
     }
   }
 
-  /** The entry of a day, or undefined when the day is not archived. */
-  async get(day: string): Promise<ArchiveLedgerEntry | undefined> {
+  /**
+   * The entry of a day's newest generation (or of the generation asked for), or undefined
+   * when there is none.
+   */
+  async get(day: string, generation?: number): Promise<ArchiveLedgerEntry | undefined> {
     if (!isUtcDay(day)) throw new RangeError(`not a YYYY-MM-DD day: ${JSON.stringify(day)}`);
     try {
       const { rows } = await this.pool.query<LedgerRow>(
-        `SELECT ${COLUMNS} FROM ${this.table} WHERE day = $1::date`,
-        [day],
+        `SELECT ${COLUMNS} FROM ${this.table}
+         WHERE day = $1::date AND ($2::int IS NULL OR generation = $2::int)
+         ORDER BY generation DESC
+         LIMIT 1`,
+        [day, generation ?? null],
       );
       return rows[0] === undefined ? undefined : toEntry(rows[0]);
     } catch (err) {
@@ -190,26 +245,44 @@ export class ArchiveLedger {
 
   /** Archived days ('YYYY-MM-DD') whose window overlaps [from, to). */
   async archivedDays(from: Date, to: Date): Promise<Set<string>> {
-    return new Set((await this.archivedRows(from, to)).keys());
+    return new Set((await this.latestGenerations(from, to)).keys());
   }
 
-  /** Rows archived per day ('YYYY-MM-DD') for the days whose window overlaps [from, to). */
-  async archivedRows(from: Date, to: Date): Promise<Map<string, number>> {
+  /** The newest generation of each archived day ('YYYY-MM-DD') whose window overlaps [from, to). */
+  async latestGenerations(from: Date, to: Date): Promise<Map<string, LatestGeneration>> {
     if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) {
-      throw new RangeError('archivedDays needs valid dates');
+      throw new RangeError('latestGenerations needs valid dates');
     }
     // Day d's window [d, d + 1 day) overlaps [from, to) when d >= from's day and d < to
     // rounded up to a day.
     const firstDay = utcDayOf(from);
     const endDay = utcDayOf(new Date(Math.ceil(to.getTime() / UTC_DAY_MS) * UTC_DAY_MS));
     try {
-      const { rows } = await this.pool.query<{ day: string; rows: string }>(
-        `SELECT to_char(day, 'YYYY-MM-DD') AS day, rows FROM ${this.table}
+      const { rows } = await this.pool.query<{
+        day: string;
+        generation: number;
+        high_water: string | null;
+        backend: 'postgres' | 'clickhouse';
+        rows: string;
+      }>(
+        `SELECT DISTINCT ON (day) to_char(day, 'YYYY-MM-DD') AS day, generation,
+                high_water::text AS high_water, backend, rows
+         FROM ${this.table}
          WHERE day >= $1::date AND day < $2::date
-         ORDER BY day`,
+         ORDER BY day, generation DESC`,
         [firstDay, endDay],
       );
-      return new Map(rows.map((r) => [r.day, Number(r.rows)]));
+      return new Map(
+        rows.map((r) => [
+          r.day,
+          {
+            generation: r.generation,
+            high_water: r.high_water,
+            backend: r.backend,
+            rows: Number(r.rows),
+          },
+        ]),
+      );
     } catch (err) {
       throw classifyPostgresError(err);
     }

@@ -4,12 +4,12 @@ import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 import {
   DAY_MS,
-  allowedRanges,
+  boundedRanges,
   dayOfNumber,
-  summarizeRetentionDays,
+  type ArchiveBounds,
+  type BoundedRange,
   type DeletedBatch,
   type HotRetention,
-  type HotRetentionPlan,
   type RetentionDay,
 } from './hot-retention.js';
 
@@ -26,6 +26,7 @@ type Int64 = string | number;
 interface DayRow {
   day_number: Int64;
   n: Int64;
+  archived: Int64;
   oldest_ms: Int64;
   newest_ms: Int64;
 }
@@ -45,7 +46,10 @@ export interface MutationWait {
 /**
  * Retention over ClickHouseHotStore's sightings. An indicator goes as a whole: every
  * sighting of a (type, value) whose latest last_seen is before the cutoff, never single
- * old sightings of an indicator seen since. Deletes are mutations (`ALTER TABLE … DELETE`),
+ * old sightings of an indicator seen since. With archive bounds, an indicator goes only
+ * when every sighting of it was inserted at or before its day's high-water mark (so the
+ * archive holds it as it is), and the delete itself takes only sightings inserted by then:
+ * one inserted after the keys were chosen survives. Deletes are mutations (`ALTER TABLE … DELETE`),
  * asynchronous on 18.16 (no mutations_sync), so each batch waits in system.mutations until
  * they are done: a finished job's report is then true, and the next batch does not pick
  * the same keys again.
@@ -65,73 +69,69 @@ export class ClickHouseHotRetention implements HotRetention {
     this.wait = { timeoutMs: 600_000, pollMs: 100, ...options.mutationWait };
   }
 
-  async daysBefore(cutoff: Date): Promise<RetentionDay[]> {
+  async daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]> {
     const cutoffMs = clickHouseLiteral(cutoff.getTime());
+    const archived = bounds === undefined ? '1' : archivedTest(boundedRanges(cutoff, bounds));
     // floor(), not intDiv(): 18.16's intDiv of a negative Int64 by a constant is wrong.
     const rows = await this.select<DayRow>(
       `SELECT floor(max_ms / ${DAY_MS}) AS day_number, count() AS n,
-              min(max_ms) AS oldest_ms, max(max_ms) AS newest_ms
+              countIf(${archived}) AS archived,
+              minIf(max_ms, ${archived}) AS oldest_ms, maxIf(max_ms, ${archived}) AS newest_ms
        FROM (${this.expiredIndicators(cutoffMs)})
        GROUP BY day_number
        ORDER BY day_number`,
     );
-    return rows.map((r) => ({
-      day: dayOfNumber(Number(r.day_number)),
-      rows: Number(r.n),
-      oldest: new Date(Number(r.oldest_ms)),
-      newest: new Date(Number(r.newest_ms)),
-    }));
+    return rows.map((r) => {
+      const some = Number(r.archived) > 0;
+      return {
+        day: dayOfNumber(Number(r.day_number)),
+        rows: Number(r.n),
+        archived: Number(r.archived),
+        oldest: some ? new Date(Number(r.oldest_ms)) : null,
+        newest: some ? new Date(Number(r.newest_ms)) : null,
+      };
+    });
   }
 
-  async plan(
-    cutoff: Date,
-    options: { archivedDays?: ReadonlySet<string> } = {},
-  ): Promise<HotRetentionPlan> {
-    return summarizeRetentionDays(await this.daysBefore(cutoff), options.archivedDays);
-  }
-
-  async deleteBatch(
-    cutoff: Date,
-    days: ReadonlySet<string> | undefined,
-    batchSize: number,
-  ): Promise<DeletedBatch> {
+  async deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch> {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
-    const ranges = allowedRanges(cutoff, days);
+    const ranges = boundedRanges(cutoff, bounds);
     if (ranges.length === 0) return { rows: 0, oldest: null, newest: null };
     const cutoffMs = clickHouseLiteral(cutoff.getTime());
-    // Allowed days as merged [from, to) ranges: usually one or two, whatever the day count.
-    const dayFilter =
-      days === undefined
-        ? ''
-        : ` AND (${ranges
-            .map(
-              (r) =>
-                `(max_ms >= ${clickHouseLiteral(r.from ?? 0)} AND max_ms < ${clickHouseLiteral(r.to)})`,
-            )
-            .join(' OR ')})`;
+    const having = bounds === undefined ? '' : ` AND (${archivedTest(ranges)})`;
     const keys = await this.select<KeyRow>(
-      `${this.expiredIndicators(cutoffMs, dayFilter)} LIMIT ${clickHouseLiteral(batchSize)}`,
+      `${this.expiredIndicators(cutoffMs, having)} LIMIT ${clickHouseLiteral(batchSize)}`,
     );
     if (keys.length === 0) return { rows: 0, oldest: null, newest: null };
 
     let oldest = Infinity;
     let newest = -Infinity;
-    const tuples = keys.map((k) => {
+    // Each key with its day's high-water mark: the delete takes only the sightings
+    // inserted by then.
+    const marked = keys.map((k) => {
       const ms = Number(k.max_ms);
       oldest = Math.min(oldest, ms);
       newest = Math.max(newest, ms);
-      return `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`;
+      const mark = ranges.find((r) => (r.from ?? -Infinity) <= ms && ms < r.to)?.highWater;
+      return {
+        mark: mark ?? null,
+        tuple: `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`,
+      };
     });
     const before = await this.mutationIds();
     // `last_seen_ms < cutoff` again: a sighting inserted since the keys were chosen is
-    // newer than the cutoff and survives (the indicator lives on), instead of being lost.
-    for (const chunk of chunkByLength(tuples, MAX_INLINED_CHARS)) {
+    // newer than the cutoff and survives (the indicator lives on), instead of being lost;
+    // `inserted_at <= mark`: so does a late sighting of an old day that no archive holds.
+    for (const chunk of chunkByLength(
+      marked.map((m) => `${m.mark ?? ''}|${m.tuple}`),
+      MAX_INLINED_CHARS,
+    )) {
       await this.run(() =>
         this.client.command({
           query: `ALTER TABLE ${this.table} DELETE
-                  WHERE (type, value) IN (${chunk.join(', ')}) AND last_seen_ms < ${cutoffMs}`,
+                  WHERE last_seen_ms < ${cutoffMs} AND (${deleteCondition(chunk)})`,
         }),
       );
     }
@@ -139,12 +139,13 @@ export class ClickHouseHotRetention implements HotRetention {
     return { rows: keys.length, oldest: new Date(oldest), newest: new Date(newest) };
   }
 
-  /** Indicators whose latest sighting is before the cutoff: type, value, max_ms. */
+  /** Indicators whose latest sighting is before the cutoff: type, value, max_ms, max_inserted. */
   private expiredIndicators(cutoffMs: string, having = ''): string {
     // Only keys with at least one old sighting can qualify; the IN set narrows the
     // aggregation to them, and the aggregate still reads every sighting of each.
-    // The alias differs from every column name (ClickHouse substitutes aliases everywhere).
-    return `SELECT type, value, max(last_seen_ms) AS max_ms
+    // The aliases differ from every column name (ClickHouse substitutes aliases everywhere).
+    return `SELECT type, value, max(last_seen_ms) AS max_ms,
+                   max(toUInt32(inserted_at)) AS max_inserted
             FROM ${this.table}
             WHERE (type, value) IN (
               SELECT type, value FROM ${this.table} WHERE last_seen_ms < ${cutoffMs})
@@ -206,4 +207,41 @@ export class ClickHouseHotRetention implements HotRetention {
       throw classifyClickHouseError(err);
     }
   }
+}
+
+/**
+ * Whether an indicator (max_ms, max_inserted) is held by its day's archive as it is: its
+ * latest sighting is in one of the day windows and none of its sightings was inserted
+ * after that day's high-water mark.
+ */
+function archivedTest(ranges: readonly BoundedRange[]): string {
+  const terms = ranges.map((r) => {
+    const version =
+      r.highWater === null ? '' : ` AND max_inserted <= ${clickHouseLiteral(Number(r.highWater))}`;
+    return `(max_ms >= ${clickHouseLiteral(r.from ?? 0)} AND max_ms < ${clickHouseLiteral(r.to)}${version})`;
+  });
+  return terms.length === 0 ? '0' : terms.join(' OR ');
+}
+
+/**
+ * The WHERE of one delete over `mark|tuple` entries: per high-water mark, its keys and
+ * `inserted_at <= mark` (no mark: archiving is off, every sighting of the key goes).
+ */
+function deleteCondition(entries: readonly string[]): string {
+  const byMark = new Map<string, string[]>();
+  for (const entry of entries) {
+    const bar = entry.indexOf('|');
+    const mark = entry.slice(0, bar);
+    const tuples = byMark.get(mark) ?? [];
+    tuples.push(entry.slice(bar + 1));
+    byMark.set(mark, tuples);
+  }
+  return [...byMark]
+    .map(([mark, tuples]) => {
+      const keys = `(type, value) IN (${tuples.join(', ')})`;
+      return mark === ''
+        ? `(${keys})`
+        : `(${keys} AND toUInt32(inserted_at) <= ${clickHouseLiteral(Number(mark))})`;
+    })
+    .join(' OR ');
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { IocType, StoredIoc } from '../domain/ioc.js';
 import { UTC_DAY_MS } from '../domain/utc-day.js';
+import { TransientError } from '../errors/index.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
@@ -14,6 +15,11 @@ const MAX_INLINED_CHARS = 60_000;
 
 // TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another process won a concurrent init.
 const ALREADY_EXISTS = new Set([57, 82]);
+
+// When the server inserted a sighting (its clock, whole seconds): an indicator's version is
+// the latest of its sightings', and an archive's high-water mark is such a time. The server
+// stamps it, so no client clock matters and no client can set it.
+const INSERTED_AT = `inserted_at DateTime('UTC') MATERIALIZED now()`;
 
 // Kept to the SQL ClickHouse 18.16 understands (no DateTime64, TTL, Map, LowCardinality),
 // which every later release understands too. Times are Int64 milliseconds, because
@@ -30,7 +36,8 @@ const TABLE_COLUMNS = `
   last_seen_ms Int64,
   sighting_id String,
   first_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(first_seen_ms, 1000), 0), 4294967295)),
-  last_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(last_seen_ms, 1000), 0), 4294967295))`;
+  last_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(last_seen_ms, 1000), 0), 4294967295)),
+  ${INSERTED_AT}`;
 
 // mergeIoc as aggregates. Each is idempotent (min, max, distinct union), so duplicate
 // sightings that ReplacingMergeTree has not collapsed yet cannot change the result, and
@@ -100,7 +107,36 @@ export class ClickHouseHotStore implements HotStore {
          ENGINE = ReplacingMergeTree
          ORDER BY (type, value, sighting_id)`,
       );
+      await this.addInsertedAt();
     });
+  }
+
+  /**
+   * A table of an older Stowage lacks inserted_at. A column added by ALTER is computed on
+   * every read for the parts written before it (so now() would make old sightings look new
+   * for ever): one OPTIMIZE … FINAL rewrites those parts with the column stored, stamped
+   * with the time of the upgrade. That rewrites the whole table, once.
+   */
+  private async addInsertedAt(): Promise<void> {
+    const has = async () => {
+      const result = await this.client.query({
+        query: `SELECT count() AS n FROM system.columns
+                WHERE database = ${clickHouseLiteral(this.database)}
+                  AND table = ${clickHouseLiteral(TABLE)} AND name = 'inserted_at'`,
+        format: 'JSONEachRow',
+      });
+      const [row] = await result.json<{ n: string | number }>();
+      return Number(row?.n ?? 0) > 0;
+    };
+    if (await has()) return;
+    try {
+      // 18.16 has no ADD COLUMN IF NOT EXISTS.
+      await this.client.command({ query: `ALTER TABLE ${this.table} ADD COLUMN ${INSERTED_AT}` });
+    } catch (err) {
+      // Another process added it first.
+      if (!(await has())) throw err;
+    }
+    await this.client.command({ query: `OPTIMIZE TABLE ${this.table} FINAL` });
   }
 
   async upsert(batch: readonly StoredIoc[]): Promise<UpsertResult> {
@@ -221,27 +257,80 @@ export class ClickHouseHotStore implements HotStore {
     }
   }
 
-  async windowDays(before: Date): Promise<WindowDay[]> {
+  async windowDays(before: Date, from?: Date): Promise<WindowDay[]> {
     const beforeMs = clickHouseLiteral(before.getTime());
+    const since = from === undefined ? '' : ` AND max_ms >= ${clickHouseLiteral(from.getTime())}`;
     // An indicator's day is that of its latest sighting, so all sightings are aggregated
     // per key first. floor(), not intDiv(): 18.16's intDiv of a negative Int64 is wrong.
     const rows = await this.run(async () => {
       const result = await this.client.query({
-        query: `SELECT floor(max_ms / ${UTC_DAY_MS}) AS day_number, count() AS n
+        query: `SELECT floor(max_ms / ${UTC_DAY_MS}) AS day_number, count() AS n,
+                       max(max_inserted) AS version
                 FROM (
-                  SELECT max(last_seen_ms) AS max_ms FROM ${this.table}
+                  SELECT max(last_seen_ms) AS max_ms, max(toUInt32(inserted_at)) AS max_inserted
+                  FROM ${this.table}
                   GROUP BY type, value
-                  HAVING max_ms < ${beforeMs})
+                  HAVING max_ms < ${beforeMs}${since})
                 GROUP BY day_number
                 ORDER BY day_number`,
         format: 'JSONEachRow',
       });
-      return result.json<{ day_number: string | number; n: string | number }>();
+      return result.json<{
+        day_number: string | number;
+        n: string | number;
+        version: string | number;
+      }>();
     });
     return rows.map((r) => ({
       day: new Date(Number(r.day_number) * UTC_DAY_MS).toISOString().slice(0, 10),
       rows: Number(r.n),
+      version: String(r.version),
     }));
+  }
+
+  async versionHighWater(options: { timeoutMs?: number } = {}): Promise<string> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    const serverNow = async () => {
+      const [row] = await this.selectRows<{ s: string | number }>('SELECT toUInt32(now()) AS s');
+      return Number(row?.s);
+    };
+    // The mark is a whole second of the server's clock. Once that second is over, every
+    // insert stamped with it or earlier has started, and is either done or still running.
+    const mark = await serverNow();
+    while ((await serverNow()) <= mark) await sleep(100);
+    const running = async () =>
+      new Set(
+        (
+          await this.selectRows<{ query_id: string }>(
+            `SELECT query_id FROM system.processes
+             WHERE lower(query) LIKE '%insert%'
+               AND position(query, ${clickHouseLiteral(this.table)}) > 0
+               AND position(query, 'system.processes') = 0`,
+          )
+        ).map((r) => r.query_id),
+      );
+    let waiting = await running();
+    while (waiting.size > 0) {
+      if (Date.now() > deadline) {
+        throw new TransientError(
+          'hot_store_writers_busy',
+          `inserts into ${this.table} did not end within ${timeoutMs} ms: ${[...waiting].join(', ')}`,
+          { table: this.table },
+        );
+      }
+      await sleep(20);
+      const now = await running();
+      waiting = new Set([...waiting].filter((id) => now.has(id)));
+    }
+    return String(mark);
+  }
+
+  private async selectRows<T>(query: string): Promise<T[]> {
+    return this.run(async () => {
+      const result = await this.client.query({ query, format: 'JSONEachRow' });
+      return result.json<T>();
+    });
   }
 
   private async select(query: string): Promise<StoredIoc[]> {
@@ -320,3 +409,5 @@ function toStoredIoc(row: MergedRow): StoredIoc {
     tags: [...row.all_tags].sort(),
   };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

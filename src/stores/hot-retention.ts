@@ -5,13 +5,27 @@
 /** Milliseconds in a UTC day. */
 export const DAY_MS = 86_400_000;
 
+/**
+ * What the archive vouches for, per UTC day ('YYYY-MM-DD') in the ledger: the high-water
+ * mark of the day's newest generation (decimal; see HotStore.versionHighWater), or null
+ * when that generation vouches for no row version (written before versions existed).
+ * Undefined instead of a map: archiving is off, and every row past the cutoff may go.
+ */
+export type ArchiveBounds = ReadonlyMap<string, string | null> | undefined;
+
 /** Indicators last seen before a cutoff on one UTC day. */
 export interface RetentionDay {
   /** 'YYYY-MM-DD' (UTC). */
   day: string;
   rows: number;
-  oldest: Date;
-  newest: Date;
+  /**
+   * Of them, the indicators the day's newest archive holds at their current version (all of
+   * them when there are no bounds; none when the day has no archive): the deletable ones.
+   */
+  archived: number;
+  /** last_seen of the oldest and newest deletable one; null when there are none. */
+  oldest: Date | null;
+  newest: Date | null;
 }
 
 /** What a retention pass would delete (or did), and what it had to leave. */
@@ -23,6 +37,12 @@ export interface HotRetentionPlan {
   newest: string | null;
   /** Indicators past the cutoff kept because their day is not in the archive ledger. */
   blocked_unarchived_rows: number;
+  /**
+   * Indicators past the cutoff kept although their day is archived: they arrived or changed
+   * after the day's newest archive generation, which therefore does not hold them as they
+   * are. The next archive.lock writes the day again and they become deletable.
+   */
+  kept_changed_since_archive: number;
 }
 
 /** What one deletion batch removed. */
@@ -35,19 +55,17 @@ export interface DeletedBatch {
 /** Retention over one hot-store backend. */
 export interface HotRetention {
   readonly backend: 'postgres' | 'clickhouse';
-  /** Indicators last seen before the cutoff, per UTC day of last_seen, oldest day first. */
-  daysBefore(cutoff: Date): Promise<RetentionDay[]>;
-  /** The report of what deleteBatch would remove: only archivedDays when given, all days when not. */
-  plan(cutoff: Date, options?: { archivedDays?: ReadonlySet<string> }): Promise<HotRetentionPlan>;
   /**
-   * Deletes at most batchSize indicators last seen before the cutoff whose UTC day is in
-   * `days` (every day when undefined); returns what it deleted, 0 rows when none are left.
+   * Indicators last seen before the cutoff, per UTC day of last_seen, oldest day first,
+   * each with how many the bounds let go.
    */
-  deleteBatch(
-    cutoff: Date,
-    days: ReadonlySet<string> | undefined,
-    batchSize: number,
-  ): Promise<DeletedBatch>;
+  daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]>;
+  /**
+   * Deletes at most batchSize indicators last seen before the cutoff that the bounds let go
+   * (every one when undefined); returns what it deleted, 0 rows when none are left. The
+   * version test is part of the delete itself: a row changed after it was picked stays.
+   */
+  deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch>;
 }
 
 /** The UTC day ('YYYY-MM-DD') of a day number (days since 1970-01-01). */
@@ -63,56 +81,65 @@ export function dayNumberOf(day: string): number {
 }
 
 /**
- * Folds per-day counts into a plan: days in `archivedDays` (every day when undefined) are
- * deletable, the others blocked. Both the dry run and the real run start from this, so
- * they cannot disagree about what is eligible.
+ * Folds per-day counts into a plan: the archived indicators of days in the bounds are
+ * deletable, the rest of those days kept as changed since their archive, days outside the
+ * bounds blocked (with no bounds, every indicator is deletable). Both the dry run and the
+ * real run start from this, so they cannot disagree about what is eligible.
  */
 export function summarizeRetentionDays(
   days: readonly RetentionDay[],
-  archivedDays?: ReadonlySet<string>,
+  bounds: ArchiveBounds,
 ): HotRetentionPlan {
   let rows = 0;
   let blocked = 0;
+  let changed = 0;
   let oldest: Date | undefined;
   let newest: Date | undefined;
   for (const d of days) {
-    if (archivedDays !== undefined && !archivedDays.has(d.day)) {
+    if (bounds !== undefined && !bounds.has(d.day)) {
       blocked += d.rows;
       continue;
     }
-    rows += d.rows;
-    if (!oldest || d.oldest < oldest) oldest = d.oldest;
-    if (!newest || d.newest > newest) newest = d.newest;
+    rows += d.archived;
+    changed += d.rows - d.archived;
+    if (d.oldest && (!oldest || d.oldest < oldest)) oldest = d.oldest;
+    if (d.newest && (!newest || d.newest > newest)) newest = d.newest;
   }
   return {
     rows,
     oldest: oldest?.toISOString() ?? null,
     newest: newest?.toISOString() ?? null,
     blocked_unarchived_rows: blocked,
+    kept_changed_since_archive: changed,
   };
 }
 
+/** One day's deletable window [from, to) of last_seen and its high-water mark. */
+export interface BoundedRange {
+  /** Milliseconds; null: no lower end (archiving off). */
+  from: number | null;
+  to: number;
+  /** Decimal; null: no version test (archiving off). */
+  highWater: string | null;
+}
+
 /**
- * Allowed days as half-open [from, to) ranges of milliseconds, consecutive days merged and
- * the last range ending at the cutoff; one unbounded range when every day is allowed.
+ * The windows deletable before the cutoff: one per day with a high-water mark (a day
+ * whose newest generation has none lets nothing go), the last ending at the cutoff; one
+ * unbounded window when there are no bounds.
  */
-export function allowedRanges(
-  cutoff: Date,
-  days: ReadonlySet<string> | undefined,
-): { from: number | null; to: number }[] {
+export function boundedRanges(cutoff: Date, bounds: ArchiveBounds): BoundedRange[] {
   const end = cutoff.getTime();
-  if (days === undefined) return [{ from: null, to: end }];
-  const numbers = [...days].map(dayNumberOf).sort((a, b) => a - b);
-  const ranges: { from: number | null; to: number }[] = [];
-  for (const n of numbers) {
+  if (bounds === undefined) return [{ from: null, to: end, highWater: null }];
+  const ranges: BoundedRange[] = [];
+  for (const [day, highWater] of bounds) {
+    if (highWater === null) continue;
+    const n = dayNumberOf(day);
     const from = n * DAY_MS;
-    if (from >= end) break;
-    const to = Math.min((n + 1) * DAY_MS, end);
-    const last = ranges.at(-1);
-    if (last && last.to === from) last.to = to;
-    else ranges.push({ from, to });
+    if (from >= end) continue;
+    ranges.push({ from, to: Math.min((n + 1) * DAY_MS, end), highWater });
   }
-  return ranges;
+  return ranges.sort((a, b) => (a.from ?? 0) - (b.from ?? 0));
 }
 
 /** Folds a batch's oldest and newest into running ones. */

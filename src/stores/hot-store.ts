@@ -17,6 +17,12 @@ export interface WindowDay {
   /** 'YYYY-MM-DD' (UTC). */
   day: string;
   rows: number;
+  /**
+   * The newest row version on the day (decimal): PostgreSQL's row version, ClickHouse's
+   * latest insert time (Unix seconds) of a sighting. A day whose version is above its
+   * archive's high-water mark changed since that archive.
+   */
+  version: string;
 }
 
 /**
@@ -43,6 +49,13 @@ export interface HotStore {
    * window is never in memory at once. Batches are never empty.
    */
   streamWindow(from: Date, to: Date, batchSize: number): AsyncIterable<StoredIoc[]>;
-  /** The UTC days of last_seen holding indicators last seen before `before`, oldest first. */
-  windowDays(before: Date): Promise<WindowDay[]>;
+  /** The UTC days of last_seen holding indicators last seen in [from, before), oldest first. */
+  windowDays(before: Date, from?: Date): Promise<WindowDay[]>;
+  /**
+   * A high-water mark of row versions (decimal) for an archive about to read: every row
+   * version at or below it is committed and visible to reads that start after this returns,
+   * and every later insert or change gets a version above it. Waits for the writes in
+   * flight (a transient error when they do not end within timeoutMs).
+   */
+  versionHighWater(options?: { timeoutMs?: number }): Promise<string>;
 }

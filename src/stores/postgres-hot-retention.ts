@@ -1,22 +1,26 @@
 import type pg from 'pg';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import {
-  allowedRanges,
+  boundedRanges,
+  dayNumberOf,
   dayOfNumber,
-  summarizeRetentionDays,
+  type ArchiveBounds,
   type DeletedBatch,
   type HotRetention,
-  type HotRetentionPlan,
   type RetentionDay,
 } from './hot-retention.js';
+
+// The largest bigint: the version bound of a window when archiving is off.
+const ANY_VERSION = '9223372036854775807';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 interface DayRow {
   day_number: string;
   n: string;
-  oldest: Date;
-  newest: Date;
+  archived: string;
+  oldest: Date | null;
+  newest: Date | null;
 }
 
 interface DeletedRow {
@@ -44,22 +48,41 @@ export class PostgresHotRetention implements HotRetention {
     this.table = `"${options.schema}".iocs`;
   }
 
-  async daysBefore(cutoff: Date): Promise<RetentionDay[]> {
+  async daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]> {
+    const marked = [...(bounds ?? new Map<string, string | null>())].filter(
+      (entry): entry is [string, string] => entry[1] !== null,
+    );
     try {
       // A range scan of iocs_last_seen_idx; the day number is computed in UTC whatever the
-      // session's TimeZone, because epoch seconds have no time zone.
+      // session's TimeZone, because epoch seconds have no time zone. A row is archived as
+      // it is when its version is at or below its day's high-water mark.
       const { rows } = await this.pool.query<DayRow>(
-        `SELECT floor(extract(epoch FROM last_seen) / 86400)::bigint AS day_number,
-                count(*) AS n, min(last_seen) AS oldest, max(last_seen) AS newest
-         FROM ${this.table}
-         WHERE last_seen < $1
+        `SELECT i.day_number, count(*) AS n,
+                count(*) FILTER (WHERE i.archived) AS archived,
+                min(i.last_seen) FILTER (WHERE i.archived) AS oldest,
+                max(i.last_seen) FILTER (WHERE i.archived) AS newest
+         FROM (
+           SELECT d.day_number, t.last_seen,
+                  coalesce($2::boolean OR t.version <= b.high_water, false) AS archived
+           FROM ${this.table} AS t
+           CROSS JOIN LATERAL (
+             SELECT floor(extract(epoch FROM t.last_seen) / 86400)::bigint AS day_number) AS d
+           LEFT JOIN unnest($3::bigint[], $4::bigint[]) AS b(day_number, high_water)
+             ON b.day_number = d.day_number
+           WHERE t.last_seen < $1) AS i
          GROUP BY 1
          ORDER BY 1`,
-        [cutoff.toISOString()],
+        [
+          cutoff.toISOString(),
+          bounds === undefined,
+          marked.map(([day]) => dayNumberOf(day)),
+          marked.map(([, highWater]) => highWater),
+        ],
       );
       return rows.map((r) => ({
         day: dayOfNumber(Number(r.day_number)),
         rows: Number(r.n),
+        archived: Number(r.archived),
         oldest: r.oldest,
         newest: r.newest,
       }));
@@ -68,43 +91,39 @@ export class PostgresHotRetention implements HotRetention {
     }
   }
 
-  async plan(
-    cutoff: Date,
-    options: { archivedDays?: ReadonlySet<string> } = {},
-  ): Promise<HotRetentionPlan> {
-    return summarizeRetentionDays(await this.daysBefore(cutoff), options.archivedDays);
-  }
-
-  async deleteBatch(
-    cutoff: Date,
-    days: ReadonlySet<string> | undefined,
-    batchSize: number,
-  ): Promise<DeletedBatch> {
+  async deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch> {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
-    const ranges = allowedRanges(cutoff, days);
+    const ranges = boundedRanges(cutoff, bounds);
     if (ranges.length === 0) return { rows: 0, oldest: null, newest: null };
     try {
-      // Each allowed range is an index range scan in last_seen order (so the dead tuples of
+      // Each day's window is an index range scan in last_seen order (so the dead tuples of
       // earlier batches are skipped, not rescanned), stopped at batchSize; the victims are
-      // then deleted by ctid (a TID scan). If an upsert refreshes a victim meanwhile, its new
-      // version has another ctid and is left alone; the last_seen test says so again.
+      // then deleted by ctid (a TID scan). The delete tests the version again, against the
+      // row as it is when deleted: if an upsert changes a victim meanwhile, its new version
+      // is above the mark (and has another ctid), and it stays.
       const { rows } = await this.pool.query<DeletedRow>(
-        `WITH victims AS (
+        `WITH ranges AS (
+           SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $5::bigint[])
+             AS r(lo, hi, high_water)
+         ), victims AS (
            SELECT v.ctid
-           FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(lo, hi)
+           FROM ranges AS r
            CROSS JOIN LATERAL (
              SELECT ctid FROM ${this.table}
-             WHERE last_seen >= r.lo AND last_seen < r.hi
+             WHERE last_seen >= r.lo AND last_seen < r.hi AND version <= r.high_water
              ORDER BY last_seen
              LIMIT $3
            ) AS v
            LIMIT $3
          ), deleted AS (
-           DELETE FROM ${this.table}
-           WHERE ctid = ANY (ARRAY(SELECT ctid FROM victims)) AND last_seen < $4
-           RETURNING last_seen
+           DELETE FROM ${this.table} AS t
+           WHERE t.ctid = ANY (ARRAY(SELECT ctid FROM victims)) AND t.last_seen < $4
+             AND EXISTS (
+               SELECT 1 FROM ranges AS r
+               WHERE t.last_seen >= r.lo AND t.last_seen < r.hi AND t.version <= r.high_water)
+           RETURNING t.last_seen
          )
          SELECT count(*) AS n, min(last_seen) AS oldest, max(last_seen) AS newest FROM deleted`,
         [
@@ -112,6 +131,7 @@ export class PostgresHotRetention implements HotRetention {
           ranges.map((r) => new Date(r.to).toISOString()),
           batchSize,
           cutoff.toISOString(),
+          ranges.map((r) => r.highWater ?? ANY_VERSION),
         ],
       );
       const row = rows[0];

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../domain/ioc.js';
 import { UTC_DAY_MS, utcDayOf } from '../domain/utc-day.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
+import { TransientError } from '../errors/index.js';
 import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -52,6 +53,7 @@ export class PostgresHotStore implements HotStore {
   readonly backend = 'postgres' as const;
   private readonly schema: string;
   private readonly table: string;
+  private readonly versionSequence: string;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -63,6 +65,7 @@ export class PostgresHotStore implements HotStore {
     }
     this.schema = options.schema;
     this.table = `"${options.schema}".iocs`;
+    this.versionSequence = `"${options.schema}".iocs_version_seq`;
   }
 
   async init(): Promise<void> {
@@ -76,6 +79,27 @@ export class PostgresHotStore implements HotStore {
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [initLockKey(this.schema)]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${TABLE_COLUMNS})`);
+      // Every insert and every merge that changes a row gives it the next value of one
+      // sequence: an archive's high-water mark then says which rows it holds as they are now.
+      // Added, not declared above, so that a table of an older Stowage gets it too (its rows
+      // start at version 0: no archive vouches for them until their day is archived again).
+      // Only when missing: ALTER TABLE locks the table out even when it changes nothing.
+      await client.query(`CREATE SEQUENCE IF NOT EXISTS ${this.versionSequence} AS bigint`);
+      const { rows: versioned } = await client.query(
+        `SELECT 1 FROM pg_attribute
+         WHERE attrelid = $1::regclass AND attname = 'version' AND atthasdef`,
+        [this.table],
+      );
+      if (versioned.length === 0) {
+        await client.query(
+          `ALTER TABLE ${this.table} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0`,
+        );
+        await client.query(
+          `ALTER TABLE ${this.table}
+             ALTER COLUMN version SET DEFAULT nextval('${this.versionSequence}')`,
+        );
+        await client.query(`ALTER SEQUENCE ${this.versionSequence} OWNED BY ${this.table}.version`);
+      }
       // findHot walks this index newest first and filters on confidence; an index led by
       // confidence would not give the last_seen order it returns.
       await client.query(
@@ -216,18 +240,35 @@ export class PostgresHotStore implements HotStore {
     }
   }
 
-  async windowDays(before: Date): Promise<WindowDay[]> {
+  async windowDays(before: Date, from?: Date): Promise<WindowDay[]> {
     try {
-      const { rows } = await this.pool.query<{ day: string; n: string }>(
-        `SELECT to_char(d, 'YYYY-MM-DD') AS day, n FROM (
-           SELECT ${LAST_SEEN_DAY} AS d, count(*) AS n
+      const { rows } = await this.pool.query<{ day: string; n: string; version: string }>(
+        `SELECT to_char(d, 'YYYY-MM-DD') AS day, n, version FROM (
+           SELECT ${LAST_SEEN_DAY} AS d, count(*) AS n, max(version) AS version
            FROM ${this.table}
-           WHERE last_seen < $1
+           WHERE last_seen < $1 AND last_seen >= $2
            GROUP BY 1) AS per_day
          ORDER BY d`,
-        [before.toISOString()],
+        [before.toISOString(), from?.toISOString() ?? '-infinity'],
       );
-      return rows.map((r) => ({ day: r.day, rows: Number(r.n) }));
+      return rows.map((r) => ({ day: r.day, rows: Number(r.n), version: r.version }));
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async versionHighWater(options: { timeoutMs?: number } = {}): Promise<string> {
+    try {
+      // First the last version handed out, then every transaction writing to the table now:
+      // a writer takes its table lock before it draws a version (at parse time), so each
+      // one that drew a version up to this mark is among them, and once they are gone every
+      // such version is committed (or rolled back) and visible to whoever reads next.
+      const { rows } = await this.pool.query<{ mark: string }>(
+        `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS mark
+         FROM ${this.versionSequence}`,
+      );
+      await waitForWriters(this.pool, this.table, options.timeoutMs ?? 60_000);
+      return rows[0]?.mark ?? '0';
     } catch (err) {
       throw classifyPostgresError(err);
     }
@@ -243,7 +284,7 @@ export class PostgresHotStore implements HotStore {
     // The ON CONFLICT branch is mergeIoc in SQL. "b is latest" there is the row comparison
     // (last_seen, confidence, threat_type) > …, exactly bIsLatest's order; the WHERE skips
     // rows the merge would not change, so a replay writes nothing (no new tuple, no
-    // updated_at bump).
+    // updated_at or version bump).
     const result = await this.pool.query<IocRow>(
       `INSERT INTO ${this.table} AS cur
          (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
@@ -271,6 +312,8 @@ export class PostgresHotStore implements HotStore {
          last_seen = GREATEST(cur.last_seen, excluded.last_seen),
          tags = ARRAY(SELECT DISTINCT u.t COLLATE "C"
                       FROM unnest(cur.tags || excluded.tags) AS u(t) ORDER BY 1),
+         -- The version the insert drew: a row the merge changes is a new version of it.
+         version = excluded.version,
          updated_at = now()
        WHERE excluded.first_seen < cur.first_seen
           OR (excluded.last_seen, excluded.confidence, excluded.threat_type)
@@ -338,6 +381,37 @@ function assertWindow(from: Date, to: Date, batchSize: number): void {
 function assertLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 0) {
     throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+  }
+}
+
+/**
+ * Waits until every transaction that holds a write lock on `table` now has ended (as
+ * CREATE INDEX CONCURRENTLY waits for older writers); later writers are not waited for.
+ * A transient error after timeoutMs: a session left idle in a transaction holds it up.
+ */
+async function waitForWriters(pool: pg.Pool, table: string, timeoutMs: number): Promise<void> {
+  const holders = `SELECT DISTINCT virtualtransaction FROM pg_locks
+    WHERE locktype = 'relation' AND relation = $1::regclass AND granted
+      AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()`;
+  const { rows } = await pool.query<{ virtualtransaction: string }>(holders, [table]);
+  let waiting = new Set(rows.map((r) => r.virtualtransaction));
+  const deadline = Date.now() + timeoutMs;
+  while (waiting.size > 0) {
+    if (Date.now() > deadline) {
+      throw new TransientError(
+        'hot_store_writers_busy',
+        `transactions writing to ${table} did not end within ${timeoutMs} ms: ${[...waiting].join(', ')}`,
+        { table },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A transaction holds the lock on its own virtual id until it ends.
+    const { rows: live } = await pool.query<{ virtualxid: string }>(
+      `SELECT virtualxid FROM pg_locks
+       WHERE locktype = 'virtualxid' AND virtualxid = ANY ($1::text[])`,
+      [[...waiting]],
+    );
+    waiting = new Set(live.map((r) => r.virtualxid));
   }
 }
 

@@ -13,10 +13,15 @@ function open(schema = `t_${randomBytes(6).toString('hex')}`): ArchiveLedger {
   return new ArchiveLedger(pool, { schema });
 }
 
-function entry(day: string, fields: Partial<NewArchiveLedgerEntry> = {}): NewArchiveLedgerEntry {
+function entry(
+  day: string,
+  fields: Omit<Partial<NewArchiveLedgerEntry>, 'archived_at'> = {},
+): NewArchiveLedgerEntry {
   const start = new Date(`${day}T00:00:00Z`);
   return {
     day,
+    generation: 1,
+    high_water: '100',
     window_start: start,
     window_end: new Date(start.getTime() + 86_400_000),
     backend: 'postgres',
@@ -113,5 +118,55 @@ describe('archive ledger', () => {
     await held.release();
     const again = await ledger.lockDay('2031-05-06');
     await again.release();
+  });
+});
+
+describe('archive ledger of an older Stowage', () => {
+  it('init turns its one row per day into generation 1 with no high-water mark, and takes a generation 2 next to it', async () => {
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const ledger = open(schema);
+    // The table as the previous release created it.
+    await pool.query(`CREATE SCHEMA "${schema}"`);
+    await pool.query(`
+      CREATE TABLE "${schema}".archive_ledger (
+        day date PRIMARY KEY,
+        window_start timestamptz NOT NULL,
+        window_end timestamptz NOT NULL CHECK (window_end > window_start),
+        backend text NOT NULL CHECK (backend IN ('postgres', 'clickhouse')),
+        bucket text NOT NULL,
+        rows bigint NOT NULL CHECK (rows >= 0),
+        parts int NOT NULL CHECK (parts >= 0),
+        bytes bigint NOT NULL CHECK (bytes >= 0),
+        manifest_key text NOT NULL,
+        manifest_sha256 text NOT NULL CHECK (manifest_sha256 ~ '^[0-9a-f]{64}$'),
+        manifest_version_id text NULL,
+        lock_mode text NOT NULL CHECK (lock_mode IN ('COMPLIANCE', 'GOVERNANCE')),
+        retain_until timestamptz NOT NULL,
+        archived_at timestamptz NOT NULL DEFAULT now(),
+        job_id text NULL
+      )`);
+    await pool.query(
+      `INSERT INTO "${schema}".archive_ledger (day, window_start, window_end, backend, bucket,
+         rows, parts, bytes, manifest_key, manifest_sha256, lock_mode, retain_until)
+       VALUES ('2031-05-06', '2031-05-06T00:00:00Z', '2031-05-07T00:00:00Z', 'postgres', 'a',
+         10, 1, 123, 'k', $1, 'COMPLIANCE', '2040-01-01T00:00:00Z')`,
+      ['a'.repeat(64)],
+    );
+
+    await ledger.init();
+    await ledger.init();
+    expect(await ledger.get('2031-05-06')).toMatchObject({ generation: 1, high_water: null });
+    expect(await ledger.record(entry('2031-05-06', { generation: 2, high_water: '42' }))).toBe(
+      true,
+    );
+    expect(await ledger.get('2031-05-06')).toMatchObject({ generation: 2, high_water: '42' });
+    expect(await ledger.get('2031-05-06', 1)).toMatchObject({ generation: 1, rows: 10 });
+    const latest = await ledger.latestGenerations(
+      new Date('2031-05-01T00:00:00Z'),
+      new Date('2031-06-01T00:00:00Z'),
+    );
+    expect([...latest]).toEqual([
+      ['2031-05-06', { generation: 2, high_water: '42', backend: 'postgres', rows: 10 }],
+    ]);
   });
 });

@@ -219,19 +219,100 @@ describe.each([postgresBackend(), clickHouseBackend()])('$name hot store windows
       ioc({ value: 'e.example.com', last_seen: at(3 * DAY + HOUR) }),
     ];
     for (const s of sightings) await store.upsert([s]);
+    const days = async (before: number, from?: number) =>
+      (await store.windowDays(at(before), from === undefined ? undefined : at(from))).map(
+        ({ day, rows }) => ({ day, rows }),
+      );
 
-    expect(await store.windowDays(at(10 * DAY))).toEqual([
+    expect(await days(10 * DAY)).toEqual([
       { day: '2031-05-05', rows: 2 },
       { day: '2031-05-06', rows: 1 },
       { day: '2031-05-08', rows: 1 },
       { day: '2031-05-09', rows: 1 },
     ]);
     // `before` is exclusive, and an indicator last seen after it is left out entirely.
-    expect(await store.windowDays(at(3 * DAY + HOUR))).toEqual([
+    expect(await days(3 * DAY + HOUR)).toEqual([
       { day: '2031-05-05', rows: 2 },
       { day: '2031-05-06', rows: 1 },
       { day: '2031-05-08', rows: 1 },
     ]);
-    expect(await store.windowDays(at(-DAY))).toEqual([]);
+    expect(await days(-DAY)).toEqual([]);
+    // `from` is inclusive, by the indicator's latest sighting.
+    expect(await days(10 * DAY, 2 * DAY + 5)).toEqual([
+      { day: '2031-05-08', rows: 1 },
+      { day: '2031-05-09', rows: 1 },
+    ]);
+  });
+
+  it("a day's version rises above an archive's high-water mark when a row of it changes after the mark, and not before", async () => {
+    const store = await backend.open();
+    const a = ioc({ value: 'a.example.com', last_seen: at(HOUR), sources: ['otx'] });
+    await store.upsert([a, ioc({ value: 'b.example.com', last_seen: at(2 * HOUR) })]);
+    await store.upsert([ioc({ value: 'c.example.com', last_seen: at(DAY + HOUR) })]);
+    const version = async (day: number) =>
+      BigInt((await store.windowDays(at(day + DAY), at(day)))[0]!.version);
+
+    const mark = BigInt(await store.versionHighWater());
+    const before = [await version(0), await version(DAY)];
+    expect(before[0]).toBeLessThanOrEqual(mark);
+    expect(before[1]).toBeLessThanOrEqual(mark);
+    if (backend.name === 'postgres') {
+      // A replay changes nothing, so it is no new version. (In ClickHouse it is a second
+      // copy of the sighting, inserted later: the day looks changed and is archived again.)
+      await store.upsert([a]);
+      expect(await version(0)).toBe(before[0]);
+    }
+
+    // The same indicator with a new source, still last seen on day 0: a new version.
+    await store.upsert([{ ...a, sources: ['misp'] }]);
+    expect(await version(0)).toBeGreaterThan(mark);
+    expect(await version(DAY)).toBe(before[1]);
+    // Every version at or below a later mark: what a later archive reads holds it.
+    expect(await version(0)).toBeLessThanOrEqual(BigInt(await store.versionHighWater()));
+  });
+});
+
+describe('postgres version high-water mark', () => {
+  let pool: pg.Pool;
+  const schema = isolatedName();
+  beforeAll(() => {
+    pool = new pg.Pool({ connectionString: env('DATABASE_URL'), max: 4 });
+  });
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  });
+
+  it('waits for a transaction that drew a version and has not committed, so the mark never covers a row no reader can see yet', async () => {
+    const store = new PostgresHotStore(pool, { schema });
+    await store.init();
+    await store.upsert([ioc({ value: 'a.example.com' })]);
+    const writer = await pool.connect();
+    try {
+      await writer.query('BEGIN');
+      const { rows } = await writer.query<{ version: string }>(
+        `INSERT INTO "${schema}".iocs
+           (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
+         VALUES ('domain', 'open.example.com', 'c2', 0.5, '{otx}', now(), now(), '{}')
+         RETURNING version`,
+      );
+      const drawn = BigInt(rows[0]!.version);
+      // Held open: the mark cannot be taken.
+      await expect(store.versionHighWater({ timeoutMs: 300 })).rejects.toMatchObject({
+        code: 'hot_store_writers_busy',
+      });
+      const marked = store.versionHighWater({ timeoutMs: 30_000 });
+      let settled = false;
+      void marked.finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(settled).toBe(false);
+      await writer.query('COMMIT');
+      // Taken once the writer is done; it covers the committed version.
+      expect(BigInt(await marked)).toBeGreaterThanOrEqual(drawn);
+    } finally {
+      writer.release();
+    }
   });
 });

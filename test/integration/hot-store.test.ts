@@ -559,3 +559,73 @@ describe('ClickHouse literals on the real server', () => {
     }
   });
 });
+
+describe('hot store tables of an older Stowage', () => {
+  it('PostgreSQL: init adds row versions; old rows are at version 0, below any mark an archive takes', async () => {
+    const pool = new pg.Pool({ connectionString: env('DATABASE_URL'), max: 2 });
+    const schema = isolatedName();
+    try {
+      // The table as the previous release created it, with one row.
+      await pool.query(`CREATE SCHEMA "${schema}"`);
+      await pool.query(`CREATE TABLE "${schema}".iocs (
+        type text COLLATE "C" NOT NULL, value text COLLATE "C" NOT NULL,
+        threat_type text COLLATE "C" NOT NULL, confidence double precision NOT NULL,
+        sources text[] COLLATE "C" NOT NULL, first_seen timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL, tags text[] COLLATE "C" NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (type, value))`);
+      await pool.query(`INSERT INTO "${schema}".iocs VALUES
+        ('domain', 'old.example.com', 'c2', 0.5, '{otx}', now(), now(), '{}', now())`);
+      const store = new PostgresHotStore(pool, { schema });
+      await store.init();
+      await store.init();
+      await store.upsert([ioc({ value: 'new.example.com' })]);
+      const { rows } = await pool.query<{ value: string; version: string }>(
+        `SELECT value, version FROM "${schema}".iocs ORDER BY value`,
+      );
+      expect(rows.map((r) => [r.value, BigInt(r.version) > 0n])).toEqual([
+        ['new.example.com', true],
+        ['old.example.com', false],
+      ]);
+      expect(await store.get('domain', 'old.example.com')).toBeDefined();
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+    }
+  });
+
+  it('ClickHouse: init adds inserted_at and stores it for the old sightings, so they do not read as new on every query', async () => {
+    const client = createClient({ url: env('CLICKHOUSE_URL'), request_timeout: 60_000 });
+    const database = isolatedName();
+    try {
+      await client.command({ query: `CREATE DATABASE ${database}` });
+      await client.command({
+        query: `CREATE TABLE ${database}.ioc_sightings (
+          type String, value String, threat_type String, confidence Float64,
+          sources Array(String), tags Array(String), first_seen_ms Int64, last_seen_ms Int64,
+          sighting_id String)
+          ENGINE = ReplacingMergeTree ORDER BY (type, value, sighting_id)`,
+      });
+      await client.command({
+        query: `INSERT INTO ${database}.ioc_sightings VALUES
+          ('domain', 'old.example.com', 'c2', 0.5, ['otx'], [], 0, 1000, 'x')`,
+      });
+      const store = new ClickHouseHotStore(client, { database });
+      await store.init();
+      await store.init();
+      const stamp = async () => {
+        const result = await client.query({
+          query: `SELECT toUInt32(inserted_at) AS s FROM ${database}.ioc_sightings`,
+          format: 'JSONEachRow',
+        });
+        return (await result.json<{ s: number }>())[0]?.s;
+      };
+      const first = await stamp();
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect(await stamp()).toBe(first);
+      expect(await store.get('domain', 'old.example.com')).toBeDefined();
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
+  });
+});

@@ -2,19 +2,29 @@
 // RGW (Object Lock): the hot part on both backends, the sample part on real buckets.
 import {
   GetObjectCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { gunzipSync } from 'node:zlib';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InputOf } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
+import { archiveLockJob } from '../../jobs/archive-lock/definition.js';
+import {
+  archiveLockSettings,
+  createArchiveLockHandler,
+  type ArchiveLockResult,
+} from '../../jobs/archive-lock/handler.js';
 import { retentionCleanupJob } from '../../jobs/retention-cleanup/definition.js';
 import { createRetentionCleanupHandler } from '../../jobs/retention-cleanup/handler.js';
-import type { RetentionReport } from '../../jobs/retention-cleanup/report.js';
+import type { HotRetentionReport, RetentionReport } from '../../jobs/retention-cleanup/report.js';
+import { archiveManifestKey, archivePartKey } from '../../src/domain/archive.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
+import { WormArchive } from '../../src/stores/worm-archive.js';
 import { createHotRetention } from '../../src/stores/create-hot-retention.js';
 import { SampleRetention } from '../../src/stores/sample-retention.js';
 import { ArchiveLedger } from '../../src/stores/archive-ledger.js';
@@ -28,8 +38,9 @@ const dayStart = (ms: number) => Math.floor(ms / DAY) * DAY;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
- * The real archive ledger, recording a day as `archive.lock` would: with the number of rows
- * the day holds at that moment (no objects are written; retention reads only the ledger).
+ * The real archive ledger, recording a day's next generation as `archive.lock` would: with
+ * the hot store's version high-water mark and the rows the day holds at that moment (no
+ * objects are written; retention reads only the ledger).
  */
 class TestArchiveLedger {
   readonly ledger: ArchiveLedger;
@@ -50,10 +61,13 @@ class TestArchiveLedger {
     const counts = new Map(
       (await this.hotStore().windowDays(new Date())).map((d) => [d.day, d.rows]),
     );
+    const highWater = await this.hotStore().versionHighWater();
     for (const day of days) {
       const start = new Date(`${day}T00:00:00Z`);
       await this.ledger.record({
         day,
+        generation: ((await this.ledger.get(day))?.generation ?? 0) + 1,
+        high_water: highWater,
         window_start: start,
         window_end: new Date(start.getTime() + 86_400_000),
         backend: this.hotStore().backend,
@@ -199,6 +213,7 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
       oldest: new Date(archivedStart).toISOString(),
       newest: new Date(archivedStart + 2_499_000).toISOString(),
       blocked_unarchived_rows: 5,
+      kept_changed_since_archive: 0,
       batches: 3,
       archive_required: true,
     });
@@ -225,15 +240,20 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
     expect(await w.deps.hotStore.count()).toBe(10);
   });
 
-  it('rows that arrive for a day after it was archived block that day: nothing unarchived is deleted', async () => {
+  it('rows that arrive for a day after it was archived are kept and counted; the archived ones go', async () => {
     const w = await open({ ARCHIVE_ENABLED: 'true' });
     await w.deps.hotStore.upsert(onDay('archived', archivedStart, 20));
     await w.ledger.record(dayOf(archivedStart));
     // A collector back-fills the archived day after its archive ran.
     await w.deps.hotStore.upsert(onDay('late', archivedStart + 30 * 60_000, 3));
     const report = (await w.run({ targets: ['hot'] })).targets.hot!;
-    expect(report).toMatchObject({ rows: 0, blocked_unarchived_rows: 23 });
-    expect(await w.deps.hotStore.count()).toBe(23);
+    expect(report).toMatchObject({
+      rows: 20,
+      blocked_unarchived_rows: 0,
+      kept_changed_since_archive: 3,
+    });
+    expect(await w.deps.hotStore.count()).toBe(3);
+    expect(await w.deps.hotStore.get('domain', 'late-0.example.com')).toBeDefined();
   });
 
   it('with archiving off, every row past the window is deleted whatever the ledger holds', async () => {
@@ -295,6 +315,214 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
     }
   });
 });
+
+const CYCLE_JOBS = [archiveLockJob, retentionCleanupJob] as const;
+
+/**
+ * archive.lock into a real Object Lock bucket (GOVERNANCE, so the test can clean up) and
+ * retention.cleanup over the same hot store and ledger, both through BullMQ.
+ */
+async function openCycle(hotStore: 'postgres' | 'clickhouse') {
+  const bucket = randomBucketName('archive');
+  const world = new World(
+    new JobRegistry(CYCLE_JOBS),
+    (w) => ({
+      'archive.lock': createArchiveLockHandler({
+        hotStore: w.deps.hotStore,
+        ledger: new ArchiveLedger(w.deps.pg, { schema: w.config.DATABASE_SCHEMA }),
+        archive: new WormArchive(w.deps.s3, bucket),
+        settings: archiveLockSettings(w.config),
+      }),
+      'retention.cleanup': createRetentionCleanupHandler({
+        config: w.config,
+        hotRetention: createHotRetention(w.config, w.deps),
+        archiveLedger: new ArchiveLedger(w.deps.pg, { schema: w.config.DATABASE_SCHEMA }),
+        sampleRetention: new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES),
+      }),
+    }),
+    {
+      HOT_STORE: hotStore,
+      ARCHIVE_ENABLED: 'true',
+      ARCHIVE_BUCKET: bucket,
+      ARCHIVE_LOCK_MODE: 'GOVERNANCE',
+      ARCHIVE_RETENTION_YEARS: '1',
+      RETENTION_BATCH_SIZE: '1000',
+    },
+  );
+  await world.deps.hotStore.init();
+  await new ArchiveLedger(world.deps.pg, { schema: world.config.DATABASE_SCHEMA }).init();
+  await new WormArchive(world.deps.s3, bucket).ensureBucket();
+  await world.startWorker(['archive', 'maintenance']);
+
+  const finish = async (name: string, id: string, queue: 'archive' | 'maintenance') => {
+    const q = world.queues.get(queue);
+    const state = await eventually(
+      async () => {
+        const st = await q.getJobState(id);
+        return st === 'completed' || st === 'failed' ? st : undefined;
+      },
+      120_000,
+      `${name} ${id}`,
+    );
+    const job = await q.getJob(id);
+    if (state === 'failed') throw new Error(`${name} failed: ${job?.failedReason}`);
+    return job?.returnvalue as unknown;
+  };
+  return {
+    world,
+    bucket,
+    async archive(): Promise<ArchiveLockResult> {
+      const { id } = await world.producer.enqueue('archive.lock', {});
+      return (await finish('archive.lock', id, 'archive')) as ArchiveLockResult;
+    },
+    async retention(dryRun: boolean) {
+      const { id } = await world.producer.enqueue('retention.cleanup', {
+        dry_run: dryRun,
+        hot_days: 1,
+        targets: ['hot'],
+      });
+      return ((await finish('retention.cleanup', id, 'maintenance')) as RetentionReport).targets
+        .hot!;
+    },
+    /** Every object version in the bucket: key, version id and ETag. */
+    async objects() {
+      const out = await world.deps.s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+      return (out.Versions ?? [])
+        .map((v) => ({ key: v.Key!, version: v.VersionId!, etag: v.ETag! }))
+        .sort((a, b) => (a.key < b.key ? -1 : 1));
+    },
+    async close() {
+      try {
+        await world.deps.pg.query(
+          `DROP SCHEMA IF EXISTS "${world.config.DATABASE_SCHEMA}" CASCADE`,
+        );
+        if (hotStore === 'clickhouse') {
+          await world.deps.clickhouse.command({
+            query: `DROP DATABASE IF EXISTS ${world.config.CLICKHOUSE_DATABASE}`,
+          });
+        }
+        await removeBucket(world.deps.s3, bucket);
+      } finally {
+        await world.close();
+      }
+    },
+  };
+}
+
+describe.each(['postgres', 'clickhouse'] as const)(
+  'retention after archive generations on %s',
+  (hotStore) => {
+    let cycle: Awaited<ReturnType<typeof openCycle>> | undefined;
+    afterEach(async () => {
+      await cycle?.close();
+      cycle = undefined;
+    });
+
+    // Three days ago: archivable (before today) and past a one-day hot window.
+    const d = dayStart(Date.now() - 3 * DAY);
+    const day = dayOf(d);
+    const sameCounts = (a: HotRetentionReport, b: HotRetentionReport) =>
+      expect({ ...b, cutoff: null }).toEqual({ ...a, cutoff: null });
+
+    it('a row that arrives on an archived day is kept and counted, never deleted unarchived; archived again as generation 2 it goes', async () => {
+      cycle = await openCycle(hotStore);
+      const { world: w } = cycle;
+      const store = w.deps.hotStore;
+      await store.upsert([ioc('a.example.com', d + HOUR), ioc('b.example.com', d + 2 * HOUR)]);
+      expect((await cycle.archive()).days).toMatchObject([{ day, generation: 1, rows: 2 }]);
+      const first = await cycle.objects();
+      expect(first.map((o) => o.key)).toEqual([archiveManifestKey(day), archivePartKey(day, 1)]);
+
+      // A is seen again a day later (it leaves the day); C arrives on the archived day.
+      await store.upsert([ioc('a.example.com', d + DAY + HOUR)]);
+      await store.upsert([ioc('c.example.com', d + 3 * HOUR)]);
+
+      const dry = await cycle.retention(true);
+      expect(dry).toMatchObject({
+        rows: 1,
+        oldest: new Date(d + 2 * HOUR).toISOString(),
+        newest: new Date(d + 2 * HOUR).toISOString(),
+        kept_changed_since_archive: 1,
+        blocked_unarchived_rows: 1,
+      });
+      const real = await cycle.retention(false);
+      sameCounts(dry, real);
+      expect(await store.get('domain', 'b.example.com')).toBeUndefined();
+      expect(await store.get('domain', 'c.example.com')).toBeDefined();
+      expect((await store.get('domain', 'a.example.com'))?.last_seen.getTime()).toBe(
+        d + DAY + HOUR,
+      );
+
+      // The next archive writes the changed day as generation 2 and A's new day as its
+      // generation 1; generation 1 of the first day is left exactly as it was.
+      const second = await cycle.archive();
+      expect(second.days).toMatchObject([
+        { day, generation: 2, rows: 1, manifest_key: archiveManifestKey(day, 2) },
+        { day: dayOf(d + DAY), generation: 1, rows: 1 },
+      ]);
+      const all = await cycle.objects();
+      expect(all.map((o) => o.key)).toEqual(
+        [
+          archiveManifestKey(day),
+          archivePartKey(day, 1),
+          archiveManifestKey(day, 2),
+          archivePartKey(day, 1, 2),
+          archiveManifestKey(dayOf(d + DAY)),
+          archivePartKey(dayOf(d + DAY), 1),
+        ].sort(),
+      );
+      expect(all.filter((o) => first.some((f) => f.key === o.key))).toEqual(first);
+
+      const again = await cycle.retention(true);
+      expect(again).toMatchObject({
+        rows: 2,
+        kept_changed_since_archive: 0,
+        blocked_unarchived_rows: 0,
+      });
+      sameCounts(again, await cycle.retention(false));
+      expect(await store.count()).toBe(0);
+    });
+
+    it('a row that gains a source after its archive is kept until its day is archived again, then goes', async () => {
+      cycle = await openCycle(hotStore);
+      const { world: w } = cycle;
+      const store = w.deps.hotStore;
+      await store.upsert([ioc('a.example.com', d + HOUR), ioc('b.example.com', d + 2 * HOUR)]);
+      await cycle.archive();
+      const first = await cycle.objects();
+
+      // Same day, same last_seen, one more source (and so a row the archive does not hold).
+      await store.upsert([{ ...ioc('a.example.com', d + HOUR), sources: ['misp'] }]);
+      const dry = await cycle.retention(true);
+      expect(dry).toMatchObject({
+        rows: 1,
+        kept_changed_since_archive: 1,
+        blocked_unarchived_rows: 0,
+      });
+      sameCounts(dry, await cycle.retention(false));
+      expect((await store.get('domain', 'a.example.com'))?.sources).toEqual(['misp', 'otx']);
+      expect(await store.get('domain', 'b.example.com')).toBeUndefined();
+
+      expect((await cycle.archive()).days).toMatchObject([{ day, generation: 2, rows: 1 }]);
+      const all = await cycle.objects();
+      expect(all.map((o) => o.key)).toContain(archivePartKey(day, 1, 2));
+      expect(all.filter((o) => first.some((f) => f.key === o.key))).toEqual(first);
+      const part = await w.deps.s3.send(
+        new GetObjectCommand({ Bucket: cycle.bucket, Key: archivePartKey(day, 1, 2) }),
+      );
+      const line = JSON.parse(
+        gunzipSync(Buffer.from(await part.Body!.transformToByteArray())).toString('utf8'),
+      ) as { value: string; sources: string[] };
+      expect(line).toMatchObject({ value: 'a.example.com', sources: ['misp', 'otx'] });
+
+      expect(await cycle.retention(false)).toMatchObject({
+        rows: 1,
+        kept_changed_since_archive: 0,
+      });
+      expect(await store.count()).toBe(0);
+    });
+  },
+);
 
 describe('sample retention', () => {
   let world: RetentionWorld | undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DAY_MS,
-  allowedRanges,
+  boundedRanges,
   dayNumberOf,
   dayOfNumber,
   summarizeRetentionDays,
@@ -9,9 +9,16 @@ import {
   type RetentionDay,
 } from '../../src/stores/hot-retention.js';
 
-const day = (d: string, rows: number, oldest: string, newest: string): RetentionDay => ({
+const day = (
+  d: string,
+  rows: number,
+  oldest: string,
+  newest: string,
+  archived = rows,
+): RetentionDay => ({
   day: d,
   rows,
+  archived,
   oldest: new Date(oldest),
   newest: new Date(newest),
 });
@@ -26,38 +33,63 @@ describe('hot retention arithmetic', () => {
     expect(() => dayNumberOf('2026-02-30x')).toThrow(RangeError);
   });
 
-  it('a plan counts allowed days and reports the others as blocked', () => {
+  it('a plan counts the archived rows of archived days, keeps the changed ones, and blocks days not in the ledger', () => {
     const days = [
       day('2026-01-01', 3, '2026-01-01T01:00:00Z', '2026-01-01T05:00:00Z'),
       day('2026-01-02', 4, '2026-01-02T00:00:00Z', '2026-01-02T23:59:59.999Z'),
-      day('2026-01-03', 5, '2026-01-03T02:00:00Z', '2026-01-03T03:00:00Z'),
+      // Two of five rows changed after the day's archive.
+      day('2026-01-03', 5, '2026-01-03T02:00:00Z', '2026-01-03T03:00:00Z', 3),
     ];
-    expect(summarizeRetentionDays(days, new Set(['2026-01-01', '2026-01-03']))).toEqual({
-      rows: 8,
+    const bounds = new Map([
+      ['2026-01-01', '10'],
+      ['2026-01-03', '12'],
+    ]);
+    expect(summarizeRetentionDays(days, bounds)).toEqual({
+      rows: 6,
       oldest: '2026-01-01T01:00:00.000Z',
       newest: '2026-01-03T03:00:00.000Z',
       blocked_unarchived_rows: 4,
+      kept_changed_since_archive: 2,
     });
-    expect(summarizeRetentionDays(days)).toMatchObject({ rows: 12, blocked_unarchived_rows: 0 });
-    expect(summarizeRetentionDays(days, new Set())).toEqual({
+    // No bounds (archiving off): the store reports every row as deletable.
+    expect(summarizeRetentionDays(days.slice(0, 2), undefined)).toMatchObject({
+      rows: 7,
+      blocked_unarchived_rows: 0,
+      kept_changed_since_archive: 0,
+    });
+    expect(summarizeRetentionDays(days, new Map())).toEqual({
       rows: 0,
       oldest: null,
       newest: null,
       blocked_unarchived_rows: 12,
+      kept_changed_since_archive: 0,
     });
   });
 
-  it('allowed days become merged half-open ranges that end at the cutoff', () => {
+  it('each archived day with a high-water mark is a window of its own, the last ending at the cutoff', () => {
     const cutoff = new Date('2026-01-05T12:00:00Z');
     const at = (d: string) => Date.parse(`${d}T00:00:00Z`);
-    expect(allowedRanges(cutoff, undefined)).toEqual([{ from: null, to: cutoff.getTime() }]);
-    expect(
-      allowedRanges(cutoff, new Set(['2026-01-02', '2026-01-01', '2026-01-05', '2026-01-06'])),
-    ).toEqual([
-      { from: at('2026-01-01'), to: at('2026-01-03') },
-      { from: at('2026-01-05'), to: cutoff.getTime() },
+    expect(boundedRanges(cutoff, undefined)).toEqual([
+      { from: null, to: cutoff.getTime(), highWater: null },
     ]);
-    expect(allowedRanges(cutoff, new Set())).toEqual([]);
+    expect(
+      boundedRanges(
+        cutoff,
+        new Map([
+          ['2026-01-02', '7'],
+          ['2026-01-01', '5'],
+          // Archived before versions existed: vouches for no row.
+          ['2026-01-03', null],
+          ['2026-01-05', '9'],
+          ['2026-01-06', '11'],
+        ]),
+      ),
+    ).toEqual([
+      { from: at('2026-01-01'), to: at('2026-01-02'), highWater: '5' },
+      { from: at('2026-01-02'), to: at('2026-01-03'), highWater: '7' },
+      { from: at('2026-01-05'), to: cutoff.getTime(), highWater: '9' },
+    ]);
+    expect(boundedRanges(cutoff, new Map())).toEqual([]);
   });
 
   it('widen keeps the oldest and newest across batches', () => {

@@ -18,6 +18,7 @@ describe('writeReport', () => {
             oldest: '2025-09-01T00:00:00.000Z',
             newest: '2025-09-02T00:00:00.000Z',
             blocked_unarchived_rows: 1,
+            kept_changed_since_archive: 2,
             cutoff: '2025-10-03T00:00:00.000Z',
             batches: 1,
             archive_required: true,
