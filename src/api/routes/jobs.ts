@@ -41,6 +41,13 @@ export function readIdempotencyKey(req: Request): string | undefined {
   return parsed.data;
 }
 
+/** A payload checked by its job type's schema; `path` prefixes its errors (`payloads.3`). */
+function parsePayload(definition: AnyJobDefinition, payload: unknown, path?: string): unknown {
+  const parsed = definition.payload.safeParse(payload);
+  if (!parsed.success) throw ValidationError.fromZod(parsed.error, path);
+  return parsed.data;
+}
+
 const jobView = (job: EnqueuedJob) => ({ id: job.id, type: job.name, queue: job.queue });
 
 /**
@@ -107,18 +114,19 @@ export function jobRoutes(
 
   router.post('/v1/jobs/:type', async (req, res) => {
     const definition = enqueuable(req.params.type, res.locals.caller);
-    const request = { type: definition.name, payload: req.body as unknown };
     const key = readIdempotencyKey(req);
+    // Validated before the key is claimed: a refused body never binds it.
+    const payload = parsePayload(definition, req.body);
+    const request = { type: definition.name, payload };
     const result = await answerIdempotently(
       res,
       idempotency,
       { key, route: 'POST /v1/jobs/{type}', request },
       async (scoped) => {
-        const job = await producer.enqueueByName(
-          definition.name,
-          req.body,
-          scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope },
-        );
+        const job = await producer.enqueueByName(definition.name, payload, {
+          validated: true,
+          ...(scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope }),
+        });
         return {
           status: 202,
           location: `/v1/jobs/${job.id}`,
@@ -134,7 +142,8 @@ export function jobRoutes(
     const key = readIdempotencyKey(req);
     const body = bulkJobsBodySchema.safeParse(req.body);
     if (!body.success) throw ValidationError.fromZod(body.error);
-    const { payloads } = body.data;
+    // Every payload is validated (all or nothing) before the key is claimed.
+    const payloads = body.data.payloads.map((p, i) => parsePayload(definition, p, `payloads.${i}`));
     const result = await answerIdempotently(
       res,
       idempotency,
@@ -145,8 +154,9 @@ export function jobRoutes(
           definition.name,
           payloads,
           scoped === undefined
-            ? {}
+            ? { validated: true }
             : {
+                validated: true,
                 idempotencyKeys: payloads.map((_, i) => `${scoped.key}/${i}`),
                 keyScope: scoped.scope,
               },
