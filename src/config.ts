@@ -196,7 +196,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier')
     .default('stowage')
-    .describe('PostgreSQL schema holding Stowage tables (created when missing).'),
+    .describe('PostgreSQL schema holding Stowage tables (created by stowage init).'),
   CLICKHOUSE_URL: url(['http:', 'https:'])
     .default('http://127.0.0.1:8123')
     .describe('ClickHouse HTTP endpoint (used when HOT_STORE=clickhouse).'),
