@@ -20,7 +20,8 @@
 #
 # State (data, logs, pid files, configs) lives in $STOWAGE_STATE_DIR/<name>/, default
 # <repo>/.stowage/services/<name>/ (git-ignored). `start` also writes the `env` lines to
-# $STOWAGE_ENV_FILE (default <repo>/.stowage/services.env).
+# $STOWAGE_ENV_FILE (default <repo>/.stowage/services.env): the lines of the services it
+# started; the other services' lines stay as the file holds them.
 #
 # Ports (non-default, so a distro server on the default port never collides), overridable:
 #   STOWAGE_REDIS_PORT=16379  STOWAGE_PG_PORT=15432
@@ -212,10 +213,31 @@ print_env() {
   env_line ARCHIVE_SSE aws:kms
   env_line ARCHIVE_KMS_KEY_ID stowage-archive-key
 }
+# The service whose address a configuration key carries.
+key_service() {
+  case $1 in
+    REDIS_URL | CACHE_REDIS_URL) printf 'redis\n' ;;
+    DATABASE_URL) printf 'postgres\n' ;;
+    CLICKHOUSE_*) printf 'clickhouse\n' ;;
+    *) printf 's3\n' ;;
+  esac
+}
+# write_env_file SERVICE...: rewrites the lines of the services this run started (or
+# restarted). Every other line stays as the file has it: `STOWAGE_REDIS_PORT=… start redis`
+# must not reset the other services' ports, which this run was not told, to the defaults.
 write_env_file() {
+  local started=" ${*/s3-gateway/s3} " line key old
   mkdir -p -- "$(dirname -- "$ENV_FILE")"
   # Write then rename, so a reader never sees half a file.
-  print_env >"$ENV_FILE.tmp"
+  while IFS= read -r line; do
+    key=${line%%=*}
+    if [[ $started != *" $(key_service "$key") "* && -r $ENV_FILE ]] &&
+      old=$(grep -m 1 -- "^$key=" "$ENV_FILE"); then
+      printf '%s\n' "$old"
+    else
+      printf '%s\n' "$line"
+    fi
+  done < <(print_env) >"$ENV_FILE.tmp"
   mv -f -- "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
@@ -279,7 +301,7 @@ main() {
         "${prefix}_start"
         log "$name: ready ($(elapsed "$t0"))"
       done
-      write_env_file
+      write_env_file "${names[@]}"
       ;;
     stop)
       for name in "${names[@]}"; do
@@ -296,7 +318,7 @@ main() {
         "${prefix}_start"
         log "$name: restarted"
       done
-      write_env_file
+      write_env_file "${names[@]}"
       ;;
     status)
       for name in "${ALL_SERVICES[@]}"; do "${name}_status"; done

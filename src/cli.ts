@@ -10,6 +10,9 @@ import { createDeps } from './deps.js';
 import { createLogger } from './log.js';
 import type { RunningProcess } from './running-process.js';
 import { USAGE } from './cli/usage.js';
+import { EXIT } from './cli/exit-codes.js';
+import { StartupRefusedError } from './errors/index.js';
+import { SCHEMA_VERSION } from './stores/schema-version.js';
 
 /** The repository (or installed package) root: where package.json and scripts/ live. */
 function packageRoot(): string {
@@ -36,6 +39,7 @@ function config(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** Runs a process until SIGTERM/SIGINT, then stops it gracefully and exits 0. */
 async function serve(
+  name: string,
   start: () => Promise<RunningProcess> | RunningProcess,
   cfg: Config,
 ): Promise<void> {
@@ -59,7 +63,17 @@ async function serve(
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await starting;
+  try {
+    await starting;
+  } catch (err) {
+    // A refusal (no schema, unsafe production setting) is one line for the operator,
+    // not a stack trace.
+    if (err instanceof StartupRefusedError) {
+      process.stderr.write(`stowage ${name}: ${err.message}\n`);
+      process.exit(EXIT.refused);
+    }
+    throw err;
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -68,7 +82,7 @@ async function main(argv: string[]): Promise<void> {
     case 'api': {
       const cfg = config();
       const { startApi } = await import('./api/server.js');
-      await serve(() => startApi(cfg, createLogger(cfg, { process: 'api' })), cfg);
+      await serve('api', () => startApi(cfg, createLogger(cfg, { process: 'api' })), cfg);
       return;
     }
     case 'worker': {
@@ -77,19 +91,27 @@ async function main(argv: string[]): Promise<void> {
         values.queues ? { ...process.env, WORKER_QUEUES: values.queues } : process.env,
       );
       const { startWorker } = await import('../workers/worker-process.js');
-      await serve(() => startWorker(cfg, createLogger(cfg, { process: 'worker' })), cfg);
+      await serve('worker', () => startWorker(cfg, createLogger(cfg, { process: 'worker' })), cfg);
       return;
     }
     case 'scheduler': {
       const cfg = config();
       const { startScheduler } = await import('../workers/scheduler-process.js');
-      await serve(() => startScheduler(cfg, createLogger(cfg, { process: 'scheduler' })), cfg);
+      await serve(
+        'scheduler',
+        () => startScheduler(cfg, createLogger(cfg, { process: 'scheduler' })),
+        cfg,
+      );
       return;
     }
     case 'dashboard': {
       const cfg = config();
       const { startDashboard } = await import('../dashboard/server.js');
-      await serve(() => startDashboard(cfg, createLogger(cfg, { process: 'dashboard' })), cfg);
+      await serve(
+        'dashboard',
+        () => startDashboard(cfg, createLogger(cfg, { process: 'dashboard' })),
+        cfg,
+      );
       return;
     }
     case 'init': {
@@ -106,7 +128,7 @@ async function main(argv: string[]): Promise<void> {
         try {
           await deps.initStores();
           process.stdout.write(
-            'ok   schemas (hot store, watermarks, archive ledger) and artifact buckets\n',
+            `ok   schemas (hot store, watermarks, archive ledger) at schema version ${SCHEMA_VERSION}, and artifact buckets\n`,
           );
           if (cfg.ARCHIVE_ENABLED) {
             // Only here, not at every start: a bucket without Object Lock must fail

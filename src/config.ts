@@ -59,10 +59,66 @@ const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
         message: `key "${name}" has unknown scope(s) ${unknown.join(', ')} (known: ${SCOPES.join(', ')})`,
       });
     }
+    const twin = keys.find((k) => k.secret === secret);
+    if (twin) {
+      // Which scopes would apply is a guess (the last listed won): refuse in every mode.
+      ctx.addIssue({
+        code: 'custom',
+        message: `key "${name}" has the same secret as key "${twin.name}"; each key needs its own`,
+      });
+    }
     keys.push({ name, secret, scopes: new Set(scopes as Scope[]) });
   }
   return keys;
 });
+
+/** Shortest API key secret production accepts. */
+export const PRODUCTION_MIN_SECRET_LENGTH = 24;
+/** Fewest distinct characters of an API key secret in production (a random hex secret has 16). */
+export const PRODUCTION_MIN_DISTINCT_CHARS = 8;
+/** The placeholder secrets this repository ships (docker-compose.yml, deploy/k8s, .env.example). */
+const PLACEHOLDER = /change-?me/i;
+
+/** Why a secret is too weak for production, or undefined; never quotes the secret. */
+export function weakSecretReason(secret: string): string | undefined {
+  if (PLACEHOLDER.test(secret)) return 'is a placeholder from the shipped examples (CHANGE-ME)';
+  if (/[\s\p{Cc}]/u.test(secret)) return 'contains whitespace or control characters';
+  if (secret.length < PRODUCTION_MIN_SECRET_LENGTH) {
+    return `is shorter than ${PRODUCTION_MIN_SECRET_LENGTH} characters`;
+  }
+  if (new Set(secret).size < PRODUCTION_MIN_DISTINCT_CHARS) {
+    return `has fewer than ${PRODUCTION_MIN_DISTINCT_CHARS} distinct characters (low entropy)`;
+  }
+  return undefined;
+}
+
+/** Credential keys whose shipped values are placeholders (deploy/k8s/secret.yaml). */
+const CREDENTIAL_KEYS = [
+  'REDIS_URL',
+  'CACHE_REDIS_URL',
+  'DATABASE_URL',
+  'CLICKHOUSE_PASSWORD',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+] as const;
+
+/** What production refuses: weak API keys and placeholder credentials, one line each, by name. */
+function productionProblems(cfg: z.output<typeof configSchema>): string[] {
+  const problems: string[] = [];
+  for (const key of cfg.API_KEYS) {
+    const reason = weakSecretReason(key.secret);
+    if (reason) problems.push(`API_KEYS: key "${key.name}" secret ${reason} (NODE_ENV=production)`);
+  }
+  for (const name of CREDENTIAL_KEYS) {
+    const value = cfg[name];
+    if (value !== undefined && PLACEHOLDER.test(value)) {
+      problems.push(
+        `${name}: holds a placeholder from the shipped examples (CHANGE-ME) (NODE_ENV=production)`,
+      );
+    }
+  }
+  return problems;
+}
 
 /** `queue=n,queue=n` — per-queue worker concurrency. */
 /** `queue=n,queue=n` with each n in min..max, for per-queue overrides. */
@@ -140,7 +196,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier')
     .default('stowage')
-    .describe('PostgreSQL schema holding Stowage tables (created when missing).'),
+    .describe('PostgreSQL schema holding Stowage tables (created by stowage init).'),
   CLICKHOUSE_URL: url(['http:', 'https:'])
     .default('http://127.0.0.1:8123')
     .describe('ClickHouse HTTP endpoint (used when HOT_STORE=clickhouse).'),
@@ -358,7 +414,12 @@ export const configSchema = z.object({
     .default(24)
     .describe('Incomplete multipart uploads older than this are aborted by uploads.abort-stale.'),
 
-  API_HOST: z.string().default('0.0.0.0').describe('Address the api listens on.'),
+  API_HOST: z
+    .string()
+    .default('127.0.0.1')
+    .describe(
+      "Address the api, the dashboard and a worker's metrics listen on; 0.0.0.0 for every interface (containers set it).",
+    ),
   API_PORT: port.default(8080).describe('Port of the api (intake, status, dashboard mount).'),
   API_KEYS: apiKeys
     .default([])
@@ -467,6 +528,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) throw new ConfigError(problems);
 
   const cfg = parsed.data;
+  if (cfg.NODE_ENV === 'production') {
+    const refused = productionProblems(cfg);
+    if (refused.length > 0) throw new ConfigError(refused);
+  }
   const queues = cfg.WORKER_QUEUES.split(',')
     .map((q) => q.trim())
     .filter(Boolean);

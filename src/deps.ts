@@ -24,6 +24,9 @@ import { WormArchive } from './stores/worm-archive.js';
 import { createHotRetention } from './stores/create-hot-retention.js';
 import type { HotRetention } from './stores/hot-retention.js';
 import { SampleRetention } from './stores/sample-retention.js';
+import { PostgresSchemaVersion, checkClickHouseTable } from './stores/schema-version.js';
+import { readMaxmemoryPolicy } from './connections/redis-eviction-policy.js';
+import { StartupRefusedError } from './errors/index.js';
 
 /** A backend /ready checks, by the name it reports. */
 export type BackendName = 'redis' | 'cache-redis' | 'postgres' | 'clickhouse' | 's3';
@@ -62,8 +65,23 @@ export interface Deps {
   readonly metrics: Metrics;
   /** The hot rule from configuration (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
   readonly hotRule: HotRule;
-  /** Creates every store's schema when missing; safe on every start and from many processes. */
+  /**
+   * Creates every store's schema and the artifact buckets when missing, then records the
+   * schema version. DDL: `stowage init` (and tests) only, never a process start.
+   */
   initStores(): Promise<void>;
+  /**
+   * A process start's schema check (reads only, short lock timeout): throws a
+   * StartupRefusedError naming `stowage init` when the schema is missing or older.
+   */
+  checkSchema(): Promise<void>;
+  /**
+   * Checks that the queue Redis runs maxmemory-policy noeviction: a StartupRefusedError in
+   * production, a warning otherwise.
+   */
+  checkQueueRedis(): Promise<void>;
+  /** Creates SPOOL_DIR when missing (a local directory, shared by api and workers). */
+  prepareSpool(): Promise<void>;
   /** A new blocking connection to the queue Redis (BullMQ Workers need one each; they wait for Redis). */
   connectRedis(name: string): Redis;
   /** Checks each backend the deployment uses; the names of those that did not answer. */
@@ -172,6 +190,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
 
   const wormArchive = lazy(() => new WormArchive(s3(), config.ARCHIVE_BUCKET));
   const archiveLedger = lazy(() => new ArchiveLedger(pool(), { schema: config.DATABASE_SCHEMA }));
+  const schemaVersion = lazy(
+    () => new PostgresSchemaVersion(pool(), { schema: config.DATABASE_SCHEMA }),
+  );
   const hotRetention = lazy(() => createHotRetention(config, backends));
   const sampleRetention = lazy(() => new SampleRetention(s3(), config.ARTIFACT_BUCKET_SAMPLES));
   const metrics = lazy(() => createMetrics({ role }));
@@ -231,7 +252,38 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       await watermarks().init();
       await archiveLedger().init();
       await artifacts().ensureBuckets();
+      // Last: a process start takes the recorded version as proof that all of the above exists.
+      await schemaVersion().record();
       // The spool is shared by api (writes) and workers (read, then remove).
+      await mkdir(resolve(config.SPOOL_DIR), { recursive: true });
+    },
+    async checkSchema() {
+      await schemaVersion().check();
+      if (config.HOT_STORE === 'clickhouse') {
+        await checkClickHouseTable(clickhouse(), config.CLICKHOUSE_DATABASE);
+      }
+    },
+    async checkQueueRedis() {
+      const connection = redis();
+      // Wait for Redis as the process did before this check (the api's commands fail fast).
+      if (connection.status !== 'ready') {
+        await new Promise<void>((ready) => connection.once('ready', () => ready()));
+      }
+      const policy = await readMaxmemoryPolicy(connection);
+      if (policy === 'noeviction') return;
+      if (policy === undefined) {
+        log.warn(
+          'cannot read the queue Redis maxmemory-policy (CONFIG GET and INFO memory gave none); it must be noeviction',
+        );
+        return;
+      }
+      const problem = `REDIS_URL: the queue Redis runs maxmemory-policy ${policy}; it must be noeviction (evicted keys lose jobs)`;
+      if (config.NODE_ENV === 'production') {
+        throw new StartupRefusedError('redis_eviction_policy', problem);
+      }
+      log.warn({ maxmemoryPolicy: policy }, problem);
+    },
+    async prepareSpool() {
       await mkdir(resolve(config.SPOOL_DIR), { recursive: true });
     },
     connectRedis(name) {

@@ -9,8 +9,15 @@ import { Scheduler } from './scheduler.js';
 import { scheduleFromConfig } from './schedules.js';
 
 /** Starts the scheduler with the maintenance schedule from configuration. */
-export function startScheduler(config: Config, log: Logger): RunningProcess {
+export async function startScheduler(config: Config, log: Logger): Promise<RunningProcess> {
   const deps = createDeps(config, 'scheduler', log);
+  // The scheduler enqueues: a queue Redis that may evict loses what it enqueues.
+  try {
+    await deps.checkQueueRedis();
+  } catch (err) {
+    await deps.close();
+    throw err;
+  }
   const registry = createJobRegistry();
   const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
     keepCompleted: config.JOBS_KEEP_COMPLETED,

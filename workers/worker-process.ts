@@ -18,7 +18,16 @@ export async function startWorker(
   queues: readonly QueueName[] = config.workerQueues,
 ): Promise<RunningProcess & { metricsUrl: string }> {
   const deps = createDeps(config, 'worker', log);
-  await deps.initStores();
+  // No DDL here: DDL waits for every open transaction on its table, and every running
+  // worker's INSERT would queue behind it. `stowage init` creates the schema.
+  try {
+    await deps.checkSchema();
+    await deps.checkQueueRedis();
+    await deps.prepareSpool();
+  } catch (err) {
+    await deps.close();
+    throw err;
+  }
   // Depths of the queues this worker serves, read on each scrape (no Worker can count).
   const counted = new QueueSet(deps.redis, config.QUEUE_PREFIX, queues);
   deps.metrics.watchQueues(counted.all());

@@ -17,7 +17,16 @@ export async function startApi(
   options: { registry?: JobRegistry; port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
   const deps = createDeps(config, 'api', log);
-  await deps.initStores();
+  // No DDL here: `stowage init` creates the schema; a start only checks it is there.
+  try {
+    await deps.checkSchema();
+    // Before any queue opens: BullMQ itself only prints a warning about the policy.
+    await deps.checkQueueRedis();
+    await deps.prepareSpool();
+  } catch (err) {
+    await deps.close();
+    throw err;
+  }
   const registry = options.registry ?? createJobRegistry();
   const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
     keepCompleted: config.JOBS_KEEP_COMPLETED,

@@ -6,6 +6,8 @@ export const EXIT = {
   failure: 1,
   /** The command line or its input is wrong (unknown option, bad JSON, invalid payload field). */
   usage: 2,
+  /** A process refused to start: its schema is missing or older (run `stowage init`), or a production setting is unsafe. */
+  refused: 3,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -8,6 +8,7 @@ import { createJobRegistry } from '../../jobs/registry.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import type { ProgressStream } from './progress.js';
+import { terminalSafeJson } from './terminal-text.js';
 
 /** Where a command writes: its result on stdout, progress and messages on stderr. */
 export interface CliIo {
@@ -81,7 +82,7 @@ export function openOperatorContext(config: Config, io: CliIo): OperatorContext 
   };
 }
 
-/** Writes a value as indented JSON and a newline. */
+/** Writes a value as indented JSON and a newline (C1 controls escaped too: the same value). */
 export function writeJson(io: CliIo, value: unknown): void {
-  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  io.stdout.write(`${terminalSafeJson(JSON.stringify(value, null, 2))}\n`);
 }

@@ -1,3 +1,5 @@
+import { terminalSafe } from './terminal-text.js';
+
 /** Where progress goes: stderr, or a fake stream in tests. */
 export interface ProgressStream {
   write(text: string): unknown;
@@ -52,7 +54,10 @@ export class ProgressReporter {
 
   /** Reports a new percentage with an optional detail (`12/40`). */
   update(percent: number, detail = ''): void {
-    const text = `${this.options.label} ${renderBar(percent)}${detail ? ` ${detail}` : ''}`;
+    // The detail comes from the job's progress data: controls shown, not sent.
+    const text = terminalSafe(
+      `${this.options.label} ${renderBar(percent)}${detail ? ` ${detail}` : ''}`,
+    );
     if (this.stream.isTTY) {
       if (text === this.lastLine) return;
       // \x1b[K clears what a longer previous line left behind.

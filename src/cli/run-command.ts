@@ -6,6 +6,7 @@ import type { RunOptions } from './args.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { openOperatorContext, type CliIo } from './operator-context.js';
 import { ProgressReporter, progressDetail, progressPercent } from './progress.js';
+import { terminalSafe, terminalSafeJson } from './terminal-text.js';
 
 /**
  * `stowage run <job>`: enqueues a maintenance job now, then (unless --no-wait) follows its
@@ -63,12 +64,15 @@ export async function runCommand(
       result = await job.waitUntilFinished(events);
     } catch (err) {
       progress.done();
-      io.stderr.write(`failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      // The failure reason is the handler's text: shown, never sent to the terminal raw.
+      io.stderr.write(
+        `failed: ${terminalSafe(err instanceof Error ? err.message : String(err))}\n`,
+      );
       return EXIT.failure;
     }
     progress.update(100);
     progress.done();
-    const text = `${JSON.stringify(result, null, 2)}\n`;
+    const text = `${terminalSafeJson(JSON.stringify(result, null, 2))}\n`;
     io.stdout.write(text);
     if (options.reportPath) await writeFile(options.reportPath, text);
     return EXIT.ok;

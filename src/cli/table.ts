@@ -1,8 +1,14 @@
-/** Formats rows under a header as left-aligned columns separated by two spaces. */
+import { terminalSafe } from './terminal-text.js';
+
+/**
+ * Formats rows under a header as left-aligned columns separated by two spaces; control
+ * characters in any cell are shown, not sent to the terminal.
+ */
 export function formatTable(
   header: readonly string[],
-  rows: readonly (readonly string[])[],
+  unsafeRows: readonly (readonly string[])[],
 ): string {
+  const rows = unsafeRows.map((row) => row.map(terminalSafe));
   const widths = header.map((h, i) =>
     Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
   );
@@ -14,13 +20,15 @@ export function formatTable(
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-/** Formats one record as `name: value` lines with the values aligned. */
+/** Formats one record as `name: value` lines with the values aligned (controls shown, not sent). */
 export function formatFields(fields: readonly (readonly [string, string])[]): string {
   const width = Math.max(0, ...fields.map(([name]) => name.length + 1));
-  return fields.map(([name, value]) => `${`${name}:`.padEnd(width)}  ${value}`).join('\n');
+  return fields
+    .map(([name, value]) => `${`${name}:`.padEnd(width)}  ${terminalSafe(value)}`)
+    .join('\n');
 }
 
-/** A value for a table cell: `-` for nothing, JSON for objects, one line. */
+/** A value for a table cell: `-` for nothing, JSON for objects, one line, controls shown. */
 export function cell(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (value instanceof Date) return value.toISOString();
@@ -30,5 +38,5 @@ export function cell(value: unknown): string {
       : typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
         ? String(value)
         : (JSON.stringify(value) ?? '-');
-  return text.replace(/\s*\n\s*/g, ' ');
+  return terminalSafe(text.replace(/\s*\n\s*/g, ' '));
 }

@@ -8,7 +8,8 @@ processes
   worker [--queues a,b]    run jobs of the given queues (default WORKER_QUEUES)
   scheduler                enqueue maintenance jobs on cron
   dashboard                Bull Board on its own (DASHBOARD_PORT)
-  init                     check every backend answers and create schemas
+  init                     check every backend answers, create schemas and buckets
+                           (run it before api and workers: they create nothing)
   up                       start local services and every process (one machine)
 
 operating (talk to Redis and PostgreSQL directly; --json for scripts)
@@ -35,6 +36,8 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
                            print its report; --dry-run changes nothing
 
 exit codes: 0 ok, 1 failed (job failed, not found, refused, backend away),
-            2 usage or validation error
+            2 usage or validation error (bad configuration),
+            3 a process refused to start (schema missing or older: run init;
+              an unsafe production setting)
 queues: ${QUEUE_NAMES.join(', ')}
 configuration: environment variables, see .env.example`;

@@ -3,3 +3,4 @@ export { PermanentError } from './permanent-error.js';
 export { TransientError } from './transient-error.js';
 export { ValidationError, type FieldIssue } from './validation-error.js';
 export { isPermanent } from './classify.js';
+export { StartupRefusedError } from './startup-refused-error.js';

@@ -1,11 +1,26 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { scrape } from '../helpers/prometheus.js';
-import { TEST_KEYS, eventually } from '../helpers/world.js';
+import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
-/** `stowage <args>` at LOG_LEVEL=info unless the test says otherwise. */
+// api and workers create no schema: this file's own, made by the init step (World.initStores).
+let world: StowageWorld;
+beforeAll(async () => {
+  world = new StowageWorld();
+  await world.initStores();
+});
+afterAll(async () => {
+  await world?.close();
+});
+
+/** `stowage <args>` at LOG_LEVEL=info unless the test says otherwise, on this file's schema. */
 function run(args: string[], env: Record<string, string>): CliProcess {
-  return runCli(args, { LOG_LEVEL: 'info', ...env });
+  return runCli(args, {
+    LOG_LEVEL: 'info',
+    DATABASE_SCHEMA: world.config.DATABASE_SCHEMA,
+    CLICKHOUSE_DATABASE: world.config.CLICKHOUSE_DATABASE,
+    ...env,
+  });
 }
 
 const keys = `e2e-admin:${TEST_KEYS.admin}:admin`;

@@ -7,6 +7,7 @@ import {
 } from '../../src/cli/progress.js';
 import { formatCounts, type QueueCounts } from '../../src/cli/queue-commands.js';
 import { cell, formatFields, formatTable } from '../../src/cli/table.js';
+import { terminalSafe, terminalSafeJson } from '../../src/cli/terminal-text.js';
 
 describe('tables', () => {
   it('aligns columns to the widest cell, without trailing spaces', () => {
@@ -135,5 +136,64 @@ describe('progress', () => {
     expect(s.writes).toEqual(['job 0%\n', 'job 70% batch=2\n', 'job 100%\n']);
     expect(s.writes.join('')).not.toContain('\r');
     expect(s.writes.join('')).not.toContain('#');
+  });
+});
+
+describe('stored data on the terminal', () => {
+  // What a collector could put in a watermark's error_message or a handler in a failure.
+  const OSC52 = '\u001b]52;c;ZWNobyBwd25lZA==\u0007';
+  const TITLE = '\u001b]0;owned\u001b\\';
+  const CSI = '\u001b[2K\u001b[1A\r';
+  const C1_CSI = '\u009b2J';
+  const BIDI = 'abc\u202egnp.exe';
+  const hostile = `boom${OSC52}${TITLE}${CSI}${C1_CSI}\u007f${BIDI}`;
+  const noControls = (text: string) =>
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+
+  it('shows every control character as \\xNN in cells, tables and fields, never sends it', () => {
+    expect(terminalSafe(OSC52)).toBe('\\x1b]52;c;ZWNobyBwd25lZA==\\x07');
+    expect(terminalSafe(C1_CSI)).toBe('\\x9b2J');
+    expect(terminalSafe(BIDI)).toBe('abc\\u{202e}gnp.exe');
+    noControls(cell(hostile));
+    noControls(formatTable(['SOURCE', 'ERROR'], [['otx', hostile]]));
+    noControls(formatFields([['error', hostile]]));
+    // Cells that already went through cell() are not escaped twice.
+    expect(formatFields([['error', cell(hostile)]])).toBe(formatFields([['error', hostile]]));
+    expect(cell(hostile)).toContain('boom\\x1b]52;c;');
+  });
+
+  it('keeps table columns aligned around an escaped cell', () => {
+    const lines = formatTable(
+      ['A', 'B'],
+      [
+        [`x${CSI}`, 'y'],
+        ['longer', 'z'],
+      ],
+    ).split('\n');
+    expect(lines[1]!.indexOf('y')).toBe(lines[2]!.indexOf('z'));
+  });
+
+  it('keeps progress details from a job inert on a terminal', () => {
+    const writes: string[] = [];
+    const p = new ProgressReporter(
+      { isTTY: true, write: (t: string) => writes.push(t) },
+      {
+        label: 'run',
+      },
+    );
+    p.update(50, progressDetail({ percent: 50, note: OSC52 }));
+    // The reporter's own \r and erase-line stay; the job's OSC 52 does not.
+    expect(writes[0]).toMatch(/^\r/);
+    expect(writes[0]).not.toContain(OSC52);
+    expect(writes[0]).toContain('\\x1b]52;');
+  });
+
+  it('--json stays exact JSON: the same value back, with C1 controls escaped too', () => {
+    const value = { error_message: hostile, n: 1 };
+    const out = terminalSafeJson(JSON.stringify(value, null, 2));
+    expect(JSON.parse(out)).toEqual(value);
+    noControls(out.replace(/\n/g, ''));
+    expect(out).toContain('\\u009b2J');
   });
 });

@@ -91,4 +91,103 @@ describe('loadConfig', () => {
       'redis://127.0.0.1:6379',
     );
   });
+
+  it('binds the api and dashboard to 127.0.0.1 unless API_HOST says otherwise', () => {
+    expect(loadConfig({}).API_HOST).toBe('127.0.0.1');
+    expect(loadConfig({ API_HOST: '0.0.0.0' }).API_HOST).toBe('0.0.0.0');
+  });
+
+  it('refuses the same secret listed twice, in any mode, naming both keys and not the secret', () => {
+    const secret = 'Zq7-duplicated-secret-Xy9w';
+    const problems = problemsOf({
+      API_KEYS: `reader:${secret}:read,boss:${secret}:admin`,
+    });
+    expect(problems).toEqual([
+      'API_KEYS: key "boss" has the same secret as key "reader"; each key needs its own',
+    ]);
+    expect(problems.join('\n')).not.toContain(secret);
+  });
+});
+
+/** loadConfig's problems, or [] when it accepts the environment. */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+}
+
+describe('loadConfig in production (NODE_ENV=production)', () => {
+  const strong = 'a3F9-kQ2x-Lm7Z-pW4r-Tt8Y-vB1n';
+  const prod = (apiKeys: string, extra: Record<string, string> = {}) =>
+    problemsOf({ NODE_ENV: 'production', API_KEYS: apiKeys, ...extra });
+
+  it('accepts long, varied secrets', () => {
+    expect(prod(`ops:${strong}:admin`)).toEqual([]);
+    // what `stowage up` generates: 24 random bytes in hex
+    expect(prod('ops:5f0e8c2a9b7d41c3e6a8f0b2d4c6e8a1b3d5f7092c4e6a8b:admin')).toEqual([]);
+  });
+
+  it.each([
+    [
+      'the compose placeholder',
+      'change-me-local-admin-key',
+      'is a placeholder from the shipped examples (CHANGE-ME)',
+    ],
+    [
+      'the k8s placeholder',
+      'CHANGE-ME-admin-key-0000',
+      'is a placeholder from the shipped examples (CHANGE-ME)',
+    ],
+    ['16 spaces', ' '.repeat(16), 'contains whitespace or control characters'],
+    ['a terminal escape', `\u001b]0;x\u0007${strong}`, 'contains whitespace or control characters'],
+    ['16 times the same letter', 'a'.repeat(16), 'is shorter than 24 characters'],
+    [
+      '40 times the same letter',
+      'a'.repeat(40),
+      'has fewer than 8 distinct characters (low entropy)',
+    ],
+    ['a short secret', 'Zq7-Xy9w-Lm4k-Pa8sT', 'is shorter than 24 characters'],
+    [
+      'two letters repeated',
+      'abababababababababababababab',
+      'has fewer than 8 distinct characters (low entropy)',
+    ],
+  ])('refuses %s in one line naming the key, never the secret', (_what, secret, reason) => {
+    const problems = prod(`collector:${strong}:ingest,weak-one:${secret}:admin`);
+    expect(problems).toEqual([`API_KEYS: key "weak-one" secret ${reason} (NODE_ENV=production)`]);
+    expect(problems[0]).not.toContain('\n');
+    if (secret.trim() !== '') expect(problems.join('')).not.toContain(secret);
+  });
+
+  it('refuses the same secret twice with different scopes', () => {
+    expect(prod(`reader:${strong}:read,boss:${strong}:admin`)).toEqual([
+      'API_KEYS: key "boss" has the same secret as key "reader"; each key needs its own',
+    ]);
+  });
+
+  it('lists every weak key at once', () => {
+    expect(
+      prod('a:CHANGE-ME-admin-key-0000:admin,b:CHANGE-ME-collector-key-0000:ingest'),
+    ).toHaveLength(2);
+  });
+
+  it('refuses placeholder credentials (deploy/k8s/secret.yaml) by key name', () => {
+    const problems = prod(`ops:${strong}:admin`, {
+      REDIS_URL: 'redis://:CHANGE-ME-redis-password@redis:6379',
+      S3_SECRET_ACCESS_KEY: 'CHANGE-ME-s3-secret-key',
+    });
+    expect(problems).toEqual([
+      'REDIS_URL: holds a placeholder from the shipped examples (CHANGE-ME) (NODE_ENV=production)',
+      'S3_SECRET_ACCESS_KEY: holds a placeholder from the shipped examples (CHANGE-ME) (NODE_ENV=production)',
+    ]);
+  });
+
+  it('leaves development and test as they were: placeholders and 16-character secrets load', () => {
+    expect(problemsOf({ API_KEYS: 'local:change-me-local-admin-key:admin' })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'test', API_KEYS: `dev:${'a'.repeat(16)}:admin` })).toEqual([]);
+  });
 });

@@ -49,12 +49,29 @@ function configProblems(env: Env): string | null {
 // docker-compose.yml
 // ---------------------------------------------------------------------------------------
 
-/** Compose variable substitution, without the host environment: `${X:-d}`/`${X-d}` → d, `$$` → `$`. */
+/**
+ * What an operator exports before `docker compose up`: the file has no default API key (a
+ * shipped one would be a known secret), so `${API_KEYS:?…}` needs one.
+ */
+const OPERATOR_ENV = {
+  API_KEYS: 'ops-admin:3b9f0c1e7d2a4f6b8c0e2d4f6a8b0c1d3e5f7a9b1c3d5e7f:admin',
+};
+
+/**
+ * Compose variable substitution from OPERATOR_ENV only (never the host's): `${X}`, `${X:?e}`
+ * → X's value; `${X:-d}`/`${X-d}` → d when X is unset; `$$` → `$`.
+ */
 function interpolate(value: string): string {
+  const given: Record<string, string> = OPERATOR_ENV;
   return value
     .replace(
-      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g,
-      (_m, _name: string, fallback?: string) => fallback ?? '',
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-|:?\?)([^}]*))?\}/g,
+      (_m, name: string, op?: string, rest?: string) => {
+        const set = given[name];
+        if (set !== undefined) return set;
+        if (op?.includes('?')) throw new Error(`compose needs ${name}: ${rest ?? ''}`);
+        return rest ?? '';
+      },
     )
     .replace(/\$\$/g, '$');
 }
@@ -291,6 +308,32 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('ships no API key: compose stops, naming API_KEYS, until the operator gives one', () => {
+    expect(composeText).not.toMatch(/change-me/i);
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { PATH: process.env.PATH },
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/API_KEYS/);
+  }, 60_000);
+
+  it('runs in production, where the .env.example placeholder keys are refused', () => {
+    const example = parseDotenv(readFileSync(ENV_EXAMPLE, 'utf8')).set;
+    const problems = configProblems({ ...envOf('api'), API_KEYS: example.get('API_KEYS') });
+    expect(envOf('api')['NODE_ENV']).toBe('production');
+    expect(problems).toMatch(/API_KEYS: key "local-admin" secret is a placeholder/);
+  });
+
+  it('listens on every interface inside the containers, published on 127.0.0.1 only', () => {
+    for (const name of stowageNames) expect(loadConfig(envOf(name)).API_HOST, name).toBe('0.0.0.0');
+    for (const name of ['api', 'dashboard'])
+      for (const p of (service(name)['ports'] as unknown[]) ?? [])
+        expect(String(p), name).toMatch(/^127\.0\.0\.1:/);
+  });
+
   it('runs more than one worker replica', () => {
     const worker = service('worker');
     const deploy = isDict(worker['deploy']) ? worker['deploy'] : {};
@@ -331,6 +374,7 @@ describe('docker-compose.yml', () => {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,
+      env: { PATH: process.env.PATH, ...OPERATOR_ENV },
     });
     if (result.error) {
       const code = (result.error as NodeJS.ErrnoException).code;
@@ -349,6 +393,7 @@ describe('docker-compose.yml', () => {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,
+      env: { PATH: process.env.PATH, ...OPERATOR_ENV },
     });
     if (result.error)
       throw new Error(

@@ -4,6 +4,7 @@
  * container's environment resolved from its ConfigMap, Secret and env the way the kubelet
  * does, and each KEDA ScaledObject held to the queues its worker Deployment serves.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,8 +144,20 @@ function resolveEnv(c: Dict): { env: Env; problems: string[] } {
   return { env, problems };
 }
 
+/** The Secret's CHANGE-ME placeholders replaced by distinct random-looking values, as an operator fills them in. */
+function filled(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fill(v)]));
+}
+
+/** One value with its CHANGE-ME placeholders filled in (the same placeholder, the same value). */
+function fill(value: string): string {
+  return value.replace(/CHANGE-ME-[A-Za-z0-9-]*/g, (p) =>
+    createHash('sha256').update(p).digest('hex').slice(0, 40),
+  );
+}
+
 function configOf(m: Manifest): Config {
-  return loadConfig(resolveEnv(container(m)).env);
+  return loadConfig(filled(resolveEnv(container(m)).env));
 }
 
 const commandOf = (m: Manifest): string[] => list(container(m)['args']).map(String);
@@ -238,6 +251,28 @@ describe('deploy/k8s', () => {
     expect(rejected).toEqual([]);
   });
 
+  it('does not start in production until every CHANGE-ME placeholder of the Secret is replaced', () => {
+    const api = workloads.find((m) => commandOf(m)[0] === 'api');
+    if (!api) throw new Error('no api workload');
+    const env = resolveEnv(container(api)).env;
+    expect(env['NODE_ENV']).toBe('production');
+    let problems: string[] = [];
+    try {
+      loadConfig(env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems = err.problems;
+    }
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
+      [...CREDENTIALS, 'API_KEYS'].sort(),
+    );
+    expect(problems.join('\n')).not.toMatch(/CHANGE-ME-/);
+  });
+
+  it('listens on every interface inside the pod (API_HOST=0.0.0.0)', () => {
+    for (const m of workloads) expect(configOf(m).API_HOST, m.name).toBe('0.0.0.0');
+  });
+
   it('keeps credentials in the Secret, not the ConfigMap', () => {
     const config = named('ConfigMap', 'stowage-config');
     const secret = named('Secret', 'stowage-secrets');
@@ -289,7 +324,7 @@ describe('deploy/k8s', () => {
           (r) => at(r, 'parameter') === 'password',
         );
         const secret = named('Secret', str(at(ref, 'name')));
-        expect(entriesOf(secret)[str(at(ref, 'key'))], `${auth.name} password`).toBe(
+        expect(fill(str(entriesOf(secret)[str(at(ref, 'key'))])), `${auth.name} password`).toBe(
           decodeURIComponent(redis.password),
         );
       }
