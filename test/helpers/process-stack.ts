@@ -203,6 +203,9 @@ export class ProcessStack {
         // The connection failed or timed out: retried like a 503.
       }
       refused++;
+      // A dead process answers nothing: say why at once instead of waiting out the deadline.
+      const crashes = this.crashes();
+      if (crashes.length > 0) throw new Error(`${method} ${path}: ${crashes.join('\n')}`);
       if (Date.now() > deadline) {
         throw new Error(`${method} ${path}: not answered within ${deadlineMs} ms (last ${status})`);
       }
@@ -260,6 +263,8 @@ export class ProcessStack {
       if (states?.every((s) => s.state === 'completed')) {
         return states.reduce((n, s) => n + Math.max(0, (s.job?.attemptsMade ?? 1) - 1), 0);
       }
+      const crashes = this.crashes();
+      if (crashes.length > 0) throw new Error(`waiting for jobs: ${crashes.join('\n')}`);
       if (Date.now() > deadline) {
         const left = (states ?? []).filter((s) => s.state !== 'completed');
         throw new Error(
