@@ -99,7 +99,10 @@ export class ProcessStack {
     const stack = new ProcessStack(hotStore, spool, extraEnv);
     try {
       const init = runCli(['init'], stack.env);
-      const code = await withDeadline(init.exited, 120_000, 'stowage init');
+      const code = await withDeadline(init.exited, 60_000, 'stowage init').catch((err: unknown) => {
+        init.child.kill('SIGKILL');
+        throw err;
+      });
       if (code !== 0) throw new Error(`stowage init exited ${code}:\n${init.output()}`);
       const port = await freePort();
       stack.base = `http://127.0.0.1:${port}`;
@@ -109,8 +112,8 @@ export class ProcessStack {
       });
       const worker = stack.spawn('worker', ['worker'], {});
       await Promise.all([
-        stack.waitFor(api, 'api listening', 90_000),
-        stack.waitFor(worker, 'worker started', 90_000),
+        stack.waitFor(api, 'api listening', 60_000),
+        stack.waitFor(worker, 'worker started', 60_000),
       ]);
     } catch (err) {
       await stack.close();
