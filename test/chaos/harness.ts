@@ -462,7 +462,11 @@ class ChaosRun {
     await this.waitCompleted(oldJobs, 'old sightings stored');
     const archive = await this.maintenance('archive.lock', { max_days: 60 });
     await this.waitCompleted([archive], 'archive.lock');
-    const cleanup = await this.maintenance('retention.cleanup', { targets: ['hot'], hot_days: 30 });
+    const cleanup = await this.maintenance('retention.cleanup', {
+      targets: ['hot'],
+      hot_days: 30,
+      dry_run: false,
+    });
     await this.waitCompleted([cleanup], 'retention.cleanup');
   }
 
