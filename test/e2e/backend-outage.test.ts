@@ -73,16 +73,23 @@ interface Outage {
 }
 
 /** Takes a service away for OUTAGE_MS (or restarts it), timing each phase. */
-async function outage(service: ServiceName, how: 'stop' | 'restart'): Promise<Outage> {
+async function outage(
+  service: ServiceName,
+  how: 'stop' | 'restart',
+  /** Work sent while the service is down (after the stop, before the start). */
+  during: () => Promise<unknown> = () => Promise.resolve(),
+): Promise<Outage> {
   const began = Date.now();
   if (how === 'restart') {
     await restartService(service);
     const totalMs = Date.now() - began;
+    // A restart has no moment of certain absence: the work goes just after it.
+    await during();
     return { stoppingMs: 0, pausedMs: 0, startingMs: 0, totalMs };
   }
   await stopService(service);
   const stopped = Date.now();
-  await sleep(OUTAGE_MS);
+  await Promise.all([sleep(OUTAGE_MS), during()]);
   const paused = Date.now();
   await startServices([service]);
   const now = Date.now();
@@ -239,15 +246,18 @@ describe('ClickHouse (hot store) stopped, then the queue Redis restarted, during
     const acked: { id: string; queue: QueueName }[] = [];
     const ackedIngest: IngestRequest[] = [];
     let refused = 0;
-    // Spread over ~4 s, so requests and their jobs arrive before, during and after the outage.
-    const ingestAll = lanes(requests, 3, 500, async (r) => {
+    const send = async (r: IngestRequest) => {
       const { sent, jobs } = await stack.ingest(r, 60_000);
       refused += sent.refused;
       acked.push(...jobs);
       ackedIngest.push(r);
-    });
+    };
+    // Spread over a few seconds, so requests arrive before, during and after the outage; a
+    // few are sent while the service is surely down, so their jobs meet the outage.
+    const whileDown = requests.slice(0, 4);
+    const ingestAll = lanes(requests.slice(4), 3, 500, send);
     await sleep(600);
-    const away = await outage(service, how);
+    const away = await outage(service, how, () => lanes(whileDown, 2, 0, send));
     const back = Date.now();
     await ingestAll;
     const retries = await stack.waitCompleted(acked, 90_000);
