@@ -1,6 +1,8 @@
 // `npm run chaos`: the full chaos run (see test/chaos/harness.ts) against the local
 // services; prints the report, writes it to .stowage/chaos/<run>/report.json, and exits 1
-// if any check found something. `--size ci` runs the shorter version the test suite runs.
+// if any check found something (a process exit the run did not cause counts: a crash is a
+// failure even when the supervisor restarts it). `--size ci` runs the shorter version the
+// test suite runs.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps } from './deps.js';
 import { createLogger } from './log.js';
-import type { RunningProcess } from './running-process.js';
+import { logCrashes, type RunningProcess } from './running-process.js';
 import { USAGE } from './cli/usage.js';
 import { EXIT } from './cli/exit-codes.js';
 import { StartupRefusedError } from './errors/index.js';
@@ -44,6 +44,7 @@ async function serve(
   cfg: Config,
 ): Promise<void> {
   const log = createLogger(cfg);
+  logCrashes(log);
   // Handlers go in before start: a signal during start-up still gets a graceful stop.
   const starting = Promise.resolve().then(start);
   let stopping = false;

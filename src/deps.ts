@@ -130,7 +130,7 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
   );
   const pool = once(
     'pg',
-    () => createPgPool(config.DATABASE_URL),
+    () => createPgPool(config.DATABASE_URL, 10, log),
     (p) => p.end(),
   );
   const clickhouse = once(

@@ -107,6 +107,8 @@ export interface ChaosReport {
     spoolFilesLeft: number;
     archiveProblems: number;
     serverErrors: number;
+    /** Exits of the api or a worker that the run did not cause (its kill -9 and SIGTERMs). */
+    processCrashes: number;
   };
   /** The first problems in words, for the failure message. */
   problems: string[];
@@ -180,7 +182,10 @@ class ChaosRun {
     this.queues = Object.fromEntries(
       QUEUE_NAMES.map((name) => [
         name,
-        new Queue(name, { connection: this.deps.redis, prefix: this.config.QUEUE_PREFIX }),
+        new Queue(name, {
+          connection: this.deps.redis,
+          prefix: this.config.QUEUE_PREFIX,
+        }).on('error', () => undefined),
       ]),
     ) as Record<QueueName, Queue>;
     this.report = {
@@ -218,6 +223,7 @@ class ChaosRun {
         spoolFilesLeft: 0,
         archiveProblems: 0,
         serverErrors: 0,
+        processCrashes: 0,
       },
       problems: [],
     };
@@ -278,6 +284,11 @@ class ChaosRun {
     await this.verify(workload.oldDays, workload.old);
 
     for (const w of this.workers) this.report.faults.workerStarts += w.starts;
+    // A crash is a failure even though the supervisor restarted the process.
+    for (const p of [...this.workers, this.api]) {
+      this.report.found.processCrashes += p.crashes;
+      for (const reason of p.crashReasons) this.problem(`crash: ${reason}`);
+    }
     this.report.seconds = Math.round((Date.now() - this.started) / 1000);
     this.report.workload.ingestRequests = this.ackedIngest.length;
     this.report.workload.iocsSent = this.ackedIngest.reduce((n, r) => n + r.iocs.length, 0);

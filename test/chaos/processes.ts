@@ -1,5 +1,7 @@
 // Whole Stowage processes for the chaos run, kept alive the way a container runtime does:
-// a process that exits is started again after a pause, however it died.
+// a process that exits is started again after a pause, however it died. A supervisor
+// hides a crash, so every exit the run did not cause (kill -9, SIGTERM) is counted as one,
+// with the fatal line the process logged (see logCrashes in src/running-process.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -23,8 +25,16 @@ export class SupervisedProcess {
   private supervising = true;
   private readyCount = 0;
   private tail = '';
-  /** Exits nobody asked for (kill -9 and crashes count; a requested SIGTERM does not). */
-  unexpectedExits = 0;
+  /** The last output, for the reason of a crash. */
+  private recent = '';
+  /** Set by kill9() until the killed process's exit arrives. */
+  private killed: ChildProcess | undefined;
+  /** Exits after our own kill -9. */
+  killedExits = 0;
+  /** Exits the run did not cause: crashes, even when the supervisor restarts the process. */
+  crashes = 0;
+  /** For each crash: exit code or signal and the process's last fatal line (or output). */
+  readonly crashReasons: string[] = [];
   starts = 0;
 
   constructor(
@@ -55,6 +65,7 @@ export class SupervisedProcess {
     this.child = child;
     const onData = (data: Buffer) => {
       this.log.write(data);
+      this.recent = (this.recent + data.toString()).slice(-8_192);
       this.tail = (this.tail + data.toString()).slice(-16_384);
       // Count ready lines across chunk boundaries: scan the tail, then keep only what follows.
       let at = this.tail.indexOf(this.readyLine);
@@ -71,7 +82,15 @@ export class SupervisedProcess {
       if (this.child !== child) return;
       this.child = undefined;
       if (!this.supervising) return;
-      this.unexpectedExits++;
+      if (this.killed === child) {
+        this.killed = undefined;
+        this.killedExits++;
+      } else {
+        this.crashes++;
+        this.crashReasons.push(
+          `${this.name} exited (code ${code}, signal ${signal}): ${this.lastWords()}`,
+        );
+      }
       setTimeout(() => {
         if (this.supervising && this.child === undefined) this.spawn();
       }, RESTART_DELAY_MS);
@@ -91,9 +110,17 @@ export class SupervisedProcess {
     return this.child !== undefined && this.child.exitCode === null;
   }
 
+  /** The fatal line of a crash if the process logged one, else the end of its output. */
+  private lastWords(): string {
+    const lines = this.recent.trim().split('\n');
+    const fatal = lines.filter((l) => l.includes('"level":60')).pop();
+    return (fatal ?? lines.slice(-5).join('\n')).slice(0, 2_000);
+  }
+
   /** kill -9; the supervisor starts it again, as a container runtime would. */
   kill9(): boolean {
     if (!this.child) return false;
+    this.killed = this.child;
     this.child.kill('SIGKILL');
     return true;
   }
