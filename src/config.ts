@@ -344,6 +344,22 @@ export const configSchema = z.object({
     .describe(
       'A request body (JSON or upload) that stalls this long, or trickles slower than 1 KiB/s, is cut off with a 408; also the limit for sending the headers.',
     ),
+  API_MAX_CONNECTIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2_048)
+    .describe(
+      'Most connections the api (or dashboard) holds open at once; one more is closed on accept. Keep it well below the open-file limit.',
+    ),
+  API_MAX_CONNECTIONS_PER_IP: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(256)
+    .describe(
+      'Most connections one client address holds open at once; one more is answered 503 and closed. 0 turns the cap off (behind a proxy every client has its address).',
+    ),
   API_PUBLIC_URL: url(['http:', 'https:'])
     .optional()
     .describe('Base URL printed for users; defaults to http://localhost:API_PORT.'),
