@@ -19,15 +19,19 @@ type CachedJson = Omit<StoredIoc, 'first_seen' | 'last_seen'> & {
 const PRUNE_BATCH = 1_000;
 
 /**
- * Writes one indicator with its TTL and records its expiry (Redis's clock, in ms) in the
- * index, in one atomic step. KEYS: the cache key, the index. ARGV: JSON, TTL s, member.
+ * Writes a batch of indicators with the TTL and records each one's expiry (Redis's clock, in
+ * ms) in the index, in one atomic step. KEYS: the index, then the cache keys. ARGV: the TTL
+ * in s, then JSON and index member for each key in turn.
  */
 const PUT_SCRIPT = `
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local ttl = tonumber(ARGV[1])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]) * 1000, ARGV[3])
-return 1`;
+local expires = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl * 1000
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ttl)
+  redis.call('ZADD', KEYS[1], expires, ARGV[2 * i - 1])
+end
+return #KEYS - 1`;
 
 /**
  * The live indicators: index members whose expiry is still ahead, by Redis's clock; drops up
@@ -70,24 +74,18 @@ export class RedisIocCache {
     return `${type}:${value}`;
   }
 
-  /** Writes indicators with the TTL in one pipeline per 1,000; returns how many were written. */
+  /** Writes indicators with the TTL in one script call per 1,000; returns how many were written. */
   async putMany(iocs: readonly StoredIoc[]): Promise<number> {
     for (let i = 0; i < iocs.length; i += 1_000) {
-      const pipeline = this.redis.pipeline();
-      for (const ioc of iocs.slice(i, i + 1_000)) {
-        pipeline.eval(
-          PUT_SCRIPT,
-          2,
-          this.key(ioc.type, ioc.value),
-          this.indexKey,
-          JSON.stringify(ioc),
-          this.options.ttlSeconds,
-          this.member(ioc.type, ioc.value),
-        );
-      }
-      pipeline.eval(COUNT_SCRIPT, 1, this.indexKey, PRUNE_BATCH);
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([err]) => err);
+      const batch = iocs.slice(i, i + 1_000);
+      const keys = batch.map((ioc) => this.key(ioc.type, ioc.value));
+      const args = batch.flatMap((ioc) => [JSON.stringify(ioc), this.member(ioc.type, ioc.value)]);
+      const results = await this.redis
+        .pipeline()
+        .eval(PUT_SCRIPT, keys.length + 1, this.indexKey, ...keys, this.options.ttlSeconds, ...args)
+        .eval(COUNT_SCRIPT, 1, this.indexKey, PRUNE_BATCH)
+        .exec();
+      const failed = (results ?? []).find(([err]) => err);
       if (failed?.[0]) throw failed[0];
     }
     return iocs.length;
