@@ -336,6 +336,13 @@ export const configSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 512kb or 5mb')
     .default('5mb')
     .describe('Largest JSON body the api accepts (413 above it).'),
+  API_BODY_BUDGET: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i, 'a size such as 64mb')
+    .default('64mb')
+    .describe(
+      'Most bytes of JSON bodies the api reads or holds at once, over all requests; a body that does not fit is a 503 (Retry-After: 1).',
+    ),
   API_BODY_TIMEOUT_MS: z.coerce
     .number()
     .int()

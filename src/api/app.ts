@@ -19,7 +19,7 @@ import {
   securityHeaders,
 } from './security-headers.js';
 import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
-import { JSON_TYPES, jsonBody } from './json-body.js';
+import { JSON_TYPES, jsonBody, sizeInBytes } from './json-body.js';
 import { createOpenApiDocument } from './openapi.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -112,7 +112,7 @@ export function createApp(options: AppOptions): Express {
       bucketFor: (kind) => artifactBucket(config, kind),
     }),
   );
-  v1.use(jsonBody(config.API_BODY_LIMIT));
+  v1.use(jsonBody(config.API_BODY_LIMIT, { max: sizeInBytes(config.API_BODY_BUDGET), used: 0 }));
   v1.use((req, res, next) => {
     // A body the JSON parser did not read is the wrong media type, not an empty payload.
     const hasBody =

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { json, type Request, type RequestHandler } from 'express';
+import { json, type Request, type RequestHandler, type Response } from 'express';
 import { findDuplicateKey } from './duplicate-keys.js';
 import { HttpProblem, sendProblem } from './problem.js';
 import { closeUnreadBody } from './unread-body.js';
@@ -22,9 +22,13 @@ export function sizeInBytes(limit: string | number): number {
  * turn them into other text (U+FFFD, or UTF-7's `+ACc-` into a quote) before validation.
  * A key given twice in one object is a 400 naming it (JSON.parse would keep the last).
  * A declared length over the limit is refused before a byte is read, and the connection
- * closed (body-parser would read the whole declared body first, to drop it).
+ * closed (body-parser would read the whole declared body first, to drop it); the bodies
+ * of all requests share `budget` (see boundBodies).
  */
-export function jsonBody(limit: string | number): RequestHandler[] {
+export function jsonBody(
+  limit: string | number,
+  budget: BodyBudget = { max: Number.POSITIVE_INFINITY, used: 0 },
+): RequestHandler[] {
   const maxBytes = sizeInBytes(limit);
   return [
     (req, res, next) => {
@@ -57,7 +61,7 @@ export function jsonBody(limit: string | number): RequestHandler[] {
       }
       next();
     },
-    cutOffPastLimit(maxBytes),
+    boundBodies(maxBytes, budget),
     json({
       limit,
       strict: true,
@@ -82,36 +86,80 @@ export function jsonBody(limit: string | number): RequestHandler[] {
   ];
 }
 
+/** Bytes of JSON bodies being read or held, across every request of the process. */
+export interface BodyBudget {
+  /** Most bytes at once (API_BODY_BUDGET). */
+  max: number;
+  used: number;
+}
+
 /**
- * A body without a declared length (chunked) that runs past the limit is answered 413 as
- * soon as it does, and its connection closed; body-parser alone would read it to its end
- * before answering, however long that is. Counts the bytes as received (before any
- * inflating, which body-parser bounds itself).
+ * Bounds what JSON bodies may hold in memory. A body without a declared length (chunked)
+ * that runs past the limit is answered 413 as soon as it does, and its connection closed;
+ * body-parser alone would read it to its end before answering, however long that is.
+ * Across requests, the bodies being read or held share `budget`: a declared length that
+ * does not fit is a 503 before a byte is read, a chunked one as it stops fitting. So
+ * however many slow connections a key holds, the api buffers at most the budget. Counts
+ * the bytes as received (before any inflating, which body-parser bounds itself).
  */
-function cutOffPastLimit(maxBytes: number): RequestHandler {
+function boundBodies(maxBytes: number, budget: BodyBudget): RequestHandler {
   return (req, res, next) => {
     if (!req.is(JSON_TYPES) || req.complete) {
       next();
       return;
     }
+    const declared = Number(req.headers['content-length']);
+    const sized =
+      (req.headers['content-encoding'] ?? 'identity') === 'identity' &&
+      Number.isFinite(declared) &&
+      declared > 0;
+    if (sized && budget.used + declared > budget.max) {
+      refuseBusy(req, res);
+      return;
+    }
+    // Held until the answer is out: the parsed body lives as long as the request.
+    let held = sized ? declared : 0;
+    budget.used += held;
+    res.once('close', () => {
+      budget.used -= held;
+      held = 0;
+    });
     let received = 0;
     const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received <= maxBytes) return;
+      if (!sized) {
+        held += chunk.length;
+        budget.used += chunk.length;
+      }
+      const overLimit = received > maxBytes;
+      const overBudget = !sized && budget.used > budget.max;
+      if (!overLimit && !overBudget) return;
       req.off('data', onData);
       if (res.headersSent) return;
-      closeUnreadBody(req, res);
-      sendProblem(res, {
-        status: 413,
-        code: 'payload_too_large',
-        detail: `request body is larger than the limit (API_BODY_LIMIT, ${maxBytes} bytes)`,
-      });
+      if (overLimit) {
+        closeUnreadBody(req, res);
+        sendProblem(res, {
+          status: 413,
+          code: 'payload_too_large',
+          detail: `request body is larger than the limit (API_BODY_LIMIT, ${maxBytes} bytes)`,
+        });
+      } else refuseBusy(req, res);
     };
     // Registered just before body-parser's own reader, in the same tick: no chunk is missed.
     req.on('data', onData);
     req.once('end', () => req.off('data', onData));
     next();
   };
+}
+
+function refuseBusy(req: Request, res: Response): void {
+  closeUnreadBody(req, res);
+  res.setHeader('Retry-After', '1');
+  sendProblem(res, {
+    status: 503,
+    code: 'busy',
+    detail: 'the api holds as many request bodies as it may (API_BODY_BUDGET); retry shortly',
+  });
 }
 
 /** The charset parameter of a JSON body's Content-Type, lower-cased, if there is one. */

@@ -2,7 +2,8 @@
 // and per address, multipart bodies are bounded in parts and size, duplicate JSON keys are
 // refused, and cache stats come from a maintained count, not a SCAN.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { createApp } from '../../src/api/app.js';
 import { createHttpServer, httpServerLimits } from '../../src/api/http-server.js';
 import { RedisIocCache } from '../../src/stores/ioc-cache.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { freePort } from '../helpers/cli-process.js';
+import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { send } from '../helpers/raw-http.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
@@ -602,4 +603,123 @@ describe('cache stats without a SCAN', () => {
     );
     expect((await stats()).keys).toBe(100_045);
   }, 120_000);
+});
+
+describe('a flood of slow JSON bodies from one key (a real api process)', () => {
+  let world: StowageWorld;
+  let api: CliProcess;
+  let base: string;
+  const BUDGET_MB = 32;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const id = randomBytes(5).toString('hex');
+    const env = {
+      API_PORT: String(port),
+      API_KEYS: Object.entries(TEST_KEYS)
+        .map(([scope, secret]) => `${scope}-client:${secret}:${scope}`)
+        .join(','),
+      API_BODY_BUDGET: `${BUDGET_MB}mb`,
+      QUEUE_PREFIX: `tflood${id}`,
+      DATABASE_SCHEMA: `t_${id}`,
+      HOT_STORE: 'postgres',
+      LOG_LEVEL: 'warn',
+    };
+    world = new StowageWorld(env);
+    await world.initStores();
+    api = runCli(['api'], env);
+    base = `http://127.0.0.1:${port}`;
+    await eventually(
+      async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined),
+      60_000,
+      'api up',
+    );
+  }, 90_000);
+  afterAll(async () => {
+    api?.child.kill('SIGTERM');
+    await api?.exited;
+    await world?.close();
+  });
+
+  const rssMb = async () => {
+    const status = await readFile(`/proc/${api.child.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+  };
+
+  /** 100 connections each sending 2 MiB of a declared 4 MiB body, then stalling; the peak RSS. */
+  async function flood(key: string): Promise<{ statuses: (number | undefined)[]; peakMb: number }> {
+    const sockets: Socket[] = [];
+    const statuses: (number | undefined)[] = [];
+    let peakMb = await rssMb();
+    const sampler = setInterval(() => {
+      rssMb().then(
+        (mb) => (peakMb = Math.max(peakMb, mb)),
+        () => undefined,
+      );
+    }, 100);
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1');
+        sockets.push(socket);
+        return new Promise<void>((resolve) => {
+          let answer = '';
+          const timer = setTimeout(resolve, 8_000);
+          socket.on('error', () => undefined);
+          socket.on('data', (d: Buffer) => {
+            answer += d.toString('latin1');
+            const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
+            if (status) statuses[i] = Number(status);
+          });
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          socket.on('connect', () => {
+            socket.write(
+              postHead('/v1/ingest/iocs', {
+                Authorization: bearer(key),
+                'Content-Type': 'application/json',
+                'Content-Length': String(4 * 1024 * 1024),
+              }),
+            );
+            for (let k = 0; k < 32; k += 1) socket.write(chunk);
+          });
+        });
+      }),
+    );
+    clearInterval(sampler);
+    for (const s of sockets) s.destroy();
+    return { statuses, peakMb };
+  }
+
+  it('a read key: every connection is refused at once, and the RSS stays flat', async () => {
+    const baseline = await rssMb();
+    const { statuses, peakMb } = await flood(TEST_KEYS.read);
+    expect(statuses.filter((s) => s === 403)).toHaveLength(100);
+    console.log(
+      `flood (read key): RSS ${baseline.toFixed(0)} MB before, peak ${peakMb.toFixed(0)} MB`,
+    );
+    expect(peakMb - baseline).toBeLessThan(64);
+  }, 60_000);
+
+  it('an ingest key: bodies beyond API_BODY_BUDGET are 503s before a byte, and the RSS stays within the budget', async () => {
+    const baseline = await rssMb();
+    const { statuses, peakMb } = await flood(TEST_KEYS.ingest);
+    const busy = statuses.filter((s) => s === 503).length;
+    // 32 MiB holds 8 declared 4 MiB bodies; the other 92 are refused.
+    expect(busy).toBeGreaterThanOrEqual(100 - BUDGET_MB / 4);
+    console.log(
+      `flood (ingest key): ${busy} of 100 answered 503; RSS ${baseline.toFixed(0)} MB before, peak ${peakMb.toFixed(0)} MB`,
+    );
+    expect(peakMb - baseline).toBeLessThan(BUDGET_MB + 64);
+    // The budget comes back once the connections are gone.
+    const ok = await send(base, {
+      method: 'POST',
+      path: '/v1/ingest/iocs',
+      headers: { authorization: bearer(TEST_KEYS.ingest), 'content-type': 'application/json' },
+      body: JSON.stringify({ source_id: 'feed-a', iocs: [] }),
+    });
+    expect(ok.status, JSON.stringify(ok.json)).not.toBe(503);
+  }, 60_000);
 });
