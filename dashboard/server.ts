@@ -4,9 +4,14 @@ import { QUEUE_NAMES, type Config } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
-import { createHttpServer } from '../src/api/http-server.js';
+import { createHttpServer, httpServerLimits } from '../src/api/http-server.js';
 import { HttpProblem, problemHandler } from '../src/api/problem.js';
 import { metricsRoutes } from '../src/api/routes/metrics.js';
+import {
+  API_SECURITY_HEADERS,
+  DASHBOARD_SECURITY_HEADERS,
+  securityHeaders,
+} from '../src/api/security-headers.js';
 import { QueueSet } from '../queues/queue-set.js';
 import { dashboardRouter } from './bull-board.js';
 
@@ -22,6 +27,9 @@ export async function startDashboard(
   });
   const app = express();
   app.disable('x-powered-by');
+  // Health, metrics and problems as the api sends them; the board's pages their own.
+  app.use(securityHeaders(API_SECURITY_HEADERS));
+  app.use(config.DASHBOARD_PATH, securityHeaders(DASHBOARD_SECURITY_HEADERS));
   app.get('/health', (_req, res) => {
     res.json({ status: 'healthy' });
   });
@@ -42,7 +50,7 @@ export async function startDashboard(
     next(new HttpProblem(404, 'not_found', `no route ${req.method} ${req.path}`)),
   );
   app.use(problemHandler(log));
-  const server = createHttpServer(app, { bodyTimeoutMs: config.API_BODY_TIMEOUT_MS });
+  const server = createHttpServer(app, httpServerLimits(config));
   server.listen(options.port ?? config.DASHBOARD_PORT, config.API_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -429,6 +429,13 @@ export const configSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 512kb or 5mb')
     .default('5mb')
     .describe('Largest JSON body the api accepts (413 above it).'),
+  API_BODY_BUDGET: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i, 'a size such as 64mb')
+    .default('64mb')
+    .describe(
+      'Most bytes of JSON bodies the api reads or holds at once, over all requests; a body that does not fit is a 503 (Retry-After: 1).',
+    ),
   API_BODY_TIMEOUT_MS: z.coerce
     .number()
     .int()
@@ -436,6 +443,22 @@ export const configSchema = z.object({
     .default(30_000)
     .describe(
       'A request body (JSON or upload) that stalls this long, or trickles slower than 1 KiB/s, is cut off with a 408; also the limit for sending the headers.',
+    ),
+  API_MAX_CONNECTIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2_048)
+    .describe(
+      'Most connections the api (or dashboard) holds open at once; one more is closed on accept. Keep it well below the open-file limit.',
+    ),
+  API_MAX_CONNECTIONS_PER_IP: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(256)
+    .describe(
+      'Most connections one client address holds open at once; one more is answered 503 and closed. 0 turns the cap off (behind a proxy every client has its address).',
     ),
   API_PUBLIC_URL: url(['http:', 'https:'])
     .optional()

@@ -11,8 +11,15 @@ import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticate } from './auth.js';
+import { authorizeRoute } from './route-access.js';
+import { closeUnreadBody } from './unread-body.js';
+import {
+  API_SECURITY_HEADERS,
+  DASHBOARD_SECURITY_HEADERS,
+  securityHeaders,
+} from './security-headers.js';
 import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
-import { JSON_TYPES, jsonBody } from './json-body.js';
+import { JSON_TYPES, jsonBody, sizeInBytes } from './json-body.js';
 import { createOpenApiDocument } from './openapi.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -70,6 +77,7 @@ export function createApp(options: AppOptions): Express {
     next();
   });
 
+  app.use(securityHeaders(API_SECURITY_HEADERS));
   app.use(
     bodyTimeout({ ms: config.API_BODY_TIMEOUT_MS, minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND }),
   );
@@ -81,8 +89,10 @@ export function createApp(options: AppOptions): Express {
     ),
   );
   // Built before listening, so a schema the generator cannot read fails at start, not on a request.
-  app.use(openapiRoutes(createOpenApiDocument(config, options.registry)));
+  const openApi = createOpenApiDocument(config, options.registry);
+  app.use(openapiRoutes(openApi));
   if (options.dashboard !== false) {
+    app.use(config.DASHBOARD_PATH, securityHeaders(DASHBOARD_SECURITY_HEADERS));
     app.use(
       dashboardRouter({
         queues: options.queues.all(),
@@ -95,6 +105,9 @@ export function createApp(options: AppOptions): Express {
   const deps = options.deps;
   const v1 = express.Router();
   v1.use(authenticate(config.API_KEYS));
+  // The scope each route needs, from the route table's metadata (the OpenAPI document), is
+  // checked here, before any body parser: a refused body is never read.
+  v1.use(authorizeRoute(openApi));
   // Before the JSON parser and its 415 guard: uploads are streamed, in any media type.
   v1.use(
     artifactRoutes(options.producer, options.queues, () => deps.artifacts, {
@@ -106,8 +119,8 @@ export function createApp(options: AppOptions): Express {
       idempotency: deps.idempotency,
     }),
   );
-  v1.use(jsonBody(config.API_BODY_LIMIT));
-  v1.use((req, _res, next) => {
+  v1.use(jsonBody(config.API_BODY_LIMIT, { max: sizeInBytes(config.API_BODY_BUDGET), used: 0 }));
+  v1.use((req, res, next) => {
     // A body the JSON parser did not read is the wrong media type, not an empty payload.
     const hasBody =
       req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0';
@@ -116,6 +129,7 @@ export function createApp(options: AppOptions): Express {
       (hasBody || req.headers['transfer-encoding']) &&
       !req.is(JSON_TYPES)
     ) {
+      closeUnreadBody(req, res);
       next(new HttpProblem(415, 'unsupported_media_type', 'send the body as application/json'));
       return;
     }

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { ApiKey, Scope } from '../config.js';
 import { HttpProblem } from './problem.js';
+import { closeUnreadBody } from './unread-body.js';
 
 /** The key a request authenticated with, set by `authenticate`. */
 export interface Caller {
@@ -49,7 +50,10 @@ export function hasScope(caller: Caller | undefined, scope: Scope): boolean {
   return !!caller && (caller.scopes.has(scope) || caller.scopes.has('admin'));
 }
 
-/** Identifies the caller from its API key; 401 when the key is missing or unknown. */
+/**
+ * Identifies the caller from its API key; 401 when the key is missing or unknown, answered
+ * before any body byte is read and with the connection then closed (see closeUnreadBody).
+ */
 export function authenticate(
   keys: readonly ApiKey[],
   options: { basicRealm?: string } = {},
@@ -58,6 +62,7 @@ export function authenticate(
     const secret = secretFromHeader(req.headers.authorization);
     const key = secret === undefined ? undefined : matchKey(keys, secret);
     if (!key) {
+      closeUnreadBody(req, res);
       if (options.basicRealm)
         res.setHeader('WWW-Authenticate', `Basic realm="${options.basicRealm}"`);
       else res.setHeader('WWW-Authenticate', 'Bearer');
@@ -79,8 +84,12 @@ export function authenticate(
 
 /** 403 unless the caller holds the scope (or admin). */
 export function requireScope(scope: Scope): RequestHandler {
-  return (_req, res, next) => {
-    if (hasScope(res.locals.caller, scope)) next();
-    else next(new HttpProblem(403, 'forbidden', `this route needs the "${scope}" scope`));
+  return (req, res, next) => {
+    if (hasScope(res.locals.caller, scope)) {
+      next();
+      return;
+    }
+    closeUnreadBody(req, res);
+    next(new HttpProblem(403, 'forbidden', `this route needs the "${scope}" scope`));
   };
 }

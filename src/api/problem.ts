@@ -100,7 +100,9 @@ function fromBodyParser(err: { type?: string; status?: number; message?: string 
 export function problemHandler(log: Logger): ErrorRequestHandler {
   return (thrown: unknown, req, res, next) => {
     if (res.headersSent) {
-      next(thrown);
+      // Answered already (a 413 cut a body off, say): a reader of the dropped body that
+      // fails afterwards has no one left to tell.
+      if (!res.writableEnded) next(thrown);
       return;
     }
     // Redis lost under a request (a restart, an outage) is a 503 to retry, not a bug.

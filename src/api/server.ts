@@ -8,7 +8,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { createApp } from './app.js';
-import { createHttpServer } from './http-server.js';
+import { createHttpServer, httpServerLimits } from './http-server.js';
 
 /** Starts the api: intake routes, status, health, and the dashboard mount. */
 export async function startApi(
@@ -35,7 +35,7 @@ export async function startApi(
   // BullMQ holds calls on a queue whose connection never came up; wait here, not per request.
   await Promise.all([queues.ready(), producer.ready()]);
   const app = createApp({ config, deps, log, registry, producer, queues });
-  const server = createHttpServer(app, { bodyTimeoutMs: config.API_BODY_TIMEOUT_MS });
+  const server = createHttpServer(app, httpServerLimits(config));
   server.listen(options.port ?? config.API_PORT, config.API_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

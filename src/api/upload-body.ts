@@ -31,6 +31,9 @@ export const MULTIPART_OVERHEAD_BYTES = 128 * 1024;
 // Fields carry ids, a filename and metadata (values ≤ 1 KiB): small and few.
 const FIELD_LIMITS = { fields: 32, fieldSize: 2048, fieldNameSize: 100, headerPairs: 20 };
 
+/** Most parts of a multipart body: every text field and the one file. */
+export const MAX_MULTIPART_PARTS = FIELD_LIMITS.fields + 1;
+
 /** How much of a refused body is still read and dropped, at most. */
 export interface LingerLimits {
   ms: number;
@@ -115,8 +118,9 @@ export async function receiveMultipartBody<T>(
       // Paths stay in the filename so that `../x` is refused instead of quietly becoming `x`.
       preservePath: true,
       defParamCharset: 'utf8',
-      // No `parts` limit: busboy signals it on reaching the count, which a valid form may do.
-      limits: { ...FIELD_LIMITS, files: 1 },
+      // busboy signals `partsLimit` on reaching the count, which a valid form may do: one
+      // more than a valid form can hold. Parts without a name count too (busboy skips them).
+      limits: { ...FIELD_LIMITS, files: 1, parts: MAX_MULTIPART_PARTS + 1 },
     });
   } catch (err) {
     throw badForm(err instanceof Error ? err.message : String(err), 'Content-Type');
@@ -134,6 +138,7 @@ export async function receiveMultipartBody<T>(
     if (failure) return;
     failure = { error };
     // Stop reading; destroying the parser also destroys a file stream being spooled.
+    req.off('data', countBody);
     req.unpipe(parser);
     parser.destroy();
     finish();
@@ -172,6 +177,26 @@ export async function receiveMultipartBody<T>(
   parser.on('fieldsLimit', () =>
     fail(badForm(`at most ${FIELD_LIMITS.fields} text fields`, '(body)')),
   );
+  parser.on('partsLimit', () =>
+    fail(tooLarge(`more than ${MAX_MULTIPART_PARTS} parts (text fields and the file)`, 'parts')),
+  );
+  // The file is bounded by the spool and the fields by busboy, but not what lies around
+  // them (a preamble, skipped parts, an epilogue): the whole body is, even when chunked.
+  const maxBodyBytes = limits.maxBytes + MULTIPART_OVERHEAD_BYTES;
+  let bodyBytes = 0;
+  const countBody = (chunk: Buffer) => {
+    bodyBytes += chunk.length;
+    if (bodyBytes > maxBodyBytes) {
+      req.off('data', countBody);
+      fail(
+        tooLarge(
+          `more than ${maxBodyBytes} bytes (ARTIFACT_MAX_BYTES plus ${MULTIPART_OVERHEAD_BYTES} of form)`,
+          'size',
+        ),
+      );
+    }
+  };
+  req.on('data', countBody);
   parser.on('error', (err: Error) => fail(badForm(`malformed multipart body: ${err.message}`)));
   parser.on('close', finish);
   limits.signal.addEventListener('abort', onAbort, { once: true });
@@ -193,6 +218,7 @@ export async function receiveMultipartBody<T>(
     }
     return { prepared: prepared as T, spooled };
   } finally {
+    req.off('data', countBody);
     limits.signal.removeEventListener('abort', onAbort);
   }
 }
@@ -203,6 +229,13 @@ function receiveOptions(limits: UploadLimits) {
     signal: limits.signal,
     ...(limits.expectedSha256 === undefined ? {} : { expectedSha256: limits.expectedSha256 }),
   };
+}
+
+/** A 413 naming the multipart limit that was passed (`parts` or `size`). */
+function tooLarge(message: string, limit: 'parts' | 'size'): HttpProblem {
+  return new HttpProblem(413, 'payload_too_large', `multipart body: ${message}`, [
+    { path: '(body)', message: `limit ${limit}: ${message}` },
+  ]);
 }
 
 function badForm(message: string, path = '(body)'): HttpProblem {

@@ -14,13 +14,21 @@ export const artifactIdSchema = z
 
 /**
  * Why a filename is refused, or undefined when it is safe as the last segment of a key:
- * no path separators or traversal, no control characters, at most 255 UTF-8 bytes.
+ * no path separators or traversal, no control characters, at most 255 UTF-8 bytes, and
+ * nothing that makes it read as another name: no bidirectional overrides, embeddings or
+ * isolates (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), no zero-width characters, no
+ * other invisible format character (Unicode category Cf).
  */
 export function filenameProblem(name: string): string | undefined {
   if (name.length === 0) return 'must not be empty';
   if (Buffer.byteLength(name, 'utf8') > MAX_FILENAME_BYTES)
     return `must be at most ${MAX_FILENAME_BYTES} bytes`;
   if (/\p{Cc}/u.test(name)) return 'must not contain control characters';
+  if (/[\u202A-\u202E\u2066-\u2069]/u.test(name))
+    return 'must not contain bidirectional overrides, embeddings or isolates (U+202A–U+202E, U+2066–U+2069)';
+  if (/[\u200B-\u200F\u2060\uFEFF]/u.test(name))
+    return 'must not contain zero-width characters (U+200B–U+200F, U+2060, U+FEFF)';
+  if (/\p{Cf}/u.test(name)) return 'must not contain invisible format characters (Unicode Cf)';
   // A lone surrogate has no UTF-8 form: the key would hold U+FFFD instead of this name.
   if (/\p{Cs}/u.test(name)) return 'must not contain unpaired surrogates';
   if (name.includes('/') || name.includes('\\')) return 'must not contain / or \\ (no paths)';
@@ -35,14 +43,40 @@ export const filenameSchema = z.string().superRefine((name, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** Largest TA bundle version. */
+export const MAX_ARTIFACT_VERSION = 1_000_000;
+
+/**
+ * A TA bundle version: a JSON integer, or its canonical decimal text (form fields and
+ * headers are text) — 1 to 1,000,000, no sign, no leading zero, no spaces, no exponent or
+ * hex (`1e3`, `0x10`, ` 5 `, `05` are refused: each would be a second spelling of a key's
+ * `v{version}`, which Number() would otherwise accept).
+ */
+export const artifactVersionSchema = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    if (/^[1-9][0-9]{0,6}$/.test(v)) return Number(v);
+    ctx.addIssue({
+      code: 'custom',
+      message: 'a whole number in canonical decimal (1, 2, 10…): no 05, 1e3, 0x10 or spaces',
+    });
+    return z.NEVER;
+  })
+  .pipe(z.number().int().min(1).max(MAX_ARTIFACT_VERSION));
+
 /** Where an artifact goes: seed 003's request ids per kind. */
 export const artifactTargetSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('sample'), request_id: artifactIdSchema, filename: filenameSchema }),
+  z.strictObject({
+    kind: z.literal('sample'),
+    request_id: artifactIdSchema,
+    filename: filenameSchema,
+  }),
   z.strictObject({
     kind: z.literal('ta-bundle'),
     request_id: artifactIdSchema,
     revision_id: artifactIdSchema,
-    version: z.coerce.number().int().min(1).max(1_000_000),
+    version: artifactVersionSchema,
   }),
   z.strictObject({
     kind: z.literal('debug-bundle'),

@@ -6,6 +6,7 @@ export interface CacheStats {
   hits: number;
   misses: number;
   hit_rate: number;
+  /** Cached indicators whose TTL has not run out (from the expiry index, not a SCAN). */
   keys: number;
 }
 
@@ -14,47 +15,93 @@ type CachedJson = Omit<StoredIoc, 'first_seen' | 'last_seen'> & {
   last_seen: string;
 };
 
+/** Expired members dropped from the index per write batch or stats read, at most. */
+const PRUNE_BATCH = 1_000;
+
+/**
+ * Writes a batch of indicators with the TTL and records each one's expiry (Redis's clock, in
+ * ms) in the index, in one atomic step. KEYS: the index, then the cache keys. ARGV: the TTL
+ * in s, then JSON and index member for each key in turn.
+ */
+const PUT_SCRIPT = `
+local ttl = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local expires = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl * 1000
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ttl)
+  redis.call('ZADD', KEYS[1], expires, ARGV[2 * i - 1])
+end
+return #KEYS - 1`;
+
+/**
+ * The live indicators: index members whose expiry is still ahead, by Redis's clock; drops up
+ * to ARGV[1] members already past it, so the index stays about as large as the cache.
+ * KEYS: the index. Returns the count.
+ */
+const COUNT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+if #stale > 0 then redis.call('ZREM', KEYS[1], unpack(stale)) end
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
+
 /**
  * The hot-IOC cache in Redis: one JSON string per indicator with a TTL, written by
- * pipelines, read by the API's cache-first look-up. Counters live beside the keys.
+ * pipelines, read by the API's cache-first look-up. Counters live beside the keys, and an
+ * expiry index (a sorted set: indicator → when its key expires) beside them, so that the
+ * number of cached indicators is a ZCOUNT, not a SCAN of the keyspace. Each write and delete
+ * updates the index atomically with the key; a key expiring by TTL leaves the count as its
+ * expiry passes, without a write. Not counted right: keys Redis evicts under maxmemory, or
+ * that anything but this class writes or deletes (they count until their expiry passes).
  */
 export class RedisIocCache {
   private readonly statsKey: string;
+  private readonly indexKey: string;
 
   constructor(
     private readonly redis: Redis,
     private readonly options: { prefix: string; ttlSeconds: number },
   ) {
     this.statsKey = `${options.prefix}:cache-stats`;
+    this.indexKey = `${options.prefix}:cache-expiry`;
   }
 
   private key(type: string, value: string): string {
     return `${this.options.prefix}:ioc:${type}:${value}`;
   }
 
-  /** Writes indicators with the TTL in one pipeline per 1,000; returns how many were written. */
+  private member(type: string, value: string): string {
+    return `${type}:${value}`;
+  }
+
+  /** Writes indicators with the TTL in one script call per 1,000; returns how many were written. */
   async putMany(iocs: readonly StoredIoc[]): Promise<number> {
     for (let i = 0; i < iocs.length; i += 1_000) {
-      const pipeline = this.redis.pipeline();
-      for (const ioc of iocs.slice(i, i + 1_000)) {
-        pipeline.set(
-          this.key(ioc.type, ioc.value),
-          JSON.stringify(ioc),
-          'EX',
-          this.options.ttlSeconds,
-        );
-      }
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([err]) => err);
+      const batch = iocs.slice(i, i + 1_000);
+      const keys = batch.map((ioc) => this.key(ioc.type, ioc.value));
+      const args = batch.flatMap((ioc) => [JSON.stringify(ioc), this.member(ioc.type, ioc.value)]);
+      const results = await this.redis
+        .pipeline()
+        .eval(PUT_SCRIPT, keys.length + 1, this.indexKey, ...keys, this.options.ttlSeconds, ...args)
+        .eval(COUNT_SCRIPT, 1, this.indexKey, PRUNE_BATCH)
+        .exec();
+      const failed = (results ?? []).find(([err]) => err);
       if (failed?.[0]) throw failed[0];
     }
     return iocs.length;
   }
 
-  /** Removes indicators in one pipeline per 1,000; returns how many were asked for. */
+  /** Removes indicators in one transaction per 1,000; returns how many were asked for. */
   async evictMany(keys: readonly { type: string; value: string }[]): Promise<number> {
     for (let i = 0; i < keys.length; i += 1_000) {
-      await this.redis.del(...keys.slice(i, i + 1_000).map((k) => this.key(k.type, k.value)));
+      const batch = keys.slice(i, i + 1_000);
+      const results = await this.redis
+        .multi()
+        .del(...batch.map((k) => this.key(k.type, k.value)))
+        .zrem(this.indexKey, ...batch.map((k) => this.member(k.type, k.value)))
+        .exec();
+      const failed = (results ?? []).find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
     }
     return keys.length;
   }
@@ -77,27 +124,35 @@ export class RedisIocCache {
 
   /** Removes one indicator from the cache; whether it was there. */
   async invalidate(type: IocType, value: string): Promise<boolean> {
-    return (await this.redis.del(this.key(type, value))) === 1;
+    const results = await this.redis
+      .multi()
+      .del(this.key(type, value))
+      .zrem(this.indexKey, this.member(type, value))
+      .exec();
+    const [err, deleted] = results?.[0] ?? [new Error('transaction discarded'), 0];
+    if (err) throw err;
+    return deleted === 1;
   }
 
-  /** Hits, misses, hit rate and the number of cached indicators. */
+  /**
+   * Hits, misses, hit rate and the number of cached indicators: two commands whatever the
+   * cache holds (an HGETALL and a script doing a ZCOUNT and a bounded prune).
+   */
   async stats(): Promise<CacheStats> {
-    const counters = await this.redis.hgetall(this.statsKey);
+    const [[countersErr, counters], [countErr, count]] = ((await this.redis
+      .pipeline()
+      .hgetall(this.statsKey)
+      .eval(COUNT_SCRIPT, 1, this.indexKey, PRUNE_BATCH)
+      .exec()) ?? []) as [[Error | null, Record<string, string>], [Error | null, number]];
+    if (countersErr) throw countersErr;
+    if (countErr) throw countErr;
     const hits = Number(counters.hits ?? 0);
     const misses = Number(counters.misses ?? 0);
-    let keys = 0;
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.redis.scan(
-        cursor,
-        'MATCH',
-        `${this.options.prefix}:ioc:*`,
-        'COUNT',
-        1_000,
-      );
-      cursor = next;
-      keys += batch.length;
-    } while (cursor !== '0');
-    return { hits, misses, hit_rate: hits + misses === 0 ? 0 : hits / (hits + misses), keys };
+    return {
+      hits,
+      misses,
+      hit_rate: hits + misses === 0 ? 0 : hits / (hits + misses),
+      keys: Number(count),
+    };
   }
 }

@@ -5,7 +5,7 @@ import { QUEUE_NAMES, loadConfig, type Config, type QueueName } from '../../src/
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/log.js';
 import { createApp } from '../../src/api/app.js';
-import { createHttpServer } from '../../src/api/http-server.js';
+import { createHttpServer, httpServerLimits } from '../../src/api/http-server.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { WorkerHost } from '../../workers/worker-host.js';
@@ -98,7 +98,7 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
       queues: this.queues,
     });
     // The same server settings as `stowage api` (header and body time limits).
-    this.server = createHttpServer(app, { bodyTimeoutMs: this.config.API_BODY_TIMEOUT_MS });
+    this.server = createHttpServer(app, httpServerLimits(this.config));
     this.server.listen(0, '127.0.0.1');
     await new Promise<void>((resolve) => this.server!.once('listening', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

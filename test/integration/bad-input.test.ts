@@ -936,6 +936,15 @@ describe('bad input (HOT_STORE=postgres)', () => {
       'trail ',
       'é'.repeat(128),
       'x'.repeat(256),
+      // Names that read as another name: bidi controls, zero-width and other format characters.
+      'invoice\u202efdp.exe',
+      'a\u202ab',
+      'a\u2066b\u2069',
+      'ev\u200bil.log',
+      'a\u200db',
+      'a\u2060b',
+      '\ufeffbom.log',
+      'soft\u00adhyphen',
     ];
     for (const a of STRICT_ATTACKS) {
       const l = JSON.stringify(a.slice(0, 30));
@@ -1035,10 +1044,16 @@ describe('bad input (HOT_STORE=postgres)', () => {
       '-1',
       '',
       'abc',
+      // Number() would read these as 1000, 16, 5, 5 and 5: not the canonical spelling.
+      '1e3',
+      '0x10',
+      ' 5 ',
+      '05',
+      '+5',
     ]) {
       cases.push(
         upload(
-          `upload version ${version}`,
+          `upload version ${JSON.stringify(version)}`,
           'ta-bundle',
           `request_id=r&revision_id=v&version=${enc(version)}`,
           'data',
