@@ -12,6 +12,7 @@ import { createS3, pingS3 } from './connections/s3.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { HotRule } from './domain/ioc.js';
+import { ArtifactAuditLog } from './stores/artifact-audit.js';
 import { S3ArtifactStore } from './stores/artifact-store.js';
 import { createHotStore } from './stores/create-hot-store.js';
 import type { HotStore } from './stores/hot-store.js';
@@ -46,6 +47,8 @@ export interface Deps {
   readonly iocCache: RedisIocCache;
   /** The artifact buckets of seed 003 (one per kind). */
   readonly artifacts: S3ArtifactStore;
+  /** Admin overwrites of artifacts (PostgreSQL `artifact_overwrites`). */
+  readonly artifactAudit: ArtifactAuditLog;
   /** The WORM archive bucket (ARCHIVE_BUCKET, S3 Object Lock). */
   readonly wormArchive: WormArchive;
   /** Which hot-store days are archived (PostgreSQL). */
@@ -153,6 +156,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       }),
   );
 
+  const artifactAudit = lazy(
+    () => new ArtifactAuditLog(pool(), { schema: config.DATABASE_SCHEMA }),
+  );
   const wormArchive = lazy(() => new WormArchive(s3(), config.ARCHIVE_BUCKET));
   const archiveLedger = lazy(() => new ArchiveLedger(pool(), { schema: config.DATABASE_SCHEMA }));
   const hotRetention = lazy(() => createHotRetention(config, backends));
@@ -190,6 +196,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     get artifacts() {
       return artifacts();
     },
+    get artifactAudit() {
+      return artifactAudit();
+    },
     get wormArchive() {
       return wormArchive();
     },
@@ -210,9 +219,10 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       await hotStore().init();
       await watermarks().init();
       await archiveLedger().init();
+      await artifactAudit().init();
       await artifacts().ensureBuckets();
       // The spool is shared by api (writes) and workers (read, then remove).
-      await mkdir(resolve(config.SPOOL_DIR), { recursive: true });
+      await mkdir(resolve(config.SPOOL_DIR), { recursive: true, mode: 0o700 });
     },
     connectRedis(name) {
       const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);

@@ -6,15 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   type MultipartUpload,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { removeBucket } from './buckets.js';
 
 /** Config overrides giving a test its own three buckets and its own spool directory. */
 export async function artifactOverrides(): Promise<Record<string, string>> {
@@ -72,21 +69,13 @@ export async function incompleteUploads(s3: S3Client, bucket: string): Promise<M
   return (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
 }
 
-/** Aborts every multipart upload, deletes every object, then the bucket; missing is fine. */
+/**
+ * Aborts every multipart upload, deletes every object version (the TA and debug buckets are
+ * versioned), then the bucket; a missing bucket is fine.
+ */
 export async function dropBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
-    for (const u of await incompleteUploads(s3, bucket)) {
-      await s3.send(
-        new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
-      );
-    }
-    for (;;) {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length === 0) break;
-      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-    }
-    await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+    await removeBucket(s3, bucket);
   } catch (err) {
     if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
   }
