@@ -72,8 +72,8 @@ export interface ArtifactUploadResult {
  * digest counts as done, one with another digest fails the job for good (artifact_exists)
  * unless the payload carries an admin overwrite, which is written to the audit log first.
  * A spool source is taken only when the file is bound to this job. The spool file is
- * removed after success or a permanent failure; on a permanent failure the multipart
- * upload is aborted so nothing incomplete is left.
+ * removed only after success; on a permanent failure the multipart upload is aborted so
+ * nothing incomplete is left.
  */
 export function createArtifactUploadHandler(
   deps: ArtifactUploadDeps,
@@ -164,13 +164,11 @@ export function createArtifactUploadHandler(
       }
       return result;
     } catch (err) {
-      // Permanent: no retry will continue the upload, so none is left incomplete, and the
-      // spool file (bound to this job, checked above) will never be read again.
-      if (isPermanent(err)) {
-        if (checkpoint) await abortMultipartUpload(deps.s3, checkpoint).catch(() => undefined);
-        if (source.type === 'spool') {
-          await rm(join(deps.spoolDir, source.file), { force: true }).catch(() => undefined);
-        }
+      // Permanent: no retry will continue the upload, so none is left incomplete. The spool
+      // file stays for a person to look at while the failed job is kept; the sweep of
+      // uploads.abort-stale removes it once the job is gone.
+      if (isPermanent(err) && checkpoint) {
+        await abortMultipartUpload(deps.s3, checkpoint).catch(() => undefined);
       }
       throw err;
     }

@@ -1,7 +1,7 @@
 // Fixtures for artifact tests: per-test buckets and spool, random files, bucket teardown.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -11,6 +11,9 @@ import {
   type MultipartUpload,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { artifactUploadJob, spoolTagOf } from '../../jobs/artifact-upload/definition.js';
+import type { AnyJobDefinition, InputOf } from '../../jobs/job-definition.js';
+import type { Producer } from '../../queues/producer.js';
 import { removeBucket } from './buckets.js';
 
 /** Config overrides giving a test its own three buckets and its own spool directory. */
@@ -88,4 +91,32 @@ export async function dropArtifacts(
 ): Promise<void> {
   await Promise.all(bucketsOf(overrides).map((b) => dropBucket(s3, b)));
   await rm(overrides.SPOOL_DIR!, { recursive: true, force: true });
+}
+
+/**
+ * Moves a file into the spool the way the artifact intake does: named `<job tag>.<random>`
+ * for the job this payload will have. Returns the payload with its spool source and the job
+ * id, to enqueue with `{ trusted: true, jobId }` (the generic route refuses spool sources).
+ */
+export async function spoolForJob(
+  producer: Producer<readonly AnyJobDefinition[]>,
+  spoolDir: string,
+  path: string,
+  payload: Omit<InputOf<typeof artifactUploadJob>, 'source'> & {
+    source: { size: number; sha256: string };
+  },
+  options: { idempotencyKey?: string } = {},
+): Promise<{ jobId: string; file: string; payload: InputOf<typeof artifactUploadJob> }> {
+  const withFile = (file: string) => ({
+    ...payload,
+    source: { type: 'spool' as const, file, ...payload.source },
+  });
+  const random = randomBytes(16).toString('hex');
+  const jobId = producer.jobIdFor('artifact.upload', withFile(`x.${random}`), {
+    ...options,
+    trusted: true,
+  });
+  const file = `${spoolTagOf(jobId)}.${random}`;
+  await rename(path, join(spoolDir, file));
+  return { jobId, file, payload: withFile(file) };
 }
