@@ -260,7 +260,7 @@ describe('write-once artifacts, intake-only spool sources, redacted views, spool
           },
         }),
         duplex: 'half',
-      } as RequestInit,
+      },
     );
     expect(chunked.status).toBe(507);
     expect(await readdir(overrides.SPOOL_DIR!)).toEqual([]);

@@ -248,8 +248,11 @@ function prepareMultipart(
     if (name.startsWith(META_FIELD)) metadata[name.slice(META_FIELD.length)] = value;
     else ids[name] = value;
   }
-  // The file part's own name is the fallback, checked as strictly as a `filename` field.
-  if (ids.filename === undefined && file.filename !== undefined) ids.filename = file.filename;
+  // The file part's own name is the fallback, checked as strictly as a `filename` field
+  // (a TA bundle has none: its key is made of its ids, and a strict target refuses one).
+  if (ids.filename === undefined && file.filename !== undefined && kind !== 'ta-bundle') {
+    ids.filename = file.filename;
+  }
   return prepare({ ...ids, kind }, file.mimeType, metadata, {
     contentType: 'file',
     metadata: (name) => `${META_FIELD}${name}`,
