@@ -256,10 +256,10 @@ describe('StowageClient against the api', () => {
   });
 
   it('waitForJob on a job that fails for good throws JobFailedError with the reason', async () => {
-    // No host is on URL_SOURCE_ALLOWLIST here: refused for good at the first attempt.
+    // An address (no DNS) not on URL_SOURCE_ALLOWLIST: refused for good at the first attempt.
     const job = await client.enqueue('artifact.upload', {
       target: { kind: 'sample', request_id: 'sdk-gone', filename: 'gone.log' },
-      source: { type: 'url', url: 'https://files.example.com/gone.log' },
+      source: { type: 'url', url: 'https://192.0.2.1/gone.log' },
     });
     const { error } = await rejection(client.waitForJob(job.id, { timeoutMs: 20_000, pollMs: 50 }));
     expect(error).toBeInstanceOf(JobFailedError);
