@@ -2,10 +2,11 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { ApiKey } from '../src/config.js';
 import { authenticate, hasScope } from '../src/api/auth.js';
 import { HttpProblem } from '../src/api/problem.js';
+import { redactJobData, redactText } from '../src/api/redact.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -18,13 +19,53 @@ const DESCRIPTIONS: Record<string, string> = {
 
 const READS = new Set(['GET', 'HEAD']);
 
+/**
+ * A job as the board shows it: data and return value pass through the adapter's formatters,
+ * but the failure reason, stack trace and logs do not, so they are redacted here.
+ */
+function redactedJob(job: Job): Job {
+  const view = Object.create(job) as Job;
+  view.toJSON = () => {
+    const json = job.toJSON();
+    return {
+      ...json,
+      failedReason: redactText(json.failedReason ?? ''),
+      stacktrace: (json.stacktrace ?? []).map((line) => redactText(line)),
+    };
+  };
+  return view;
+}
+
+/** The BullMQ adapter whose every path to job details goes through redaction. */
+class RedactingBullMQAdapter extends BullMQAdapter {
+  constructor(queue: Queue, options: ConstructorParameters<typeof BullMQAdapter>[1]) {
+    super(queue, options);
+    // No spool file name, URL query or secret-shaped field on the board (src/api/redact.ts).
+    this.setFormatter('data', redactJobData);
+    this.setFormatter('returnValue', redactJobData);
+  }
+
+  override async getJob(id: string): Promise<Job | undefined> {
+    const job = await super.getJob(id);
+    return job ? redactedJob(job) : job;
+  }
+
+  override async getJobs(...args: Parameters<BullMQAdapter['getJobs']>): Promise<Job[]> {
+    return (await super.getJobs(...args)).map(redactedJob);
+  }
+
+  override async getJobLogs(id: string): Promise<string[]> {
+    return (await super.getJobLogs(id)).map((line) => redactText(line));
+  }
+}
+
 function board(queues: Queue[], basePath: string, readOnly: boolean): RequestHandler {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(basePath);
   createBullBoard({
     queues: queues.map(
       (q) =>
-        new BullMQAdapter(q, {
+        new RedactingBullMQAdapter(q, {
           readOnlyMode: readOnly,
           allowRetries: !readOnly,
           description: DESCRIPTIONS[q.name] ?? '',

@@ -1,6 +1,9 @@
 import { resolve } from 'node:path';
 import { parseUrlAllowlist } from '../src/domain/url-allowlist.js';
 import type { Deps } from '../src/deps.js';
+import { Queue } from 'bullmq';
+import { Spool } from '../src/stores/spool.js';
+import { artifactUploadJob, jobIdOfSpoolFile } from './artifact-upload/definition.js';
 import { createArtifactUploadHandler } from './artifact-upload/handler.js';
 import { archiveLockSettings, createArchiveLockHandler } from './archive-lock/handler.js';
 import { createRetentionCleanupHandler } from './retention-cleanup/handler.js';
@@ -34,7 +37,27 @@ export const HANDLER_FACTORIES = {
       settings: archiveLockSettings(deps.config),
     }),
   'retention.cleanup': (deps) => createRetentionCleanupHandler(deps),
-  'uploads.abort-stale': (deps) => createUploadsAbortStaleHandler(deps),
+  'uploads.abort-stale': (deps) => {
+    let artifacts: Queue | undefined;
+    return createUploadsAbortStaleHandler({
+      get s3() {
+        return deps.s3;
+      },
+      config: deps.config,
+      spool: new Spool(resolve(deps.config.SPOOL_DIR)),
+      spoolFileReferenced: async (file) => {
+        const id = jobIdOfSpoolFile(file);
+        if (id === undefined) return false;
+        artifacts ??= new Queue(artifactUploadJob.queue, {
+          connection: deps.redis,
+          prefix: deps.config.QUEUE_PREFIX,
+        });
+        const state = await artifacts.getJobState(id);
+        // A completed job removed its file already; a failed one may still be retried.
+        return state !== 'unknown' && state !== 'completed';
+      },
+    });
+  },
   'artifact.upload': (deps) =>
     createArtifactUploadHandler({
       artifacts: deps.artifacts,
@@ -44,6 +67,12 @@ export const HANDLER_FACTORIES = {
       queueSize: deps.config.UPLOAD_QUEUE_SIZE,
       maxBytes: deps.config.ARTIFACT_MAX_BYTES,
       urlAllowlist: parseUrlAllowlist(deps.config.URL_SOURCE_ALLOWLIST),
+      urlDeadlineMs: deps.config.URL_SOURCE_DEADLINE_MS,
+      // Opened when an overwrite first needs it: most uploads never touch PostgreSQL.
+      audit: {
+        begin: (entry) => deps.artifactAudit.begin(entry),
+        complete: (jobId, versionId) => deps.artifactAudit.complete(jobId, versionId),
+      },
     }),
 } satisfies Record<JobNameOf<Definitions>, HandlerFactory<never, Deps>>;
 

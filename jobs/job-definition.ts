@@ -30,6 +30,12 @@ export interface JobDefinition<Name extends string = string, Schema extends z.Zo
    * An explicit `Idempotency-Key` wins over it.
    */
   idempotencyKey?(payload: z.output<Schema>): string;
+  /**
+   * Parts of a payload only in-process code may enqueue (a spool file, an admin overwrite):
+   * the issues, each naming its field. A producer refuses them unless told the payload comes
+   * from a trusted caller, which the generic API routes never say.
+   */
+  reserved?(payload: z.output<Schema>): { path: string; message: string }[];
   /** A valid example payload; the contract test parses it. */
   readonly fixture: z.input<Schema>;
 }

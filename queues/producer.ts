@@ -26,6 +26,11 @@ export interface EnqueueOptions {
    * payloads from outside.
    */
   validated?: boolean;
+  /**
+   * The payload comes from in-process code that may set a definition's reserved fields (the
+   * artifact intake naming its own spool file). Never set it for payloads from outside.
+   */
+  trusted?: boolean;
 }
 
 /** What an enqueue returns. */
@@ -86,6 +91,14 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     return { id: job.id ?? id, name, queue: definition.queue };
   }
 
+  /**
+   * The id `enqueueByName` would give this payload, validated the same way, without enqueueing
+   * it: the artifact intake binds its spool file to the job before the job exists.
+   */
+  jobIdFor(name: string, payload: unknown, options: EnqueueOptions = {}): string {
+    return this.prepare(name, payload, options).id;
+  }
+
   /** Validates every payload first (all or nothing), then enqueues them in one round trip. */
   async enqueueBulk<N extends JobNameOf<Defs>>(
     name: N,
@@ -110,6 +123,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
           ...(key === undefined ? {} : { idempotencyKey: key }),
           ...(options.keyScope === undefined ? {} : { keyScope: options.keyScope }),
           ...(options.validated ? { validated: true } : {}),
+          ...(options.trusted ? { trusted: true } : {}),
         },
         `payloads.${i}`,
       );
@@ -197,6 +211,15 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       const parsed = definition.payload.safeParse(payload);
       if (!parsed.success) throw ValidationError.fromZod(parsed.error, path);
       data = parsed.data;
+    }
+    const reserved = options.trusted ? [] : (definition.reserved?.(data) ?? []);
+    if (reserved.length > 0) {
+      throw new ValidationError(
+        reserved.map((issue) => ({
+          ...issue,
+          path: path === undefined ? issue.path : `${path}.${issue.path}`,
+        })),
+      );
     }
     // An explicit key lives in its caller's namespace; a key the type derives from the payload
     // (natural: the same work whoever enqueues it) in none.

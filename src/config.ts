@@ -301,6 +301,22 @@ export const configSchema = z.object({
     .describe(
       'Directory shared by api and workers where uploads are streamed before their job runs.',
     ),
+  SPOOL_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 1024 * 1024 * 1024)
+    .describe(
+      'Most bytes all spool files together may hold (507 for an upload that would pass it; 0: no limit).',
+    ),
+  SPOOL_ORPHAN_GRACE_MINUTES: z.coerce
+    .number()
+    .positive()
+    .max(7 * 24 * 60)
+    .default(60)
+    .describe(
+      'Spool files no job references and untouched this long are removed by uploads.abort-stale.',
+    ),
   ARTIFACT_BUCKET_SAMPLES: bucket
     .default('stowage-samples')
     .describe('Bucket of log samples (seed 003).'),
@@ -344,6 +360,14 @@ export const configSchema = z.object({
     .max(604_800)
     .default(86_400)
     .describe('Longest lifetime a caller may ask for a presigned URL (S3 allows 7 days).'),
+  URL_SOURCE_DEADLINE_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(30 * 60 * 1000)
+    .describe(
+      'Longest a URL source may take to download in full, however steadily it sends (the attempt then fails and is retried).',
+    ),
   URL_SOURCE_ALLOWLIST: z
     .string()
     .default('')

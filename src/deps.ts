@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { HotRule } from './domain/ioc.js';
 import { configureTimestampBounds } from './domain/timestamp.js';
+import { ArtifactAuditLog } from './stores/artifact-audit.js';
 import { S3ArtifactStore } from './stores/artifact-store.js';
 import { createHotStore } from './stores/create-hot-store.js';
 import type { HotStore } from './stores/hot-store.js';
@@ -53,6 +54,8 @@ export interface Deps {
   readonly idempotency: RedisIdempotencyStore;
   /** The artifact buckets of seed 003 (one per kind). */
   readonly artifacts: S3ArtifactStore;
+  /** Admin overwrites of artifacts (PostgreSQL `artifact_overwrites`). */
+  readonly artifactAudit: ArtifactAuditLog;
   /** The WORM archive bucket (ARCHIVE_BUCKET, S3 Object Lock). */
   readonly wormArchive: WormArchive;
   /** Which hot-store days are archived (PostgreSQL). */
@@ -188,6 +191,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       }),
   );
 
+  const artifactAudit = lazy(
+    () => new ArtifactAuditLog(pool(), { schema: config.DATABASE_SCHEMA }),
+  );
   const wormArchive = lazy(() => new WormArchive(s3(), config.ARCHIVE_BUCKET));
   const archiveLedger = lazy(() => new ArchiveLedger(pool(), { schema: config.DATABASE_SCHEMA }));
   const schemaVersion = lazy(
@@ -231,6 +237,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     get artifacts() {
       return artifacts();
     },
+    get artifactAudit() {
+      return artifactAudit();
+    },
     get wormArchive() {
       return wormArchive();
     },
@@ -251,11 +260,12 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       await hotStore().init();
       await watermarks().init();
       await archiveLedger().init();
+      await artifactAudit().init();
       await artifacts().ensureBuckets();
       // Last: a process start takes the recorded version as proof that all of the above exists.
       await schemaVersion().record();
       // The spool is shared by api (writes) and workers (read, then remove).
-      await mkdir(resolve(config.SPOOL_DIR), { recursive: true });
+      await mkdir(resolve(config.SPOOL_DIR), { recursive: true, mode: 0o700 });
     },
     async checkSchema() {
       await schemaVersion().check();
@@ -284,7 +294,7 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       log.warn({ maxmemoryPolicy: policy }, problem);
     },
     async prepareSpool() {
-      await mkdir(resolve(config.SPOOL_DIR), { recursive: true });
+      await mkdir(resolve(config.SPOOL_DIR), { recursive: true, mode: 0o700 });
     },
     connectRedis(name) {
       const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);

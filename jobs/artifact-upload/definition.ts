@@ -23,10 +23,29 @@ export const artifactUploadJob = defineJob({
       .regex(/^[\x20-\x7e]*$/, 'printable ASCII')
       .default('application/octet-stream'),
     metadata: artifactMetadataSchema,
+    /**
+     * Replace an object of another digest under the key (set by the artifact intake for an
+     * admin key that asked for it): the name of that key, for the audit row.
+     */
+    overwrite: z.strictObject({ api_key: z.string().min(1).max(200) }).optional(),
   }),
   // One object, one content: the same key and digest (or URL) is the same job.
   idempotencyKey: (p) =>
     `${artifactKey(p.target)}:${p.source.type === 'spool' ? p.source.sha256 : (p.source.sha256 ?? p.source.url)}`,
+  // Only the artifact intake creates spool jobs (for files it received itself) and overwrites.
+  reserved: (p) => [
+    ...(p.source.type === 'spool'
+      ? [
+          {
+            path: 'source.type',
+            message: 'a spool source is created by POST /v1/artifacts/{kind} only; use "url"',
+          },
+        ]
+      : []),
+    ...(p.overwrite
+      ? [{ path: 'overwrite', message: 'set by POST /v1/artifacts/{kind} for admin keys only' }]
+      : []),
+  ],
   fixture: {
     target: {
       kind: 'sample',
@@ -35,9 +54,24 @@ export const artifactUploadJob = defineJob({
     },
     source: {
       type: 'spool',
-      file: 'upload-0001',
+      file: 'k0123456789abcdef0123456789abcdef01234567.0123456789abcdef0123456789abcdef',
       size: 11,
       sha256: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9',
     },
   },
 });
+
+/**
+ * The tag a spool file bound to a job carries: the job id's suffix (after its last dot).
+ * The intake names the file `<tag>.<128 random bits>`; the worker takes only files with its
+ * own tag, so a payload naming another job's file cannot take it.
+ */
+export function spoolTagOf(jobId: string): string {
+  return jobId.slice(jobId.lastIndexOf('.') + 1);
+}
+
+/** The job id a bound spool file belongs to, or undefined for a name that is not bound. */
+export function jobIdOfSpoolFile(file: string): string | undefined {
+  const dot = file.indexOf('.');
+  return dot > 0 ? `${artifactUploadJob.name}.${file.slice(0, dot)}` : undefined;
+}

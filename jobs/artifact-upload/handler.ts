@@ -6,9 +6,11 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { artifactKey, type ArtifactKind } from '../../src/domain/artifact.js';
 import type { UrlAllowlist } from '../../src/domain/url-allowlist.js';
 import { PermanentError, TransientError, isPermanent } from '../../src/errors/index.js';
+import type { ArtifactAuditLog } from '../../src/stores/artifact-audit.js';
 import type { S3ArtifactStore } from '../../src/stores/artifact-store.js';
 import { classifyS3Error } from '../../src/stores/classify-s3-error.js';
 import { DigestStream } from '../../src/stores/digest-stream.js';
+import { Spool } from '../../src/stores/spool.js';
 import {
   abortMultipartUpload,
   parseUploadCheckpoint,
@@ -16,7 +18,7 @@ import {
   type UploadCheckpoint,
 } from '../../src/stores/resumable-upload.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
-import type { artifactUploadJob } from './definition.js';
+import { spoolTagOf, type artifactUploadJob } from './definition.js';
 import { openUrlSource, type ResolveHost } from './url-source.js';
 
 /** What artifact.upload needs. */
@@ -34,7 +36,17 @@ export interface ArtifactUploadDeps {
   resolveHost?: ResolveHost;
   /** How long a URL source may stay silent (default 30 s). */
   urlIdleTimeoutMs?: number;
+  /** URL_SOURCE_DEADLINE_MS: longest a URL source may take in full (default 30 min). */
+  urlDeadlineMs?: number;
+  /** Where admin overwrites are recorded; without it an overwrite fails the job. */
+  audit?: Pick<ArtifactAuditLog, 'begin' | 'complete'>;
 }
+
+/**
+ * Object metadata naming the job that wrote it: a retry of that job may finish its own
+ * object, while any other upload of other bytes to the key is refused (write-once).
+ */
+export const JOB_ID_METADATA = 'stowage-job-id';
 
 type Payload = PayloadOf<typeof artifactUploadJob>;
 
@@ -56,9 +68,12 @@ export interface ArtifactUploadResult {
 /**
  * Moves an artifact from the spool (resumable multipart upload, checkpointed after every
  * part) or from an allowed URL (streamed) into its bucket, verifying size and SHA-256
- * before the object is completed. Idempotent: an object already there with the declared
- * digest counts as done. The spool file is removed only after success; on a permanent
- * failure the multipart upload is aborted so nothing incomplete is left.
+ * before the object is completed. Write-once: an object already there with the declared
+ * digest counts as done, one with another digest fails the job for good (artifact_exists)
+ * unless the payload carries an admin overwrite, which is written to the audit log first.
+ * A spool source is taken only when the file is bound to this job. The spool file is
+ * removed only after success; on a permanent failure the multipart upload is aborted so
+ * nothing incomplete is left.
  */
 export function createArtifactUploadHandler(
   deps: ArtifactUploadDeps,
@@ -74,53 +89,90 @@ export function createArtifactUploadHandler(
         total: total ?? null,
         percent: total === undefined ? null : total === 0 ? 100 : Math.floor((bytes * 100) / total),
       });
+    const { source } = payload;
+    // Checked before anything else: a file bound to another job is never read nor removed.
+    if (source.type === 'spool' && !Spool.isBoundTo(source.file, spoolTagOf(ctx.jobId))) {
+      throw new PermanentError(
+        'spool_file_not_bound',
+        'the spool file this job names belongs to another job; nothing was uploaded',
+        { bucket, key },
+      );
+    }
     try {
-      const { source } = payload;
-      const present = source.sha256
-        ? await alreadyPresent(deps, kind, key, source.sha256, source.size)
-        : undefined;
-      if (present) {
+      const head = await deps.artifacts.head(kind, key);
+      const same =
+        head !== undefined &&
+        source.sha256 !== undefined &&
+        head.sha256 === source.sha256 &&
+        (source.size === undefined || head.size === source.size);
+      if (head && same) {
         if (source.type === 'spool') await rm(join(deps.spoolDir, source.file), { force: true });
         // A leftover of an attempt that crashed after another upload of the same bytes won.
         if (checkpoint) await abortMultipartUpload(deps.s3, checkpoint).catch(() => undefined);
-        await report(present.size, present.size);
+        if (payload.overwrite) await deps.audit?.complete(ctx.jobId, head.versionId ?? null);
+        await report(head.size, head.size);
         ctx.log.info({ bucket, key }, 'artifact already present with the same digest');
-        return { key, bucket, size: present.size, sha256: present.sha256, already_present: true };
+        return { key, bucket, size: head.size, sha256: head.sha256 ?? '', already_present: true };
       }
-      if (source.type === 'spool') {
-        return await fromSpool(deps, payload, source, ctx, {
+      // An object this very job wrote on an earlier attempt is its own to finish.
+      if (head && head.metadata[JOB_ID_METADATA] !== ctx.jobId) {
+        if (!payload.overwrite) {
+          throw new PermanentError(
+            'artifact_exists',
+            `${bucket}/${key} already holds another artifact (sha256 ${head.sha256 ?? 'unknown'}); artifacts are write-once and only an admin overwrite replaces one`,
+            { bucket, key, existingSha256: head.sha256 ?? null },
+          );
+        }
+        if (!deps.audit || source.sha256 === undefined) {
+          throw new PermanentError(
+            'overwrite_not_audited',
+            `an overwrite of ${bucket}/${key} needs the audit log and a declared digest; nothing was replaced`,
+            { bucket, key },
+          );
+        }
+        // Written before the object is replaced: a crash in between still leaves the row.
+        await deps.audit.begin({
+          job_id: ctx.jobId,
           bucket,
           key,
-          checkpoint,
-          onCheckpoint: async (state) => {
-            checkpoint = state;
-            await ctx.saveCheckpoint(state);
-          },
-          report,
+          old_sha256: head.sha256 ?? null,
+          old_version_id: head.versionId ?? null,
+          new_sha256: source.sha256,
+          api_key: payload.overwrite.api_key,
         });
+        ctx.log.warn(
+          { bucket, key, by: payload.overwrite.api_key, oldVersionId: head.versionId ?? null },
+          'replacing an artifact (admin overwrite)',
+        );
       }
-      return await fromUrl(deps, payload, source, ctx, { kind, bucket, key, report });
+      const result =
+        source.type === 'spool'
+          ? await fromSpool(deps, payload, source, ctx, {
+              bucket,
+              key,
+              checkpoint,
+              onCheckpoint: async (state) => {
+                checkpoint = state;
+                await ctx.saveCheckpoint(state);
+              },
+              report,
+            })
+          : await fromUrl(deps, payload, source, ctx, { kind, bucket, key, report });
+      if (payload.overwrite) {
+        const after = await deps.artifacts.head(kind, key);
+        await deps.audit?.complete(ctx.jobId, after?.versionId ?? null);
+      }
+      return result;
     } catch (err) {
-      // Permanent: no retry will continue the upload, so none is left incomplete.
+      // Permanent: no retry will continue the upload, so none is left incomplete. The spool
+      // file stays for a person to look at while the failed job is kept; the sweep of
+      // uploads.abort-stale removes it once the job is gone.
       if (isPermanent(err) && checkpoint) {
         await abortMultipartUpload(deps.s3, checkpoint).catch(() => undefined);
       }
       throw err;
     }
   };
-}
-
-async function alreadyPresent(
-  deps: ArtifactUploadDeps,
-  kind: ArtifactKind,
-  key: string,
-  sha256: string,
-  size: number | undefined,
-): Promise<{ size: number; sha256: string } | undefined> {
-  const head = await deps.artifacts.head(kind, key);
-  if (!head || head.sha256 !== sha256) return undefined;
-  if (size !== undefined && head.size !== size) return undefined;
-  return { size: head.size, sha256 };
 }
 
 async function fromSpool(
@@ -142,10 +194,11 @@ async function fromSpool(
     await stat(path);
   } catch (err) {
     if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    // The file's name is never shown: it is how a job is bound to its bytes.
     throw new PermanentError(
       'spool_file_missing',
-      `spool file ${source.file} is gone and ${bucket}/${key} does not hold the artifact; upload it again`,
-      { file: source.file, bucket, key },
+      `the spool file of this job is gone and ${bucket}/${key} does not hold the artifact; upload it again`,
+      { bucket, key },
     );
   }
   const result = await uploadFileResumable({
@@ -156,7 +209,7 @@ async function fromSpool(
     size: source.size,
     sha256: source.sha256,
     contentType: payload.content_type,
-    metadata: payload.metadata,
+    metadata: { ...payload.metadata, [JOB_ID_METADATA]: ctx.jobId },
     partSize: deps.partSize,
     queueSize: deps.queueSize,
     checkpoint: run.checkpoint,
@@ -202,7 +255,7 @@ async function fromUrl(
     report: (bytes: number, total: number | undefined) => Promise<void>;
   },
 ): Promise<ArtifactUploadResult> {
-  const { kind, bucket, key } = run;
+  const { bucket, key } = run;
   const tooLarge = (size: number) =>
     new PermanentError(
       'storage_quota_exceeded',
@@ -211,11 +264,57 @@ async function fromUrl(
     );
   if (source.size !== undefined && source.size > deps.maxBytes) throw tooLarge(source.size);
 
+  // The idle timeout alone lets a server that sends a byte now and then hold a worker slot
+  // for ever: the whole fetch, headers to last byte, also has a deadline.
+  const deadlineMs = deps.urlDeadlineMs ?? 30 * 60_000;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => {
+    deadline.abort(
+      new TransientError(
+        'url_source_deadline',
+        `URL source ${urlWhere(source.url)} did not finish within URL_SOURCE_DEADLINE_MS (${deadlineMs} ms)`,
+        { url: urlWhere(source.url), deadlineMs },
+      ),
+    );
+  }, deadlineMs);
+  timer.unref();
+  const signal = AbortSignal.any([ctx.signal, deadline.signal]);
+  try {
+    return await fetchIntoBucket(deps, payload, source, ctx, run, signal, tooLarge);
+  } catch (err) {
+    if (deadline.signal.aborted && !ctx.signal.aborted) throw deadline.signal.reason;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Origin and path of a URL: a query string or fragment may hold a token. */
+function urlWhere(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+async function fetchIntoBucket(
+  deps: ArtifactUploadDeps,
+  payload: Payload,
+  source: Extract<Payload['source'], { type: 'url' }>,
+  ctx: JobContext,
+  run: {
+    kind: ArtifactKind;
+    bucket: string;
+    key: string;
+    report: (bytes: number, total: number | undefined) => Promise<void>;
+  },
+  signal: AbortSignal,
+  tooLarge: (size: number) => PermanentError,
+): Promise<ArtifactUploadResult> {
+  const { kind, bucket, key } = run;
   const opened = await openUrlSource(source.url, {
     allowlist: deps.urlAllowlist,
     resolve: deps.resolveHost,
     idleTimeoutMs: deps.urlIdleTimeoutMs ?? 30_000,
-    signal: ctx.signal,
+    signal,
   });
   const length = opened.contentLength;
   if (
@@ -243,6 +342,7 @@ async function fromUrl(
 
   const metadata: Record<string, string> = {
     ...payload.metadata,
+    [JOB_ID_METADATA]: ctx.jobId,
     ...(source.sha256 ? { sha256: source.sha256 } : {}),
     ...(total !== undefined ? { size: String(total) } : {}),
   };
@@ -259,13 +359,16 @@ async function fromUrl(
     queueSize: deps.queueSize,
     leavePartsOnError: false,
   });
-  const stop = () => void upload.abort();
-  ctx.signal.addEventListener('abort', stop, { once: true });
+  const stop = () => {
+    opened.body.destroy();
+    void upload.abort();
+  };
+  signal.addEventListener('abort', stop, { once: true });
   try {
     await upload.done();
   } catch (err) {
     opened.body.destroy();
-    if (ctx.signal.aborted) {
+    if (signal.aborted) {
       throw new TransientError(
         'upload_interrupted',
         `upload of ${bucket}/${key} from ${opened.where} stopped`,
@@ -277,7 +380,7 @@ async function fromUrl(
     }
     throw classifyS3Error(err, { bucket, key, operation: 'Upload' });
   } finally {
-    ctx.signal.removeEventListener('abort', stop);
+    signal.removeEventListener('abort', stop);
   }
 
   const sha256 = digest.sha256;

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ARTIFACT_KINDS, type ArtifactKind } from '../../src/domain/artifact.js';
 import type { Config } from '../../src/config.js';
+import type { Spool } from '../../src/stores/spool.js';
 import { abortStaleUploads, type BucketSweep } from '../../src/stores/stale-uploads.js';
 import type { Handler } from '../job-definition.js';
 import type { uploadsAbortStaleJob } from './definition.js';
@@ -11,10 +12,24 @@ export interface UploadsAbortStaleDeps {
   readonly config: Pick<
     Config,
     | 'UPLOAD_STALE_HOURS'
+    | 'SPOOL_ORPHAN_GRACE_MINUTES'
     | 'ARTIFACT_BUCKET_SAMPLES'
     | 'ARTIFACT_BUCKET_TA_BUNDLES'
     | 'ARTIFACT_BUCKET_DEBUG_BUNDLES'
   >;
+  /** The spool shared with the api, swept for files no job references. */
+  readonly spool: Pick<Spool, 'sweep'>;
+  /** Whether a bound spool file's job still needs it (exists and has not completed). */
+  readonly spoolFileReferenced: (file: string) => Promise<boolean>;
+}
+
+/** What the spool sweep did (dry: would do); the names removed are in the worker's log. */
+export interface SpoolSweepReport {
+  /** ISO 8601: files untouched since before this and referenced by no job were orphans. */
+  before: string;
+  removed: number;
+  removed_bytes: number;
+  kept: number;
 }
 
 /** What uploads.abort-stale returns. */
@@ -24,12 +39,16 @@ export interface AbortStaleReport {
   before: string;
   /** Per artifact kind: its bucket, what was aborted (dry: would be) and what was kept. */
   buckets: Record<ArtifactKind, BucketSweep>;
+  /** Orphaned spool files (older than SPOOL_ORPHAN_GRACE_MINUTES, no job needs them). */
+  spool: SpoolSweepReport;
 }
 
 /**
  * Aborts the multipart uploads of every artifact bucket initiated before the limit. Safe
  * to rerun: an aborted upload is no longer listed. An upload a retrying artifact.upload
- * meant to resume is then restarted by that job from the first part.
+ * meant to resume is then restarted by that job from the first part. Then removes spool
+ * files that no job references (partial uploads an api crash left, files whose job is gone
+ * or done) once untouched for SPOOL_ORPHAN_GRACE_MINUTES, logging each.
  */
 export function createUploadsAbortStaleHandler(
   deps: UploadsAbortStaleDeps,
@@ -69,10 +88,33 @@ export function createUploadsAbortStaleHandler(
       );
       await ctx.progress(Math.round(((i + 1) / ARTIFACT_KINDS.length) * 100));
     }
+    const spoolBefore = new Date(Date.now() - config.SPOOL_ORPHAN_GRACE_MINUTES * 60_000);
+    const swept = await deps.spool.sweep({
+      before: spoolBefore,
+      referenced: deps.spoolFileReferenced,
+      dryRun: payload.dry_run,
+    });
+    for (const orphan of swept.removed) {
+      ctx.log.info(
+        {
+          file: orphan.file,
+          bytes: orphan.bytes,
+          modified: orphan.modified,
+          dry_run: payload.dry_run,
+        },
+        payload.dry_run ? 'orphaned spool file found (dry run)' : 'orphaned spool file removed',
+      );
+    }
     const report: AbortStaleReport = {
       dry_run: payload.dry_run,
       before: before.toISOString(),
       buckets,
+      spool: {
+        before: spoolBefore.toISOString(),
+        removed: swept.removed.length,
+        removed_bytes: swept.removed_bytes,
+        kept: swept.kept,
+      },
     };
     return report;
   };

@@ -111,7 +111,7 @@ export function createApp(options: AppOptions): Express {
   // Before the JSON parser and its 415 guard: uploads are streamed, in any media type.
   v1.use(
     artifactRoutes(options.producer, options.queues, () => deps.artifacts, {
-      spool: new Spool(resolve(config.SPOOL_DIR)),
+      spool: new Spool(resolve(config.SPOOL_DIR), { maxBytes: config.SPOOL_MAX_BYTES }),
       maxBytes: config.ARTIFACT_MAX_BYTES,
       presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
       presignMaxSeconds: config.PRESIGN_MAX_SECONDS,

@@ -13,6 +13,8 @@ export interface UploadLimits {
   expectedSha256?: string;
   /** Aborted when the client goes away mid-upload. */
   signal: AbortSignal;
+  /** The announced size of the artifact, reserved against the spool quota up front. */
+  declaredBytes?: number;
 }
 
 /** The file part of a multipart body, as the client described it. */
@@ -228,6 +230,7 @@ function receiveOptions(limits: UploadLimits) {
     maxBytes: limits.maxBytes,
     signal: limits.signal,
     ...(limits.expectedSha256 === undefined ? {} : { expectedSha256: limits.expectedSha256 }),
+    ...(limits.declaredBytes === undefined ? {} : { declaredBytes: limits.declaredBytes }),
   };
 }
 

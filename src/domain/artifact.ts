@@ -117,12 +117,18 @@ function withoutCredentials(url: string): boolean {
   return u.username === '' && u.password === '';
 }
 
+/** A spool file bound to a job: `<job tag>.<32 hex digits>`. */
+export const SPOOL_FILE_NAME = /^[A-Za-z0-9_-]{1,100}\.[0-9a-f]{32}$/;
+
 /** Where the bytes come from: a file in the spool (streamed there by the api) or a URL. */
 export const artifactSourceSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('spool'),
-    /** File name inside SPOOL_DIR (never a path). */
-    file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/, 'a spool file name'),
+    /**
+     * File name inside SPOOL_DIR: `<job tag>.<128 random bits in hex>`, bound to its job by
+     * the artifact intake (never a path, never shown to readers).
+     */
+    file: z.string().regex(SPOOL_FILE_NAME, 'a spool file name'),
     size: z.number().int().min(0),
     sha256: sha256Schema,
   }),

@@ -6,6 +6,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutBucketVersioningCommand,
   type S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
@@ -42,7 +43,16 @@ export interface ArtifactHead {
   lastModified: Date | undefined;
   metadata: Record<string, string>;
   etag: string | undefined;
+  /** The current version in a versioned bucket; undefined (or "null") otherwise. */
+  versionId: string | undefined;
 }
+
+/**
+ * Kinds whose bucket is versioned, so that an admin overwrite keeps the replaced bytes as an
+ * older version. Samples are not: their retention (seed 003: 30 days) must really delete
+ * them, and a versioned bucket would keep every deleted sample as a noncurrent version.
+ */
+export const VERSIONED_KINDS: ReadonlySet<ArtifactKind> = new Set(['ta-bundle', 'debug-bundle']);
 
 /** The read side the api codes against (list, presigned URLs, stats). */
 export interface ArtifactReader {
@@ -108,6 +118,20 @@ export class S3ArtifactStore implements ArtifactReader {
             throw classifyS3Error(headErr, { bucket: Bucket, operation: 'HeadBucket' });
           });
         }
+        // Every time, not only on creation: a bucket made before versioning was asked for
+        // gets it too (enabling it again is a no-op).
+        if (VERSIONED_KINDS.has(kind)) {
+          await this.s3
+            .send(
+              new PutBucketVersioningCommand({
+                Bucket,
+                VersioningConfiguration: { Status: 'Enabled' },
+              }),
+            )
+            .catch((err: unknown) => {
+              throw classifyS3Error(err, { bucket: Bucket, operation: 'PutBucketVersioning' });
+            });
+        }
       }),
     );
   }
@@ -123,6 +147,7 @@ export class S3ArtifactStore implements ArtifactReader {
         lastModified: out.LastModified,
         metadata,
         etag: out.ETag,
+        versionId: out.VersionId,
       };
     } catch (err) {
       // A HEAD error has no body: a missing bucket also reads as NotFound, which the next

@@ -108,7 +108,7 @@ export async function uploadFileResumable(
     if (onDisk !== size) {
       throw new PermanentError(
         'size_mismatch',
-        `${options.filePath} holds ${onDisk} bytes, ${size} were declared`,
+        `the file to upload holds ${onDisk} bytes, ${size} were declared`,
         { bucket, key, declared: size, actual: onDisk },
       );
     }
@@ -221,14 +221,14 @@ export async function uploadFileResumable(
       let body: Buffer;
       const buffer = buffers.pop() ?? Buffer.allocUnsafe(partSize);
       try {
-        body = await readPart(file, (n - 1) * partSize, partLength(n), options.filePath, buffer);
+        body = await readPart(file, (n - 1) * partSize, partLength(n), buffer);
       } catch (err) {
         failure = isPermanent(err)
           ? err
           : new TransientError(
               'spool_read_failed',
-              `reading ${options.filePath} failed: ${String(err)}`,
-              { bucket, key, path: options.filePath },
+              `reading the file to upload failed: ${errnoOf(err)}`,
+              { bucket, key },
               { cause: err },
             );
         break;
@@ -298,7 +298,7 @@ export async function uploadFileResumable(
     if (digest !== sha256) {
       throw new PermanentError(
         'checksum_mismatch',
-        `SHA-256 of ${options.filePath} is ${digest}, ${sha256} was declared; upload aborted`,
+        `SHA-256 of the file to upload is ${digest}, ${sha256} was declared; upload aborted`,
         { bucket, key, declared: sha256, actual: digest },
       );
     }
@@ -339,6 +339,13 @@ export async function uploadFileResumable(
   } finally {
     await file.close();
   }
+}
+
+// The file's path names a spool file (how a job is bound to its bytes): messages, which
+// become a job's failure reason, say "the file to upload" and an errno code instead.
+function errnoOf(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : 'I/O error';
 }
 
 /** Aborts a multipart upload; one already gone (completed or aborted) is fine. */
@@ -427,7 +434,6 @@ async function readPart(
   file: FileHandle,
   position: number,
   length: number,
-  path: string,
   into: Buffer,
 ): Promise<Buffer> {
   const body = into.subarray(0, length);
@@ -437,8 +443,8 @@ async function readPart(
     if (bytesRead === 0) {
       throw new PermanentError(
         'size_mismatch',
-        `${path} ended at byte ${position + offset} while it was being uploaded`,
-        { path },
+        `the file to upload ended at byte ${position + offset} while it was being uploaded`,
+        { position: position + offset },
       );
     }
     offset += bytesRead;
@@ -479,7 +485,7 @@ async function putEmpty(
   if (options.sha256.toLowerCase() !== sha256) {
     throw new PermanentError(
       'checksum_mismatch',
-      `SHA-256 of the empty file ${options.filePath} is ${sha256}, ${options.sha256} was declared`,
+      `SHA-256 of the empty file to upload is ${sha256}, ${options.sha256} was declared`,
       { bucket, key, declared: options.sha256, actual: sha256 },
     );
   }

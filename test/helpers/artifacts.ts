@@ -1,20 +1,20 @@
 // Fixtures for artifact tests: per-test buckets and spool, random files, bucket teardown.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   type MultipartUpload,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { artifactUploadJob, spoolTagOf } from '../../jobs/artifact-upload/definition.js';
+import type { AnyJobDefinition, InputOf } from '../../jobs/job-definition.js';
+import type { Producer } from '../../queues/producer.js';
+import { removeBucket } from './buckets.js';
 
 /** Config overrides giving a test its own three buckets and its own spool directory. */
 export async function artifactOverrides(): Promise<Record<string, string>> {
@@ -72,21 +72,13 @@ export async function incompleteUploads(s3: S3Client, bucket: string): Promise<M
   return (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
 }
 
-/** Aborts every multipart upload, deletes every object, then the bucket; missing is fine. */
+/**
+ * Aborts every multipart upload, deletes every object version (the TA and debug buckets are
+ * versioned), then the bucket; a missing bucket is fine.
+ */
 export async function dropBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
-    for (const u of await incompleteUploads(s3, bucket)) {
-      await s3.send(
-        new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
-      );
-    }
-    for (;;) {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length === 0) break;
-      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-    }
-    await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+    await removeBucket(s3, bucket);
   } catch (err) {
     if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
   }
@@ -99,4 +91,32 @@ export async function dropArtifacts(
 ): Promise<void> {
   await Promise.all(bucketsOf(overrides).map((b) => dropBucket(s3, b)));
   await rm(overrides.SPOOL_DIR!, { recursive: true, force: true });
+}
+
+/**
+ * Moves a file into the spool the way the artifact intake does: named `<job tag>.<random>`
+ * for the job this payload will have. Returns the payload with its spool source and the job
+ * id, to enqueue with `{ trusted: true, jobId }` (the generic route refuses spool sources).
+ */
+export async function spoolForJob(
+  producer: Producer<readonly AnyJobDefinition[]>,
+  spoolDir: string,
+  path: string,
+  payload: Omit<InputOf<typeof artifactUploadJob>, 'source'> & {
+    source: { size: number; sha256: string };
+  },
+  options: { idempotencyKey?: string } = {},
+): Promise<{ jobId: string; file: string; payload: InputOf<typeof artifactUploadJob> }> {
+  const withFile = (file: string) => ({
+    ...payload,
+    source: { type: 'spool' as const, file, ...payload.source },
+  });
+  const random = randomBytes(16).toString('hex');
+  const jobId = producer.jobIdFor('artifact.upload', withFile(`x.${random}`), {
+    ...options,
+    trusted: true,
+  });
+  const file = `${spoolTagOf(jobId)}.${random}`;
+  await rename(path, join(spoolDir, file));
+  return { jobId, file, payload: withFile(file) };
 }

@@ -334,8 +334,15 @@ describe('access control', () => {
     expect(upload.status).toBe(202);
     await world.producer.enqueue('artifact.upload', {
       target: { kind: 'sample', request_id: 'req-9', filename: 'b.log' },
-      source: { type: 'url', url: 'https://artifacts.example.com/b.log' },
+      source: {
+        type: 'url',
+        url: 'https://artifacts.example.com/b.log?X-Amz-Signature=sig-0123456789abcdef',
+      },
     });
+    // The spool file's name binds the upload to its job: no reader ever sees it.
+    const spoolJob = await world.queues.get('artifacts').getJob((upload.json as { id: string }).id);
+    const spoolName = (spoolJob?.data as { source: { file: string } }).source.file;
+    expect(spoolName).toMatch(/\.[0-9a-f]{32}$/);
     const ingest = await send(base, {
       method: 'POST',
       path: '/v1/ingest/iocs',
@@ -347,6 +354,8 @@ describe('access control', () => {
     const secrets = [
       ...Object.values(TEST_KEYS),
       's3cr3t-pass-xyz',
+      'sig-0123456789abcdef',
+      spoolName.split('.')[1]!,
       ...(world.config.S3_SECRET_ACCESS_KEY ? [world.config.S3_SECRET_ACCESS_KEY] : []),
     ];
     let shown = 0;
@@ -450,7 +459,8 @@ describe('secrets in logs', () => {
       headers: { ...bearer(keys.admin), ...json },
       body: JSON.stringify({
         target: { kind: 'sample', request_id: 'r', filename: 'f.log' },
-        source: { type: 'spool', file: 'missing-file', size: 1, sha256: 'a'.repeat(64) },
+        // No host is on URL_SOURCE_ALLOWLIST: the job fails for good.
+        source: { type: 'url', url: 'https://files.example.com/f.log' },
       }),
     });
     expect(upload.status).toBe(202);

@@ -203,7 +203,8 @@ describe('artifact upload API', () => {
     multipart.append('version', '4');
     multipart.append('file', new Blob(['tgz']), 'whatever.tgz');
     const res2 = await form('ta-bundle', multipart);
-    expect(((await res2.json()) as Accepted).key).toBe('tas/req-3/v4/rev-b.tgz');
+    const body2 = (await res2.json()) as Accepted;
+    expect(body2.key, JSON.stringify(body2)).toBe('tas/req-3/v4/rev-b.tgz');
   });
 
   it('a body sent as application/json is an artifact like any other, not a JSON request', async () => {

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createArtifactUploadHandler } from '../../jobs/artifact-upload/handler.js';
@@ -16,6 +17,7 @@ import {
   dropArtifacts,
   incompleteUploads,
   objectDigest,
+  spoolForJob,
   writeRandomFile,
 } from '../helpers/artifacts.js';
 import { StowageWorld, eventually } from '../helpers/world.js';
@@ -65,16 +67,20 @@ describe('artifact.upload from the spool', () => {
   });
 
   it('streams a 40 MiB file into its bucket with its digest, reports 100 %, removes the spool file; a rerun is a no-op', async () => {
-    const sha256 = await writeRandomFile(join(spool, 'upload-40m'), 40 * MiB);
-    await copyFile(join(spool, 'upload-40m'), join(spool, 'upload-40m-again'));
+    const sha256 = await writeRandomFile(join(spool, 'raw-40m'), 40 * MiB);
+    await copyFile(join(spool, 'raw-40m'), join(spool, 'raw-40m-again'));
     await world.startWorker(['artifacts']);
     const bucket = world.deps.artifacts.bucketFor('sample');
     const target = sampleTarget('req-1', 'big.log');
-    const job = await world.producer.enqueue('artifact.upload', {
+    const first = await spoolForJob(world.producer, spool, join(spool, 'raw-40m'), {
       target,
-      source: { type: 'spool', file: 'upload-40m', size: 40 * MiB, sha256 },
+      source: { size: 40 * MiB, sha256 },
       content_type: 'text/plain',
       metadata: { collector: 'otx' },
+    });
+    const job = await world.producer.enqueue('artifact.upload', first.payload, {
+      trusted: true,
+      jobId: first.jobId,
     });
     const { state, job: done } = await finished(world, job.id);
     expect(state, done.failedReason).toBe('completed');
@@ -88,7 +94,7 @@ describe('artifact.upload from the spool', () => {
       sent_parts: 8,
     });
     expect(done.progress).toMatchObject({ bytes: 40 * MiB, total: 40 * MiB, percent: 100 });
-    expect(existsSync(join(spool, 'upload-40m'))).toBe(false);
+    expect(existsSync(join(spool, first.file))).toBe(false);
 
     const head = await world.deps.artifacts.head('sample', 'samples/req-1/big.log');
     expect(head).toMatchObject({
@@ -102,11 +108,17 @@ describe('artifact.upload from the spool', () => {
     });
 
     // The same artifact again, as a new job: the object is there with this digest.
-    const again = await world.producer.enqueue(
-      'artifact.upload',
-      { target, source: { type: 'spool', file: 'upload-40m-again', size: 40 * MiB, sha256 } },
+    const second = await spoolForJob(
+      world.producer,
+      spool,
+      join(spool, 'raw-40m-again'),
+      { target, source: { size: 40 * MiB, sha256 } },
       { idempotencyKey: 'rerun' },
     );
+    const again = await world.producer.enqueue('artifact.upload', second.payload, {
+      trusted: true,
+      jobId: second.jobId,
+    });
     expect(again.id).not.toBe(job.id);
     const rerun = await finished(world, again.id);
     expect(rerun.job.returnvalue).toEqual({
@@ -116,23 +128,25 @@ describe('artifact.upload from the spool', () => {
       sha256,
       already_present: true,
     });
-    expect(existsSync(join(spool, 'upload-40m-again'))).toBe(false);
+    expect(existsSync(join(spool, second.file))).toBe(false);
     expect(await world.deps.artifacts.head('sample', 'samples/req-1/big.log')).toMatchObject({
       lastModified: head!.lastModified,
     });
   });
 
   it('a declared digest that does not match fails once, aborts the multipart upload and writes nothing', async () => {
-    await writeRandomFile(join(spool, 'upload-bad'), 12 * MiB);
+    await writeRandomFile(join(spool, 'raw-bad'), 12 * MiB);
     await world.startWorker(['artifacts']);
-    const job = await world.producer.enqueue('artifact.upload', {
+    const bad = await spoolForJob(world.producer, spool, join(spool, 'raw-bad'), {
       target: sampleTarget('req-2', 'bad.log'),
       source: {
-        type: 'spool',
-        file: 'upload-bad',
         size: 12 * MiB,
         sha256: createHash('sha256').update('something else').digest('hex'),
       },
+    });
+    const job = await world.producer.enqueue('artifact.upload', bad.payload, {
+      trusted: true,
+      jobId: bad.jobId,
     });
     const { state, job: failed } = await finished(world, job.id);
     expect(state).toBe('failed');
@@ -146,19 +160,99 @@ describe('artifact.upload from the spool', () => {
     expect(await incompleteUploads(world.deps.s3, bucket)).toEqual([]);
     expect(await world.deps.artifacts.head('sample', 'samples/req-2/bad.log')).toBeUndefined();
     // The spool file stays for a person to look at; only success removes it.
-    expect(existsSync(join(spool, 'upload-bad'))).toBe(true);
+    expect(existsSync(join(spool, bad.file))).toBe(true);
   });
 
-  it('a missing spool file with no object fails permanently as spool_file_missing', async () => {
+  it('a missing spool file with no object fails permanently as spool_file_missing, without naming the file', async () => {
     await world.startWorker(['artifacts']);
-    const job = await world.producer.enqueue('artifact.upload', {
+    await writeFile(join(spool, 'raw-gone'), 'gone!');
+    const gone = await spoolForJob(world.producer, spool, join(spool, 'raw-gone'), {
       target: sampleTarget('req-3', 'gone.log'),
-      source: { type: 'spool', file: 'never-written', size: 5, sha256: 'a'.repeat(64) },
+      source: { size: 5, sha256: 'a'.repeat(64) },
+    });
+    await rm(join(spool, gone.file));
+    const job = await world.producer.enqueue('artifact.upload', gone.payload, {
+      trusted: true,
+      jobId: gone.jobId,
     });
     const { state, job: failed } = await finished(world, job.id);
     expect(state).toBe('failed');
     expect(failed.attemptsMade).toBe(1);
-    expect(failed.failedReason).toMatch(/^spool_file_missing: .*never-written/);
+    expect(failed.failedReason).toMatch(/^spool_file_missing: /);
+    expect(failed.failedReason).not.toContain(gone.file.split('.')[1]);
+  });
+
+  it("a forged payload naming another job's spool file cannot take it: it fails spool_file_not_bound and the file stays for its own job", async () => {
+    const bytes = randomBytes(1000);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(join(spool, 'raw-victim'), bytes);
+    const victim = await spoolForJob(world.producer, spool, join(spool, 'raw-victim'), {
+      target: sampleTarget('req-victim', 'mine.log'),
+      source: { size: bytes.length, sha256 },
+    });
+    // The forger knows the name (the worst case) and enqueues through a trusted path.
+    const forged = await world.producer.enqueue(
+      'artifact.upload',
+      {
+        target: { kind: 'debug-bundle', validation_run_id: 'forger', filename: 'stolen.bin' },
+        source: { type: 'spool', file: victim.file, size: bytes.length, sha256 },
+      },
+      { trusted: true },
+    );
+    await world.startWorker(['artifacts']);
+    const { state, job: failed } = await finished(world, forged.id);
+    expect(state).toBe('failed');
+    expect(failed.failedReason).toMatch(/^spool_file_not_bound: /);
+    expect(existsSync(join(spool, victim.file))).toBe(true);
+    expect(
+      await world.deps.artifacts.head('debug-bundle', 'debug/forger/stolen.bin'),
+    ).toBeUndefined();
+    // The file's own job still uploads it.
+    const own = await world.producer.enqueue('artifact.upload', victim.payload, {
+      trusted: true,
+      jobId: victim.jobId,
+    });
+    expect((await finished(world, own.id)).state).toBe('completed');
+    expect(
+      await objectDigest(
+        world.deps.s3,
+        world.deps.artifacts.bucketFor('sample'),
+        'samples/req-victim/mine.log',
+      ),
+    ).toEqual({ sha256, bytes: bytes.length });
+  });
+
+  it('a job finding other bytes under its key fails for good as artifact_exists and leaves the object as it was', async () => {
+    const key = 'tas/req-w/v1/rev-1.tgz';
+    const bucket = world.deps.artifacts.bucketFor('ta-bundle');
+    const original = randomBytes(2000);
+    await world.deps.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: original,
+        Metadata: { sha256: createHash('sha256').update(original).digest('hex') },
+      }),
+    );
+    const other = randomBytes(2000);
+    await writeFile(join(spool, 'raw-other'), other);
+    const replacing = await spoolForJob(world.producer, spool, join(spool, 'raw-other'), {
+      target: { kind: 'ta-bundle', request_id: 'req-w', revision_id: 'rev-1', version: 1 },
+      source: { size: other.length, sha256: createHash('sha256').update(other).digest('hex') },
+    });
+    await world.startWorker(['artifacts']);
+    const job = await world.producer.enqueue('artifact.upload', replacing.payload, {
+      trusted: true,
+      jobId: replacing.jobId,
+    });
+    const { state, job: failed } = await finished(world, job.id);
+    expect(state).toBe('failed');
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toMatch(/^artifact_exists: /);
+    expect(await objectDigest(world.deps.s3, bucket, key)).toEqual({
+      sha256: createHash('sha256').update(original).digest('hex'),
+      bytes: original.length,
+    });
   });
 
   it('a worker killed with SIGKILL mid-upload is resumed by another from its checkpoint', async () => {
@@ -166,7 +260,7 @@ describe('artifact.upload from the spool', () => {
     await world.initStores();
     const size = 120 * MiB;
     const totalParts = size / PART;
-    const sha256 = await writeRandomFile(join(spool, 'upload-120m'), size);
+    const sha256 = await writeRandomFile(join(spool, 'raw-120m'), size);
     let stderr = '';
     const worker = () => {
       const child = spawn(
@@ -192,9 +286,13 @@ describe('artifact.upload from the spool', () => {
       return child;
     };
     const first = worker();
-    const job = await world.producer.enqueue('artifact.upload', {
+    const huge = await spoolForJob(world.producer, spool, join(spool, 'raw-120m'), {
       target: sampleTarget('req-4', 'huge.log'),
-      source: { type: 'spool', file: 'upload-120m', size, sha256 },
+      source: { size, sha256 },
+    });
+    const job = await world.producer.enqueue('artifact.upload', huge.payload, {
+      trusted: true,
+      jobId: huge.jobId,
     });
     const queue = world.queues.get('artifacts');
     const checkpointed = async () => {
@@ -230,7 +328,7 @@ describe('artifact.upload from the spool', () => {
       bytes: size,
     });
     expect(await incompleteUploads(world.deps.s3, bucket)).toEqual([]);
-    expect(existsSync(join(spool, 'upload-120m'))).toBe(false);
+    expect(existsSync(join(spool, huge.file))).toBe(false);
   }, 120_000);
 });
 
@@ -244,7 +342,7 @@ describe('artifact.upload from a URL', () => {
   const bodySha = createHash('sha256').update(body).digest('hex');
 
   /** A world whose worker fetches with this allow-list, and resolves *.example.com to 127.0.0.1. */
-  const start = async (allowlist: string) => {
+  const start = async (allowlist: string, urlDeadlineMs?: number) => {
     world = new StowageWorld({
       ...overrides,
       UPLOAD_PART_SIZE_BYTES: String(PART),
@@ -265,6 +363,7 @@ describe('artifact.upload from a URL', () => {
         // As a public name whose DNS points inside (or is rebound there).
         resolveHost: (host) =>
           Promise.resolve(host.endsWith('.example.com') ? ['127.0.0.1'] : ['93.184.216.34']),
+        ...(urlDeadlineMs === undefined ? {} : { urlDeadlineMs }),
       }),
     });
     return w;
@@ -281,6 +380,13 @@ describe('artifact.upload from a URL', () => {
     requests = [];
     server = createServer((req, res) => {
       requests.push(req.url ?? '');
+      if (req.url?.startsWith('/trickle')) {
+        // One byte every 100 ms: never idle long enough for the idle timeout.
+        res.writeHead(200, { 'content-length': 1_000_000 });
+        const timer = setInterval(() => res.write('x'), 100);
+        res.once('close', () => clearInterval(timer));
+        return;
+      }
       if (req.url === '/redirect') {
         res.writeHead(302, { location: `http://files.example.com:${port()}/file.bin` }).end();
         return;
@@ -372,5 +478,30 @@ describe('artifact.upload from a URL', () => {
     const hop = await finished(w, redirected.id);
     expect(hop.job.failedReason).toMatch(/^url_not_allowed: .*files\.example\.com/);
     expect(requests.filter((r) => r === '/redirect')).toHaveLength(1);
+  });
+
+  it('a source trickling bytes past URL_SOURCE_DEADLINE_MS fails the attempt as url_source_deadline and is retried', async () => {
+    const w = await start('127.0.0.1', 1_500);
+    const started = Date.now();
+    const job = await upload(w, `${base}/trickle?X-Amz-Signature=abc`, 'slow.bin');
+    const queue = w.queues.get('artifacts');
+    const failed = await eventually(
+      async () => {
+        const j = await queue.getJob(job.id);
+        return j?.failedReason ? j : undefined;
+      },
+      20_000,
+      'the first attempt failed',
+    );
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(failed.failedReason).toMatch(
+      /^URL source .*\/trickle did not finish within URL_SOURCE_DEADLINE_MS \(1500 ms\)/,
+    );
+    expect(failed.failedReason).not.toContain('X-Amz-Signature');
+    // Transient: the job is kept for another attempt, not failed for good.
+    expect(await queue.getJobState(job.id)).not.toBe('failed');
+    expect(failed.attemptsMade).toBeGreaterThanOrEqual(1);
+    expect(await w.deps.artifacts.head('sample', 'samples/req-url/slow.bin')).toBeUndefined();
+    await queue.remove(job.id).catch(() => undefined);
   });
 });

@@ -149,7 +149,7 @@ const JSON_ROUTES: JsonRoute[] = [
     key: TEST_KEYS.artifacts,
     template: {
       target: { kind: 'sample', request_id: 'req-1', filename: 'auth.log' },
-      source: { type: 'spool', file: 'upload-0001', size: 11, sha256: 'a'.repeat(64) },
+      source: { type: 'url', url: 'https://files.example.com/auth.log', size: 11 },
       content_type: 'text/plain',
       metadata: { origin: 'otx' },
     },

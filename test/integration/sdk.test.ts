@@ -261,15 +261,16 @@ describe('StowageClient against the api', () => {
   });
 
   it('waitForJob on a job that fails for good throws JobFailedError with the reason', async () => {
+    // An address (no DNS) not on URL_SOURCE_ALLOWLIST: refused for good at the first attempt.
     const job = await client.enqueue('artifact.upload', {
       target: { kind: 'sample', request_id: 'sdk-gone', filename: 'gone.log' },
-      source: { type: 'spool', file: 'upload-never-there', size: 3, sha256: 'a'.repeat(64) },
+      source: { type: 'url', url: 'https://192.0.2.1/gone.log' },
     });
     const { error } = await rejection(client.waitForJob(job.id, { timeoutMs: 20_000, pollMs: 50 }));
     expect(error).toBeInstanceOf(JobFailedError);
     const failed = error as JobFailedError;
     expect(failed.jobId).toBe(job.id);
-    expect(failed.reason).toMatch(/^spool_file_missing/);
+    expect(failed.reason).toMatch(/^url_not_allowed/);
     expect(failed.job.state).toBe('failed');
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -50,13 +50,49 @@ describe('Spool', () => {
     const body = Buffer.from('hello world');
     const got = await spool.receive(Readable.from([body]), { maxBytes: 1024 });
     expect(got).toEqual({
-      file: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      // 128 random bits: a name nobody can guess.
+      file: expect.stringMatching(/^[0-9a-f]{32}$/),
       size: 11,
       sha256: sha256(body),
     });
     expect(await readFile(spool.path(got.file))).toEqual(body);
     expect(await spool.exists(got.file)).toBe(true);
     expect(await entries()).toEqual([got.file]);
+    // Other local users cannot read what was uploaded.
+    expect((await stat(spool.path(got.file))).mode & 0o777).toBe(0o600);
+  });
+
+  it('binds a received file to its job: only the bound name is a job reference', async () => {
+    const got = await spool.receive(Readable.from([Buffer.from('bytes')]), { maxBytes: 10 });
+    const bound = await spool.bind(got.file, 'kabc123');
+    expect(bound).toBe(`kabc123.${got.file}`);
+    expect(await entries()).toEqual([bound]);
+    expect(Spool.isBoundTo(bound, 'kabc123')).toBe(true);
+    expect(Spool.isBoundTo(bound, 'kother')).toBe(false);
+    expect(Spool.isBoundTo(got.file, 'kabc123')).toBe(false);
+    await expect(spool.bind('../x', 'k1')).rejects.toThrow(PermanentError);
+  });
+
+  it('over SPOOL_MAX_BYTES an upload is spool_quota_exceeded, leaves no file, and frees its reservation', async () => {
+    const quota = new Spool(spool.dir, { maxBytes: 100 });
+    const first = await quota.receive(bytes(60), { maxBytes: 1_000 });
+    // Announced too large: refused before a byte is read.
+    const announced = new PassThrough();
+    await expect(
+      quota.receive(announced, { maxBytes: 1_000, declaredBytes: 41 }),
+    ).rejects.toMatchObject({ code: 'spool_quota_exceeded', kind: 'transient' });
+    expect(announced.readableLength).toBe(0);
+    // Not announced: stopped while writing, once past the quota.
+    await expect(quota.receive(bytes(50, 10), { maxBytes: 1_000 })).rejects.toMatchObject({
+      code: 'spool_quota_exceeded',
+    });
+    expect(await entries()).toEqual([first.file]);
+    // The refused uploads hold nothing: 40 bytes still fit, and once the first file is gone
+    // (a worker uploaded it) the room is back.
+    const fits = await quota.receive(bytes(40), { maxBytes: 1_000, declaredBytes: 40 });
+    await quota.remove(first.file);
+    await quota.remove(fits.file);
+    await quota.receive(bytes(100), { maxBytes: 1_000 });
   });
 
   it('accepts exactly maxBytes and a matching declared digest in any case', async () => {

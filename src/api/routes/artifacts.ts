@@ -13,11 +13,11 @@ import {
 import { StowageError, ValidationError, type FieldIssue } from '../../errors/index.js';
 import type { ArtifactReader } from '../../stores/artifact-store.js';
 import type { Spool, SpooledFile } from '../../stores/spool.js';
-import { artifactUploadJob } from '../../../jobs/artifact-upload/definition.js';
+import { artifactUploadJob, spoolTagOf } from '../../../jobs/artifact-upload/definition.js';
 import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { Producer } from '../../../queues/producer.js';
 import type { QueueSet } from '../../../queues/queue-set.js';
-import { requireScope } from '../auth.js';
+import { hasScope, requireScope, type Caller } from '../auth.js';
 import { JSON_TYPES, jsonBody } from '../json-body.js';
 import { HttpProblem } from '../problem.js';
 import {
@@ -86,13 +86,21 @@ export function artifactRoutes(
       const kind = kindParam(req.params.kind);
       const idempotencyKey = readIdempotencyKey(req);
       const expectedSha256 = declaredDigest(req);
+      const overwrite = overwriteBy(req, res.locals.caller);
       const multipart = isMultipart(req);
       refuseLongerThan(req, options.maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0));
+      const declared = Number(req.headers['content-length']);
       const limits = {
         maxBytes: options.maxBytes,
         signal: abortOnDisconnect(req),
         ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
+        // Reserved against the spool quota before a byte is read (a raw body is the artifact).
+        ...(!multipart && Number.isSafeInteger(declared) ? { declaredBytes: declared } : {}),
       };
+      // Write-once: a different declared digest under a taken key is refused before the body.
+      if (!multipart && !overwrite && expectedSha256 !== undefined) {
+        await refuseTaken(store(), prepareRaw(kind, req).target, expectedSha256);
+      }
 
       let upload: { prepared: PreparedUpload; spooled: SpooledFile };
       try {
@@ -109,18 +117,35 @@ export function artifactRoutes(
         throw uploadProblem(err);
       }
 
-      const { prepared, spooled } = upload;
-      const request = { kind, ...prepared, size: spooled.size, sha256: spooled.sha256 };
+      const { prepared } = upload;
+      let spooled = upload.spooled;
+      const request = {
+        kind,
+        ...prepared,
+        size: spooled.size,
+        sha256: spooled.sha256,
+        overwrite: overwrite !== undefined,
+      };
       let kept = false; // whether a job of this request holds the spooled file
       let result: IdempotentResult;
       try {
+        // Now the digest is known whatever the form: a taken key is a 409, nothing is queued.
+        if (!overwrite) await refuseTaken(store(), prepared.target, spooled.sha256);
         result = await answerIdempotently(
           res,
           options.idempotency,
           { key: idempotencyKey, route: 'POST /v1/artifacts/{kind}', request },
           async (scoped) => {
-            const enqueued = await enqueueUpload(producer, queues, prepared, spooled, scoped);
-            const { id, view, replayed } = enqueued;
+            const bound = await enqueueUpload(
+              producer,
+              queues,
+              options.spool,
+              { ...prepared, ...(overwrite ? { overwrite } : {}) },
+              spooled,
+              scoped,
+            );
+            spooled = bound.spooled;
+            const { id, view, replayed } = bound;
             kept = !replayed;
             return {
               status: 202,
@@ -141,7 +166,7 @@ export function artifactRoutes(
           },
         );
       } finally {
-        // A replay is answered with the job already there; this request's copy is not needed.
+        // A refused request or a replay leaves this request's copy unused.
         if (!kept) await options.spool.remove(spooled.file);
       }
       sendIdempotentResult(res, result);
@@ -291,25 +316,47 @@ interface UploadView {
   content_type: string;
 }
 
+/**
+ * Binds the spooled file to the job it is for, then enqueues that job. The intake is the one
+ * trusted producer of spool sources and overwrites (the generic route refuses both).
+ */
 async function enqueueUpload(
   producer: Producer<readonly AnyJobDefinition[]>,
   queues: QueueSet,
-  prepared: PreparedUpload,
-  spooled: SpooledFile,
+  spool: Spool,
+  prepared: PreparedUpload & { overwrite?: { api_key: string } },
+  received: SpooledFile,
   scoped: ScopedKey | undefined,
-): Promise<{ id: string; view: UploadView; replayed: boolean }> {
-  const { file, size, sha256 } = spooled;
-  const job = await producer.enqueueByName(
+): Promise<{ id: string; view: UploadView; replayed: boolean; spooled: SpooledFile }> {
+  const { size, sha256 } = received;
+  const options = {
+    trusted: true,
+    ...(scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope }),
+  };
+  const payloadWith = (file: string) => ({
+    ...prepared,
+    source: { type: 'spool', file, size, sha256 },
+  });
+  // The id depends on the key and digest, not on the file: any bound-looking name will do.
+  const jobId = producer.jobIdFor(
     artifactUploadJob.name,
-    { ...prepared, source: { type: 'spool', file, size, sha256 } },
-    scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope },
+    payloadWith(`${spoolTagOf('x')}.${received.file}`),
+    options,
   );
+  const file = await spool.bind(received.file, spoolTagOf(jobId));
+  const spooled = { ...received, file };
+  const job = await producer.enqueueByName(artifactUploadJob.name, payloadWith(file), {
+    ...options,
+    jobId,
+  });
   const ours = { target: prepared.target, size, sha256, content_type: prepared.content_type };
   // BullMQ keeps a job that already has this id, with its own payload and spool file; that
   // job is the answer, so a replay answers like the first request did.
   const existing = await queues.get(artifactUploadJob.queue).getJob(job.id);
   const source = (existing?.data as { source?: { file?: unknown } } | undefined)?.source;
-  if (!existing || source?.file === file) return { id: job.id, view: ours, replayed: false };
+  if (!existing || source?.file === file) {
+    return { id: job.id, view: ours, replayed: false, spooled };
+  }
   const stored = artifactUploadJob.payload.safeParse(existing.data);
   const view = stored.success
     ? {
@@ -319,7 +366,42 @@ async function enqueueUpload(
         content_type: stored.data.content_type,
       }
     : ours;
-  return { id: job.id, view, replayed: true };
+  return { id: job.id, view, replayed: true, spooled };
+}
+
+/** The header with which an admin key replaces an artifact of another digest. */
+export const OVERWRITE_HEADER = 'X-Artifact-Overwrite';
+
+/** Who asked to overwrite (admin keys only), or undefined when the upload is write-once. */
+function overwriteBy(req: Request, caller: Caller | undefined): { api_key: string } | undefined {
+  const raw = req.header(OVERWRITE_HEADER);
+  if (raw === undefined || raw.trim().toLowerCase() === 'false') return undefined;
+  if (raw.trim().toLowerCase() !== 'true') {
+    throw new ValidationError([{ path: OVERWRITE_HEADER, message: 'true or false' }]);
+  }
+  if (!caller || !hasScope(caller, 'admin')) {
+    throw new HttpProblem(403, 'forbidden', `${OVERWRITE_HEADER} needs an admin key`, [
+      { path: OVERWRITE_HEADER, message: 'admin scope only' },
+    ]);
+  }
+  return { api_key: caller.name };
+}
+
+/** 409 when the target's key already holds an artifact with another digest (write-once). */
+async function refuseTaken(
+  store: ArtifactReader,
+  target: ArtifactTarget,
+  sha256: string,
+): Promise<void> {
+  const key = artifactKey(target);
+  const head = await store.head(target.kind, key);
+  if (!head || head.sha256 === sha256) return;
+  throw new HttpProblem(
+    409,
+    'artifact_exists',
+    `${target.kind} "${key}" already holds another artifact (sha256 ${head.sha256 ?? 'unknown'}); artifacts are write-once, an admin key may replace one with ${OVERWRITE_HEADER}: true`,
+    [{ path: 'key', message: 'holds an artifact with another SHA-256' }],
+  );
 }
 
 /** The :kind of an artifact route. */
@@ -377,6 +459,10 @@ function uploadProblem(err: unknown): unknown {
     case 'payload_too_large':
       return new HttpProblem(413, 'payload_too_large', err.message, [
         { path: '(body)', message: err.message },
+      ]);
+    case 'spool_quota_exceeded':
+      return new HttpProblem(507, 'insufficient_storage', err.message, [
+        { path: '(body)', message: 'the spool has no room for this upload now' },
       ]);
     default:
       return err;

@@ -13,6 +13,7 @@ import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
 import { hasScope, requireScope, type Caller } from '../auth.js';
 import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { HttpProblem } from '../problem.js';
+import { redactJobData, redactText } from '../redact.js';
 
 /** Largest number of payloads one bulk request may carry. */
 export const MAX_BULK_JOBS = 1_000;
@@ -60,6 +61,7 @@ export async function describeJob(job: Job, state: string) {
   const childCount = Object.values(dependencies).reduce((sum: number, n) => sum + (n ?? 0), 0);
   const payload = { ...(job.data as Record<string, unknown>) };
   delete payload[CHECKPOINT_KEY];
+  // Readers see no spool file name, URL query or secret-shaped field (src/api/redact.ts).
   return {
     id: job.id,
     type: job.name,
@@ -68,13 +70,13 @@ export async function describeJob(job: Job, state: string) {
     progress: job.progress,
     attempts_made: job.attemptsMade,
     max_attempts: job.opts.attempts ?? 1,
-    return_value: (job.returnvalue as unknown) ?? null,
-    failed_reason: job.failedReason || null,
+    return_value: redactJobData(job.returnvalue) ?? null,
+    failed_reason: job.failedReason ? redactText(job.failedReason) : null,
     created_at: new Date(job.timestamp).toISOString(),
     processed_at: job.processedOn ? new Date(job.processedOn).toISOString() : null,
     finished_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
     ...(childCount > 0 ? { children: dependencies } : {}),
-    payload,
+    payload: redactJobData(payload),
   };
 }
 
