@@ -19,7 +19,7 @@ export async function watermarksGetCommand(
   args: { sourceId?: string | undefined; json: boolean },
 ): Promise<ExitCode> {
   const store = ctx.deps.watermarks;
-  await store.init();
+  await ctx.deps.checkSchema(); // no DDL from an operator command: `stowage init` owns the schema
   if (args.sourceId === undefined) {
     const views = (await store.list()).map(toWatermarkView);
     if (args.json) writeJson(ctx.io, views);
@@ -73,7 +73,7 @@ export async function watermarksSetCommand(
   if (problem !== undefined) throw new ValidationError([{ path: 'timestamp', message: problem }]);
   if (args.rewind) return rewind(ctx, { ...args, rewind: args.rewind });
   const store = ctx.deps.watermarks;
-  await store.init();
+  await ctx.deps.checkSchema(); // no DDL from an operator command: `stowage init` owns the schema
   const current = await store.get(args.sourceId);
   if (!current && !args.force) {
     ctx.io.stderr.write(
@@ -121,7 +121,7 @@ async function rewind(
   },
 ): Promise<ExitCode> {
   const store = ctx.deps.watermarks;
-  await store.init();
+  await ctx.deps.checkSchema(); // no DDL from an operator command: `stowage init` owns the schema
   const result = await store.rewind(args.sourceId, args.timestamp, {
     by: args.rewind.by ?? osUser(),
     via: 'cli',

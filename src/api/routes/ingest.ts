@@ -28,7 +28,7 @@ export function ingestBodySchema(limits: IngestLimits) {
       .min(1, 'at least one IOC')
       .max(limits.maxIocs, `at most ${limits.maxIocs} IOCs per request`),
     watermark: z
-      .object({
+      .strictObject({
         timestamp: timestampSchema,
         records_collected: z.number().int().min(0).optional(),
       })
