@@ -10,7 +10,6 @@ import { Job, Queue } from 'bullmq';
 import { loadConfig, QUEUE_NAMES, type Config, type QueueName } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/log.js';
-import { jobIdForKey } from '../../jobs/job-id.js';
 import { freePort, runCli, type CliProcess } from './cli-process.js';
 import { serviceEnv } from './services.js';
 
@@ -231,11 +230,13 @@ export class ProcessStack {
     );
     if (sent.status !== 202)
       throw new Error(`ingest ${request.key}: ${sent.status} ${JSON.stringify(sent.body)}`);
-    const answer = sent.body as { id: string; chunks: number };
-    const jobs = [{ id: answer.id, queue: 'ingest' as const }];
-    for (let i = 0; i < answer.chunks; i++) {
-      jobs.push({ id: jobIdForKey('iocs.insert', `${request.key}/${i}`), queue: 'ingest' });
-    }
+    // The answer names every job: ids derive from the caller, route, key and request digest.
+    const answer = sent.body as { id: string; chunks: number; children: string[] };
+    if (answer.children.length !== answer.chunks)
+      throw new Error(
+        `ingest ${request.key}: ${answer.chunks} chunks, children ${answer.children.join(',')}`,
+      );
+    const jobs = [answer.id, ...answer.children].map((id) => ({ id, queue: 'ingest' as const }));
     return { sent, jobs };
   }
 
