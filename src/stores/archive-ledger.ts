@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { UTC_DAY_MS, isUtcDay, utcDayOf } from '../domain/utc-day.js';
 import { TransientError } from '../errors/index.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
+import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 
 /** Object Lock modes an archive may be written with. */
 export type ArchiveLockMode = 'COMPLIANCE' | 'GOVERNANCE';
@@ -51,12 +52,6 @@ export interface DayLock {
   release(): Promise<void>;
 }
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-// Codes PostgreSQL raises when two sessions create the same catalog entry at once (the hot
-// store creates the schema under another lock).
-const DUPLICATE_OBJECT_CODES = new Set(['23505', '42P06', '42P07', '42710']);
-
 const COLUMNS = `to_char(day, 'YYYY-MM-DD') AS day, generation, high_water::text AS high_water,
   window_start, window_end, backend, bucket,
   rows, parts, bytes, manifest_key, manifest_sha256, manifest_version_id, lock_mode,
@@ -98,38 +93,13 @@ export class ArchiveLedger {
     private readonly options: { schema: string },
   ) {
     // Inlined into DDL and queries (identifiers cannot be parameters).
-    if (!SCHEMA_NAME.test(options.schema)) {
-      throw new TypeError(`not a plain PostgreSQL schema name: ${JSON.stringify(options.schema)}`);
-    }
+    assertSchemaName(options.schema);
     this.table = `"${options.schema}".archive_ledger`;
   }
 
-  /** Creates the schema and table when missing; safe on every start and from many processes. */
+  /** Creates the schema and table when missing, or upgrades an older one (`stowage init`). */
   async init(): Promise<void> {
-    try {
-      await this.createTable();
-    } catch (err) {
-      // Another store may create the schema at the same moment under its own lock; the
-      // second attempt finds it there.
-      if (!DUPLICATE_OBJECT_CODES.has((err as { code?: string }).code ?? '')) {
-        throw classifyPostgresError(err);
-      }
-      await this.createTable().catch((again: unknown) => {
-        throw classifyPostgresError(again);
-      });
-    }
-  }
-
-  private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      // The watermark store's lock: stores of one schema starting together take turns.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `stowage:init:${this.options.schema}`,
-      ]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.options.schema}"`);
+    await applySchemaDdl(this.pool, this.options.schema, async (client) => {
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.table} (
           day date NOT NULL,
@@ -167,15 +137,7 @@ export class ArchiveLedger {
              ADD PRIMARY KEY (day, generation)`,
         );
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   /**

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { classifyPostgresError } from './classify-postgres-error.js';
+import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 
 /** One admin overwrite of an artifact: what was there, what replaced it, who asked. */
 export interface ArtifactOverwrite {
@@ -19,9 +20,6 @@ export interface ArtifactOverwrite {
   replaced_at: Date | null;
 }
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const DUPLICATE_OBJECT_CODES = new Set(['23505', '42P06', '42P07', '42710']);
-
 /**
  * The audit trail of artifact overwrites in PostgreSQL (`<schema>.artifact_overwrites`). A
  * row is written before an object is replaced (so a crash in between still leaves it) and
@@ -34,24 +32,30 @@ export class ArtifactAuditLog {
     private readonly pool: pg.Pool,
     private readonly options: { schema: string },
   ) {
-    if (!SCHEMA_NAME.test(options.schema)) {
-      throw new TypeError(`not a plain PostgreSQL schema name: ${JSON.stringify(options.schema)}`);
-    }
+    assertSchemaName(options.schema);
     this.table = `"${options.schema}".artifact_overwrites`;
   }
 
-  /** Creates the schema and table when missing; safe on every start and from many processes. */
+  /** Creates the schema and table when missing (`stowage init`). */
   async init(): Promise<void> {
-    try {
-      await this.createTable();
-    } catch (err) {
-      if (!DUPLICATE_OBJECT_CODES.has((err as { code?: string }).code ?? '')) {
-        throw classifyPostgresError(err);
-      }
-      await this.createTable().catch((again: unknown) => {
-        throw classifyPostgresError(again);
-      });
-    }
+    await applySchemaDdl(this.pool, this.options.schema, async (client) => {
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.table} (
+          job_id text PRIMARY KEY,
+          bucket text NOT NULL,
+          key text NOT NULL,
+          old_sha256 text NULL,
+          old_version_id text NULL,
+          new_sha256 text NOT NULL CHECK (new_sha256 ~ '^[0-9a-f]{64}$'),
+          new_version_id text NULL,
+          api_key text NOT NULL,
+          requested_at timestamptz NOT NULL DEFAULT now(),
+          replaced_at timestamptz NULL
+        )`);
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS artifact_overwrites_key ON ${this.table} (bucket, key)`,
+      );
+    });
   }
 
   /** Records an overwrite about to happen; a retry of the same job keeps the first row. */
@@ -105,42 +109,5 @@ export class ArtifactAuditLog {
         throw classifyPostgresError(err);
       });
     return rows;
-  }
-
-  private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      // The watermark store's lock: stores of one schema starting together take turns.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `stowage:init:${this.options.schema}`,
-      ]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.options.schema}"`);
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS ${this.table} (
-          job_id text PRIMARY KEY,
-          bucket text NOT NULL,
-          key text NOT NULL,
-          old_sha256 text NULL,
-          old_version_id text NULL,
-          new_sha256 text NOT NULL CHECK (new_sha256 ~ '^[0-9a-f]{64}$'),
-          new_version_id text NULL,
-          api_key text NOT NULL,
-          requested_at timestamptz NOT NULL DEFAULT now(),
-          replaced_at timestamptz NULL
-        )`);
-      await client.query(
-        `CREATE INDEX IF NOT EXISTS artifact_overwrites_key ON ${this.table} (bucket, key)`,
-      );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    } finally {
-      client.release(broken);
-    }
   }
 }

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { StartupRefusedError } from '../errors/index.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
+import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 
 /**
  * The schema version this build needs. `stowage init` records it once every store's tables
@@ -10,7 +11,6 @@ import { classifyPostgresError } from './classify-postgres-error.js';
  */
 export const SCHEMA_VERSION = 1;
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const CLICKHOUSE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 // SQLSTATEs meaning "not there": undefined table, invalid schema name.
@@ -36,23 +36,13 @@ export class PostgresSchemaVersion {
     private readonly pool: pg.Pool,
     private readonly options: { schema: string; lockTimeoutMs?: number },
   ) {
-    if (!SCHEMA_NAME.test(options.schema)) {
-      throw new TypeError(`not a plain PostgreSQL schema name: ${JSON.stringify(options.schema)}`);
-    }
+    assertSchemaName(options.schema);
     this.table = `"${options.schema}".schema_version`;
   }
 
   /** Records `version` (never lowers it). DDL: for `stowage init` alone. */
   async record(version = SCHEMA_VERSION): Promise<void> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      // The stores' init lock: a concurrent init of the same schema takes turns.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `stowage:init:${this.options.schema}`,
-      ]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.options.schema}"`);
+    await applySchemaDdl(this.pool, this.options.schema, async (client) => {
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.table} (
           id boolean PRIMARY KEY DEFAULT true CHECK (id),
@@ -65,15 +55,7 @@ export class PostgresSchemaVersion {
            SET version = GREATEST(${this.table}.version, EXCLUDED.version), initialized_at = now()`,
         [version],
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw classifyPostgresError(err);
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   /** The recorded version, or undefined when `stowage init` never ran on this schema. */

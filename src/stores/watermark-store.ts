@@ -11,6 +11,7 @@ import {
   type WatermarkStatus,
 } from '../domain/watermark.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
+import { applySchemaDdl, POSTGRES_SCHEMA_NAME } from './postgres-schema-ddl.js';
 
 /** What a commit did, and the watermark after it. */
 export interface CommitResult {
@@ -79,11 +80,6 @@ export interface WatermarkStore {
 
 /** Most history rows one call returns. */
 export const MAX_HISTORY_LIMIT = 1_000;
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-// Codes PostgreSQL raises when two sessions create the same catalog entry at once.
-const DUPLICATE_OBJECT_CODES = new Set(['23505', '42P06', '42P07', '42710']);
 
 const WATERMARK_COLUMNS =
   'source_id, last_successful_timestamp, last_run_timestamp, status, records_collected, error_message, updated_at';
@@ -155,7 +151,7 @@ export class PostgresWatermarkStore implements WatermarkStore {
     private readonly pool: pg.Pool,
     private readonly options: { schema: string },
   ) {
-    if (!SCHEMA_NAME.test(options.schema)) {
+    if (!POSTGRES_SCHEMA_NAME.test(options.schema)) {
       throw new Error(`schema "${options.schema}" must be a plain lower-case identifier`);
     }
     this.watermarks = `"${options.schema}".watermarks`;
@@ -163,24 +159,9 @@ export class PostgresWatermarkStore implements WatermarkStore {
     this.rewindTable = `"${options.schema}".watermark_rewinds`;
   }
 
+  /** Creates the schema and tables when missing (`stowage init`). */
   async init(): Promise<void> {
-    try {
-      await this.createTables();
-    } catch (err) {
-      // Another component may create the same schema at the same moment without our lock;
-      // the second attempt finds everything there.
-      if (!DUPLICATE_OBJECT_CODES.has((err as { code?: string }).code ?? '')) throw err;
-      await this.createTables();
-    }
-  }
-
-  private async createTables(): Promise<void> {
-    const { schema } = this.options;
-    await this.transaction(async (client) => {
-      // Concurrent CREATE … IF NOT EXISTS can still collide in the catalog; one lock per
-      // schema makes replicas starting together take turns.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stowage:init:${schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await applySchemaDdl(this.pool, this.options.schema, async (client) => {
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.watermarks} (
           source_id text PRIMARY KEY,
