@@ -85,6 +85,11 @@ export interface Deps {
   checkQueueRedis(): Promise<void>;
   /** Creates SPOOL_DIR when missing (a local directory, shared by api and workers). */
   prepareSpool(): Promise<void>;
+  /**
+   * What an api or worker checks before it opens a queue: the schema, the queue Redis's
+   * eviction policy, the spool. No DDL: `stowage init` creates the schema.
+   */
+  preflight(): Promise<void>;
   /** A new blocking connection to the queue Redis (BullMQ Workers need one each; they wait for Redis). */
   connectRedis(name: string): Redis;
   /** Checks each backend the deployment uses; the names of those that did not answer. */
@@ -295,6 +300,12 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
     },
     async prepareSpool() {
       await mkdir(resolve(config.SPOOL_DIR), { recursive: true, mode: 0o700 });
+    },
+    async preflight() {
+      await this.checkSchema();
+      // Before any queue opens: BullMQ itself only prints a warning about the policy.
+      await this.checkQueueRedis();
+      await this.prepareSpool();
     },
     connectRedis(name) {
       const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);

@@ -21,9 +21,7 @@ export async function startWorker(
   // No DDL here: DDL waits for every open transaction on its table, and every running
   // worker's INSERT would queue behind it. `stowage init` creates the schema.
   try {
-    await deps.checkSchema();
-    await deps.checkQueueRedis();
-    await deps.prepareSpool();
+    await deps.preflight();
   } catch (err) {
     await deps.close();
     throw err;

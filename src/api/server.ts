@@ -17,12 +17,8 @@ export async function startApi(
   options: { registry?: JobRegistry; port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
   const deps = createDeps(config, 'api', log);
-  // No DDL here: `stowage init` creates the schema; a start only checks it is there.
   try {
-    await deps.checkSchema();
-    // Before any queue opens: BullMQ itself only prints a warning about the policy.
-    await deps.checkQueueRedis();
-    await deps.prepareSpool();
+    await deps.preflight();
   } catch (err) {
     await deps.close();
     throw err;

@@ -108,16 +108,7 @@ interface HistoryRow {
 }
 
 // bigint arrives as a string from pg; counts stay far below 2^53.
-interface RewindRow {
-  id: string;
-  source_id: string;
-  from_timestamp: Date;
-  to_timestamp: Date;
-  rewound_by: string;
-  via: 'api' | 'cli';
-  reason: string;
-  rewound_at: Date;
-}
+type RewindRow = Omit<WatermarkRewind, 'id'> & { id: string };
 
 const REWIND_COLUMNS =
   'id, source_id, from_timestamp, to_timestamp, rewound_by, via, reason, rewound_at';
