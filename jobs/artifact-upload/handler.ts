@@ -50,6 +50,14 @@ export const JOB_ID_METADATA = 'stowage-job-id';
 
 type Payload = PayloadOf<typeof artifactUploadJob>;
 
+/** Where a URL source goes, and how its progress is reported. */
+interface UrlRun {
+  kind: ArtifactKind;
+  bucket: string;
+  key: string;
+  report: (bytes: number, total: number | undefined) => Promise<void>;
+}
+
 /** What an artifact.upload job returns. */
 export interface ArtifactUploadResult {
   key: string;
@@ -248,12 +256,7 @@ async function fromUrl(
   payload: Payload,
   source: Extract<Payload['source'], { type: 'url' }>,
   ctx: JobContext,
-  run: {
-    kind: ArtifactKind;
-    bucket: string;
-    key: string;
-    report: (bytes: number, total: number | undefined) => Promise<void>;
-  },
+  run: UrlRun,
 ): Promise<ArtifactUploadResult> {
   const { bucket, key } = run;
   const tooLarge = (size: number) =>
@@ -300,12 +303,7 @@ async function fetchIntoBucket(
   payload: Payload,
   source: Extract<Payload['source'], { type: 'url' }>,
   ctx: JobContext,
-  run: {
-    kind: ArtifactKind;
-    bucket: string;
-    key: string;
-    report: (bytes: number, total: number | undefined) => Promise<void>;
-  },
+  run: UrlRun,
   signal: AbortSignal,
   tooLarge: (size: number) => PermanentError,
 ): Promise<ArtifactUploadResult> {
