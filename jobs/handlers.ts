@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { parseUrlAllowlist } from '../src/domain/url-allowlist.js';
 import type { Deps } from '../src/deps.js';
 import { Queue } from 'bullmq';
-import { Spool } from '../src/stores/spool.js';
+import { Spool } from '../src/stores/local/spool.js';
 import { artifactUploadJob, jobIdOfSpoolFile } from './artifact-upload/definition.js';
 import { createArtifactUploadHandler } from './artifact-upload/handler.js';
 import { archiveLockSettings, createArchiveLockHandler } from './archive-lock/handler.js';

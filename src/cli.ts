@@ -12,7 +12,7 @@ import { logCrashes, type RunningProcess } from './running-process.js';
 import { USAGE } from './cli/usage.js';
 import { EXIT } from './cli/exit-codes.js';
 import { StartupRefusedError } from './errors/index.js';
-import { SCHEMA_VERSION } from './stores/schema-version.js';
+import { SCHEMA_VERSION } from './stores/postgres/schema-version.js';
 
 /** The repository (or installed package) root: where package.json and scripts/ live. */
 function packageRoot(): string {

@@ -2,7 +2,7 @@
 // cache) and in-process (RedisIocCache.lookup), next to a bare Redis GET of the same key.
 import { Redis } from 'ioredis';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { RedisIocCache } from '../../src/stores/ioc-cache.js';
+import { RedisIocCache } from '../../src/stores/redis/ioc-cache.js';
 import { closedLoop, type LoadResult } from '../lib/load.js';
 import { percentile } from '../lib/measure.js';
 import type { Row, Section } from '../lib/report.js';

@@ -10,9 +10,9 @@ import {
 } from '../../src/domain/archive.js';
 import { startOfUtcDay, utcDayOf, utcDayWindow } from '../../src/domain/utc-day.js';
 import { PermanentError } from '../../src/errors/index.js';
-import type { ArchiveLedger, ArchiveLockMode } from '../../src/stores/archive-ledger.js';
-import type { HotStore } from '../../src/stores/hot-store.js';
-import type { ArchiveSse, LockedObject, WormArchive } from '../../src/stores/worm-archive.js';
+import type { ArchiveLedger, ArchiveLockMode } from '../../src/stores/postgres/archive-ledger.js';
+import type { HotStore } from '../../src/stores/hot/hot-store.js';
+import type { ArchiveSse, LockedObject, WormArchive } from '../../src/stores/s3/worm-archive.js';
 import type { Handler, JobContext } from '../job-definition.js';
 import type { archiveLockJob } from './definition.js';
 import { GzipNdjsonPart, type BuiltPart } from './gzip-part.js';

@@ -6,17 +6,17 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { artifactKey, type ArtifactKind } from '../../src/domain/artifact.js';
 import type { UrlAllowlist } from '../../src/domain/url-allowlist.js';
 import { PermanentError, TransientError, isPermanent } from '../../src/errors/index.js';
-import type { ArtifactAuditLog } from '../../src/stores/artifact-audit.js';
-import type { S3ArtifactStore } from '../../src/stores/artifact-store.js';
-import { classifyS3Error } from '../../src/stores/classify-s3-error.js';
-import { DigestStream } from '../../src/stores/digest-stream.js';
-import { Spool } from '../../src/stores/spool.js';
+import type { ArtifactAuditLog } from '../../src/stores/postgres/artifact-audit.js';
+import type { S3ArtifactStore } from '../../src/stores/s3/artifact-store.js';
+import { classifyS3Error } from '../../src/stores/s3/classify-s3-error.js';
+import { DigestStream } from '../../src/stores/local/digest-stream.js';
+import { Spool } from '../../src/stores/local/spool.js';
 import {
   abortMultipartUpload,
   parseUploadCheckpoint,
   uploadFileResumable,
   type UploadCheckpoint,
-} from '../../src/stores/resumable-upload.js';
+} from '../../src/stores/s3/resumable-upload.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
 import { spoolTagOf, type artifactUploadJob } from './definition.js';
 import { openUrlSource, type ResolveHost } from './url-source.js';

@@ -1,7 +1,7 @@
 import { iocKey, mergeBatch, type HotRule, type StoredIoc } from '../../src/domain/ioc.js';
-import { syncCache } from '../../src/stores/cache-sync.js';
-import type { HotStore } from '../../src/stores/hot-store.js';
-import type { RedisIocCache } from '../../src/stores/ioc-cache.js';
+import { syncCache } from '../../src/stores/hot/cache-sync.js';
+import type { HotStore } from '../../src/stores/hot/hot-store.js';
+import type { RedisIocCache } from '../../src/stores/redis/ioc-cache.js';
 import type { Handler } from '../job-definition.js';
 import type { iocsInsertJob } from './definition.js';
 

@@ -1,5 +1,5 @@
 import type { Config } from '../../src/config.js';
-import type { LatestGeneration } from '../../src/stores/archive-ledger.js';
+import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
   DAY_MS,
   dayNumberOf,
@@ -7,8 +7,8 @@ import {
   widen,
   type ArchiveBounds,
   type HotRetention,
-} from '../../src/stores/hot-retention.js';
-import type { SampleRetention } from '../../src/stores/sample-retention.js';
+} from '../../src/stores/hot/hot-retention.js';
+import type { SampleRetention } from '../../src/stores/s3/sample-retention.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
 import type { retentionCleanupJob } from './definition.js';
 import type { HotRetentionReport, RetentionReport, SampleRetentionReport } from './report.js';

@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ARTIFACT_KINDS, type ArtifactKind } from '../../src/domain/artifact.js';
 import type { Config } from '../../src/config.js';
-import type { Spool } from '../../src/stores/spool.js';
-import { abortStaleUploads, type BucketSweep } from '../../src/stores/stale-uploads.js';
+import type { Spool } from '../../src/stores/local/spool.js';
+import { abortStaleUploads, type BucketSweep } from '../../src/stores/s3/stale-uploads.js';
 import type { Handler } from '../job-definition.js';
 import type { uploadsAbortStaleJob } from './definition.js';
 

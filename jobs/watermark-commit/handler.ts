@@ -1,5 +1,5 @@
 import { formatTimestamp, type CommitOutcome } from '../../src/domain/watermark.js';
-import type { WatermarkStore } from '../../src/stores/watermark-store.js';
+import type { WatermarkStore } from '../../src/stores/postgres/watermark-store.js';
 import type { Handler, JobContext } from '../job-definition.js';
 import type { watermarkCommitJob } from './definition.js';
 

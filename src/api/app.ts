@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
 import type { Logger } from '../log.js';
 import type { ArtifactKind } from '../domain/artifact.js';
-import { Spool } from '../stores/spool.js';
+import { Spool } from '../stores/local/spool.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';

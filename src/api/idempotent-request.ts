@@ -4,7 +4,7 @@ import {
   requestDigest,
   type RedisIdempotencyStore,
   type StoredAnswer,
-} from '../stores/idempotency-store.js';
+} from '../stores/redis/idempotency-store.js';
 import { HttpProblem } from './problem.js';
 
 /** The header a replayed answer carries (as Stripe's API does). */

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { StowageError, ValidationError, type FieldIssue } from '../errors/index.js';
 import type { Logger } from '../log.js';
-import { classifyRedisError } from '../stores/classify-redis-error.js';
+import { classifyRedisError } from '../stores/redis/classify-redis-error.js';
 
 /** An RFC 9457 problem document, with the failing fields when there are any. */
 export interface Problem {
@@ -26,7 +26,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   backend_unavailable: 503,
-  // Artifact storage (seed 003's storage errors, raised by src/stores/classify-s3-error.ts).
+  // Artifact storage (seed 003's storage errors, raised by src/stores/s3/classify-s3-error.ts).
   storage_not_found: 404,
   storage_access_denied: 403,
   storage_bucket_error: 500,

@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request, RequestHandler } from 'express';
 import { StowageError, TransientError } from '../errors/index.js';
-import type { Spool, SpooledFile } from '../stores/spool.js';
+import type { Spool, SpooledFile } from '../stores/local/spool.js';
 import { HttpProblem } from './problem.js';
 
 /** Limits of one upload body. */

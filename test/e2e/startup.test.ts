@@ -12,9 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { createLogger } from '../../src/log.js';
 import { createDeps } from '../../src/deps.js';
-import { PostgresHotStore } from '../../src/stores/postgres-hot-store.js';
+import { PostgresHotStore } from '../../src/stores/postgres/postgres-hot-store.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { PostgresSchemaVersion, SCHEMA_VERSION } from '../../src/stores/schema-version.js';
+import { PostgresSchemaVersion, SCHEMA_VERSION } from '../../src/stores/postgres/schema-version.js';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { StowageWorld, eventually, testConfig } from '../helpers/world.js';
 

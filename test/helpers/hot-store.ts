@@ -2,7 +2,7 @@
 // small key space (so that merges, ties and overlaps are common), the expected merge,
 // and a backend-independent dump of a store.
 import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../../src/domain/ioc.js';
-import type { HotStore } from '../../src/stores/hot-store.js';
+import type { HotStore } from '../../src/stores/hot/hot-store.js';
 
 /** A tiny seeded PRNG (mulberry32): the same seed gives the same sequence, on any machine. */
 export function seededRandom(seed: number): () => number {

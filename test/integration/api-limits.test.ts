@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { createHttpServer, httpServerLimits } from '../../src/api/http-server.js';
-import { RedisIocCache } from '../../src/stores/ioc-cache.js';
+import { RedisIocCache } from '../../src/stores/redis/ioc-cache.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { send } from '../helpers/raw-http.js';

@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors/index.js';
-import { ArchiveLedger, type NewArchiveLedgerEntry } from '../../src/stores/archive-ledger.js';
+import {
+  ArchiveLedger,
+  type NewArchiveLedgerEntry,
+} from '../../src/stores/postgres/archive-ledger.js';
 
 const schemas: string[] = [];
 let pool: pg.Pool;

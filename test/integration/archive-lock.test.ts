@@ -36,8 +36,8 @@ import {
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { utcDayOf } from '../../src/domain/utc-day.js';
 import { TransientError } from '../../src/errors/index.js';
-import { ArchiveLedger } from '../../src/stores/archive-ledger.js';
-import { WormArchive } from '../../src/stores/worm-archive.js';
+import { ArchiveLedger } from '../../src/stores/postgres/archive-ledger.js';
+import { WormArchive } from '../../src/stores/s3/worm-archive.js';
 import { World, eventually } from '../helpers/world.js';
 
 const DAY = 86_400_000;

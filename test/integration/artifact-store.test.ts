@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDeps, type Deps } from '../../src/deps.js';
 import type { ArtifactKind } from '../../src/domain/artifact.js';
 import { createLogger } from '../../src/log.js';
-import { S3ArtifactStore } from '../../src/stores/artifact-store.js';
+import { S3ArtifactStore } from '../../src/stores/s3/artifact-store.js';
 import { artifactOverrides, dropArtifacts } from '../helpers/artifacts.js';
 import { testConfig } from '../helpers/world.js';
 

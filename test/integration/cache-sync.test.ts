@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { syncCache } from '../../src/stores/cache-sync.js';
+import { syncCache } from '../../src/stores/hot/cache-sync.js';
 import { StowageWorld } from '../helpers/world.js';
 
 const rule = { minConfidence: 0.7, maxAgeHours: 24 };

@@ -6,9 +6,9 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { ClickHouseHotStore } from '../../src/stores/clickhouse-hot-store.js';
-import type { HotStore } from '../../src/stores/hot-store.js';
-import { PostgresHotStore } from '../../src/stores/postgres-hot-store.js';
+import { ClickHouseHotStore } from '../../src/stores/clickhouse/clickhouse-hot-store.js';
+import type { HotStore } from '../../src/stores/hot/hot-store.js';
+import { PostgresHotStore } from '../../src/stores/postgres/postgres-hot-store.js';
 import { mergeByKey, randomStoredIoc, seededRandom, sortByKey } from '../helpers/hot-store.js';
 
 function env(key: string): string {

@@ -8,11 +8,11 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mergeIoc, type StoredIoc } from '../../src/domain/ioc.js';
 import { PermanentError, TransientError } from '../../src/errors/index.js';
-import { ClickHouseHotStore } from '../../src/stores/clickhouse-hot-store.js';
-import { createHotStore } from '../../src/stores/create-hot-store.js';
-import type { HotStore } from '../../src/stores/hot-store.js';
-import { clickHouseLiteral } from '../../src/stores/clickhouse-sql.js';
-import { PostgresHotStore } from '../../src/stores/postgres-hot-store.js';
+import { ClickHouseHotStore } from '../../src/stores/clickhouse/clickhouse-hot-store.js';
+import { createHotStore } from '../../src/stores/hot/create-hot-store.js';
+import type { HotStore } from '../../src/stores/hot/hot-store.js';
+import { clickHouseLiteral } from '../../src/stores/clickhouse/clickhouse-sql.js';
+import { PostgresHotStore } from '../../src/stores/postgres/postgres-hot-store.js';
 import {
   BASE_TIME,
   dumpAll,

@@ -8,7 +8,7 @@ import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueName } from '../../src/config.js';
 import { REPLAYED_HEADER } from '../../src/api/idempotent-request.js';
-import { requestDigest } from '../../src/stores/idempotency-store.js';
+import { requestDigest } from '../../src/stores/redis/idempotency-store.js';
 import { artifactOverrides, dropArtifacts } from '../helpers/artifacts.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { createPgPool } from '../../src/connections/postgres.js';
 import { TransientError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/log.js';
-import { classifyPostgresError } from '../../src/stores/classify-postgres-error.js';
+import { classifyPostgresError } from '../../src/stores/postgres/classify-postgres-error.js';
 
 describe('a checked-out PostgreSQL client losing its server', () => {
   const url = loadConfig(process.env).DATABASE_URL;

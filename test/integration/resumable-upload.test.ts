@@ -7,7 +7,7 @@ import {
   uploadFileResumable,
   type ResumableUploadOptions,
   type UploadCheckpoint,
-} from '../../src/stores/resumable-upload.js';
+} from '../../src/stores/s3/resumable-upload.js';
 import {
   artifactOverrides,
   dropArtifacts,

@@ -24,11 +24,11 @@ import { createRetentionCleanupHandler } from '../../jobs/retention-cleanup/hand
 import type { HotRetentionReport, RetentionReport } from '../../jobs/retention-cleanup/report.js';
 import { archiveManifestKey, archivePartKey } from '../../src/domain/archive.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
-import { WormArchive } from '../../src/stores/worm-archive.js';
-import { createHotRetention } from '../../src/stores/create-hot-retention.js';
-import { SampleRetention } from '../../src/stores/sample-retention.js';
-import { ArchiveLedger } from '../../src/stores/archive-ledger.js';
-import type { HotStore } from '../../src/stores/hot-store.js';
+import { WormArchive } from '../../src/stores/s3/worm-archive.js';
+import { createHotRetention } from '../../src/stores/hot/create-hot-retention.js';
+import { SampleRetention } from '../../src/stores/s3/sample-retention.js';
+import { ArchiveLedger } from '../../src/stores/postgres/archive-ledger.js';
+import type { HotStore } from '../../src/stores/hot/hot-store.js';
 import { createBucket, randomBucketName, removeBucket } from '../helpers/buckets.js';
 import { World, eventually } from '../helpers/world.js';
 

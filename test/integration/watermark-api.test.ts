@@ -10,7 +10,7 @@ import { watermarkRoutes } from '../../src/api/routes/watermarks.js';
 import { loadConfig } from '../../src/config.js';
 import { createPgPool } from '../../src/connections/postgres.js';
 import { createLogger } from '../../src/log.js';
-import { PostgresWatermarkStore } from '../../src/stores/watermark-store.js';
+import { PostgresWatermarkStore } from '../../src/stores/postgres/watermark-store.js';
 
 const KEYS = {
   ingest: 'wm-ingest-key-0123456789',

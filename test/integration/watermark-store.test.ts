@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { TransientError } from '../../src/errors/index.js';
 import { createPgPool } from '../../src/connections/postgres.js';
 import type { WatermarkCommit } from '../../src/domain/watermark.js';
-import { PostgresWatermarkStore } from '../../src/stores/watermark-store.js';
+import { PostgresWatermarkStore } from '../../src/stores/postgres/watermark-store.js';
 
 const at = (iso: string) => new Date(iso);
 const run = (

@@ -1,7 +1,7 @@
 import { DatabaseError } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors/index.js';
-import { classifyPostgresError } from '../../src/stores/classify-postgres-error.js';
+import { classifyPostgresError } from '../../src/stores/postgres/classify-postgres-error.js';
 
 /** A server error as pg's parser builds it (severity FATAL for a terminated connection). */
 function serverError(code: string, message: string): DatabaseError {

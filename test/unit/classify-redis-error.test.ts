@@ -1,7 +1,10 @@
 import { ReplyError as AnyReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors/index.js';
-import { classifyRedisError, isRedisUnavailable } from '../../src/stores/classify-redis-error.js';
+import {
+  classifyRedisError,
+  isRedisUnavailable,
+} from '../../src/stores/redis/classify-redis-error.js';
 
 // ioredis declares ReplyError as `any`; it is redis-errors' ReplyError, an Error.
 const ReplyError = AnyReplyError as new (message: string) => Error;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors/index.js';
-import { classifyS3Error, isS3NotFound } from '../../src/stores/classify-s3-error.js';
+import { classifyS3Error, isS3NotFound } from '../../src/stores/s3/classify-s3-error.js';
 
 /** An error shaped as @aws-sdk/client-s3 throws them (as seen from Ceph RGW 16 here). */
 function s3Error(name: string, status: number | undefined, extra: Record<string, unknown> = {}) {

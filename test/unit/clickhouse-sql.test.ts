@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { clickHouseIdentifier, clickHouseLiteral } from '../../src/stores/clickhouse-sql.js';
+import {
+  clickHouseIdentifier,
+  clickHouseLiteral,
+} from '../../src/stores/clickhouse/clickhouse-sql.js';
 
 /**
  * Reads a string literal the way ClickHouse's lexer does: it ends at the first unescaped

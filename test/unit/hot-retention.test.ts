@@ -7,7 +7,7 @@ import {
   summarizeRetentionDays,
   widen,
   type RetentionDay,
-} from '../../src/stores/hot-retention.js';
+} from '../../src/stores/hot/hot-retention.js';
 
 const day = (
   d: string,

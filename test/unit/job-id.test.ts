@@ -7,7 +7,7 @@ import {
   newJobId,
   typeOfJobId,
 } from '../../jobs/job-id.js';
-import { requestDigest } from '../../src/stores/idempotency-store.js';
+import { requestDigest } from '../../src/stores/redis/idempotency-store.js';
 
 describe('job ids', () => {
   it('the same idempotency key gives the same id; another key or type another id', () => {

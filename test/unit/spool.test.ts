@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentError, StowageError } from '../../src/errors/index.js';
-import { Spool } from '../../src/stores/spool.js';
+import { Spool } from '../../src/stores/local/spool.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -13,7 +13,7 @@ import {
 import { watermarkCommitJob } from '../../jobs/watermark-commit/definition.js';
 import { createWatermarkCommitHandler } from '../../jobs/watermark-commit/handler.js';
 import type { JobContext } from '../../jobs/job-definition.js';
-import type { CommitResult } from '../../src/stores/watermark-store.js';
+import type { CommitResult } from '../../src/stores/postgres/watermark-store.js';
 
 const at = (iso: string) => new Date(iso);
 const commit = (

@@ -11,8 +11,8 @@ import {
   type ArtifactTarget,
 } from '../../domain/artifact.js';
 import { StowageError, ValidationError, type FieldIssue } from '../../errors/index.js';
-import type { ArtifactReader } from '../../stores/artifact-store.js';
-import type { Spool, SpooledFile } from '../../stores/spool.js';
+import type { ArtifactReader } from '../../stores/s3/artifact-store.js';
+import type { Spool, SpooledFile } from '../../stores/local/spool.js';
 import { artifactUploadJob, spoolTagOf } from '../../../jobs/artifact-upload/definition.js';
 import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { Producer } from '../../../queues/producer.js';
@@ -34,7 +34,7 @@ import {
   type IdempotentResult,
   type ScopedKey,
 } from '../idempotent-request.js';
-import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
+import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
 import { readIdempotencyKey } from './jobs.js';
 
 /** Limits and the spool of the artifact routes. */

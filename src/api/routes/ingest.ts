@@ -8,7 +8,7 @@ import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { Producer } from '../../../queues/producer.js';
 import type { QueueSet } from '../../../queues/queue-set.js';
 import { jobIdForKey } from '../../../jobs/job-id.js';
-import { requestDigest, type RedisIdempotencyStore } from '../../stores/idempotency-store.js';
+import { requestDigest, type RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
 import { requireScope } from '../auth.js';
 import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { readIdempotencyKey } from './jobs.js';

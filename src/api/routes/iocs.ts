@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { IOC_TYPES, normalizeIocValue, type IocType, type StoredIoc } from '../../domain/ioc.js';
-import type { HotStore } from '../../stores/hot-store.js';
-import type { RedisIocCache } from '../../stores/ioc-cache.js';
+import type { HotStore } from '../../stores/hot/hot-store.js';
+import type { RedisIocCache } from '../../stores/redis/ioc-cache.js';
 import type { CacheMetrics } from '../../metrics.js';
 import { requireScope } from '../auth.js';
 import { HttpProblem } from '../problem.js';

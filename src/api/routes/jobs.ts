@@ -9,7 +9,7 @@ import type { QueueSet } from '../../../queues/queue-set.js';
 import { CHECKPOINT_KEY } from '../../../workers/job-runner.js';
 import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { EnqueuedJob } from '../../../queues/producer.js';
-import type { RedisIdempotencyStore } from '../../stores/idempotency-store.js';
+import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
 import { hasScope, requireScope, type Caller } from '../auth.js';
 import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { HttpProblem } from '../problem.js';

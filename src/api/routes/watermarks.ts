@@ -9,7 +9,7 @@ import {
   watermarkRewindBodySchema,
 } from '../../domain/watermark.js';
 import { ValidationError } from '../../errors/index.js';
-import type { WatermarkStore } from '../../stores/watermark-store.js';
+import type { WatermarkStore } from '../../stores/postgres/watermark-store.js';
 import { requireScope } from '../auth.js';
 import { HttpProblem } from '../problem.js';
 

@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { TransientError } from '../errors/index.js';
+import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 import {
@@ -11,7 +11,7 @@ import {
   type DeletedBatch,
   type HotRetention,
   type RetentionDay,
-} from './hot-retention.js';
+} from '../hot/hot-retention.js';
 
 // ClickHouseHotStore's table of sightings; an indicator is every sighting of a (type, value).
 const TABLE = 'ioc_sightings';

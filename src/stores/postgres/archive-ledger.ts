@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { UTC_DAY_MS, isUtcDay, utcDayOf } from '../domain/utc-day.js';
-import { TransientError } from '../errors/index.js';
+import { UTC_DAY_MS, isUtcDay, utcDayOf } from '../../domain/utc-day.js';
+import { TransientError } from '../../errors/index.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 

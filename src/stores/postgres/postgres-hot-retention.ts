@@ -8,7 +8,7 @@ import {
   type DeletedBatch,
   type HotRetention,
   type RetentionDay,
-} from './hot-retention.js';
+} from '../hot/hot-retention.js';
 
 // The largest bigint: the version bound of a window when archiving is off.
 const ANY_VERSION = '9223372036854775807';

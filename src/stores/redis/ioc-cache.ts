@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { IocType, StoredIoc } from '../domain/ioc.js';
+import type { IocType, StoredIoc } from '../../domain/ioc.js';
 
 /** Cache counters and size, as `GET /v1/cache/stats` shows them. */
 export interface CacheStats {

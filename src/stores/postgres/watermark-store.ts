@@ -9,7 +9,7 @@ import {
   type WatermarkRewind,
   type WatermarkCommit,
   type WatermarkStatus,
-} from '../domain/watermark.js';
+} from '../../domain/watermark.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, POSTGRES_SCHEMA_NAME } from './postgres-schema-ddl.js';
 

@@ -1,5 +1,5 @@
-import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
-import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
+import { PermanentError, TransientError, type ErrorContext } from '../../errors/index.js';
+import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 /** Where an S3 call failed: what a person needs to find the object. */
 export interface S3ErrorContext {

@@ -1,9 +1,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import type { Config } from '../config.js';
-import { ClickHouseHotStore } from './clickhouse-hot-store.js';
+import type { Config } from '../../config.js';
+import { ClickHouseHotStore } from '../clickhouse/clickhouse-hot-store.js';
 import type { HotStore } from './hot-store.js';
-import { PostgresHotStore } from './postgres-hot-store.js';
+import { PostgresHotStore } from '../postgres/postgres-hot-store.js';
 
 /** The clients a hot store may need; only the selected backend's is read. */
 export interface HotStoreDeps {

@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { StartupRefusedError } from '../errors/index.js';
+import { StartupRefusedError } from '../../errors/index.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../domain/ioc.js';
-import { UTC_DAY_MS, utcDayOf } from '../domain/utc-day.js';
+import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../../domain/ioc.js';
+import { UTC_DAY_MS, utcDayOf } from '../../domain/utc-day.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
-import { TransientError } from '../errors/index.js';
-import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
+import { TransientError } from '../../errors/index.js';
+import type { HotStore, UpsertResult, WindowDay } from '../hot/hot-store.js';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

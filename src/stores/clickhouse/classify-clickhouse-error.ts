@@ -1,5 +1,5 @@
-import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
-import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
+import { PermanentError, TransientError, type ErrorContext } from '../../errors/index.js';
+import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 // What @clickhouse/client throws for a request timeout or a dropped socket.
 const CONNECTION_MESSAGE = /^Timeout error\.|socket hang up|other side closed/i;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { IocType, StoredIoc } from '../domain/ioc.js';
-import { UTC_DAY_MS } from '../domain/utc-day.js';
-import { TransientError } from '../errors/index.js';
+import type { IocType, StoredIoc } from '../../domain/ioc.js';
+import { UTC_DAY_MS } from '../../domain/utc-day.js';
+import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
-import type { HotStore, UpsertResult, WindowDay } from './hot-store.js';
+import type { HotStore, UpsertResult, WindowDay } from '../hot/hot-store.js';
 
 const TABLE = 'ioc_sightings';
 

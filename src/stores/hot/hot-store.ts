@@ -1,4 +1,4 @@
-import type { IocType, StoredIoc } from '../domain/ioc.js';
+import type { IocType, StoredIoc } from '../../domain/ioc.js';
 
 /** What an upsert changed. */
 export interface UpsertResult {

@@ -10,9 +10,9 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { retentionEnd } from '../domain/archive.js';
-import { PermanentError } from '../errors/index.js';
-import type { ArchiveLockMode } from './archive-ledger.js';
+import { retentionEnd } from '../../domain/archive.js';
+import { PermanentError } from '../../errors/index.js';
+import type { ArchiveLockMode } from '../postgres/archive-ledger.js';
 import { classifyS3Error, isS3NotFound, s3ErrorCode, s3ErrorStatus } from './classify-s3-error.js';
 
 /** Server-side encryption of archive objects (ARCHIVE_SSE). */

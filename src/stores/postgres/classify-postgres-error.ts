@@ -1,5 +1,5 @@
-import { PermanentError, TransientError, type ErrorContext } from '../errors/index.js';
-import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
+import { PermanentError, TransientError, type ErrorContext } from '../../errors/index.js';
+import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 // What pg itself throws, without a code, when a connection fails or dies.
 const CONNECTION_MESSAGE =

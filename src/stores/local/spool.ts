@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PermanentError, StowageError, TransientError } from '../errors/index.js';
+import { PermanentError, StowageError, TransientError } from '../../errors/index.js';
 
 /** Limits and expectations of one upload into the spool. */
 export interface SpoolReceiveOptions {

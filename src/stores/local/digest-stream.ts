@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { PermanentError } from '../errors/index.js';
+import { PermanentError } from '../../errors/index.js';
 
 /** What a DigestStream enforces on the bytes passing through. */
 export interface DigestStreamOptions {

@@ -1,5 +1,5 @@
-import { TransientError } from '../errors/index.js';
-import { NETWORK_ERROR_CODES } from '../errors/network-codes.js';
+import { TransientError } from '../../errors/index.js';
+import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 // What ioredis rejects a command with when the connection is away or was lost under it:
 // the request-retry limit of a fail-fast connection, a command (or a MULTI) aborted by a

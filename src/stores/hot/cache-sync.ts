@@ -1,6 +1,6 @@
-import { iocKey, isHot, type HotRule, type IocType, type StoredIoc } from '../domain/ioc.js';
+import { iocKey, isHot, type HotRule, type IocType, type StoredIoc } from '../../domain/ioc.js';
 import type { HotStore } from './hot-store.js';
-import type { RedisIocCache } from './ioc-cache.js';
+import type { RedisIocCache } from '../redis/ioc-cache.js';
 
 /** Most write-then-check rounds one sync makes; each round needs a concurrent upsert to lose. */
 const MAX_ROUNDS = 5;

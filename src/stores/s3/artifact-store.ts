@@ -11,8 +11,8 @@ import {
   type _Object,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { ARTIFACT_KINDS, artifactPrefix, type ArtifactKind } from '../domain/artifact.js';
-import { ValidationError } from '../errors/index.js';
+import { ARTIFACT_KINDS, artifactPrefix, type ArtifactKind } from '../../domain/artifact.js';
+import { ValidationError } from '../../errors/index.js';
 import { classifyS3Error, isS3NotFound, s3ErrorCode } from './classify-s3-error.js';
 
 /** One stored artifact as the api lists it. */

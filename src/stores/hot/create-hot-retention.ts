@@ -1,8 +1,8 @@
-import type { Config } from '../config.js';
-import { ClickHouseHotRetention } from './clickhouse-hot-retention.js';
+import type { Config } from '../../config.js';
+import { ClickHouseHotRetention } from '../clickhouse/clickhouse-hot-retention.js';
 import type { HotStoreDeps } from './create-hot-store.js';
 import type { HotRetention } from './hot-retention.js';
-import { PostgresHotRetention } from './postgres-hot-retention.js';
+import { PostgresHotRetention } from '../postgres/postgres-hot-retention.js';
 
 /** Builds retention over the hot store HOT_STORE selects (the same schema or database). */
 export function createHotRetention(

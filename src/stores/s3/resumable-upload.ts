@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { PermanentError, TransientError, isPermanent } from '../errors/index.js';
+import { PermanentError, TransientError, isPermanent } from '../../errors/index.js';
 import { classifyS3Error, isS3NotFound } from './classify-s3-error.js';
 
 /** S3's most parts per multipart upload. */
