@@ -15,6 +15,7 @@ import type { HotRule } from './domain/ioc.js';
 import { configureTimestampBounds } from './domain/timestamp.js';
 import { ArtifactAuditLog } from './stores/postgres/artifact-audit.js';
 import { S3ArtifactStore } from './stores/s3/artifact-store.js';
+import { artifactBuckets } from './stores/s3/artifact-buckets.js';
 import { createHotBackend } from './stores/hot/create-hot-backend.js';
 import type { HotStore } from './stores/hot/hot-store.js';
 import { RedisIocCache } from './stores/redis/ioc-cache.js';
@@ -189,10 +190,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
 
   const artifacts = lazy(
     () =>
-      new S3ArtifactStore(s3(), {
-        sample: config.ARTIFACT_BUCKET_SAMPLES,
-        'ta-bundle': config.ARTIFACT_BUCKET_TA_BUNDLES,
-        'debug-bundle': config.ARTIFACT_BUCKET_DEBUG_BUNDLES,
+      new S3ArtifactStore(s3(), artifactBuckets(config), {
+        partSize: config.UPLOAD_PART_SIZE_BYTES,
+        queueSize: config.UPLOAD_QUEUE_SIZE,
       }),
   );
 
