@@ -59,96 +59,133 @@ export interface PartsUploaded {
  * land (and are checkpointed) before any failure is thrown.
  */
 export async function uploadMissingParts(run: MissingParts): Promise<PartsUploaded> {
-  const { s3, upload, file, plan, held, checkpoints, signal } = run;
-  const { bucket, key, uploadId } = upload;
-  let bytesDone = 0;
-  const progress = async (bytes: number) => {
-    bytesDone += bytes;
-    // Progress is for people watching; failing to show it must not fail the upload.
-    await Promise.resolve(run.onProgress?.(bytesDone, run.size)).catch(() => undefined);
-  };
+  return new MissingPartsUpload(run).upload();
+}
 
-  const hash = createHash('sha256');
-  const inFlight = new Set<Promise<void>>();
+/** One pass over a file's parts: the state uploadMissingParts keeps while parts are in flight. */
+class MissingPartsUpload {
+  private readonly hash = createHash('sha256');
+  private readonly inFlight = new Set<Promise<void>>();
   // queueSize part buffers, reused: a fresh 8 MiB allocation per part leaves freed memory
   // to the allocator's whims and the process grows with the artifact (measured: 239 MB
   // peak for 1 GiB); a fixed pool keeps it at queueSize parts.
-  const buffers: Buffer[] = [];
-  let failure: unknown;
-  let resumedParts = 0;
-  let sentParts = 0;
-  for (let n = 1; n <= plan.partCount && failure === undefined; n++) {
-    // A slot first, then the read: never more than queueSize parts in memory.
-    while (inFlight.size >= Math.max(1, run.queueSize)) await Promise.race(inFlight);
-    if (failure !== undefined) break;
-    if (signal?.aborted) {
-      failure = signal.reason ?? new Error('aborted');
-      break;
+  private readonly buffers: Buffer[] = [];
+  private failure: unknown;
+  private bytesDone = 0;
+  private resumedParts = 0;
+  private sentParts = 0;
+
+  constructor(private readonly run: MissingParts) {}
+
+  async upload(): Promise<PartsUploaded> {
+    const { plan, signal } = this.run;
+    for (let n = 1; n <= plan.partCount && this.failure === undefined; n++) {
+      // A slot first, then the read: never more than queueSize parts in memory.
+      while (this.inFlight.size >= Math.max(1, this.run.queueSize)) {
+        await Promise.race(this.inFlight);
+      }
+      if (this.failure !== undefined) break;
+      if (signal?.aborted) {
+        this.failure = signal.reason ?? new Error('aborted');
+        break;
+      }
+      const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(plan.partSize);
+      const body = await this.read(n, buffer);
+      if (body === undefined) break;
+      this.hash.update(body);
+      if (await this.keepHeld(n, body, buffer)) continue;
+      this.send(n, body, buffer);
     }
-    let body: Buffer;
-    const buffer = buffers.pop() ?? Buffer.allocUnsafe(plan.partSize);
+    // Let the parts in flight land (and be checkpointed) before deciding anything.
+    await Promise.all(this.inFlight);
+    await this.run.checkpoints.settled();
+    this.throwFailure();
+    return {
+      sha256: this.hash.digest('hex'),
+      resumedParts: this.resumedParts,
+      sentParts: this.sentParts,
+    };
+  }
+
+  /** Reads part n, or records why it could not be read and answers undefined. */
+  private async read(n: number, buffer: Buffer): Promise<Buffer | undefined> {
+    const { file, plan, upload } = this.run;
     try {
-      body = await readPart(file, (n - 1) * plan.partSize, plan.partLength(n), buffer);
+      return await readPart(file, (n - 1) * plan.partSize, plan.partLength(n), buffer);
     } catch (err) {
-      failure = isPermanent(err)
+      this.failure = isPermanent(err)
         ? err
         : new TransientError(
             'spool_read_failed',
             `reading the file to upload failed: ${errnoOf(err)}`,
-            { bucket, key },
+            { bucket: upload.bucket, key: upload.key },
             { cause: err },
           );
-      break;
+      return undefined;
     }
-    hash.update(body);
-    const known = held.get(n);
-    if (known !== undefined && sameContent(known, body)) {
-      checkpoints.finish(n, known);
-      resumedParts += 1;
-      buffers.push(buffer);
-      await progress(body.length);
-      continue;
-    }
-    const partNumber = n;
+  }
+
+  /** Keeps part n when S3 already holds these bytes for it. */
+  private async keepHeld(n: number, body: Buffer, buffer: Buffer): Promise<boolean> {
+    const known = this.run.held.get(n);
+    if (known === undefined || !sameContent(known, body)) return false;
+    this.run.checkpoints.finish(n, known);
+    this.resumedParts += 1;
+    this.buffers.push(buffer);
+    await this.progress(body.length);
+    return true;
+  }
+
+  /** Sends part n in the background; once it lands, checkpoints it and reports progress. */
+  private send(partNumber: number, body: Buffer, buffer: Buffer): void {
+    const { s3, upload, checkpoints, signal } = this.run;
     const task: Promise<void> = sendPart(s3, upload, partNumber, body, signal)
       .then(async (etag) => {
         checkpoints.finish(partNumber, etag);
-        sentParts += 1;
+        this.sentParts += 1;
         await checkpoints.save().catch((err: unknown) => {
           throw new TransientError(
             'checkpoint_failed',
             `could not save the upload checkpoint after part ${partNumber}: ${String(err)}`,
-            { bucket, key, uploadId },
+            { bucket: upload.bucket, key: upload.key, uploadId: upload.uploadId },
             { cause: err },
           );
         });
-        await progress(body.length);
+        await this.progress(body.length);
       })
       .catch((err: unknown) => {
-        failure ??= err;
+        this.failure ??= err;
       })
       .finally(() => {
-        buffers.push(buffer);
-        inFlight.delete(task);
+        this.buffers.push(buffer);
+        this.inFlight.delete(task);
       });
-    inFlight.add(task);
+    this.inFlight.add(task);
   }
-  // Let the parts in flight land (and be checkpointed) before deciding anything.
-  await Promise.all(inFlight);
-  await checkpoints.settled();
 
-  if (failure !== undefined) {
+  private async progress(bytes: number): Promise<void> {
+    this.bytesDone += bytes;
+    // Progress is for people watching; failing to show it must not fail the upload.
+    await Promise.resolve(this.run.onProgress?.(this.bytesDone, this.run.size)).catch(
+      () => undefined,
+    );
+  }
+
+  /** Throws what stopped the pass: an interruption when the signal stopped it. */
+  private throwFailure(): void {
+    if (this.failure === undefined) return;
+    const { upload, plan, checkpoints, signal } = this.run;
+    const { bucket, key, uploadId } = upload;
     if (signal?.aborted) {
       throw new TransientError(
         'upload_interrupted',
         `upload of ${bucket}/${key} stopped at part ${checkpoints.count}/${plan.partCount}; a retry continues it`,
         { bucket, key, uploadId },
-        { cause: failure },
+        { cause: this.failure },
       );
     }
-    throw classifyS3Error(failure, { bucket, key, operation: 'UploadPart' });
+    throw classifyS3Error(this.failure, { bucket, key, operation: 'UploadPart' });
   }
-  return { sha256: hash.digest('hex'), resumedParts, sentParts };
 }
 
 /** UploadPart of one part; its ETag. */
