@@ -40,8 +40,8 @@ export const HANDLER_FACTORIES = {
   'uploads.abort-stale': (deps) => {
     let artifacts: Queue | undefined;
     return createUploadsAbortStaleHandler({
-      get s3() {
-        return deps.s3;
+      get artifacts() {
+        return deps.artifacts;
       },
       config: deps.config,
       spool: new Spool(resolve(deps.config.SPOOL_DIR)),
@@ -61,10 +61,7 @@ export const HANDLER_FACTORIES = {
   'artifact.upload': (deps) =>
     createArtifactUploadHandler({
       artifacts: deps.artifacts,
-      s3: deps.s3,
       spoolDir: resolve(deps.config.SPOOL_DIR),
-      partSize: deps.config.UPLOAD_PART_SIZE_BYTES,
-      queueSize: deps.config.UPLOAD_QUEUE_SIZE,
       maxBytes: deps.config.ARTIFACT_MAX_BYTES,
       urlAllowlist: parseUrlAllowlist(deps.config.URL_SOURCE_ALLOWLIST),
       urlDeadlineMs: deps.config.URL_SOURCE_DEADLINE_MS,

@@ -9,6 +9,10 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 export const SCOPES = ['ingest', 'artifacts', 'read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/** The backends the hot IOC store can run on (HOT_STORE); declared here once. */
+export const HOT_BACKENDS = ['postgres', 'clickhouse'] as const;
+export type HotBackendName = (typeof HOT_BACKENDS)[number];
+
 export interface ApiKey {
   /** A name for logs and audit; never the secret. */
   name: string;
@@ -207,10 +211,7 @@ export const configSchema = z.object({
     .describe('ClickHouse database holding the hot store tables.'),
   CLICKHOUSE_USER: z.string().default('default').describe('ClickHouse user.'),
   CLICKHOUSE_PASSWORD: z.string().default('').describe('ClickHouse password.'),
-  HOT_STORE: z
-    .enum(['postgres', 'clickhouse'])
-    .default('postgres')
-    .describe('Backend of the hot IOC store.'),
+  HOT_STORE: z.enum(HOT_BACKENDS).default('postgres').describe('Backend of the hot IOC store.'),
 
   HOT_MIN_CONFIDENCE: z.coerce
     .number()

@@ -15,14 +15,14 @@ import type { HotRule } from './domain/ioc.js';
 import { configureTimestampBounds } from './domain/timestamp.js';
 import { ArtifactAuditLog } from './stores/postgres/artifact-audit.js';
 import { S3ArtifactStore } from './stores/s3/artifact-store.js';
-import { createHotStore } from './stores/hot/create-hot-store.js';
+import { artifactBuckets } from './stores/s3/artifact-buckets.js';
+import { createHotBackend } from './stores/hot/create-hot-backend.js';
 import type { HotStore } from './stores/hot/hot-store.js';
 import { RedisIocCache } from './stores/redis/ioc-cache.js';
 import { RedisIdempotencyStore } from './stores/redis/idempotency-store.js';
 import { PostgresWatermarkStore } from './stores/postgres/watermark-store.js';
 import { ArchiveLedger } from './stores/postgres/archive-ledger.js';
 import { WormArchive } from './stores/s3/worm-archive.js';
-import { createHotRetention } from './stores/hot/create-hot-retention.js';
 import type { HotRetention } from './stores/hot/hot-retention.js';
 import { SampleRetention } from './stores/s3/sample-retention.js';
 import { PostgresSchemaVersion, checkClickHouseTable } from './stores/postgres/schema-version.js';
@@ -168,7 +168,8 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
       return clickhouse();
     },
   };
-  const hotStore = lazy(() => createHotStore(config, backends));
+  const hotBackend = lazy(() => createHotBackend(config, backends));
+  const hotStore = () => hotBackend().store;
   const watermarks = lazy(
     () => new PostgresWatermarkStore(pool(), { schema: config.DATABASE_SCHEMA }),
   );
@@ -189,10 +190,9 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
 
   const artifacts = lazy(
     () =>
-      new S3ArtifactStore(s3(), {
-        sample: config.ARTIFACT_BUCKET_SAMPLES,
-        'ta-bundle': config.ARTIFACT_BUCKET_TA_BUNDLES,
-        'debug-bundle': config.ARTIFACT_BUCKET_DEBUG_BUNDLES,
+      new S3ArtifactStore(s3(), artifactBuckets(config), {
+        partSize: config.UPLOAD_PART_SIZE_BYTES,
+        queueSize: config.UPLOAD_QUEUE_SIZE,
       }),
   );
 
@@ -204,7 +204,7 @@ export function createDeps(config: Config, role: Role, log: Logger): Deps {
   const schemaVersion = lazy(
     () => new PostgresSchemaVersion(pool(), { schema: config.DATABASE_SCHEMA }),
   );
-  const hotRetention = lazy(() => createHotRetention(config, backends));
+  const hotRetention = () => hotBackend().retention;
   const sampleRetention = lazy(() => new SampleRetention(s3(), config.ARTIFACT_BUCKET_SAMPLES));
   const metrics = lazy(() => createMetrics({ role }));
 

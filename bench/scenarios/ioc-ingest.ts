@@ -8,17 +8,17 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type HotBackendName } from '../../src/config.js';
 import { createClickHouse } from '../../src/connections/clickhouse.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { toSightingRow } from '../../src/stores/clickhouse/clickhouse-hot-store.js';
-import { createHotStore } from '../../src/stores/hot/create-hot-store.js';
+import { createHotBackend } from '../../src/stores/hot/create-hot-backend.js';
 import { postJson } from '../lib/load.js';
 import { peakRssMb, since } from '../lib/measure.js';
 import type { Row, Section } from '../lib/report.js';
 import { StowageProcess, benchStack, type BenchStack } from '../lib/stack.js';
 
-export type HotStoreName = 'postgres' | 'clickhouse';
+export type HotStoreName = HotBackendName;
 
 export interface IngestOptions {
   iocs: number;
@@ -200,7 +200,7 @@ async function storeAlone(store: HotStoreName, stack: BenchStack, options: Inges
   });
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
   const clickhouse = createClickHouse(config);
-  const hotStore = createHotStore(config, { pg: pool, clickhouse });
+  const hotStore = createHotBackend(config, { pg: pool, clickhouse }).store;
   try {
     await hotStore.init();
     const chunks: StoredIoc[][] = [];

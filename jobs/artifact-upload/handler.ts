@@ -1,34 +1,28 @@
 import { stat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { CopyObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { artifactKey, type ArtifactKind } from '../../src/domain/artifact.js';
 import type { UrlAllowlist } from '../../src/domain/url-allowlist.js';
 import { PermanentError, TransientError, isPermanent } from '../../src/errors/index.js';
 import type { ArtifactAuditLog } from '../../src/stores/postgres/artifact-audit.js';
 import type { S3ArtifactStore } from '../../src/stores/s3/artifact-store.js';
-import { classifyS3Error } from '../../src/stores/s3/classify-s3-error.js';
-import { DigestStream } from '../../src/stores/local/digest-stream.js';
 import { Spool } from '../../src/stores/local/spool.js';
 import {
-  abortMultipartUpload,
   parseUploadCheckpoint,
-  uploadFileResumable,
   type UploadCheckpoint,
-} from '../../src/stores/s3/resumable-upload.js';
+} from '../../src/stores/s3/upload-checkpoint.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
 import { spoolTagOf, type artifactUploadJob } from './definition.js';
 import { openUrlSource, type ResolveHost } from './url-source.js';
 
 /** What artifact.upload needs. */
 export interface ArtifactUploadDeps {
-  artifacts: S3ArtifactStore;
-  s3: S3Client;
+  /** The artifact buckets: head, upload (from a file or a stream) and abort an upload. */
+  artifacts: Pick<
+    S3ArtifactStore,
+    'bucketFor' | 'head' | 'uploadFile' | 'uploadStream' | 'abortUpload'
+  >;
   /** Absolute path of the spool directory shared with the api. */
   spoolDir: string;
-  partSize: number;
-  queueSize: number;
   /** ARTIFACT_MAX_BYTES: a URL source sending more fails with storage_quota_exceeded. */
   maxBytes: number;
   urlAllowlist: UrlAllowlist;
@@ -116,7 +110,7 @@ export function createArtifactUploadHandler(
       if (head && same) {
         if (source.type === 'spool') await rm(join(deps.spoolDir, source.file), { force: true });
         // A leftover of an attempt that crashed after another upload of the same bytes won.
-        if (checkpoint) await abortMultipartUpload(deps.s3, checkpoint).catch(() => undefined);
+        if (checkpoint) await deps.artifacts.abortUpload(checkpoint).catch(() => undefined);
         if (payload.overwrite) await deps.audit?.complete(ctx.jobId, head.versionId ?? null);
         await report(head.size, head.size);
         ctx.log.info({ bucket, key }, 'artifact already present with the same digest');
@@ -156,6 +150,7 @@ export function createArtifactUploadHandler(
       const result =
         source.type === 'spool'
           ? await fromSpool(deps, payload, source, ctx, {
+              kind,
               bucket,
               key,
               checkpoint,
@@ -176,7 +171,7 @@ export function createArtifactUploadHandler(
       // file stays for a person to look at while the failed job is kept; the sweep of
       // uploads.abort-stale removes it once the job is gone.
       if (isPermanent(err) && checkpoint) {
-        await abortMultipartUpload(deps.s3, checkpoint).catch(() => undefined);
+        await deps.artifacts.abortUpload(checkpoint).catch(() => undefined);
       }
       throw err;
     }
@@ -189,6 +184,7 @@ async function fromSpool(
   source: Extract<Payload['source'], { type: 'spool' }>,
   ctx: JobContext,
   run: {
+    kind: ArtifactKind;
     bucket: string;
     key: string;
     checkpoint: UploadCheckpoint | undefined;
@@ -209,17 +205,12 @@ async function fromSpool(
       { bucket, key },
     );
   }
-  const result = await uploadFileResumable({
-    s3: deps.s3,
-    bucket,
-    key,
+  const result = await deps.artifacts.uploadFile(run.kind, key, {
     filePath: path,
     size: source.size,
     sha256: source.sha256,
     contentType: payload.content_type,
     metadata: { ...payload.metadata, [JOB_ID_METADATA]: ctx.jobId },
-    partSize: deps.partSize,
-    queueSize: deps.queueSize,
     checkpoint: run.checkpoint,
     onCheckpoint: run.onCheckpoint,
     onProgress: (bytes, total) => run.report(bytes, total),
@@ -245,11 +236,9 @@ async function fromSpool(
 }
 
 /**
- * A URL source streams through a DigestStream into lib-storage's Upload (not resumable: a
- * retry fetches again, and a failed Upload aborts its multipart upload). The stream fails
- * before its end on a size or digest mismatch, so Upload never completes wrong bytes.
- * S3 metadata is fixed when an upload starts, so an undeclared digest is added afterwards
- * by copying the object onto itself (MetadataDirective REPLACE), guarded by its ETag.
+ * A URL source is fetched (allow-listed, DNS-pinned) and streamed into the store, which
+ * verifies size and digest before the object completes and adds an undeclared digest to
+ * its metadata afterwards. Not resumable: a retry fetches again.
  */
 async function fromUrl(
   deps: ArtifactUploadDeps,
@@ -328,108 +317,21 @@ async function fetchIntoBucket(
     );
   }
   const total = source.size ?? length;
-  const digest = new DigestStream({
+  const result = await deps.artifacts.uploadStream(kind, key, {
+    body: opened.body,
+    from: opened.where,
+    contentType: payload.content_type,
+    metadata: { ...payload.metadata, [JOB_ID_METADATA]: ctx.jobId },
     maxBytes: deps.maxBytes,
     expectedSize: source.size,
     expectedSha256: source.sha256,
-    progressEvery: deps.partSize,
+    announcedSize: length,
     onProgress: (bytes) => void run.report(bytes, total).catch(() => undefined),
+    signal,
   });
-  // Errors of either side end up in the Upload, which reads the digest stream.
-  pipeline(opened.body, digest).catch(() => undefined);
-
-  const metadata: Record<string, string> = {
-    ...payload.metadata,
-    [JOB_ID_METADATA]: ctx.jobId,
-    ...(source.sha256 ? { sha256: source.sha256 } : {}),
-    ...(total !== undefined ? { size: String(total) } : {}),
-  };
-  const upload = new Upload({
-    client: deps.s3,
-    params: {
-      Bucket: bucket,
-      Key: key,
-      Body: digest,
-      ContentType: payload.content_type,
-      Metadata: metadata,
-    },
-    partSize: deps.partSize,
-    queueSize: deps.queueSize,
-    leavePartsOnError: false,
-  });
-  const stop = () => {
-    opened.body.destroy();
-    void upload.abort();
-  };
-  signal.addEventListener('abort', stop, { once: true });
-  try {
-    await upload.done();
-  } catch (err) {
-    opened.body.destroy();
-    if (signal.aborted) {
-      throw new TransientError(
-        'upload_interrupted',
-        `upload of ${bucket}/${key} from ${opened.where} stopped`,
-        {
-          bucket,
-          key,
-        },
-      );
-    }
-    throw classifyS3Error(err, { bucket, key, operation: 'Upload' });
-  } finally {
-    signal.removeEventListener('abort', stop);
-  }
-
-  const sha256 = digest.sha256;
-  const size = digest.bytes;
-  const head = await headOrFail(deps.s3, bucket, key);
-  // Belt and braces: the stream already failed on any mismatch, so this never fires unless
-  // something between us and S3 changed the bytes.
-  if (sha256 === undefined || head.ContentLength !== size) {
-    await deps.artifacts.delete(kind, key);
-    throw new TransientError(
-      'storage_upload_failed',
-      `${bucket}/${key} holds ${head.ContentLength} bytes after upload, ${size} were sent; deleted`,
-      { bucket, key },
-    );
-  }
-  let etag = head.ETag;
-  if (!source.sha256) {
-    // REPLACE drops the content type too, so it is given again. IfMatch: the copy applies to
-    // the bytes just hashed, not to an object someone wrote meanwhile.
-    await deps.s3
-      .send(
-        new CopyObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          CopySource: `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
-          ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
-          MetadataDirective: 'REPLACE',
-          ContentType: payload.content_type,
-          Metadata: { ...metadata, sha256, size: String(size) },
-        }),
-      )
-      .catch((err: unknown) => {
-        throw classifyS3Error(err, { bucket, key, operation: 'CopyObject' });
-      });
-    etag = (await headOrFail(deps.s3, bucket, key)).ETag;
-  }
+  const { size, sha256, etag } = result;
   await run.report(size, size);
   ctx.metrics.bytesUploaded(size);
   ctx.log.info({ bucket, key, size, from: opened.where }, 'artifact uploaded from a URL');
-  return {
-    key,
-    bucket,
-    size,
-    sha256,
-    parts: Math.max(1, Math.ceil(size / deps.partSize)),
-    ...(etag ? { etag } : {}),
-  };
-}
-
-async function headOrFail(s3: S3Client, bucket: string, key: string) {
-  return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => {
-    throw classifyS3Error(err, { bucket, key, operation: 'HeadObject' });
-  });
+  return { key, bucket, size, sha256, parts: result.parts, ...(etag ? { etag } : {}) };
 }

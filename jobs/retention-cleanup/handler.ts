@@ -1,8 +1,7 @@
 import type { Config } from '../../src/config.js';
+import { UTC_DAY_MS, utcDayNumberOf } from '../../src/domain/utc-day.js';
 import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
-  DAY_MS,
-  dayNumberOf,
   summarizeRetentionDays,
   widen,
   type ArchiveBounds,
@@ -90,7 +89,7 @@ async function cleanHot(
   const { config, hotRetention } = deps;
   const batchSize = config.RETENTION_BATCH_SIZE;
   const cutoff = new Date(
-    asOf.getTime() - (payload.hot_days ?? config.HOT_RETENTION_DAYS) * DAY_MS,
+    asOf.getTime() - (payload.hot_days ?? config.HOT_RETENTION_DAYS) * UTC_DAY_MS,
   );
   // With archiving on, a row may go only when its day's newest archive generation holds it
   // at its current version: rows of days not in the ledger are blocked, rows that arrived
@@ -174,10 +173,10 @@ async function archiveBounds(
   const last = days.at(-1);
   if (!first || !last) return new Map();
   const latest = await deps.archiveLedger.latestGenerations(
-    new Date(dayNumberOf(first.day) * DAY_MS),
+    new Date(utcDayNumberOf(first.day) * UTC_DAY_MS),
     // The day after the last: covers the last day whether the ledger's `to` is inclusive
     // or exclusive; an extra day there has no rows before the cutoff.
-    new Date((dayNumberOf(last.day) + 1) * DAY_MS),
+    new Date((utcDayNumberOf(last.day) + 1) * UTC_DAY_MS),
   );
   return new Map(
     [...latest].map(([day, g]) => [day, g.backend === hotRetention.backend ? g.high_water : null]),
@@ -203,7 +202,7 @@ async function cleanSamples(
   }
   const sampleRetention = deps.sampleRetention;
   const cutoff = new Date(
-    asOf.getTime() - (payload.sample_days ?? config.SAMPLE_RETENTION_DAYS) * DAY_MS,
+    asOf.getTime() - (payload.sample_days ?? config.SAMPLE_RETENTION_DAYS) * UTC_DAY_MS,
   );
   let objects = 0;
   const { bucket_missing, ...result } = await sampleRetention.run({

@@ -1,22 +1,16 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import { ARTIFACT_KINDS, type ArtifactKind } from '../../src/domain/artifact.js';
 import type { Config } from '../../src/config.js';
 import type { Spool } from '../../src/stores/local/spool.js';
-import { abortStaleUploads, type BucketSweep } from '../../src/stores/s3/stale-uploads.js';
+import type { S3ArtifactStore } from '../../src/stores/s3/artifact-store.js';
+import type { BucketSweep } from '../../src/stores/s3/stale-uploads.js';
 import type { Handler } from '../job-definition.js';
 import type { uploadsAbortStaleJob } from './definition.js';
 
 /** What uploads.abort-stale needs; read when a job runs, so getters stay lazy. */
 export interface UploadsAbortStaleDeps {
-  readonly s3: S3Client;
-  readonly config: Pick<
-    Config,
-    | 'UPLOAD_STALE_HOURS'
-    | 'SPOOL_ORPHAN_GRACE_MINUTES'
-    | 'ARTIFACT_BUCKET_SAMPLES'
-    | 'ARTIFACT_BUCKET_TA_BUNDLES'
-    | 'ARTIFACT_BUCKET_DEBUG_BUNDLES'
-  >;
+  /** The artifact buckets whose incomplete multipart uploads are swept. */
+  readonly artifacts: Pick<S3ArtifactStore, 'abortStaleUploads'>;
+  readonly config: Pick<Config, 'UPLOAD_STALE_HOURS' | 'SPOOL_ORPHAN_GRACE_MINUTES'>;
   /** The spool shared with the api, swept for files no job references. */
   readonly spool: Pick<Spool, 'sweep'>;
   /** Whether a bound spool file's job still needs it (exists and has not completed). */
@@ -54,21 +48,15 @@ export function createUploadsAbortStaleHandler(
   deps: UploadsAbortStaleDeps,
 ): Handler<typeof uploadsAbortStaleJob> {
   return async (payload, ctx) => {
-    const { config, s3 } = deps;
+    const { config } = deps;
     const limitMs =
       payload.older_than_seconds !== undefined
         ? payload.older_than_seconds * 1_000
         : (payload.older_than_hours ?? config.UPLOAD_STALE_HOURS) * 3_600_000;
     const before = new Date(Date.now() - limitMs);
-    const bucketOf: Record<ArtifactKind, string> = {
-      sample: config.ARTIFACT_BUCKET_SAMPLES,
-      'ta-bundle': config.ARTIFACT_BUCKET_TA_BUNDLES,
-      'debug-bundle': config.ARTIFACT_BUCKET_DEBUG_BUNDLES,
-    };
     const buckets = {} as Record<ArtifactKind, BucketSweep>;
     for (const [i, kind] of ARTIFACT_KINDS.entries()) {
-      const bucket = bucketOf[kind];
-      const sweep = await abortStaleUploads(s3, bucket, {
+      const sweep = await deps.artifacts.abortStaleUploads(kind, {
         before,
         dryRun: payload.dry_run,
         signal: ctx.signal,
@@ -76,7 +64,7 @@ export function createUploadsAbortStaleHandler(
       buckets[kind] = sweep;
       ctx.log.info(
         {
-          bucket,
+          bucket: sweep.bucket,
           kind,
           aborted: sweep.aborted,
           kept: sweep.kept,

@@ -3,8 +3,8 @@ import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
 import type { Logger } from '../log.js';
-import type { ArtifactKind } from '../domain/artifact.js';
 import { Spool } from '../stores/local/spool.js';
+import { artifactBuckets } from '../stores/s3/artifact-buckets.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
@@ -115,7 +115,7 @@ export function createApp(options: AppOptions): Express {
       maxBytes: config.ARTIFACT_MAX_BYTES,
       presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
       presignMaxSeconds: config.PRESIGN_MAX_SECONDS,
-      bucketFor: (kind) => artifactBucket(config, kind),
+      bucketFor: (kind) => artifactBuckets(config)[kind],
       idempotency: deps.idempotency,
     }),
   );
@@ -163,18 +163,6 @@ export function createApp(options: AppOptions): Express {
   });
   app.use(problemHandler(log));
   return app;
-}
-
-/** The bucket of an artifact kind (seed 003: one bucket per kind). */
-function artifactBucket(config: Config, kind: ArtifactKind): string {
-  switch (kind) {
-    case 'sample':
-      return config.ARTIFACT_BUCKET_SAMPLES;
-    case 'ta-bundle':
-      return config.ARTIFACT_BUCKET_TA_BUNDLES;
-    case 'debug-bundle':
-      return config.ARTIFACT_BUCKET_DEBUG_BUNDLES;
-  }
 }
 
 /** The watermark store, opened when a watermark route is first used. */

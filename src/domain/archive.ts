@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StoredIoc } from './ioc.js';
+import type { HotBackendName } from '../config.js';
 
 /** Version of the manifest layout below; readers refuse versions they do not know. */
 export const ARCHIVE_SCHEMA_VERSION = 1;
@@ -65,7 +66,7 @@ export interface ArchiveManifest {
   /** The window [window_start, window_end) of last_seen, ISO 8601. */
   window_start: string;
   window_end: string;
-  backend: 'postgres' | 'clickhouse';
+  backend: HotBackendName;
   format: 'ndjson+gzip';
   parts: ArchivePart[];
   rows: number;

@@ -30,3 +30,15 @@ export function utcDayWindow(day: string): { start: Date; end: Date } {
 export function startOfUtcDay(instant: Date): Date {
   return new Date(Math.floor(instant.getTime() / UTC_DAY_MS) * UTC_DAY_MS);
 }
+
+/** The UTC day of a day number (days since 1970-01-01). */
+export function utcDayOfNumber(dayNumber: number): string {
+  return utcDayOf(new Date(dayNumber * UTC_DAY_MS));
+}
+
+/** The day number (days since 1970-01-01) of a 'YYYY-MM-DD' day; throws on anything else. */
+export function utcDayNumberOf(day: string): number {
+  const ms = DAY_PATTERN.test(day) ? Date.parse(`${day}T00:00:00Z`) : NaN;
+  if (Number.isNaN(ms)) throw new RangeError(`not a YYYY-MM-DD day: ${JSON.stringify(day)}`);
+  return ms / UTC_DAY_MS;
+}

@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { HotBackendName } from '../../src/config.js';
 import { archiveLockJob } from '../../jobs/archive-lock/definition.js';
 import {
   archiveLockSettings,
@@ -87,7 +88,7 @@ class Archiving {
   readonly archive: WormArchive;
   readonly bucket: string;
 
-  constructor(hotStore: 'postgres' | 'clickhouse', overrides: Record<string, string> = {}) {
+  constructor(hotStore: HotBackendName, overrides: Record<string, string> = {}) {
     this.bucket = `t-archive-${randomBytes(5).toString('hex')}`;
     this.world = new World(
       new JobRegistry(JOBS),

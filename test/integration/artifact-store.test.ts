@@ -45,11 +45,15 @@ describe('S3ArtifactStore on Ceph RGW', () => {
   });
 
   it('ensureBuckets is idempotent, also from several processes at once', async () => {
-    const other = new S3ArtifactStore(deps.s3, {
-      sample: store.bucketFor('sample'),
-      'ta-bundle': store.bucketFor('ta-bundle'),
-      'debug-bundle': store.bucketFor('debug-bundle'),
-    });
+    const other = new S3ArtifactStore(
+      deps.s3,
+      {
+        sample: store.bucketFor('sample'),
+        'ta-bundle': store.bucketFor('ta-bundle'),
+        'debug-bundle': store.bucketFor('debug-bundle'),
+      },
+      { partSize: deps.config.UPLOAD_PART_SIZE_BYTES, queueSize: deps.config.UPLOAD_QUEUE_SIZE },
+    );
     await Promise.all([store.ensureBuckets(), other.ensureBuckets(), store.ensureBuckets()]);
     for (const kind of ['sample', 'ta-bundle', 'debug-bundle'] as const) {
       await expect(

@@ -346,6 +346,7 @@ describe('artifact.upload from a URL', () => {
     world = new StowageWorld({
       ...overrides,
       UPLOAD_PART_SIZE_BYTES: String(PART),
+      UPLOAD_QUEUE_SIZE: '2',
       URL_SOURCE_ALLOWLIST: allowlist,
     });
     await world.deps.artifacts.ensureBuckets();
@@ -354,10 +355,7 @@ describe('artifact.upload from a URL', () => {
       ...createHandlers(w.deps),
       'artifact.upload': createArtifactUploadHandler({
         artifacts: w.deps.artifacts,
-        s3: w.deps.s3,
         spoolDir: overrides.SPOOL_DIR!,
-        partSize: PART,
-        queueSize: 2,
         maxBytes: w.config.ARTIFACT_MAX_BYTES,
         urlAllowlist: parseUrlAllowlist(allowlist),
         // As a public name whose DNS points inside (or is rebound there).

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { HotBackendName } from '../../src/config.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { ClickHouseHotStore } from '../../src/stores/clickhouse/clickhouse-hot-store.js';
 import type { HotStore } from '../../src/stores/hot/hot-store.js';
@@ -24,7 +25,7 @@ const D0 = Date.UTC(2031, 4, 6);
 const at = (ms: number) => new Date(D0 + ms);
 
 interface Backend {
-  name: 'postgres' | 'clickhouse';
+  name: HotBackendName;
   setup(): void;
   teardown(): Promise<void>;
   open(): Promise<HotStore>;

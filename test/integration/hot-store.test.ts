@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { HotBackendName } from '../../src/config.js';
 import { mergeIoc, type StoredIoc } from '../../src/domain/ioc.js';
 import { PermanentError, TransientError } from '../../src/errors/index.js';
 import { ClickHouseHotStore } from '../../src/stores/clickhouse/clickhouse-hot-store.js';
-import { createHotStore } from '../../src/stores/hot/create-hot-store.js';
+import { createHotBackend } from '../../src/stores/hot/create-hot-backend.js';
 import type { HotStore } from '../../src/stores/hot/hot-store.js';
 import { clickHouseLiteral } from '../../src/stores/clickhouse/clickhouse-sql.js';
 import { PostgresHotStore } from '../../src/stores/postgres/postgres-hot-store.js';
@@ -34,7 +35,7 @@ const at = (offsetMs: number) => new Date(BASE_TIME + offsetMs);
 
 /** A backend under test: opens isolated stores, and one pointed at a closed port. */
 interface Backend {
-  name: 'postgres' | 'clickhouse';
+  name: HotBackendName;
   setup(): void;
   teardown(): Promise<void>;
   /** A store on a schema/database of its own (or a shared one, by name), not initialized. */
@@ -449,11 +450,11 @@ describe.each([postgresBackend(), clickHouseBackend()])('$name hot store', (back
     }
   });
 
-  it('createHotStore builds this backend and touches only its client', async () => {
+  it('createHotBackend builds this backend (store and retention) and touches only its client', async () => {
     const pool = new pg.Pool({ connectionString: env('DATABASE_URL') });
     const client = createClient({ url: env('CLICKHOUSE_URL') });
     try {
-      const store = createHotStore(
+      const { store, retention } = createHotBackend(
         { HOT_STORE: backend.name, DATABASE_SCHEMA: 'stowage', CLICKHOUSE_DATABASE: 'stowage' },
         {
           get pg() {
@@ -470,6 +471,7 @@ describe.each([postgresBackend(), clickHouseBackend()])('$name hot store', (back
       expect(store).toBeInstanceOf(
         backend.name === 'postgres' ? PostgresHotStore : ClickHouseHotStore,
       );
+      expect(retention.backend).toBe(backend.name);
     } finally {
       await pool.end();
       await client.close();

@@ -6,8 +6,8 @@ import { createLogger } from '../../src/log.js';
 import {
   uploadFileResumable,
   type ResumableUploadOptions,
-  type UploadCheckpoint,
 } from '../../src/stores/s3/resumable-upload.js';
+import type { UploadCheckpoint } from '../../src/stores/s3/upload-checkpoint.js';
 import {
   artifactOverrides,
   dropArtifacts,

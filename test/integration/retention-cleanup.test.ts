@@ -11,6 +11,7 @@ import {
 import { gunzipSync } from 'node:zlib';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { HotBackendName } from '../../src/config.js';
 import type { InputOf } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { archiveLockJob } from '../../jobs/archive-lock/definition.js';
@@ -24,8 +25,9 @@ import { createRetentionCleanupHandler } from '../../jobs/retention-cleanup/hand
 import type { HotRetentionReport, RetentionReport } from '../../jobs/retention-cleanup/report.js';
 import { archiveManifestKey, archivePartKey } from '../../src/domain/archive.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
+import { utcDayOf } from '../../src/domain/utc-day.js';
 import { WormArchive } from '../../src/stores/s3/worm-archive.js';
-import { createHotRetention } from '../../src/stores/hot/create-hot-retention.js';
+import { createHotBackend } from '../../src/stores/hot/create-hot-backend.js';
 import { SampleRetention } from '../../src/stores/s3/sample-retention.js';
 import { ArchiveLedger } from '../../src/stores/postgres/archive-ledger.js';
 import type { HotStore } from '../../src/stores/hot/hot-store.js';
@@ -35,7 +37,7 @@ import { World, eventually } from '../helpers/world.js';
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const dayStart = (ms: number) => Math.floor(ms / DAY) * DAY;
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const dayOf = (ms: number) => utcDayOf(new Date(ms));
 
 /**
  * The real archive ledger, recording a day's next generation as `archive.lock` would: with
@@ -100,7 +102,7 @@ class RetentionWorld extends World<typeof JOBS> {
         'retention.cleanup': createRetentionCleanupHandler({
           config: w.config,
           get hotRetention() {
-            return createHotRetention(w.config, w.deps);
+            return createHotBackend(w.config, w.deps).retention;
           },
           // Stateless over the world's schema: the same table the test records days in.
           get archiveLedger() {
@@ -322,7 +324,7 @@ const CYCLE_JOBS = [archiveLockJob, retentionCleanupJob] as const;
  * archive.lock into a real Object Lock bucket (GOVERNANCE, so the test can clean up) and
  * retention.cleanup over the same hot store and ledger, both through BullMQ.
  */
-async function openCycle(hotStore: 'postgres' | 'clickhouse') {
+async function openCycle(hotStore: HotBackendName) {
   const bucket = randomBucketName('archive');
   const world = new World(
     new JobRegistry(CYCLE_JOBS),
@@ -335,7 +337,7 @@ async function openCycle(hotStore: 'postgres' | 'clickhouse') {
       }),
       'retention.cleanup': createRetentionCleanupHandler({
         config: w.config,
-        hotRetention: createHotRetention(w.config, w.deps),
+        hotRetention: createHotBackend(w.config, w.deps).retention,
         archiveLedger: new ArchiveLedger(w.deps.pg, { schema: w.config.DATABASE_SCHEMA }),
         sampleRetention: new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES),
       }),

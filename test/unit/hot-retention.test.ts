@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { UTC_DAY_MS, utcDayNumberOf, utcDayOfNumber } from '../../src/domain/utc-day.js';
 import {
-  DAY_MS,
   boundedRanges,
-  dayNumberOf,
-  dayOfNumber,
   summarizeRetentionDays,
   widen,
   type RetentionDay,
@@ -25,12 +23,12 @@ const day = (
 
 describe('hot retention arithmetic', () => {
   it('day numbers and days convert both ways, in UTC, before 1970 too', () => {
-    expect(dayOfNumber(0)).toBe('1970-01-01');
-    expect(dayOfNumber(-1)).toBe('1969-12-31');
-    expect(dayNumberOf('2026-03-01')).toBe(Date.UTC(2026, 2, 1) / DAY_MS);
-    expect(dayOfNumber(dayNumberOf('2024-02-29'))).toBe('2024-02-29');
-    expect(() => dayNumberOf('2026-3-1')).toThrow(RangeError);
-    expect(() => dayNumberOf('2026-02-30x')).toThrow(RangeError);
+    expect(utcDayOfNumber(0)).toBe('1970-01-01');
+    expect(utcDayOfNumber(-1)).toBe('1969-12-31');
+    expect(utcDayNumberOf('2026-03-01')).toBe(Date.UTC(2026, 2, 1) / UTC_DAY_MS);
+    expect(utcDayOfNumber(utcDayNumberOf('2024-02-29'))).toBe('2024-02-29');
+    expect(() => utcDayNumberOf('2026-3-1')).toThrow(RangeError);
+    expect(() => utcDayNumberOf('2026-02-30x')).toThrow(RangeError);
   });
 
   it('a plan counts the archived rows of archived days, keeps the changed ones, and blocks days not in the ledger', () => {

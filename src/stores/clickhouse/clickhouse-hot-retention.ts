@@ -1,11 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { UTC_DAY_MS, utcDayOfNumber } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 import {
-  DAY_MS,
   boundedRanges,
-  dayOfNumber,
   type ArchiveBounds,
   type BoundedRange,
   type DeletedBatch,
@@ -74,7 +73,7 @@ export class ClickHouseHotRetention implements HotRetention {
     const archived = bounds === undefined ? '1' : archivedTest(boundedRanges(cutoff, bounds));
     // floor(), not intDiv(): 18.16's intDiv of a negative Int64 by a constant is wrong.
     const rows = await this.select<DayRow>(
-      `SELECT floor(max_ms / ${DAY_MS}) AS day_number, count() AS n,
+      `SELECT floor(max_ms / ${UTC_DAY_MS}) AS day_number, count() AS n,
               countIf(${archived}) AS archived,
               minIf(max_ms, ${archived}) AS oldest_ms, maxIf(max_ms, ${archived}) AS newest_ms
        FROM (${this.expiredIndicators(cutoffMs)})
@@ -84,7 +83,7 @@ export class ClickHouseHotRetention implements HotRetention {
     return rows.map((r) => {
       const some = Number(r.archived) > 0;
       return {
-        day: dayOfNumber(Number(r.day_number)),
+        day: utcDayOfNumber(Number(r.day_number)),
         rows: Number(r.n),
         archived: Number(r.archived),
         oldest: some ? new Date(Number(r.oldest_ms)) : null,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { IocType, StoredIoc } from '../../domain/ioc.js';
-import { UTC_DAY_MS } from '../../domain/utc-day.js';
+import { UTC_DAY_MS, utcDayOfNumber } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
@@ -282,7 +282,7 @@ export class ClickHouseHotStore implements HotStore {
       }>();
     });
     return rows.map((r) => ({
-      day: new Date(Number(r.day_number) * UTC_DAY_MS).toISOString().slice(0, 10),
+      day: utcDayOfNumber(Number(r.day_number)),
       rows: Number(r.n),
       version: String(r.version),
     }));

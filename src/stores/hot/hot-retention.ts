@@ -2,8 +2,8 @@
 // indicator's age is its last_seen (ClickHouse: the max over its sightings), and its
 // "day" is the UTC calendar day of that last_seen: the unit the archive ledger records.
 
-/** Milliseconds in a UTC day. */
-export const DAY_MS = 86_400_000;
+import type { HotBackendName } from '../../config.js';
+import { UTC_DAY_MS, utcDayNumberOf } from '../../domain/utc-day.js';
 
 /**
  * What the archive vouches for, per UTC day ('YYYY-MM-DD') in the ledger: the high-water
@@ -54,7 +54,7 @@ export interface DeletedBatch {
 
 /** Retention over one hot-store backend. */
 export interface HotRetention {
-  readonly backend: 'postgres' | 'clickhouse';
+  readonly backend: HotBackendName;
   /**
    * Indicators last seen before the cutoff, per UTC day of last_seen, oldest day first,
    * each with how many the bounds let go.
@@ -66,18 +66,6 @@ export interface HotRetention {
    * version test is part of the delete itself: a row changed after it was picked stays.
    */
   deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch>;
-}
-
-/** The UTC day ('YYYY-MM-DD') of a day number (days since 1970-01-01). */
-export function dayOfNumber(dayNumber: number): string {
-  return new Date(dayNumber * DAY_MS).toISOString().slice(0, 10);
-}
-
-/** The day number (days since 1970-01-01, UTC) of a 'YYYY-MM-DD' day; throws on anything else. */
-export function dayNumberOf(day: string): number {
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(day) ? Date.parse(`${day}T00:00:00Z`) : NaN;
-  if (Number.isNaN(ms)) throw new RangeError(`not a YYYY-MM-DD day: ${JSON.stringify(day)}`);
-  return ms / DAY_MS;
 }
 
 /**
@@ -134,10 +122,10 @@ export function boundedRanges(cutoff: Date, bounds: ArchiveBounds): BoundedRange
   const ranges: BoundedRange[] = [];
   for (const [day, highWater] of bounds) {
     if (highWater === null) continue;
-    const n = dayNumberOf(day);
-    const from = n * DAY_MS;
+    const n = utcDayNumberOf(day);
+    const from = n * UTC_DAY_MS;
     if (from >= end) continue;
-    ranges.push({ from, to: Math.min((n + 1) * DAY_MS, end), highWater });
+    ranges.push({ from, to: Math.min((n + 1) * UTC_DAY_MS, end), highWater });
   }
   return ranges.sort((a, b) => (a.from ?? 0) - (b.from ?? 0));
 }

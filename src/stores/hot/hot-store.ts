@@ -1,4 +1,5 @@
 import type { IocType, StoredIoc } from '../../domain/ioc.js';
+import type { HotBackendName } from '../../config.js';
 
 /** What an upsert changed. */
 export interface UpsertResult {
@@ -30,7 +31,7 @@ export interface WindowDay {
  * Implementations: PostgresHotStore and ClickHouseHotStore (HOT_STORE selects one).
  */
 export interface HotStore {
-  readonly backend: 'postgres' | 'clickhouse';
+  readonly backend: HotBackendName;
   /** Creates the schema when missing; safe to call on every start. */
   init(): Promise<void>;
   /** Upserts a batch (already merged per key): replaying it changes nothing. */

@@ -4,6 +4,7 @@ import { UTC_DAY_MS, isUtcDay, utcDayOf } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
+import type { HotBackendName } from '../../config.js';
 
 /** Object Lock modes an archive may be written with. */
 export type ArchiveLockMode = 'COMPLIANCE' | 'GOVERNANCE';
@@ -26,7 +27,7 @@ export interface ArchiveLedgerEntry {
   window_start: Date;
   window_end: Date;
   /** The hot-store backend the rows were read from. */
-  backend: 'postgres' | 'clickhouse';
+  backend: HotBackendName;
   bucket: string;
   rows: number;
   parts: number;
@@ -75,7 +76,7 @@ export interface LatestGeneration {
   generation: number;
   /** The mark, in the version space of `backend` only. */
   high_water: string | null;
-  backend: 'postgres' | 'clickhouse';
+  backend: HotBackendName;
   rows: number;
 }
 
@@ -224,7 +225,7 @@ export class ArchiveLedger {
         day: string;
         generation: number;
         high_water: string | null;
-        backend: 'postgres' | 'clickhouse';
+        backend: HotBackendName;
         rows: string;
       }>(
         `SELECT DISTINCT ON (day) to_char(day, 'YYYY-MM-DD') AS day, generation,

@@ -1,9 +1,8 @@
 import type pg from 'pg';
+import { utcDayNumberOf, utcDayOfNumber } from '../../domain/utc-day.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import {
   boundedRanges,
-  dayNumberOf,
-  dayOfNumber,
   type ArchiveBounds,
   type DeletedBatch,
   type HotRetention,
@@ -75,12 +74,12 @@ export class PostgresHotRetention implements HotRetention {
         [
           cutoff.toISOString(),
           bounds === undefined,
-          marked.map(([day]) => dayNumberOf(day)),
+          marked.map(([day]) => utcDayNumberOf(day)),
           marked.map(([, highWater]) => highWater),
         ],
       );
       return rows.map((r) => ({
-        day: dayOfNumber(Number(r.day_number)),
+        day: utcDayOfNumber(Number(r.day_number)),
         rows: Number(r.n),
         archived: Number(r.archived),
         oldest: r.oldest,

@@ -14,6 +14,18 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ARTIFACT_KINDS, artifactPrefix, type ArtifactKind } from '../../domain/artifact.js';
 import { ValidationError } from '../../errors/index.js';
 import { classifyS3Error, isS3NotFound, s3ErrorCode } from './classify-s3-error.js';
+import { abortMultipartUpload, type MultipartUploadRef } from './multipart-upload.js';
+import {
+  uploadFileResumable,
+  type ResumableUploadOptions,
+  type ResumableUploadResult,
+} from './resumable-upload.js';
+import { abortStaleUploads, type BucketSweep } from './stale-uploads.js';
+import {
+  uploadStream,
+  type StreamUploadOptions,
+  type StreamUploadResult,
+} from './stream-upload.js';
 
 /** One stored artifact as the api lists it. */
 export interface ArtifactInfo {
@@ -72,11 +84,35 @@ export const PRESIGN_LIMIT_SECONDS = 604_800;
 // HeadObject per listed object: enough in flight to hide latency, few enough to be polite.
 const HEAD_CONCURRENCY = 8;
 
-/** The three artifact buckets of seed 003 (one per kind) over one S3 client. */
+/** How artifacts are cut into parts for upload (UPLOAD_PART_SIZE_BYTES, UPLOAD_QUEUE_SIZE). */
+export interface UploadSettings {
+  partSize: number;
+  /** Parts in flight (and in memory) at once. */
+  queueSize: number;
+}
+
+/** A local file to upload, with the size and SHA-256 it must have. */
+export type FileUpload = Omit<
+  ResumableUploadOptions,
+  's3' | 'bucket' | 'key' | 'partSize' | 'queueSize'
+>;
+
+/** A stream to upload, with what to enforce on its bytes. */
+export type StreamUpload = Omit<
+  StreamUploadOptions,
+  's3' | 'bucket' | 'key' | 'partSize' | 'queueSize'
+>;
+
+/**
+ * The three artifact buckets of seed 003 (one per kind) over one S3 client: the read side
+ * the api lists and presigns with, and the write side the artifact jobs upload with (from a
+ * file, resumable and verified; from a stream, verified), so no handler speaks S3 itself.
+ */
 export class S3ArtifactStore implements ArtifactReader {
   constructor(
     private readonly s3: S3Client,
     private readonly buckets: Readonly<Record<ArtifactKind, string>>,
+    private readonly uploads: UploadSettings,
   ) {}
 
   /** The bucket holding a kind. */
@@ -233,6 +269,49 @@ export class S3ArtifactStore implements ArtifactReader {
       }),
     );
     return Object.fromEntries(entries) as Record<ArtifactKind, BucketStats>;
+  }
+
+  /**
+   * Uploads a local file by resumable multipart upload (checkpointed after every part,
+   * continued from a checkpoint), completing it only when its size and SHA-256 match.
+   */
+  uploadFile(kind: ArtifactKind, key: string, file: FileUpload): Promise<ResumableUploadResult> {
+    return uploadFileResumable({
+      ...file,
+      s3: this.s3,
+      bucket: this.buckets[kind],
+      key,
+      partSize: this.uploads.partSize,
+      queueSize: this.uploads.queueSize,
+    });
+  }
+
+  /**
+   * Uploads a stream (not resumable), failing before completion on a size or digest
+   * mismatch; an undeclared digest is computed and added to the object's metadata.
+   */
+  uploadStream(kind: ArtifactKind, key: string, stream: StreamUpload): Promise<StreamUploadResult> {
+    return uploadStream({
+      ...stream,
+      s3: this.s3,
+      bucket: this.buckets[kind],
+      key,
+      partSize: this.uploads.partSize,
+      queueSize: this.uploads.queueSize,
+    });
+  }
+
+  /** Aborts a multipart upload (one a checkpoint names); one already gone is fine. */
+  abortUpload(upload: MultipartUploadRef): Promise<void> {
+    return abortMultipartUpload(this.s3, upload);
+  }
+
+  /** Aborts the kind's multipart uploads initiated before `before` (dry: only lists them). */
+  abortStaleUploads(
+    kind: ArtifactKind,
+    options: { before: Date; dryRun: boolean; signal?: AbortSignal },
+  ): Promise<BucketSweep> {
+    return abortStaleUploads(this.s3, this.buckets[kind], options);
   }
 
   /** Deletes one object; deleting one that is not there is not an error (S3 semantics). */

@@ -1,0 +1,47 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type pg from 'pg';
+import type { Config } from '../../config.js';
+import { ClickHouseHotRetention } from '../clickhouse/clickhouse-hot-retention.js';
+import { ClickHouseHotStore } from '../clickhouse/clickhouse-hot-store.js';
+import { PostgresHotRetention } from '../postgres/postgres-hot-retention.js';
+import { PostgresHotStore } from '../postgres/postgres-hot-store.js';
+import type { HotRetention } from './hot-retention.js';
+import type { HotStore } from './hot-store.js';
+
+/** The clients a hot backend may need; only the selected backend's is read. */
+export interface HotBackendClients {
+  readonly pg: pg.Pool;
+  readonly clickhouse: ClickHouseClient;
+}
+
+/** The hot IOC store and its retention, over one backend (the same schema or database). */
+export interface HotBackend {
+  readonly store: HotStore;
+  readonly retention: HotRetention;
+}
+
+/** Builds the hot backend HOT_STORE selects (call `store.init()` before use). */
+export function createHotBackend(
+  config: Pick<Config, 'HOT_STORE' | 'DATABASE_SCHEMA' | 'CLICKHOUSE_DATABASE'>,
+  clients: HotBackendClients,
+): HotBackend {
+  // Each branch touches only its own client: Deps opens connections on first access.
+  switch (config.HOT_STORE) {
+    case 'postgres': {
+      const pool = clients.pg;
+      const options = { schema: config.DATABASE_SCHEMA };
+      return {
+        store: new PostgresHotStore(pool, options),
+        retention: new PostgresHotRetention(pool, options),
+      };
+    }
+    case 'clickhouse': {
+      const client = clients.clickhouse;
+      const options = { database: config.CLICKHOUSE_DATABASE };
+      return {
+        store: new ClickHouseHotStore(client, options),
+        retention: new ClickHouseHotRetention(client, options),
+      };
+    }
+  }
+}
