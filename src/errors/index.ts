@@ -4,3 +4,4 @@ export { TransientError } from './transient-error.js';
 export { ValidationError, type FieldIssue } from './validation-error.js';
 export { isPermanent } from './classify.js';
 export { StartupRefusedError } from './startup-refused-error.js';
+export { NotFoundError, ForbiddenError, ConflictError } from './request-errors.js';
