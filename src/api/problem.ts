@@ -52,14 +52,21 @@ function issuesOf(err: StowageError): FieldIssue[] | undefined {
   return Array.isArray(issues) ? (issues as FieldIssue[]) : undefined;
 }
 
-/** Writes a problem document. */
-export function sendProblem(res: Response, problem: Omit<Problem, 'type' | 'title'>): void {
-  const body: Problem = {
+/** The problem document of a status, code and detail: its type URI and title filled in. */
+export function problemDocument(problem: Omit<Problem, 'type' | 'title'>): Problem {
+  return {
     type: `https://stowage.dev/problems/${problem.code}`,
     title: TITLES[problem.status] ?? 'Error',
     ...problem,
   };
-  res.status(problem.status).type('application/problem+json').send(JSON.stringify(body));
+}
+
+/** Writes a problem document. */
+export function sendProblem(res: Response, problem: Omit<Problem, 'type' | 'title'>): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .send(JSON.stringify(problemDocument(problem)));
 }
 
 /** Maps body-parser's errors (malformed JSON, too large, bad charset) to problems. */
