@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createOpenApiDocument } from '../../src/api/openapi.js';
 import { apiRouteTable } from '../../src/api/routes.js';
 import { loadConfig } from '../../src/config.js';
-import { ERROR_CODE_NAMES } from '../../src/errors/index.js';
+import { ERROR_CODES, ERROR_CODE_NAMES } from '../../src/errors/index.js';
 import { createJobRegistry } from '../../jobs/registry.js';
 
 type Json = Record<string, unknown>;
@@ -67,6 +67,7 @@ describe('the OpenAPI document of the route table', () => {
   it('answers every error with a Problem whose code is the error-code catalogue', () => {
     const problem = doc.components.schemas['Problem'] as { properties: Record<string, Json> };
     expect(problem.properties['code']?.enum).toEqual(ERROR_CODE_NAMES);
+    expect(problem.properties['code']?.['x-stowage-error-codes']).toEqual(ERROR_CODES);
     for (const [name, op] of operations()) {
       for (const [status, response] of Object.entries(op.responses as Record<string, Json>)) {
         if (Number(status) < 400) continue;

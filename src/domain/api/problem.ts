@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CODE_NAMES } from '../../errors/error-codes.js';
+import { ERROR_CODES, ERROR_CODE_NAMES } from '../../errors/error-codes.js';
 
 /** One failing field of a bad request: its path and what is wrong with it. */
 export const fieldIssueSchema = z.strictObject({ path: z.string(), message: z.string() });
@@ -10,6 +10,9 @@ export const problemSchema = z.strictObject({
   title: z.string(),
   status: z.int().min(400).max(599),
   detail: z.string(),
-  code: z.enum(ERROR_CODE_NAMES).describe('Stable error code (src/errors/error-codes.ts).'),
+  code: z.enum(ERROR_CODE_NAMES).meta({
+    description: 'Stable error code; x-stowage-error-codes gives its kind and HTTP status.',
+    'x-stowage-error-codes': ERROR_CODES,
+  }),
   errors: z.array(fieldIssueSchema).describe('Each failing field of a bad request.').optional(),
 });
