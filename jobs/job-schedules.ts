@@ -109,3 +109,25 @@ export function scheduleFromConfig(
   }
   return { entries, skipped };
 }
+
+/** A `SCHEDULE_<KEY>` variable as the docs list it (README table, .env.example). */
+export interface ScheduleVariableDoc {
+  readonly variable: string;
+  /** The default cron expression, or `off`. */
+  readonly default: string;
+  readonly description: string;
+}
+
+/**
+ * The variable of each scheduled definition, with its default and meaning: the docs may
+ * list these, and only these, so a new scheduled job needs no doc edit to be configurable.
+ */
+export function scheduleVariableDocs(
+  definitions: readonly AnyJobDefinition[],
+): ScheduleVariableDoc[] {
+  return resolveSchedules({}, definitions).map((s) => ({
+    variable: s.variable,
+    default: s.defaultCron ?? 'off',
+    description: `${s.jobName} cron (UTC) or off.`,
+  }));
+}
