@@ -11,6 +11,9 @@ import {
   undeclaredScheduleVariables,
 } from '../../jobs/job-schedules.js';
 import { createJobRegistry } from '../../jobs/registry.js';
+import { parseSchedulesArgs } from '../../src/cli/args.js';
+import { schedulesCommand } from '../../src/cli/schedule-commands.js';
+import { UsageError } from '../../src/cli/usage-error.js';
 
 const registry = createJobRegistry();
 const schedule = (env: Record<string, string>) =>
@@ -143,5 +146,25 @@ describe('job schedules', () => {
     expect(scheduleVariableDocs(quiet.definitions)).toEqual([
       { variable: 'SCHEDULE_QUIET', default: 'off', description: 'quiet.run cron (UTC) or off.' },
     ]);
+  });
+
+  it('stowage schedules prints each job, its variable and cron; an undeclared variable exits 2', () => {
+    let out = '';
+    let err = '';
+    const io = {
+      stdout: { write: (t: string) => (out += t) },
+      stderr: { write: (t: string) => (err += t) },
+    };
+    expect(schedulesCommand(loadConfig({ SCHEDULE_ARCHIVE: 'off' }), { json: false }, io)).toBe(0);
+    expect(out).toMatch(/^JOB +VARIABLE +CRON \(UTC\) +DEFAULT +SET BY$/m);
+    expect(out).toMatch(/^archive\.lock +SCHEDULE_ARCHIVE +off +15 1 \* \* \* +environment$/m);
+    expect(out).toMatch(
+      /^retention\.cleanup +SCHEDULE_RETENTION +45 2 \* \* \* +45 2 \* \* \* +default$/m,
+    );
+    expect(err).toBe('');
+    expect(schedulesCommand(loadConfig({ SCHEDULE_NOPE: 'off' }), { json: true }, io)).toBe(2);
+    expect(err).toMatch(/SCHEDULE_NOPE names no scheduled job/);
+    expect(parseSchedulesArgs(['--json'])).toEqual({ json: true });
+    expect(() => parseSchedulesArgs(['--jsn'])).toThrow(UsageError);
   });
 });
