@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   // Startup refusals (StartupRefusedError).
   schema_not_ready: permanent(500, 'The database schema is missing or older than this build.'),
   redis_eviction_policy: permanent(500, 'Redis may evict keys, which loses jobs.'),
+  unknown_schedule: permanent(500, 'A SCHEDULE_* variable names no scheduled job.'),
   // The one error middleware's answer to the unexpected.
   internal: transient(500, 'An unexpected error; see the api log.'),
   // Raised by test fixtures (test/fixtures, test/e2e) on purpose.

@@ -1,13 +1,13 @@
 import { jobAcceptedSchema } from '../../domain/api/jobs.js';
 import type { JobRegistry } from '../../../jobs/job-registry.js';
+import { maintenanceJobs } from '../../../jobs/maintenance-jobs.js';
 import { ok, problem, type ContractOnlyRoute } from '../route.js';
-import { MAINTENANCE_JOBS } from '../routes/maintenance.js';
 import { badInput } from './jobs.js';
 import { json, payloadSchemaName, ref } from './openapi-fragments.js';
 
 /** The contract of src/api/routes/maintenance.ts (served by its express router): run a job now. */
 export function maintenanceContract(registry: JobRegistry): ContractOnlyRoute[] {
-  const maintenance = MAINTENANCE_JOBS.filter((name) => registry.get(name));
+  const maintenance = maintenanceJobs(registry.definitions).map((d) => d.name);
   return [
     {
       servedBy: 'express-router',
