@@ -86,11 +86,6 @@ export interface RouteContract<R extends Responses = Responses> {
   openapi?: { parameters?: Json[]; requestBody?: Json; components?: Record<string, z.ZodType> };
 }
 
-/** A row served by the express adapter: the contract and a handler over typed input. */
-export interface RouteDeclaration<D, P, Q, B, R extends Responses> extends RouteContract<R> {
-  handler: (input: RouteInput<P, Q, B>, ctx: RouteContext<D>) => AnswerOf<R> | Promise<AnswerOf<R>>;
-}
-
 /**
  * A row of the table whose handler is still an express router (`servedBy`): documented here so
  * OpenAPI and the SDK's types come from one place, mounted elsewhere.
