@@ -22,15 +22,13 @@ import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
 import { JSON_TYPES, jsonBody, sizeInBytes } from './json-body.js';
 import { createOpenApiDocument } from './openapi.js';
 import { HttpProblem, problemHandler } from './problem.js';
+import { routerFor } from './express-adapter.js';
+import type { ApiRouteDeps } from './route-deps.js';
+import { publicRouteTable, servedV1RouteTable } from './routes.js';
 import { artifactRoutes } from './routes/artifacts.js';
-import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
-import { iocRoutes } from './routes/iocs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
-import { metricsRoutes } from './routes/metrics.js';
-import { openapiRoutes } from './routes/openapi.js';
-import { watermarkRoutes } from './routes/watermarks.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
 export interface AppOptions {
@@ -81,16 +79,15 @@ export function createApp(options: AppOptions): Express {
   app.use(
     bodyTimeout({ ms: config.API_BODY_TIMEOUT_MS, minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND }),
   );
-  app.use(healthRoutes(options.deps));
-  app.use(
-    metricsRoutes(
-      () => options.deps.metrics,
-      () => options.queues.all(),
-    ),
-  );
   // Built before listening, so a schema the generator cannot read fails at start, not on a request.
   const openApi = createOpenApiDocument(config, options.registry);
-  app.use(openapiRoutes(openApi));
+  const routeDeps: ApiRouteDeps = {
+    // Each store is read when a request comes, not when the app is built.
+    stores: options.deps,
+    queues: () => options.queues.all(),
+    openApi,
+  };
+  app.use(routerFor(publicRouteTable, routeDeps));
   if (options.dashboard !== false) {
     app.use(config.DASHBOARD_PATH, securityHeaders(DASHBOARD_SECURITY_HEADERS));
     app.use(
@@ -147,14 +144,7 @@ export function createApp(options: AppOptions): Express {
       deps.idempotency,
     ),
   );
-  v1.use(
-    iocRoutes(
-      () => deps.hotStore,
-      () => deps.iocCache,
-      { lookup: (result) => deps.metrics.cache.lookup(result) },
-    ),
-  );
-  v1.use(watermarkRoutes(lazyWatermarks(deps)));
+  v1.use(routerFor(servedV1RouteTable, routeDeps));
   v1.use(maintenanceRoutes(options.registry, options.producer));
   app.use(v1);
 
@@ -163,16 +153,4 @@ export function createApp(options: AppOptions): Express {
   });
   app.use(problemHandler(log));
   return app;
-}
-
-/** The watermark store, opened when a watermark route is first used. */
-function lazyWatermarks(
-  deps: Pick<Deps, 'watermarks'>,
-): Pick<Deps['watermarks'], 'get' | 'commit' | 'rewind' | 'rewinds'> {
-  return {
-    get: (sourceId) => deps.watermarks.get(sourceId),
-    commit: (commit, options) => deps.watermarks.commit(commit, options),
-    rewind: (sourceId, to, audit) => deps.watermarks.rewind(sourceId, to, audit),
-    rewinds: (sourceId, limit) => deps.watermarks.rewinds(sourceId, limit),
-  };
 }

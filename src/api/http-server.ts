@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../config.js';
+import type { ErrorCode } from '../errors/error-codes.js';
 
 /** Limits of the HTTP server of the api and the dashboard. */
 export interface HttpServerLimits {
@@ -30,7 +31,7 @@ const OVER_PER_IP_CAP = JSON.stringify({
   type: 'https://stowage.dev/problems/too_many_connections',
   title: 'Service Unavailable',
   status: 503,
-  code: 'too_many_connections',
+  code: 'too_many_connections' satisfies ErrorCode,
   detail: 'this client address holds too many connections (API_MAX_CONNECTIONS_PER_IP)',
 });
 

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { StowageError, ValidationError, type FieldIssue } from '../errors/index.js';
+import { StowageError, statusOf, type ErrorCode, type FieldIssue } from '../errors/index.js';
 import type { Logger } from '../log.js';
 import { classifyRedisError } from '../stores/redis/classify-redis-error.js';
 
@@ -9,33 +9,9 @@ export interface Problem {
   title: string;
   status: number;
   detail: string;
-  code: string;
+  code: ErrorCode;
   errors?: FieldIssue[];
 }
-
-/** HTTP status for each stable error code the API can meet. */
-const STATUS_BY_CODE: Record<string, number> = {
-  invalid_payload: 400,
-  invalid_json: 400,
-  checksum_mismatch: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  unknown_job_type: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  backend_unavailable: 503,
-  // Artifact storage (seed 003's storage errors, raised by src/stores/s3/classify-s3-error.ts).
-  storage_not_found: 404,
-  storage_access_denied: 403,
-  storage_bucket_error: 500,
-  storage_quota_exceeded: 413,
-  storage_invalid_request: 400,
-  storage_upload_failed: 502,
-  storage_download_failed: 502,
-  storage_unavailable: 503,
-};
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -56,23 +32,41 @@ const TITLES: Record<number, string> = {
 export class HttpProblem extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     detail: string,
     readonly errors?: FieldIssue[],
   ) {
     super(detail);
     this.name = 'HttpProblem';
   }
+
+  /** The problem of a catalogued code, at the status the catalogue gives it. */
+  static of(code: ErrorCode, detail: string, errors?: FieldIssue[]): HttpProblem {
+    return new HttpProblem(statusOf(code), code, detail, errors);
+  }
 }
 
-/** Writes a problem document. */
-export function sendProblem(res: Response, problem: Omit<Problem, 'type' | 'title'>): void {
-  const body: Problem = {
+/** The failing fields an error names: a ValidationError's, or a request error's. */
+function issuesOf(err: StowageError): FieldIssue[] | undefined {
+  const issues = (err as { issues?: unknown }).issues;
+  return Array.isArray(issues) ? (issues as FieldIssue[]) : undefined;
+}
+
+/** The problem document of a status, code and detail: its type URI and title filled in. */
+export function problemDocument(problem: Omit<Problem, 'type' | 'title'>): Problem {
+  return {
     type: `https://stowage.dev/problems/${problem.code}`,
     title: TITLES[problem.status] ?? 'Error',
     ...problem,
   };
-  res.status(problem.status).type('application/problem+json').send(JSON.stringify(body));
+}
+
+/** Writes a problem document. */
+export function sendProblem(res: Response, problem: Omit<Problem, 'type' | 'title'>): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .send(JSON.stringify(problemDocument(problem)));
 }
 
 /** Maps body-parser's errors (malformed JSON, too large, bad charset) to problems. */
@@ -111,15 +105,9 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
     const problem =
       err instanceof HttpProblem
         ? err
-        : err instanceof ValidationError
-          ? new HttpProblem(400, err.code, err.message, err.issues)
-          : err instanceof StowageError
-            ? new HttpProblem(
-                STATUS_BY_CODE[err.code] ?? (err.kind === 'transient' ? 503 : 400),
-                err.code,
-                err.message,
-              )
-            : fromBodyParser(err as { type?: string });
+        : err instanceof StowageError
+          ? HttpProblem.of(err.code, err.message, issuesOf(err))
+          : fromBodyParser(err as { type?: string });
     if (problem) {
       if (problem.status === 503) {
         log.warn({ err, method: req.method, path: req.path }, 'backend unavailable; answered 503');

@@ -5,3 +5,12 @@ export { ValidationError, type FieldIssue } from './validation-error.js';
 export { isPermanent } from './classify.js';
 export { StartupRefusedError } from './startup-refused-error.js';
 export { NotFoundError, ForbiddenError, ConflictError } from './request-errors.js';
+export {
+  ERROR_CODES,
+  ERROR_CODE_NAMES,
+  statusOf,
+  isErrorCode,
+  type ErrorCode,
+  type ErrorKind,
+  type ErrorCodeEntry,
+} from './error-codes.js';

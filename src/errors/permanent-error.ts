@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import { StowageError, type ErrorContext } from './stowage-error.js';
 
 /**
@@ -8,7 +9,7 @@ export class PermanentError extends StowageError {
   readonly kind = 'permanent' as const;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     context?: ErrorContext,
     options?: { cause?: unknown },

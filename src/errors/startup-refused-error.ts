@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import { PermanentError } from './permanent-error.js';
 
 /**
@@ -5,7 +6,7 @@ import { PermanentError } from './permanent-error.js';
  * build needs, or production settings are unsafe. The message is one line, for the operator.
  */
 export class StartupRefusedError extends PermanentError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(code, message);
     this.name = 'StartupRefusedError';
   }

@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import { StowageError, type ErrorContext } from './stowage-error.js';
 
 /** Worth retrying with backoff: connection refused, timeout, 5xx, throttling. */
@@ -5,7 +6,7 @@ export class TransientError extends StowageError {
   readonly kind = 'transient' as const;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     context?: ErrorContext,
     options?: { cause?: unknown },

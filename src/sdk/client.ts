@@ -4,16 +4,16 @@ import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-p
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
   ArtifactTargetInput,
-  EnqueuedJob,
-  EnqueuedJobs,
   IngestBatch,
   IngestFlowAccepted,
   IngestJobsAccepted,
   IngestWatermark,
   IocLookup,
   IocType,
+  JobAccepted,
   JobName,
   JobPayload,
+  JobsAccepted,
   JobStatus,
   UploadAccepted,
   WatermarkRun,
@@ -127,11 +127,11 @@ export class StowageClient {
     type: N,
     payload: JobPayload<N>,
     options: CallOptions = {},
-  ): Promise<EnqueuedJob> {
+  ): Promise<JobAccepted> {
     return (await this.send('POST', `/v1/jobs/${seg(type)}`, {
       json: payload,
       ...callOptions(options),
-    })) as EnqueuedJob;
+    })) as JobAccepted;
   }
 
   /**
@@ -142,11 +142,11 @@ export class StowageClient {
     type: N,
     payloads: JobPayload<N>[],
     options: CallOptions = {},
-  ): Promise<EnqueuedJobs> {
+  ): Promise<JobsAccepted> {
     return (await this.send('POST', `/v1/jobs/${seg(type)}/bulk`, {
       json: { payloads },
       ...callOptions(options),
-    })) as EnqueuedJobs;
+    })) as JobsAccepted;
   }
 
   /**

@@ -1,14 +1,39 @@
 // What the SDK sends and receives. Inputs are the zod input types of the job definitions and
-// domain schemas the API validates with, so a payload the API would refuse does not compile.
+// domain schemas the API validates with, so a payload the API would refuse does not compile;
+// answers are the output types of the response schemas the API documents (src/domain/api).
 import type { z } from 'zod';
 import type { InputOf } from '../../jobs/job-definition.js';
 import type { DefinitionNamed, JobNameOf } from '../../jobs/job-registry.js';
 import type { JOB_DEFINITIONS } from '../../jobs/registry.js';
 import type { ArtifactKind, artifactTargetSchema } from '../domain/artifact.js';
 import type { IocType, iocSchema } from '../domain/ioc.js';
-import type { WatermarkView, watermarkPutBodySchema } from '../domain/watermark.js';
+import type { watermarkPutBodySchema } from '../domain/watermark.js';
+import type { uploadAcceptedSchema } from '../domain/api/artifacts.js';
+import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
+import type { iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
+import type {
+  jobAcceptedSchema,
+  jobRefSchema,
+  jobsAcceptedSchema,
+  jobStateSchema,
+  jobStatusSchema,
+} from '../domain/api/jobs.js';
+import type {
+  watermarkRewindsSchema,
+  watermarkRewoundSchema,
+  watermarkViewSchema,
+} from '../domain/api/watermarks.js';
 
-export type { ArtifactKind, IocType, WatermarkView };
+export type { ArtifactKind, IocType };
+
+/** `200` of `GET /api/v1/watermarks/{source_id}` (seed 001's fields, plus the last error). */
+export type WatermarkView = z.output<typeof watermarkViewSchema>;
+
+/** `200` of `POST /api/v1/watermarks/{source_id}/rewind`: the watermark and its audit row. */
+export type WatermarkRewound = z.output<typeof watermarkRewoundSchema>;
+
+/** `200` of `GET /api/v1/watermarks/{source_id}/rewinds`. */
+export type WatermarkRewinds = z.output<typeof watermarkRewindsSchema>;
 
 type Definitions = typeof JOB_DEFINITIONS;
 
@@ -18,48 +43,26 @@ export type JobName = JobNameOf<Definitions>;
 /** The payload a job type accepts, as the API validates it. */
 export type JobPayload<N extends JobName> = InputOf<DefinitionNamed<Definitions, N>>;
 
-/** `202` of `POST /v1/jobs/{type}`. */
-export interface EnqueuedJob {
-  id: string;
-  type: string;
-  queue: string;
-  status_url: string;
-}
+/** A job the api names: its id, type and queue. */
+export type JobRef = z.output<typeof jobRefSchema>;
+
+/** `202` of `POST /v1/jobs/{type}` (and of `POST /v1/maintenance/{job}`): the job and where to poll it. */
+export type JobAccepted = z.output<typeof jobAcceptedSchema>;
 
 /** `202` of `POST /v1/jobs/{type}/bulk`: one job per payload, in order. */
-export interface EnqueuedJobs {
-  jobs: { id: string; type: string; queue: string }[];
-}
+export type JobsAccepted = z.output<typeof jobsAcceptedSchema>;
+
+/** @deprecated Use `JobAccepted` (the name also meant the producer's job, `queues`' `EnqueuedJob`). */
+export type EnqueuedJob = JobAccepted;
+
+/** @deprecated Use `JobsAccepted`. */
+export type EnqueuedJobs = JobsAccepted;
 
 /** BullMQ's states, and `waiting-children` for a flow parent whose children still run. */
-export type JobState =
-  | 'waiting'
-  | 'waiting-children'
-  | 'delayed'
-  | 'prioritized'
-  | 'active'
-  | 'completed'
-  | 'failed'
-  | 'unknown';
+export type JobState = z.output<typeof jobStateSchema>;
 
 /** `GET /v1/jobs/{id}`. */
-export interface JobStatus {
-  id: string;
-  type: string;
-  queue: string;
-  state: JobState;
-  progress: number | Record<string, unknown>;
-  attempts_made: number;
-  max_attempts: number;
-  return_value: unknown;
-  failed_reason: string | null;
-  created_at: string;
-  processed_at: string | null;
-  finished_at: string | null;
-  /** Counts of a flow parent's children by state. */
-  children?: Record<string, number>;
-  payload: Record<string, unknown>;
-}
+export type JobStatus = z.output<typeof jobStatusSchema>;
 
 /** One IOC of a collector batch; `source` defaults to the batch's `source_id`. */
 export type IngestIoc = Omit<z.input<typeof iocSchema>, 'source'> & { source?: string };
@@ -79,23 +82,10 @@ export interface IngestBatch {
 }
 
 /** A batch with a watermark: one `watermark.commit` flow whose children are the inserts. */
-export interface IngestFlowAccepted {
-  id: string;
-  type: 'watermark.commit';
-  source_id: string;
-  iocs: number;
-  chunks: number;
-  replayed: boolean;
-  children?: string[];
-  status_url: string;
-}
+export type IngestFlowAccepted = z.output<typeof ingestFlowAcceptedSchema>;
 
 /** A batch without a watermark: plain `iocs.insert` jobs. */
-export interface IngestJobsAccepted {
-  source_id: string;
-  iocs: number;
-  jobs: { id: string; type: string }[];
-}
+export type IngestJobsAccepted = z.output<typeof ingestJobsAcceptedSchema>;
 
 /** Where an artifact goes; the key follows from it (`samples/{request_id}/{filename}`, …). */
 export type ArtifactTargetInput = WithNumericVersion<z.input<typeof artifactTargetSchema>>;
@@ -107,36 +97,13 @@ type WithNumericVersion<T> = T extends { kind: 'ta-bundle' }
   : T;
 
 /** `202` of `POST /v1/artifacts/{kind}`: the spooled upload and its `artifact.upload` job. */
-export interface UploadAccepted {
-  id: string;
-  type: 'artifact.upload';
-  kind: ArtifactKind;
-  key: string;
-  bucket: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  replayed: boolean;
-  status_url: string;
-}
+export type UploadAccepted = z.output<typeof uploadAcceptedSchema>;
 
 /** The body of `PUT /api/v1/watermarks/{source_id}`: one collection run. */
 export type WatermarkRun = z.input<typeof watermarkPutBodySchema>;
 
 /** An IOC as stored: every sighting merged. */
-export interface IocView {
-  type: IocType;
-  value: string;
-  threat_type: string;
-  confidence: number;
-  sources: string[];
-  first_seen: string;
-  last_seen: string;
-  tags: string[];
-}
+export type IocView = z.output<typeof iocViewSchema>;
 
 /** `GET /v1/iocs/{type}/{value}`: whether the Redis cache answered, and the IOC. */
-export interface IocLookup {
-  cached: boolean;
-  ioc: IocView;
-}
+export type IocLookup = z.output<typeof iocLookupSchema>;

@@ -1,13 +1,18 @@
-import { Router } from 'express';
-import type { OpenApiDocument } from '../openapi.js';
+import { openApiDocumentSchema } from '../../domain/api/health.js';
+import { defineRoute, ok } from '../route.js';
+import type { ApiRouteDeps } from '../route-deps.js';
+
+const route = defineRoute<Pick<ApiRouteDeps, 'openApi'>>();
 
 /** `GET /openapi.json`: the document, without a key, like /health. */
-export function openapiRoutes(document: OpenApiDocument): Router {
-  const router = Router();
-  // Serialised once: the document is fixed for the life of the process.
-  const body = JSON.stringify(document);
-  router.get('/openapi.json', (_req, res) => {
-    res.type('application/json').send(body);
-  });
-  return router;
-}
+export const openapiRouteTable = [
+  route({
+    operationId: 'openapi',
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document',
+    access: 'public',
+    responses: { 200: ok(openApiDocumentSchema, 'OpenAPI 3.1') },
+    handler: (_input, { deps }) => ({ status: 200, body: deps.openApi }),
+  }),
+];

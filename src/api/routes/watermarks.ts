@@ -1,117 +1,124 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import {
-  formatTimestamp,
+  watermarkRewindsSchema,
+  watermarkRewoundSchema,
+  watermarkViewSchema,
+} from '../../domain/api/watermarks.js';
+import {
   sourceIdSchema,
-  toRewindView,
-  toWatermarkView,
   watermarkPutBodySchema,
   watermarkRewindBodySchema,
 } from '../../domain/watermark.js';
-import { ValidationError } from '../../errors/index.js';
-import type { WatermarkStore } from '../../stores/postgres/watermark-store.js';
-import { requireScope } from '../auth.js';
-import { HttpProblem } from '../problem.js';
+import { commitWatermark } from '../../../queues/use-cases/commit-watermark.js';
+import { getWatermark } from '../../../queues/use-cases/get-watermark.js';
+import { listWatermarkRewinds } from '../../../queues/use-cases/list-watermark-rewinds.js';
+import { rewindWatermark } from '../../../queues/use-cases/rewind-watermark.js';
+import { routerFor } from '../express-adapter.js';
+import { defineRoute, ok, problem } from '../route.js';
+import type { ApiRouteDeps } from '../route-deps.js';
 
 /** The path parameters of the watermark routes. */
-export const sourceIdParamSchema = z.strictObject({ source_id: sourceIdSchema });
+export const sourceIdParamSchema = z.strictObject({
+  source_id: sourceIdSchema.describe('The collector source.'),
+});
 
-/** The source id of the path, or a 400 naming `source_id`. */
-function readSourceId(params: unknown): string {
-  const parsed = sourceIdParamSchema.safeParse(params);
-  if (!parsed.success) throw ValidationError.fromZod(parsed.error);
-  return parsed.data.source_id;
-}
-
-/** Reads path and body together, so one 400 names every failing field. */
-function readPathAndBody<T>(
-  params: unknown,
-  rawBody: unknown,
-  schema: z.ZodType<T>,
-): { sourceId: string; body: T } {
-  const sourceId = sourceIdParamSchema.safeParse(params);
-  const body = schema.safeParse(rawBody ?? {});
-  if (!sourceId.success || !body.success) {
-    throw new ValidationError([
-      ...(sourceId.success ? [] : ValidationError.fromZod(sourceId.error).issues),
-      ...(body.success ? [] : ValidationError.fromZod(body.error).issues),
-    ]);
-  }
-  return { sourceId: sourceId.data.source_id, body: body.data };
-}
+type WatermarkDeps = { stores: Pick<ApiRouteDeps['stores'], 'watermarks'> };
+const route = defineRoute<WatermarkDeps>();
+const badInput = problem('Bad input; `errors` names each failing field');
+const noRun = problem('No run recorded yet');
 
 /**
  * `GET/PUT /api/v1/watermarks/{source_id}`, exactly as seed 001 documents them, and the
  * admin's explicit rewind with its audit trail (`POST …/rewind`, `GET …/rewinds`).
  */
-export function watermarkRoutes(
-  store: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>,
-): Router {
-  const router = Router();
-
-  router.get('/api/v1/watermarks/:source_id', requireScope('read'), async (req, res) => {
-    const sourceId = readSourceId(req.params);
-    const watermark = await store.get(sourceId);
-    if (!watermark) {
-      // The seed's collectors read 404 as "first collection" and use their default lookback.
-      throw new HttpProblem(404, 'not_found', `no watermark for source "${sourceId}" yet`, [
-        { path: 'source_id', message: 'no run has been recorded for this source' },
-      ]);
-    }
-    res.json(toWatermarkView(watermark));
-  });
-
+export const watermarkRouteTable = [
+  route({
+    operationId: 'getWatermark',
+    method: 'get',
+    path: '/api/v1/watermarks/{source_id}',
+    summary: "A source's watermark (seed 001); 404 means first collection",
+    access: 'read',
+    params: sourceIdParamSchema,
+    responses: { 200: ok(watermarkViewSchema, 'The watermark'), 400: badInput, 404: noRun },
+    handler: async ({ params }, { deps }) => ({
+      status: 200,
+      body: await getWatermark({ sourceId: params.source_id }, deps.stores),
+    }),
+  }),
   // Forward-only: an older success answers 200 with the watermark unchanged (recorded in
   // the history as stale). Going back is the rewind below, never a flag on this route.
-  router.put('/api/v1/watermarks/:source_id', requireScope('ingest'), async (req, res) => {
-    const { sourceId, body } = readPathAndBody(req.params, req.body, watermarkPutBodySchema);
-    const result = await store.commit({ ...body, source_id: sourceId });
-    res.status(result.created ? 201 : 200).json(toWatermarkView(result.watermark));
-  });
-
+  route({
+    operationId: 'commitWatermark',
+    method: 'put',
+    path: '/api/v1/watermarks/{source_id}',
+    summary: 'Record a collection run; the success timestamp only moves forward',
+    access: 'ingest',
+    params: sourceIdParamSchema,
+    body: watermarkPutBodySchema,
+    bodyDescription: 'The run',
+    openapi: { components: { WatermarkPutBody: watermarkPutBodySchema } },
+    responses: {
+      200: ok(watermarkViewSchema, 'The watermark after the commit'),
+      201: ok(watermarkViewSchema, 'The first watermark of the source'),
+      400: badInput,
+    },
+    handler: async ({ params, body }, { deps }) => {
+      const result = await commitWatermark(
+        { run: { ...body, source_id: params.source_id } },
+        deps.stores,
+      );
+      return { status: result.created ? 201 : 200, body: result.watermark };
+    },
+  }),
   // A separate route with its own scope rather than a flag on PUT: the seed's PUT contract
   // stays as it is, and an ingest key (every collector holds one) can never reach a rewind.
-  router.post('/api/v1/watermarks/:source_id/rewind', requireScope('admin'), async (req, res) => {
-    const { sourceId, body } = readPathAndBody(req.params, req.body, watermarkRewindBodySchema);
-    const result = await store.rewind(sourceId, body.timestamp, {
-      by: res.locals.caller?.name ?? 'unknown',
-      via: 'api',
-      reason: body.reason,
-    });
-    if (result.outcome === 'not-found') {
-      throw new HttpProblem(404, 'not_found', `no watermark for source "${sourceId}" yet`, [
-        { path: 'source_id', message: 'no run has been recorded for this source' },
-      ]);
-    }
-    if (result.outcome === 'not-earlier') {
-      const at = result.watermark.last_successful_timestamp;
-      throw new HttpProblem(
-        409,
-        'conflict',
-        at === null
-          ? `${sourceId} has no successful run to rewind from`
-          : `${sourceId}'s watermark is at ${formatTimestamp(at)}; a rewind goes back only (use PUT to move forward)`,
-        [
-          {
-            path: 'timestamp',
-            message:
-              at === null
-                ? 'the source has no success timestamp yet'
-                : `must be before the current watermark ${formatTimestamp(at)}`,
-          },
-        ],
-      );
-    }
-    res.json({
-      watermark: toWatermarkView(result.watermark),
-      rewind: toRewindView(result.rewind),
-    });
-  });
+  route({
+    operationId: 'rewindWatermark',
+    method: 'post',
+    path: '/api/v1/watermarks/{source_id}/rewind',
+    summary:
+      'Move a watermark back to an earlier success timestamp (admin only); writes an audit row',
+    access: 'admin',
+    params: sourceIdParamSchema,
+    body: watermarkRewindBodySchema,
+    bodyDescription: 'The earlier timestamp and the reason',
+    openapi: { components: { WatermarkRewindBody: watermarkRewindBodySchema } },
+    responses: {
+      200: ok(watermarkRewoundSchema, 'The watermark after the rewind and its audit row'),
+      400: badInput,
+      404: noRun,
+      409: problem('The timestamp is not before the current watermark'),
+    },
+    handler: async ({ params, body }, { caller, deps }) => ({
+      status: 200,
+      body: await rewindWatermark(
+        {
+          sourceId: params.source_id,
+          timestamp: body.timestamp,
+          reason: body.reason,
+          actor: { by: caller?.name ?? 'unknown', via: 'api' },
+        },
+        deps.stores,
+      ),
+    }),
+  }),
+  route({
+    operationId: 'listWatermarkRewinds',
+    method: 'get',
+    path: '/api/v1/watermarks/{source_id}/rewinds',
+    summary: "A source's rewinds, newest first (who, when, from, to, why)",
+    access: 'read',
+    params: sourceIdParamSchema,
+    responses: { 200: ok(watermarkRewindsSchema, 'The audit rows'), 400: badInput },
+    handler: async ({ params }, { deps }) => ({
+      status: 200,
+      body: await listWatermarkRewinds({ sourceId: params.source_id }, deps.stores),
+    }),
+  }),
+];
 
-  router.get('/api/v1/watermarks/:source_id/rewinds', requireScope('read'), async (req, res) => {
-    const sourceId = readSourceId(req.params);
-    res.json({ source_id: sourceId, rewinds: (await store.rewinds(sourceId)).map(toRewindView) });
-  });
-
-  return router;
+/** The watermark routes as an express router over one store (for a test or a small app). */
+export function watermarkRoutes(store: WatermarkDeps['stores']['watermarks']): Router {
+  return routerFor(watermarkRouteTable, { stores: { watermarks: store } });
 }

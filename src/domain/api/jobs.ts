@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/** A job named by the api: its id, type and queue (an item of a bulk enqueue's answer). */
+export const jobRefSchema = z.strictObject({
+  id: z.string(),
+  type: z.string(),
+  queue: z.string(),
+});
+
+/** `202` of `POST /v1/jobs/{type}` and `POST /v1/maintenance/{job}`: the job and where to poll it. */
+export const jobAcceptedSchema = z.strictObject({
+  ...jobRefSchema.shape,
+  status_url: z.string(),
+});
+
+/** `202` of `POST /v1/jobs/{type}/bulk`: one job per payload, in order. */
+export const jobsAcceptedSchema = z.strictObject({ jobs: z.array(jobRefSchema) });
+
+/** BullMQ's states, and `waiting-children` for a flow parent whose children still run. */
+export const jobStateSchema = z.enum([
+  'waiting',
+  'waiting-children',
+  'delayed',
+  'prioritized',
+  'active',
+  'completed',
+  'failed',
+  'unknown',
+]);
+
+/** `200` of `GET /v1/jobs/{id}`: state, progress, attempts, result (payload redacted). */
+export const jobStatusSchema = z.strictObject({
+  id: z.string(),
+  type: z.string(),
+  queue: z.string(),
+  state: jobStateSchema,
+  progress: z.union([z.number(), z.record(z.string(), z.unknown())]),
+  attempts_made: z.int(),
+  max_attempts: z.int(),
+  return_value: z.unknown(),
+  failed_reason: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  processed_at: z.iso.datetime().nullable(),
+  finished_at: z.iso.datetime().nullable(),
+  /** Counts of a flow parent's children by state. */
+  children: z
+    .record(z.string(), z.number())
+    .describe('Dependency counts of a flow parent.')
+    .exactOptional(),
+  payload: z.record(z.string(), z.unknown()),
+});
