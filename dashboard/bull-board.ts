@@ -6,7 +6,7 @@ import type { Job, Queue } from 'bullmq';
 import type { ApiKey } from '../src/config.js';
 import { authenticate, hasScope } from '../src/api/auth.js';
 import { HttpProblem } from '../src/api/problem.js';
-import { redactJobData, redactText } from '../src/api/redact.js';
+import { redactJobData, redactText } from '../jobs/redact.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 
 const DESCRIPTIONS: Record<string, string> = {
