@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { iocSchema } from '../../src/domain/ioc.js';
 import { timestampSchema } from '../../src/domain/timestamp.js';
 import { sourceIdSchema } from '../../src/domain/watermark.js';
+import { idempotencyKeySchema } from '../../src/domain/idempotency-key.js';
 import { ValidationError } from '../../src/errors/index.js';
 import { requestDigest } from '../../src/stores/redis/idempotency-store.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
@@ -34,9 +35,26 @@ export function ingestBodySchema(limits: IngestLimits) {
 /** An ingest batch before validation. */
 export type IngestInput = z.input<ReturnType<typeof ingestBodySchema>>;
 
+/**
+ * An in-process batch: like the API's, except that `source_id` may be left out when every
+ * record names its own source and no watermark is given.
+ */
+function inProcessBodySchema(limits: IngestLimits) {
+  return ingestBodySchema(limits)
+    .extend({ source_id: sourceIdSchema.optional() })
+    .superRefine((batch, ctx) => {
+      if (batch.watermark !== undefined && batch.source_id === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['source_id'],
+          message: 'a watermark needs the source it belongs to',
+        });
+    });
+}
+
 /** A batch checked record by record and split into chunks of at most `chunkSize` IOCs. */
 export interface ParsedIngest {
-  source_id: string;
+  source_id: string | undefined;
   watermark: { timestamp: Date; records_collected?: number | undefined } | undefined;
   iocs: z.output<typeof iocSchema>[];
   chunks: z.output<typeof iocSchema>[][];
@@ -47,10 +65,16 @@ export interface ParsedIngest {
 /**
  * Validates a batch as a whole: one bad record rejects it (a ValidationError naming its
  * index and field, `iocs.3.value`) and nothing is enqueued. Records without a source get the
- * batch's.
+ * batch's. `sourceOptional` (in-process callers) lets a batch of self-sourced records leave
+ * `source_id` out.
  */
-export function parseIngest(input: unknown, limits: IngestLimits): ParsedIngest {
-  const parsedBody = ingestBodySchema(limits).safeParse(input);
+export function parseIngest(
+  input: unknown,
+  limits: IngestLimits,
+  options: { sourceOptional?: boolean } = {},
+): ParsedIngest {
+  const schema = options.sourceOptional ? inProcessBodySchema(limits) : ingestBodySchema(limits);
+  const parsedBody = schema.safeParse(input);
   if (!parsedBody.success) throw ValidationError.fromZod(parsedBody.error);
   const { source_id, watermark } = parsedBody.data;
 
@@ -58,7 +82,7 @@ export function parseIngest(input: unknown, limits: IngestLimits): ParsedIngest 
   const issues: ValidationError['issues'] = [];
   parsedBody.data.iocs.forEach((raw, i) => {
     const withSource =
-      raw !== null && typeof raw === 'object' && !('source' in raw)
+      source_id !== undefined && raw !== null && typeof raw === 'object' && !('source' in raw)
         ? { ...raw, source: source_id }
         : raw;
     const parsed = iocSchema.safeParse(withSource);
@@ -81,7 +105,8 @@ export function ingestKey(batch: ParsedIngest, idempotencyKey: string | undefine
 /** What an ingest enqueued: plain iocs.insert jobs, or a watermark.commit flow over them. */
 export type IngestResult =
   | {
-      source_id: string;
+      /** Left out only by an in-process batch of self-sourced records. */
+      source_id: string | undefined;
       iocs: number;
       jobs: { id: string; type: string }[];
     }
@@ -109,7 +134,7 @@ export async function enqueueIngest(
 ): Promise<IngestResult> {
   const { source_id, watermark, iocs, chunks } = batch;
   const { key, keyScope } = scoped;
-  if (!watermark) {
+  if (!watermark || source_id === undefined) {
     const jobs = await producer.enqueueBulkByName(
       'iocs.insert',
       chunks.map((chunk) => ({ iocs: chunk })),
@@ -156,18 +181,37 @@ export async function enqueueIngest(
   };
 }
 
+/** An in-process ingest: the API's body, and the key the API takes from a header. */
+export interface IngestIocsInput {
+  iocs: unknown[];
+  source_id?: string | undefined;
+  watermark?: { timestamp: Date | string; records_collected?: number | undefined } | undefined;
+  /** The same key and batch are one set of jobs (or one flow); default: the batch's digest. */
+  idempotencyKey?: string | undefined;
+}
+
 /**
- * Ingests a batch in one call, as the in-process producer does: validate, key (the one given
- * in the application's namespace, else the batch's digest), enqueue.
+ * Ingests a batch in one call, as the in-process producer does: validate (errors name the
+ * field), key (the one given, in the application's namespace, else the batch's digest),
+ * enqueue; with a watermark a flow that commits it after every insert.
  */
 export async function ingestIocs(
   producer: Producer<readonly AnyJobDefinition[]>,
-  input: unknown,
-  options: { limits: IngestLimits; idempotencyKey?: string | undefined; keyScope?: string },
+  limits: IngestLimits,
+  input: IngestIocsInput,
 ): Promise<IngestResult> {
-  const batch = parseIngest(input, options.limits);
+  const { idempotencyKey, ...body } = input;
+  const batch = parseIngest(
+    Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)),
+    limits,
+    { sourceOptional: true },
+  );
+  if (idempotencyKey !== undefined) {
+    const key = idempotencyKeySchema.safeParse(idempotencyKey);
+    if (!key.success) throw ValidationError.fromZod(key.error, 'idempotencyKey');
+  }
   return enqueueIngest(producer, batch, {
-    key: ingestKey(batch, options.idempotencyKey),
-    keyScope: options.keyScope ?? APP_KEY_SCOPE,
+    key: ingestKey(batch, idempotencyKey),
+    keyScope: APP_KEY_SCOPE,
   });
 }
