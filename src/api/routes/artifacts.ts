@@ -92,36 +92,8 @@ export function artifactRoutes(
       const idempotencyKey = readIdempotencyKey(req);
       const expectedSha256 = declaredDigest(req);
       const overwrite = overwriteBy(req, res.locals.caller);
-      const multipart = isMultipart(req);
-      refuseLongerThan(req, options.maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0));
-      const declared = Number(req.headers['content-length']);
-      const limits = {
-        maxBytes: options.maxBytes,
-        signal: abortOnDisconnect(req),
-        ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
-        // Reserved against the spool quota before a byte is read (a raw body is the artifact).
-        ...(!multipart && Number.isSafeInteger(declared) ? { declaredBytes: declared } : {}),
-      };
-      // Write-once: a different declared digest under a taken key is refused before the body.
-      if (!multipart && !overwrite && expectedSha256 !== undefined) {
-        await refuseTaken(store(), prepareRaw(kind, req).target, expectedSha256);
-      }
-
-      let upload: { prepared: PreparedUpload; spooled: SpooledFile };
-      try {
-        if (multipart) {
-          upload = await receiveMultipartBody(req, options.spool, limits, (fields, file) =>
-            prepareMultipart(kind, fields, file),
-          );
-        } else {
-          // Everything is checked before the first byte of the body is read.
-          const prepared = prepareRaw(kind, req);
-          upload = { prepared, spooled: await receiveRawBody(req, options.spool, limits) };
-        }
-      } catch (err) {
-        throw uploadProblem(err);
-      }
-
+      const writeOnce = overwrite === undefined;
+      const upload = await receiveUpload(req, kind, { expectedSha256, writeOnce }, store, options);
       const { prepared } = upload;
       let spooled = upload.spooled;
       const request = {
@@ -233,6 +205,50 @@ function prepareMultipart(
     contentType: 'file',
     metadata: (name) => `${META_FIELD}${name}`,
   });
+}
+
+/**
+ * Streams the upload into the spool: the raw body (ids in the query string) or multipart
+ * form data. Everything the headers tell (digest, length, ids, metadata) is checked before
+ * the first byte is read; a declared digest under a taken key is a 409 before the body.
+ */
+async function receiveUpload(
+  req: Request,
+  kind: ArtifactKind,
+  { expectedSha256, writeOnce }: { expectedSha256: string | undefined; writeOnce: boolean },
+  store: () => ArtifactReader,
+  options: ArtifactRouteOptions,
+): Promise<{ prepared: PreparedUpload; spooled: SpooledFile }> {
+  const multipart = isMultipart(req);
+  refuseLongerThan(req, options.maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0));
+  const declared = Number(req.headers['content-length']);
+  const limits = {
+    maxBytes: options.maxBytes,
+    signal: abortOnDisconnect(req),
+    ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
+    // Reserved against the spool quota before a byte is read (a raw body is the artifact).
+    ...(!multipart && Number.isSafeInteger(declared) ? { declaredBytes: declared } : {}),
+  };
+  // Write-once: a different declared digest under a taken key is refused before the body.
+  if (!multipart && writeOnce && expectedSha256 !== undefined) {
+    await refuseTaken(store(), prepareRaw(kind, req).target, expectedSha256);
+  }
+
+  let upload: { prepared: PreparedUpload; spooled: SpooledFile };
+  try {
+    if (multipart) {
+      upload = await receiveMultipartBody(req, options.spool, limits, (fields, file) =>
+        prepareMultipart(kind, fields, file),
+      );
+    } else {
+      // Everything is checked before the first byte of the body is read.
+      const prepared = prepareRaw(kind, req);
+      upload = { prepared, spooled: await receiveRawBody(req, options.spool, limits) };
+    }
+  } catch (err) {
+    throw uploadProblem(err);
+  }
+  return upload;
 }
 
 /** Who asked to overwrite (admin keys only), or undefined when the upload is write-once. */
