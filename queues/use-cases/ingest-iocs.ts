@@ -52,6 +52,24 @@ function inProcessBodySchema(limits: IngestLimits) {
     });
 }
 
+// Built once per limits object (a process has one), not once per batch.
+const schemas = new WeakMap<
+  IngestLimits,
+  {
+    api: ReturnType<typeof ingestBodySchema>;
+    inProcess: ReturnType<typeof inProcessBodySchema>;
+  }
+>();
+
+function schemasFor(limits: IngestLimits) {
+  let built = schemas.get(limits);
+  if (!built) {
+    built = { api: ingestBodySchema(limits), inProcess: inProcessBodySchema(limits) };
+    schemas.set(limits, built);
+  }
+  return built;
+}
+
 /** A batch checked record by record and split into chunks of at most `chunkSize` IOCs. */
 export interface ParsedIngest {
   source_id: string | undefined;
@@ -73,7 +91,7 @@ export function parseIngest(
   limits: IngestLimits,
   options: { sourceOptional?: boolean } = {},
 ): ParsedIngest {
-  const schema = options.sourceOptional ? inProcessBodySchema(limits) : ingestBodySchema(limits);
+  const schema = options.sourceOptional ? schemasFor(limits).inProcess : schemasFor(limits).api;
   const parsedBody = schema.safeParse(input);
   if (!parsedBody.success) throw ValidationError.fromZod(parsedBody.error);
   const { source_id, watermark } = parsedBody.data;
