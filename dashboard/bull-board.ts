@@ -5,8 +5,8 @@ import { Router, type RequestHandler } from 'express';
 import type { Job, Queue } from 'bullmq';
 import type { ApiKey } from '../src/config.js';
 import { authenticate, hasScope } from '../src/api/auth.js';
-import { HttpProblem } from '../src/api/problem.js';
-import { redactJobData, redactText } from '../src/api/redact.js';
+import { ForbiddenError } from '../src/errors/index.js';
+import { redactJobData, redactText } from '../jobs/redact.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { JOB_DEFINITIONS } from '../jobs/registry.js';
 import { queueDescriptions } from './queue-descriptions.js';
@@ -95,10 +95,9 @@ export function dashboardRouter(options: {
       // Bull Board's read-only mode guards each action on its own, and some (pause all)
       // answer 200 doing nothing: a read key gets no action at all.
       else if (hasScope(caller, 'read') && !READS.has(req.method))
-        next(new HttpProblem(403, 'forbidden', 'the read-only dashboard cannot change queues'));
+        next(new ForbiddenError('the read-only dashboard cannot change queues'));
       else if (hasScope(caller, 'read')) readOnly(req, res, next);
-      else
-        next(new HttpProblem(403, 'forbidden', 'the dashboard needs the "read" or "admin" scope'));
+      else next(new ForbiddenError('the dashboard needs the "read" or "admin" scope'));
     },
   );
   return router;

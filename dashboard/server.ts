@@ -4,14 +4,14 @@ import { QUEUE_NAMES, type Config } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
-import { createHttpServer, httpServerLimits } from '../src/api/http-server.js';
-import { HttpProblem, problemHandler } from '../src/api/problem.js';
-import { metricsRoutes } from '../src/api/routes/metrics.js';
+import { createHttpServer, httpServerLimits } from '../src/http/http-server.js';
+import { NotFoundError } from '../src/errors/index.js';
+import { problemHandler } from '../src/api/problem.js';
 import {
   API_SECURITY_HEADERS,
   DASHBOARD_SECURITY_HEADERS,
   securityHeaders,
-} from '../src/api/security-headers.js';
+} from '../src/http/security-headers.js';
 import { QueueSet } from '../queues/queue-set.js';
 import { dashboardRouter } from './bull-board.js';
 
@@ -33,12 +33,12 @@ export async function startDashboard(
   app.get('/health', (_req, res) => {
     res.json({ status: 'healthy' });
   });
-  app.use(
-    metricsRoutes(
-      () => deps.metrics,
-      () => queues.all(),
-    ),
-  );
+  // Prometheus' text format with the queue depths, as the api's GET /metrics.
+  app.get('/metrics', async (_req, res) => {
+    deps.metrics.watchQueues(queues.all());
+    const body = await deps.metrics.render();
+    res.type(deps.metrics.contentType).send(body);
+  });
   app.use(
     dashboardRouter({
       queues: queues.all(),
@@ -46,9 +46,7 @@ export async function startDashboard(
       basePath: config.DASHBOARD_PATH,
     }),
   );
-  app.use((req, _res, next) =>
-    next(new HttpProblem(404, 'not_found', `no route ${req.method} ${req.path}`)),
-  );
+  app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));
   app.use(problemHandler(log));
   const server = createHttpServer(app, httpServerLimits(config));
   server.listen(options.port ?? config.DASHBOARD_PORT, config.API_HOST);

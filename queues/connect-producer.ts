@@ -3,6 +3,15 @@ import { createRedis } from '../src/connections/redis.js';
 import { createJobRegistry, type JOB_DEFINITIONS } from '../jobs/registry.js';
 import { Producer } from './producer.js';
 import { QueueSet, type QueueSetOptions } from './queue-set.js';
+import {
+  ingestIocs,
+  type IngestIocsInput,
+  type IngestLimits,
+  type IngestResult,
+} from './use-cases/ingest-iocs.js';
+
+/** The api's defaults of INGEST_MAX_IOCS and INGEST_CHUNK_SIZE. */
+const DEFAULT_INGEST_LIMITS: IngestLimits = { maxIocs: 10_000, chunkSize: 1_000 };
 
 /** Where the queues are: the same REDIS_URL and QUEUE_PREFIX as the workers'. */
 export interface ProducerConnectionOptions {
@@ -17,11 +26,19 @@ export interface ProducerConnectionOptions {
   keepCompleted?: QueueSetOptions['keepCompleted'];
   /** Called with Redis connection errors (they are otherwise ignored; calls fail on their own). */
   onError?: (err: Error) => void;
+  /** The deployment's INGEST_MAX_IOCS and INGEST_CHUNK_SIZE (default 10,000 and 1,000). */
+  ingest?: Partial<IngestLimits>;
 }
 
 /** A producer on its own Redis connection, and how to let go of both. */
 export interface ProducerConnection {
   producer: Producer<typeof JOB_DEFINITIONS>;
+  /**
+   * What `POST /v1/ingest/iocs` does, in-process: the batch validated as a whole (errors name
+   * the field), split into iocs.insert jobs, with a watermark a flow that commits it after
+   * every insert; the same key (default: the batch's digest) and batch enqueue nothing twice.
+   */
+  ingestIocs: (input: IngestIocsInput) => Promise<IngestResult>;
   close: () => Promise<void>;
 }
 
@@ -49,5 +66,6 @@ export async function connectProducer(
     await close().catch(() => undefined);
     throw err;
   }
-  return { producer, close };
+  const limits = { ...DEFAULT_INGEST_LIMITS, ...options.ingest };
+  return { producer, ingestIocs: (input) => ingestIocs(producer, limits, input), close };
 }

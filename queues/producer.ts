@@ -185,6 +185,24 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     };
   }
 
+  /**
+   * The stored data of the job with this id of type `name`, or undefined when there is none:
+   * BullMQ keeps the first job of an id, so a replay finds the first request's payload.
+   */
+  async findPayload(name: string, id: string): Promise<unknown> {
+    const definition = this.registry.get(name);
+    if (!definition) return undefined;
+    const job = await this.queues.get(definition.queue).getJob(id);
+    return job?.data as unknown;
+  }
+
+  /** Whether a job with this id of type `name` exists (waiting, running, done or failed). */
+  async hasJob(name: string, id: string): Promise<boolean> {
+    const definition = this.registry.get(name);
+    if (!definition) return false;
+    return (await this.queues.get(definition.queue).getJob(id)) !== undefined;
+  }
+
   /** Resolves once the flow producer's connection is up (see QueueSet.ready). */
   async ready(): Promise<void> {
     await this.flows.waitUntilReady();

@@ -1,4 +1,4 @@
-import { Queue, type DefaultJobOptions } from 'bullmq';
+import { Queue, type DefaultJobOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '../src/config.js';
 import { QUEUE_DEFAULTS } from './queue-defaults.js';
@@ -54,6 +54,29 @@ export class QueueSet {
   /** Every open queue. */
   all(): Queue[] {
     return [...this.queues.values()];
+  }
+
+  /**
+   * The job with this id on the first of `names` that has it, with its state read before the
+   * job (so the job's fields are at least as new as the state), or undefined.
+   */
+  async findJob(
+    id: string,
+    names: readonly QueueName[],
+  ): Promise<{ job: Job; state: string; queue: QueueName } | undefined> {
+    for (const name of names) {
+      const queue = this.get(name);
+      const state = await queue.getJobState(id);
+      if (state === 'unknown') continue;
+      const job = await queue.getJob(id);
+      if (job) return { job, state, queue: name };
+    }
+    return undefined;
+  }
+
+  /** The names of the open queues. */
+  names(): QueueName[] {
+    return [...this.queues.keys()];
   }
 
   /**

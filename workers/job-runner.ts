@@ -5,9 +5,7 @@ import type { Logger } from '../src/log.js';
 import type { Metrics } from '../src/metrics.js';
 import type { Handler, JobContext } from '../jobs/job-definition.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
-
-/** The job data key under which resumable state rides along with the payload. */
-export const CHECKPOINT_KEY = '$checkpoint';
+import { CHECKPOINT_KEY } from '../jobs/checkpoint.js';
 
 /** Handlers by job name, already built from their dependencies. */
 export type HandlerTable = Record<string, Handler<never> | undefined>;

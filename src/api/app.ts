@@ -17,7 +17,7 @@ import {
   API_SECURITY_HEADERS,
   DASHBOARD_SECURITY_HEADERS,
   securityHeaders,
-} from './security-headers.js';
+} from '../http/security-headers.js';
 import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
 import { JSON_TYPES, jsonBody, sizeInBytes } from './json-body.js';
 import { createOpenApiDocument } from './openapi.js';

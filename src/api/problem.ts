@@ -47,9 +47,15 @@ export class HttpProblem extends Error {
 }
 
 /** The failing fields an error names: a ValidationError's, or a request error's. */
+/** The failing fields of an error: its `issues`, or the `errors` a use case put in its context. */
 function issuesOf(err: StowageError): FieldIssue[] | undefined {
-  const issues = (err as { issues?: unknown }).issues;
-  return Array.isArray(issues) ? (issues as FieldIssue[]) : undefined;
+  const issues = (err as { issues?: unknown }).issues ?? err.context.errors;
+  if (!Array.isArray(issues)) return undefined;
+  return issues.filter(
+    (v): v is FieldIssue =>
+      typeof (v as FieldIssue | undefined)?.path === 'string' &&
+      typeof (v as FieldIssue).message === 'string',
+  );
 }
 
 /** The problem document of a status, code and detail: its type URI and title filled in. */

@@ -8,7 +8,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { createApp } from './app.js';
-import { createHttpServer, httpServerLimits } from './http-server.js';
+import { createHttpServer, httpServerLimits } from '../http/http-server.js';
 
 /** Starts the api: intake routes, status, health, and the dashboard mount. */
 export async function startApi(

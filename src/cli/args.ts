@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from '../config.js';
 import { unboundedTimestampSchema } from '../domain/timestamp.js';
 import { rewindActorNameSchema, rewindReasonSchema, sourceIdSchema } from '../domain/watermark.js';
-import { idempotencyKeySchema } from '../api/routes/jobs.js';
+import { idempotencyKeySchema } from '../domain/idempotency-key.js';
 import { UsageError } from './usage-error.js';
 
 /** An operator command, parsed and checked; what is left to check needs a backend. */

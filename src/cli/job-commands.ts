@@ -1,8 +1,8 @@
-import type { Job } from 'bullmq';
 import type { QueueName } from '../config.js';
-import { describeJob } from '../api/routes/jobs.js';
+import { ConflictError, NotFoundError } from '../errors/index.js';
+import { findAndDescribeJob, type JobDescription } from '../../queues/use-cases/find-job.js';
+import { retryFailedJobs, retryJob } from '../../queues/use-cases/retry-jobs.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
-import { findJob } from './find-job.js';
 import type { OperatorContext } from './operator-context.js';
 import { writeJson } from './operator-context.js';
 import { ProgressReporter } from './progress.js';
@@ -10,9 +10,6 @@ import { cell, formatFields, formatTable } from './table.js';
 
 /** From this many failed jobs on, `retry --all` shows its progress. */
 export const RETRY_PROGRESS_MIN_JOBS = 20;
-
-/** Jobs `retry --all` reads and retries per round trip. */
-const RETRY_BATCH = 100;
 
 /** `stowage enqueue <type> --payload JSON`: validated by the job's definition, then enqueued. */
 export async function enqueueCommand(
@@ -39,14 +36,12 @@ export async function statusCommand(
   ctx: OperatorContext,
   args: { jobId: string; queue?: QueueName | undefined; json: boolean },
 ): Promise<ExitCode> {
-  const found = await findJob(ctx, args.jobId, args.queue);
-  if (!found) {
-    ctx.io.stderr.write(
-      `no job "${args.jobId}"${args.queue ? ` on queue ${args.queue}` : ' on any queue'}\n`,
-    );
-    return EXIT.failure;
+  let view: JobDescription;
+  try {
+    view = await findAndDescribeJob(ctx, { id: args.jobId, queue: args.queue });
+  } catch (err) {
+    return refusedBy(ctx, err, args);
   }
-  const view = await describeJob(found.job, found.state);
   if (args.json) {
     writeJson(ctx.io, view);
     return EXIT.ok;
@@ -74,21 +69,18 @@ export async function retryCommand(
   ctx: OperatorContext,
   args: { jobId: string; queue?: QueueName | undefined; resetAttempts: boolean; json: boolean },
 ): Promise<ExitCode> {
-  const found = await findJob(ctx, args.jobId, args.queue);
-  if (!found) {
-    ctx.io.stderr.write(
-      `no job "${args.jobId}"${args.queue ? ` on queue ${args.queue}` : ' on any queue'}\n`,
-    );
-    return EXIT.failure;
+  let view: Awaited<ReturnType<typeof retryJob>>;
+  try {
+    view = await retryJob(ctx, {
+      id: args.jobId,
+      queue: args.queue,
+      resetAttempts: args.resetAttempts,
+    });
+  } catch (err) {
+    return refusedBy(ctx, err, args);
   }
-  if (found.state !== 'failed') {
-    ctx.io.stderr.write(`job ${args.jobId} is ${found.state}; only a failed job can be retried\n`);
-    return EXIT.failure;
-  }
-  await found.job.retry('failed', retryOptions(args.resetAttempts));
-  const view = { id: args.jobId, queue: found.queue.name, retried: 1 };
   if (args.json) writeJson(ctx.io, view);
-  else ctx.io.stdout.write(`retried ${args.jobId} on ${found.queue.name}\n`);
+  else ctx.io.stdout.write(`retried ${args.jobId} on ${view.queue}\n`);
   return EXIT.ok;
 }
 
@@ -100,37 +92,21 @@ export async function retryAllCommand(
   ctx: OperatorContext,
   args: { queue: QueueName; resetAttempts: boolean; json: boolean },
 ): Promise<ExitCode> {
-  const queue = ctx.queues.get(args.queue);
-  const startedAt = Date.now();
-  const total = await queue.getFailedCount();
-  const progress =
-    total >= RETRY_PROGRESS_MIN_JOBS
-      ? new ProgressReporter(ctx.io.stderr, { label: `retry ${args.queue}` })
-      : undefined;
-  let retried = 0;
-  let skipped = 0;
-  progress?.update(0, `0/${total}`);
-  for (;;) {
-    const batch = (await queue.getJobs(['failed'], 0, RETRY_BATCH - 1, true)).filter(
-      (job): job is Job => job !== undefined && (job.finishedOn ?? 0) <= startedAt,
-    );
-    if (batch.length === 0) break;
-    const results = await Promise.allSettled(
-      batch.map((job) => job.retry('failed', retryOptions(args.resetAttempts))),
-    );
-    const ok = results.filter((r) => r.status === 'fulfilled').length;
-    retried += ok;
-    // Another operator or a removal got there first; counted, not fatal.
-    skipped += results.length - ok;
-    progress?.update(
-      total === 0 ? 100 : (100 * (retried + skipped)) / total,
-      `${retried}/${total}`,
-    );
-    // Nothing could be retried: stop rather than read the same jobs again.
-    if (ok === 0) break;
-  }
+  let progress: ProgressReporter | undefined;
+  const view = await retryFailedJobs(ctx, {
+    queue: args.queue,
+    resetAttempts: args.resetAttempts,
+    onProgress: ({ retried, skipped, total }) => {
+      if (retried + skipped === 0 && total >= RETRY_PROGRESS_MIN_JOBS)
+        progress = new ProgressReporter(ctx.io.stderr, { label: `retry ${args.queue}` });
+      progress?.update(
+        retried + skipped === 0 ? 0 : total === 0 ? 100 : (100 * (retried + skipped)) / total,
+        `${retried}/${total}`,
+      );
+    },
+  });
   progress?.done();
-  const view = { queue: args.queue, retried, skipped };
+  const { retried, skipped } = view;
   if (args.json) writeJson(ctx.io, view);
   else {
     ctx.io.stdout.write(
@@ -140,6 +116,21 @@ export async function retryAllCommand(
   return skipped > 0 && retried === 0 ? EXIT.failure : EXIT.ok;
 }
 
-function retryOptions(resetAttempts: boolean) {
-  return resetAttempts ? { resetAttemptsMade: true, resetAttemptsStarted: true } : {};
+/** A job that is not there, or not failed: said on stderr, exit 1; anything else is thrown. */
+function refusedBy(
+  ctx: OperatorContext,
+  err: unknown,
+  args: { jobId: string; queue?: QueueName | undefined },
+): ExitCode {
+  if (err instanceof NotFoundError) {
+    ctx.io.stderr.write(
+      `no job "${args.jobId}"${args.queue ? ` on queue ${args.queue}` : ' on any queue'}\n`,
+    );
+    return EXIT.failure;
+  }
+  if (err instanceof ConflictError) {
+    ctx.io.stderr.write(`${err.message}\n`);
+    return EXIT.failure;
+  }
+  throw err;
 }

@@ -98,6 +98,36 @@ export function artifactKey(target: ArtifactTarget): string {
   }
 }
 
+/** Each kind's key layout, as artifactKey builds it (for messages naming the expected form). */
+export const KEY_LAYOUTS: Record<ArtifactKind, string> = {
+  sample: 'samples/{request_id}/{filename}',
+  'ta-bundle': 'tas/{request_id}/v{version}/{revision_id}.tgz',
+  'debug-bundle': 'debug/{validation_run_id}/{filename}',
+};
+
+/**
+ * The target a key stands for (the inverse of artifactKey), or undefined unless the key is
+ * exactly what artifactKey makes for a valid target of that kind: re-deriving it rules out
+ * `..`, extra segments and other prefixes whatever the encoding tricks.
+ */
+export function targetOfKey(kind: ArtifactKind, key: string): ArtifactTarget | undefined {
+  const parts = key.split('/');
+  let candidate: unknown;
+  if (kind === 'sample' && parts.length === 3 && parts[0] === 'samples') {
+    candidate = { kind, request_id: parts[1], filename: parts[2] };
+  } else if (kind === 'debug-bundle' && parts.length === 3 && parts[0] === 'debug') {
+    candidate = { kind, validation_run_id: parts[1], filename: parts[2] };
+  } else if (kind === 'ta-bundle' && parts.length === 4 && parts[0] === 'tas') {
+    const version = /^v([1-9][0-9]*)$/.exec(parts[2] ?? '')?.[1];
+    const revision = /^(.+)\.tgz$/.exec(parts[3] ?? '')?.[1];
+    candidate = { kind, request_id: parts[1], revision_id: revision, version: Number(version) };
+  }
+  if (candidate === undefined) return undefined;
+  const parsed = artifactTargetSchema.safeParse(candidate);
+  if (!parsed.success || artifactKey(parsed.data) !== key) return undefined;
+  return parsed.data;
+}
+
 /** The key prefix holding every artifact of one request (or validation run). */
 export function artifactPrefix(kind: ArtifactKind, id: string): string {
   return kind === 'sample'

@@ -5,7 +5,7 @@ import { QUEUE_NAMES, loadConfig, type Config, type QueueName } from '../../src/
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/log.js';
 import { createApp } from '../../src/api/app.js';
-import { createHttpServer, httpServerLimits } from '../../src/api/http-server.js';
+import { createHttpServer, httpServerLimits } from '../../src/http/http-server.js';
 import { Producer } from '../../queues/producer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { WorkerHost } from '../../workers/worker-host.js';

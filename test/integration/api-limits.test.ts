@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
-import { createHttpServer, httpServerLimits } from '../../src/api/http-server.js';
+import { createHttpServer, httpServerLimits } from '../../src/http/http-server.js';
 import { RedisIocCache } from '../../src/stores/redis/ioc-cache.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createArtifactUploadHandler } from '../../jobs/artifact-upload/handler.js';
 import { createHandlers } from '../../jobs/handlers.js';
 import { parseUrlAllowlist } from '../../src/domain/url-allowlist.js';
-import { CHECKPOINT_KEY } from '../../workers/job-runner.js';
+import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
 import {
   artifactOverrides,
   dropArtifacts,

@@ -3,20 +3,23 @@ import { z } from 'zod';
 import {
   ARTIFACT_KINDS,
   artifactIdSchema,
-  artifactKey,
-  artifactMetadataSchema,
-  artifactTargetSchema,
   sha256Schema,
   type ArtifactKind,
-  type ArtifactTarget,
 } from '../../domain/artifact.js';
-import { StowageError, ValidationError, type FieldIssue } from '../../errors/index.js';
+import { StowageError, ValidationError } from '../../errors/index.js';
 import type { ArtifactReader } from '../../stores/s3/artifact-store.js';
 import type { Spool, SpooledFile } from '../../stores/local/spool.js';
-import { artifactUploadJob, spoolTagOf } from '../../../jobs/artifact-upload/definition.js';
 import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { Producer } from '../../../queues/producer.js';
 import type { QueueSet } from '../../../queues/queue-set.js';
+import {
+  OVERWRITE_HEADER,
+  intakeArtifact,
+  prepareUpload,
+  refuseTaken,
+  type PreparedUpload,
+} from '../../../queues/use-cases/intake-artifact.js';
+import { presignArtifact } from '../../../queues/use-cases/presign-artifact.js';
 import { hasScope, requireScope, type Caller } from '../auth.js';
 import { JSON_TYPES, jsonBody } from '../json-body.js';
 import { HttpProblem } from '../problem.js';
@@ -32,10 +35,12 @@ import {
   answerIdempotently,
   sendIdempotentResult,
   type IdempotentResult,
-  type ScopedKey,
 } from '../idempotent-request.js';
 import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
 import { readIdempotencyKey } from './jobs.js';
+
+export { OVERWRITE_HEADER } from '../../../queues/use-cases/intake-artifact.js';
+export { presignBodySchema } from '../../../queues/use-cases/presign-artifact.js';
 
 /** Limits and the spool of the artifact routes. */
 export interface ArtifactRouteOptions {
@@ -54,7 +59,6 @@ export interface ArtifactRouteOptions {
 export const DIGEST_HEADER = 'X-Content-SHA256';
 const META_HEADER = 'x-artifact-meta-';
 const META_FIELD = 'meta.';
-const contentTypeSchema = artifactUploadJob.payload.shape.content_type;
 
 /**
  * Artifact upload (streamed into the spool, then an artifact.upload job), listing,
@@ -87,36 +91,8 @@ export function artifactRoutes(
       const idempotencyKey = readIdempotencyKey(req);
       const expectedSha256 = declaredDigest(req);
       const overwrite = overwriteBy(req, res.locals.caller);
-      const multipart = isMultipart(req);
-      refuseLongerThan(req, options.maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0));
-      const declared = Number(req.headers['content-length']);
-      const limits = {
-        maxBytes: options.maxBytes,
-        signal: abortOnDisconnect(req),
-        ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
-        // Reserved against the spool quota before a byte is read (a raw body is the artifact).
-        ...(!multipart && Number.isSafeInteger(declared) ? { declaredBytes: declared } : {}),
-      };
-      // Write-once: a different declared digest under a taken key is refused before the body.
-      if (!multipart && !overwrite && expectedSha256 !== undefined) {
-        await refuseTaken(store(), prepareRaw(kind, req).target, expectedSha256);
-      }
-
-      let upload: { prepared: PreparedUpload; spooled: SpooledFile };
-      try {
-        if (multipart) {
-          upload = await receiveMultipartBody(req, options.spool, limits, (fields, file) =>
-            prepareMultipart(kind, fields, file),
-          );
-        } else {
-          // Everything is checked before the first byte of the body is read.
-          const prepared = prepareRaw(kind, req);
-          upload = { prepared, spooled: await receiveRawBody(req, options.spool, limits) };
-        }
-      } catch (err) {
-        throw uploadProblem(err);
-      }
-
+      const writeOnce = overwrite === undefined;
+      const upload = await receiveUpload(req, kind, { expectedSha256, writeOnce }, store, options);
       const { prepared } = upload;
       let spooled = upload.spooled;
       const request = {
@@ -136,33 +112,19 @@ export function artifactRoutes(
           options.idempotency,
           { key: idempotencyKey, route: 'POST /v1/artifacts/{kind}', request },
           async (scoped) => {
-            const bound = await enqueueUpload(
-              producer,
-              queues,
-              options.spool,
-              { ...prepared, ...(overwrite ? { overwrite } : {}) },
-              spooled,
-              scoped,
-            );
-            spooled = bound.spooled;
-            const { id, view, replayed } = bound;
-            kept = !replayed;
-            return {
-              status: 202,
-              location: `/v1/jobs/${id}`,
-              body: {
-                id,
-                type: artifactUploadJob.name,
-                kind,
-                key: artifactKey(view.target),
-                bucket: options.bucketFor(kind),
-                size: view.size,
-                sha256: view.sha256,
-                content_type: view.content_type,
-                replayed,
-                status_url: `/v1/jobs/${id}`,
+            const intake = await intakeArtifact(
+              { producer, spool: options.spool, bucketFor: options.bucketFor },
+              {
+                prepared,
+                overwrite,
+                received: spooled,
+                scoped: scoped && { key: scoped.key, keyScope: scoped.scope },
               },
-            };
+            );
+            spooled = intake.spooled;
+            kept = intake.kept;
+            const { answer } = intake;
+            return { status: 202, location: answer.status_url, body: { ...answer } };
           },
         );
       } finally {
@@ -190,7 +152,6 @@ export function artifactRoutes(
     });
   });
 
-  const presignBody = presignBodySchema(options);
   router.post(
     '/v1/artifacts/:kind/presign',
     requireScope('read'),
@@ -201,49 +162,11 @@ export function artifactRoutes(
       if (!req.is(JSON_TYPES)) {
         throw new HttpProblem(415, 'unsupported_media_type', 'send the body as application/json');
       }
-      const body = presignBody.safeParse(req.body);
-      if (!body.success) throw ValidationError.fromZod(body.error);
-      const { key, expires_in } = body.data;
-      if (!targetOfKey(kind, key)) {
-        throw new ValidationError([
-          { path: 'key', message: `not a ${kind} key (${KEY_LAYOUTS[kind]})` },
-        ]);
-      }
-      if (!(await store().head(kind, key))) {
-        throw new HttpProblem(404, 'not_found', `no ${kind} "${key}"`, [
-          { path: 'key', message: 'no such object' },
-        ]);
-      }
-      // The clock is read before signing, so the URL lives at least until expires_at.
-      const expiresAt = new Date(Date.now() + expires_in * 1000);
-      const url = await store().presign(kind, key, expires_in);
-      res.json({ kind, key, url, expires_in, expires_at: expiresAt.toISOString() });
+      res.json(await presignArtifact(store(), options, { kind, body: req.body }));
     },
   );
 
   return router;
-}
-
-/** The body of `POST /v1/artifacts/{kind}/presign`, bounded by PRESIGN_*_SECONDS. */
-export function presignBodySchema(
-  limits: Pick<ArtifactRouteOptions, 'presignDefaultSeconds' | 'presignMaxSeconds'>,
-) {
-  return z.strictObject({
-    key: z.string().min(1).max(1024),
-    expires_in: z
-      .number()
-      .int()
-      .min(1)
-      .max(limits.presignMaxSeconds, `at most ${limits.presignMaxSeconds} seconds`)
-      .default(Math.min(limits.presignDefaultSeconds, limits.presignMaxSeconds)),
-  });
-}
-
-/** What is known before the body is read: the validated target, content type and metadata. */
-interface PreparedUpload {
-  target: ArtifactTarget;
-  content_type: string;
-  metadata: Record<string, string>;
 }
 
 function prepareRaw(kind: ArtifactKind, req: Request): PreparedUpload {
@@ -253,7 +176,7 @@ function prepareRaw(kind: ArtifactKind, req: Request): PreparedUpload {
       metadata[name.slice(META_HEADER.length)] = value;
     }
   }
-  return prepare(
+  return prepareUpload(
     { ...(req.query as Record<string, unknown>), kind },
     req.headers['content-type'] ?? 'application/octet-stream',
     metadata,
@@ -276,101 +199,55 @@ function prepareMultipart(
   // key has none), checked as strictly as a `filename` field.
   if (kind !== 'ta-bundle' && ids.filename === undefined && file.filename !== undefined)
     ids.filename = file.filename;
-  return prepare({ ...ids, kind }, file.mimeType, metadata, {
+  return prepareUpload({ ...ids, kind }, file.mimeType, metadata, {
     contentType: 'file',
     metadata: (name) => `${META_FIELD}${name}`,
   });
 }
 
-/** Validates target, content type and metadata together, naming each field as the client sent it. */
-function prepare(
-  target: Record<string, unknown>,
-  contentType: string,
-  metadata: Record<string, string>,
-  names: { contentType: string; metadata: (name: string) => string },
-): PreparedUpload {
-  const issues: FieldIssue[] = [];
-  const t = artifactTargetSchema.safeParse(target);
-  if (!t.success) issues.push(...ValidationError.fromZod(t.error).issues);
-  const c = contentTypeSchema.safeParse(contentType);
-  if (!c.success) issues.push(...ValidationError.fromZod(c.error, names.contentType).issues);
-  const m = artifactMetadataSchema.safeParse(metadata);
-  if (!m.success) {
-    for (const issue of m.error.issues) {
-      const [name] = issue.path;
-      issues.push({
-        path: name === undefined ? 'metadata' : names.metadata(String(name)),
-        message: issue.message,
-      });
-    }
-  }
-  if (!t.success || !c.success || !m.success) throw new ValidationError(issues);
-  return { target: t.data, content_type: c.data, metadata: m.data };
-}
-
-/** What the upload answer reports about the job's artifact. */
-interface UploadView {
-  target: ArtifactTarget;
-  size: number;
-  sha256: string;
-  content_type: string;
-}
-
 /**
- * Binds the spooled file to the job it is for, then enqueues that job. The intake is the one
- * trusted producer of spool sources and overwrites (the generic route refuses both).
+ * Streams the upload into the spool: the raw body (ids in the query string) or multipart
+ * form data. Everything the headers tell (digest, length, ids, metadata) is checked before
+ * the first byte is read; a declared digest under a taken key is a 409 before the body.
  */
-async function enqueueUpload(
-  producer: Producer<readonly AnyJobDefinition[]>,
-  queues: QueueSet,
-  spool: Spool,
-  prepared: PreparedUpload & { overwrite?: { api_key: string } },
-  received: SpooledFile,
-  scoped: ScopedKey | undefined,
-): Promise<{ id: string; view: UploadView; replayed: boolean; spooled: SpooledFile }> {
-  const { size, sha256 } = received;
-  const options = {
-    trusted: true,
-    ...(scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.scope }),
+async function receiveUpload(
+  req: Request,
+  kind: ArtifactKind,
+  { expectedSha256, writeOnce }: { expectedSha256: string | undefined; writeOnce: boolean },
+  store: () => ArtifactReader,
+  options: ArtifactRouteOptions,
+): Promise<{ prepared: PreparedUpload; spooled: SpooledFile }> {
+  const multipart = isMultipart(req);
+  refuseLongerThan(req, options.maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0));
+  const declared = Number(req.headers['content-length']);
+  const limits = {
+    maxBytes: options.maxBytes,
+    signal: abortOnDisconnect(req),
+    ...(expectedSha256 === undefined ? {} : { expectedSha256 }),
+    // Reserved against the spool quota before a byte is read (a raw body is the artifact).
+    ...(!multipart && Number.isSafeInteger(declared) ? { declaredBytes: declared } : {}),
   };
-  const payloadWith = (file: string) => ({
-    ...prepared,
-    source: { type: 'spool', file, size, sha256 },
-  });
-  // The id depends on the key and digest, not on the file: any bound-looking name will do.
-  const jobId = producer.jobIdFor(
-    artifactUploadJob.name,
-    payloadWith(`${spoolTagOf('x')}.${received.file}`),
-    options,
-  );
-  const file = await spool.bind(received.file, spoolTagOf(jobId));
-  const spooled = { ...received, file };
-  const job = await producer.enqueueByName(artifactUploadJob.name, payloadWith(file), {
-    ...options,
-    jobId,
-  });
-  const ours = { target: prepared.target, size, sha256, content_type: prepared.content_type };
-  // BullMQ keeps a job that already has this id, with its own payload and spool file; that
-  // job is the answer, so a replay answers like the first request did.
-  const existing = await queues.get(artifactUploadJob.queue).getJob(job.id);
-  const source = (existing?.data as { source?: { file?: unknown } } | undefined)?.source;
-  if (!existing || source?.file === file) {
-    return { id: job.id, view: ours, replayed: false, spooled };
+  // Write-once: a different declared digest under a taken key is refused before the body.
+  if (!multipart && writeOnce && expectedSha256 !== undefined) {
+    await refuseTaken(store(), prepareRaw(kind, req).target, expectedSha256);
   }
-  const stored = artifactUploadJob.payload.safeParse(existing.data);
-  const view = stored.success
-    ? {
-        target: stored.data.target,
-        size: stored.data.source.size ?? size,
-        sha256: stored.data.source.sha256 ?? sha256,
-        content_type: stored.data.content_type,
-      }
-    : ours;
-  return { id: job.id, view, replayed: true, spooled };
-}
 
-/** The header with which an admin key replaces an artifact of another digest. */
-export const OVERWRITE_HEADER = 'X-Artifact-Overwrite';
+  let upload: { prepared: PreparedUpload; spooled: SpooledFile };
+  try {
+    if (multipart) {
+      upload = await receiveMultipartBody(req, options.spool, limits, (fields, file) =>
+        prepareMultipart(kind, fields, file),
+      );
+    } else {
+      // Everything is checked before the first byte of the body is read.
+      const prepared = prepareRaw(kind, req);
+      upload = { prepared, spooled: await receiveRawBody(req, options.spool, limits) };
+    }
+  } catch (err) {
+    throw uploadProblem(err);
+  }
+  return upload;
+}
 
 /** Who asked to overwrite (admin keys only), or undefined when the upload is write-once. */
 function overwriteBy(req: Request, caller: Caller | undefined): { api_key: string } | undefined {
@@ -385,23 +262,6 @@ function overwriteBy(req: Request, caller: Caller | undefined): { api_key: strin
     ]);
   }
   return { api_key: caller.name };
-}
-
-/** 409 when the target's key already holds an artifact with another digest (write-once). */
-async function refuseTaken(
-  store: ArtifactReader,
-  target: ArtifactTarget,
-  sha256: string,
-): Promise<void> {
-  const key = artifactKey(target);
-  const head = await store.head(target.kind, key);
-  if (!head || head.sha256 === sha256) return;
-  throw new HttpProblem(
-    409,
-    'artifact_exists',
-    `${target.kind} "${key}" already holds another artifact (sha256 ${head.sha256 ?? 'unknown'}); artifacts are write-once, an admin key may replace one with ${OVERWRITE_HEADER}: true`,
-    [{ path: 'key', message: 'holds an artifact with another SHA-256' }],
-  );
 }
 
 /** The :kind of an artifact route. */
@@ -467,33 +327,4 @@ function uploadProblem(err: unknown): unknown {
     default:
       return err;
   }
-}
-
-const KEY_LAYOUTS: Record<ArtifactKind, string> = {
-  sample: 'samples/{request_id}/{filename}',
-  'ta-bundle': 'tas/{request_id}/v{version}/{revision_id}.tgz',
-  'debug-bundle': 'debug/{validation_run_id}/{filename}',
-};
-
-/**
- * The target a key stands for, or undefined unless the key is exactly what artifactKey makes
- * for a valid target of that kind: re-deriving it rules out `..`, extra segments and other
- * prefixes whatever the encoding tricks.
- */
-function targetOfKey(kind: ArtifactKind, key: string): ArtifactTarget | undefined {
-  const parts = key.split('/');
-  let candidate: unknown;
-  if (kind === 'sample' && parts.length === 3 && parts[0] === 'samples') {
-    candidate = { kind, request_id: parts[1], filename: parts[2] };
-  } else if (kind === 'debug-bundle' && parts.length === 3 && parts[0] === 'debug') {
-    candidate = { kind, validation_run_id: parts[1], filename: parts[2] };
-  } else if (kind === 'ta-bundle' && parts.length === 4 && parts[0] === 'tas') {
-    const version = /^v([1-9][0-9]*)$/.exec(parts[2] ?? '')?.[1];
-    const revision = /^(.+)\.tgz$/.exec(parts[3] ?? '')?.[1];
-    candidate = { kind, request_id: parts[1], revision_id: revision, version: Number(version) };
-  }
-  if (candidate === undefined) return undefined;
-  const parsed = artifactTargetSchema.safeParse(candidate);
-  if (!parsed.success || artifactKey(parsed.data) !== key) return undefined;
-  return parsed.data;
 }

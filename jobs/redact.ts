@@ -1,3 +1,5 @@
+import { CHECKPOINT_KEY } from './checkpoint.js';
+
 /** What a redacted value reads as. */
 export const REDACTED = '[redacted]';
 
@@ -6,8 +8,6 @@ const SECRET_KEY = /token|secret|passw|signature|credential|api[-_]?key|authoriz
 // A spool file bound to a job (`<tag>.<32 hex>`) or a partial upload (`.<32 hex>.part`).
 const SPOOL_NAME = /[A-Za-z0-9_-]{1,100}\.[0-9a-f]{32}(?![0-9a-f])|\.[0-9a-f]{32}\.part/g;
 const URL_IN_TEXT = /\bhttps?:\/\/[^\s"'<>`]+/gi;
-// Resumable state saved with a job (see workers/job-runner.ts): upload ids, not for readers.
-const CHECKPOINT_KEY = '$checkpoint';
 
 /**
  * A URL as readers may see it: scheme, host and path. The query string and fragment may
