@@ -1,7 +1,7 @@
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import { QUEUE_NAMES, type Config } from '../src/config.js';
-import { createDeps } from '../src/deps.js';
+import type { Config } from '../src/config.js';
+import { createRoot } from '../src/composition/root.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
 import { createHttpServer, httpServerLimits } from '../src/api/http-server.js';
@@ -12,7 +12,6 @@ import {
   DASHBOARD_SECURITY_HEADERS,
   securityHeaders,
 } from '../src/api/security-headers.js';
-import { QueueSet } from '../queues/queue-set.js';
 import { dashboardRouter } from './bull-board.js';
 
 /** Runs Bull Board on its own (DASHBOARD_PORT), without the intake API. */
@@ -21,10 +20,8 @@ export async function startDashboard(
   log: Logger,
   options: { port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
-  const deps = createDeps(config, 'dashboard', log);
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
-    keepCompleted: config.JOBS_KEEP_COMPLETED,
-  });
+  const root = createRoot(config, log, { role: 'dashboard' });
+  const { queues } = root;
   const app = express();
   app.disable('x-powered-by');
   // Health, metrics and problems as the api sends them; the board's pages their own.
@@ -35,7 +32,7 @@ export async function startDashboard(
   });
   app.use(
     metricsRoutes(
-      () => deps.metrics,
+      () => root.metrics,
       () => queues.all(),
     ),
   );
@@ -66,8 +63,7 @@ export async function startDashboard(
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await queues.close();
-      await deps.close();
+      await root.close();
     },
   };
 }
