@@ -78,4 +78,3 @@ export const JOB_DEFINITIONS = definitionsOf(JOB_TYPES);
 export function createJobRegistry(): JobRegistry<typeof JOB_DEFINITIONS> {
   return new JobRegistry(JOB_DEFINITIONS);
 }
-

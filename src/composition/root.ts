@@ -133,8 +133,7 @@ export interface InitRoot extends RootCore, BackendClients, Stores, StartChecks 
 
 /** The root of the api, an operator command, or a test world: everything, and every queue. */
 export interface Root<Defs extends readonly AnyJobDefinition[] = readonly AnyJobDefinition[]>
-  extends InitRoot,
-    QueueLayer<Defs> {}
+  extends InitRoot, QueueLayer<Defs> {}
 
 /** A worker's root: the queues it serves and the resources its handlers are built from. */
 export interface WorkerRoot extends RootCore, StartChecks {
@@ -159,6 +158,11 @@ export interface RootOptions<Defs extends readonly AnyJobDefinition[]> {
   registry?: JobRegistry<Defs>;
   /** A worker's queues (WORKER_QUEUES by default). */
   queues?: readonly QueueName[];
+  /**
+   * Commands wait for Redis to come back instead of failing fast. The role decides by
+   * default (api and CLI fail fast); a fault test's own clients outlive the outage.
+   */
+  waitForRedis?: boolean;
 }
 
 /** The root each role gets. */
@@ -220,9 +224,7 @@ interface WorkerBackends extends StartChecks {
 
 /** What a role has before its queue layer. */
 type Stage = { core: RootCore; built: Built } & (
-  | { kind: 'core' }
-  | { kind: 'full'; full: InitRoot }
-  | { kind: 'worker'; worker: WorkerBackends }
+  { kind: 'core' } | { kind: 'full'; full: InitRoot } | { kind: 'worker'; worker: WorkerBackends }
 );
 
 /** Configuration → clients → stores: everything but the queue layer. */
@@ -250,7 +252,7 @@ function buildBackends(
     }
   };
 
-  const connectionRole: Role = role === 'init' ? 'cli' : role;
+  const connectionRole: Role = options.waitForRedis ? 'worker' : role === 'init' ? 'cli' : role;
   let lastRedisWarning = 0;
   const onRedisError = (err: Error) => {
     // One line per 10 s is enough to say Redis is away; reconnects go on quietly.
@@ -463,6 +465,18 @@ function withQueueLayer(
   const producer = built(new Producer(registry, queues, redis), (p) => p.close());
   if (stage.kind === 'full') return { ...stage.full, registry, queues, producer } satisfies Root;
   return { ...core, registry, queues, producer } satisfies SchedulerRoot;
+}
+
+/**
+ * A worker's resources from a root with every store and queue (a test world, a bench): the
+ * handlers of every job type can be built from it.
+ */
+export function workerResourcesOf(root: Root): WorkerResources {
+  return {
+    ...root,
+    spool: new Spool(root.settings.uploads.spoolDir),
+    spoolFileReferenced: spoolFileReferencedIn(root.queues),
+  };
 }
 
 /** Whether an artifact.upload job still needs a spool file (it exists and has not completed). */

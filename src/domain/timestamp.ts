@@ -32,7 +32,7 @@ export const DEFAULT_TIMESTAMP_BOUNDS: TimestampBounds = Object.freeze({
 // only loosens, the floor does not move).
 let current: TimestampBounds = DEFAULT_TIMESTAMP_BOUNDS;
 
-/** Sets this process's timestamp bounds; called once by the composition root (createDeps). */
+/** Sets this process's timestamp bounds; called once by the composition root (createRoot). */
 export function configureTimestampBounds(bounds: TimestampBounds): void {
   if (Number.isNaN(bounds.floor.getTime()) || !(bounds.maxFutureSkewMs >= 0)) {
     throw new RangeError('timestamp bounds need a valid floor and a non-negative skew');

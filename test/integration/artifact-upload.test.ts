@@ -9,7 +9,9 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createArtifactUploadHandler } from '../../jobs/artifact-upload/handler.js';
-import { createHandlers } from '../../jobs/handlers.js';
+import { createHandlers } from '../../jobs/job-type.js';
+import { JOB_TYPES } from '../../jobs/registry.js';
+import { workerResourcesOf } from '../../src/composition/root.js';
 import { parseUrlAllowlist } from '../../src/domain/url-allowlist.js';
 import { CHECKPOINT_KEY } from '../../workers/job-runner.js';
 import {
@@ -352,7 +354,7 @@ describe('artifact.upload from a URL', () => {
     await world.deps.artifacts.ensureBuckets();
     const w = world;
     await w.startWorker(['artifacts'], {
-      ...createHandlers(w.deps),
+      ...(await createHandlers(JOB_TYPES, workerResourcesOf(w.deps))),
       'artifact.upload': createArtifactUploadHandler({
         artifacts: w.deps.artifacts,
         spoolDir: overrides.SPOOL_DIR!,
