@@ -186,7 +186,8 @@ export function createRoot<
   R extends RootRole,
   Defs extends readonly AnyJobDefinition[] = readonly AnyJobDefinition[],
 >(config: Config, log: Logger, options: RootOptions<Defs> & { role: R }): RootOfRole<Defs>[R] {
-  return withQueueLayer(buildBackends(config, log, options), options) as RootOfRole<Defs>[R];
+  const stage = withStores(openClients(config, log, options), options);
+  return withQueueLayer(stage, options) as RootOfRole<Defs>[R];
 }
 
 /**
@@ -203,14 +204,14 @@ export async function startRoot<
   log: Logger,
   options: RootOptions<Defs> & { role: R },
 ): Promise<RootOfRole<Defs>[R]> {
-  const stage = buildBackends(config, log, options);
+  const clients = openClients(config, log, options);
   try {
-    await checkBeforeQueues(stage);
+    await checkStart(clients);
   } catch (err) {
-    await stage.core.close();
+    await clients.core.close();
     throw err;
   }
-  return withQueueLayer(stage, options) as RootOfRole<Defs>[R];
+  return withQueueLayer(withStores(clients, options), options) as RootOfRole<Defs>[R];
 }
 
 /** Registers what was built with its closer (the root closes in reverse order). */
@@ -222,17 +223,35 @@ interface WorkerBackends extends StartChecks {
   readonly resources: WorkerResources;
 }
 
+/** The clients a role's start checks need (PostgreSQL, ClickHouse, the cache Redis). */
+interface CheckedClients {
+  readonly pool: pg.Pool;
+  readonly clickhouse: ClickHouseClient | undefined;
+  readonly cacheRedis: Redis | undefined;
+  readonly schemaVersion: PostgresSchemaVersion;
+  readonly checks: StartChecks;
+}
+
+/** What a role has before its start checks. */
+type ClientStage = { core: RootCore; built: Built; onRedisError: (err: Error) => void } & (
+  { kind: 'core' } | { kind: 'full' | 'worker'; clients: CheckedClients }
+);
+
 /** What a role has before its queue layer. */
 type Stage = { core: RootCore; built: Built } & (
   { kind: 'core' } | { kind: 'full'; full: InitRoot } | { kind: 'worker'; worker: WorkerBackends }
 );
 
-/** Configuration → clients → stores: everything but the queue layer. */
-function buildBackends(
+/**
+ * Configuration → the queue Redis and the clients the start checks read. S3 comes after
+ * the checks (withStores): its SDK prints a warning on some Node versions, and a refused
+ * start says one line.
+ */
+function openClients(
   config: Config,
   log: Logger,
   options: RootOptions<readonly AnyJobDefinition[]> & { role: RootRole },
-): Stage {
+): ClientStage {
   const { role } = options;
   // Every schema with a timestamp validates against these from now on (see timestamp.ts for
   // why they are configured once per process rather than built into the schemas).
@@ -252,7 +271,7 @@ function buildBackends(
     }
   };
 
-  const connectionRole: Role = options.waitForRedis ? 'worker' : role === 'init' ? 'cli' : role;
+  const connectionRole = redisRole(role, options.waitForRedis);
   let lastRedisWarning = 0;
   const onRedisError = (err: Error) => {
     // One line per 10 s is enough to say Redis is away; reconnects go on quietly.
@@ -301,26 +320,58 @@ function buildBackends(
     },
     close,
   };
-  if (role === 'scheduler' || role === 'dashboard') return { kind: 'core', core, built };
+  if (role === 'scheduler' || role === 'dashboard') {
+    return { kind: 'core', core, built, onRedisError };
+  }
 
-  const schema = { schema: config.DATABASE_SCHEMA };
-  if (role === 'worker') {
-    const served = options.queues ?? config.workerQueues;
-    const serves = (...names: QueueName[]) => names.some((n) => served.includes(n));
-    // The schema version lives in PostgreSQL, so every worker has a pool (it connects on
-    // first use); S3 and the cache Redis only for queues whose jobs touch them.
-    const pool = built(createPgPool(config.DATABASE_URL, 10, log), (p) => p.end());
-    const clickhouse =
-      config.HOT_STORE === 'clickhouse'
-        ? built(createClickHouse(config), (c) => c.close())
-        : undefined;
-    const cacheRedis = serves('ingest', 'cache')
+  // The schema version lives in PostgreSQL, so every role past here has a pool (it
+  // connects on first use). A worker opens the cache Redis only for queues whose jobs
+  // touch it, and ClickHouse only as the hot store.
+  const worker = role === 'worker';
+  const served = options.queues ?? config.workerQueues;
+  const cacheRedis =
+    !worker || served.includes('ingest') || served.includes('cache')
       ? built(createRedis(config.cacheRedisUrl, connectionRole, 'cache', onRedisError), quit)
       : undefined;
-    const s3 = serves('artifacts', 'archive', 'maintenance')
+  const pool = built(createPgPool(config.DATABASE_URL, 10, log), (p) => p.end());
+  const clickhouse =
+    !worker || config.HOT_STORE === 'clickhouse'
+      ? built(createClickHouse(config), (c) => c.close())
+      : undefined;
+  const schemaVersion = new PostgresSchemaVersion(pool, { schema: config.DATABASE_SCHEMA });
+  const hotClickHouse = config.HOT_STORE === 'clickhouse' ? clickhouse : undefined;
+  const checks = startChecks(core, hotClickHouse, schemaVersion);
+  const clients = { pool, clickhouse, cacheRedis, schemaVersion, checks };
+  return { kind: worker ? 'worker' : 'full', core, built, onRedisError, clients };
+}
+
+/** The role's start check: what must hold before S3 and any queue open. */
+async function checkStart(stage: ClientStage): Promise<void> {
+  const { role } = stage.core;
+  if (stage.kind !== 'core' && (role === 'api' || role === 'worker')) {
+    await stage.clients.checks.preflight();
+  } else if (role === 'scheduler') {
+    await stage.core.checkQueueRedis();
+  }
+}
+
+/** Clients → S3 (when the role needs it) and the stores. */
+function withStores(
+  stage: ClientStage,
+  options: RootOptions<readonly AnyJobDefinition[]> & { role: RootRole },
+): Stage {
+  if (stage.kind === 'core') return stage;
+  const { core, built } = stage;
+  const { config, settings, redis } = core;
+  const { pool, clickhouse, cacheRedis, schemaVersion, checks } = stage.clients;
+  const schema = { schema: config.DATABASE_SCHEMA };
+  const hot = createHotBackend(config, { pg: pool, clickhouse });
+
+  if (stage.kind === 'worker') {
+    const served = options.queues ?? config.workerQueues;
+    const s3 = served.some((q) => q === 'artifacts' || q === 'archive' || q === 'maintenance')
       ? built(createS3(config), destroyS3)
       : undefined;
-    const hot = createHotBackend(config, { pg: pool, clickhouse });
     const resources: WorkerResources = {
       settings,
       hotStore: hot.store,
@@ -338,19 +389,14 @@ function buildBackends(
           }
         : {}),
     };
-    const checks = startChecks(core, clickhouse, new PostgresSchemaVersion(pool, schema));
     return { kind: 'worker', core, built, worker: { ...checks, served, resources } };
   }
 
   // api, cli and init: every client and store.
-  const cacheRedis = built(
-    createRedis(config.cacheRedisUrl, connectionRole, 'cache', onRedisError),
-    quit,
-  );
-  const pool = built(createPgPool(config.DATABASE_URL, 10, log), (p) => p.end());
-  const clickhouse = built(createClickHouse(config), (c) => c.close());
+  if (cacheRedis === undefined || clickhouse === undefined) {
+    throw new Error('a full root opens the cache Redis and ClickHouse');
+  }
   const s3 = built(createS3(config), destroyS3);
-  const hot = createHotBackend(config, { pg: pool, clickhouse });
   const stores: Stores = {
     hotStore: hot.store,
     hotRetention: hot.retention,
@@ -366,14 +412,12 @@ function buildBackends(
     archiveLedger: new ArchiveLedger(pool, schema),
     sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
   };
-  const schemaVersion = new PostgresSchemaVersion(pool, schema);
   const clients: BackendClients = { cacheRedis, pg: pool, clickhouse, s3 };
-  const hotClickHouse = config.HOT_STORE === 'clickhouse' ? clickhouse : undefined;
   const full: InitRoot = {
     ...core,
     ...clients,
     ...stores,
-    ...startChecks(core, hotClickHouse, schemaVersion),
+    ...checks,
     async initStores() {
       await stores.hotStore.init();
       await stores.watermarks.init();
@@ -394,8 +438,8 @@ function buildBackends(
       if (config.cacheRedisUrl !== config.REDIS_URL) {
         checks.push(['cache-redis', () => pingRedis(cacheRedis, timeoutMs)]);
       }
-      if (hotClickHouse !== undefined) {
-        checks.push(['clickhouse', () => pingClickHouse(hotClickHouse)]);
+      if (config.HOT_STORE === 'clickhouse') {
+        checks.push(['clickhouse', () => pingClickHouse(clickhouse)]);
       }
       return Promise.all(
         checks.map(async ([name, check]) => {
@@ -412,19 +456,10 @@ function buildBackends(
   return { kind: 'full', core, built, full };
 }
 
-/** The role's start check: what must hold before a queue opens. */
-async function checkBeforeQueues(stage: Stage): Promise<void> {
-  switch (stage.kind) {
-    case 'full':
-      if (stage.core.role === 'api') await stage.full.preflight();
-      return;
-    case 'worker':
-      await stage.worker.preflight();
-      return;
-    case 'core':
-      if (stage.core.role === 'scheduler') await stage.core.checkQueueRedis();
-      return;
-  }
+/** How the role's Redis connections behave when Redis is away. */
+function redisRole(role: RootRole, waitForRedis: boolean | undefined): Role {
+  if (waitForRedis) return 'worker';
+  return role === 'init' ? 'cli' : role;
 }
 
 /** Backends → the queue layer (registry, queues, producer) of the role. */
