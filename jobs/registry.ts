@@ -38,11 +38,8 @@ export const JOB_TYPES = [
   jobType(artifactUploadJob, async (r) =>
     (await import('./artifact-upload/handler.js')).createArtifactUploadHandler({
       artifacts: required(r, 'artifacts'),
-      spoolDir: r.settings.uploads.spoolDir,
-      maxBytes: r.settings.uploads.maxBytes,
-      urlAllowlist: r.settings.uploads.urlAllowlist,
-      urlDeadlineMs: r.settings.uploads.urlDeadlineMs,
       audit: r.artifactAudit,
+      settings: r.settings.uploads,
     }),
   ),
   jobType(archiveLockJob, async (r) =>

@@ -33,7 +33,7 @@ import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import { createJobRegistry } from '../../jobs/registry.js';
 import type { WorkerResources } from '../../jobs/worker-resources.js';
-import { Producer } from '../../queues/producer.js';
+import { openQueueLayer, type QueueLayer } from '../../queues/queue-layer.js';
 import { QueueSet } from '../../queues/queue-set.js';
 import { projectSettings, type Settings } from './settings.js';
 
@@ -65,13 +65,6 @@ export interface RootCore {
   checkQueueRedis(): Promise<void>;
   /** Closes what the root built, in the reverse order of building it. */
   close(): Promise<void>;
-}
-
-/** The queue layer of a process that enqueues: every queue, and a producer over them. */
-export interface QueueLayer<Defs extends readonly AnyJobDefinition[]> {
-  readonly registry: JobRegistry<Defs>;
-  readonly queues: QueueSet;
-  readonly producer: Producer<Defs>;
 }
 
 /** Every backend client (each connects on its first command, except the queue Redis). */
@@ -490,14 +483,19 @@ function withQueueLayer(
       },
     } satisfies WorkerRoot;
   }
-  const queues = built(
-    new QueueSet(redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
-      keepCompleted: config.JOBS_KEEP_COMPLETED,
-    }),
-    (q) => q.close(),
+  const keepCompleted = config.JOBS_KEEP_COMPLETED;
+  if (core.role === 'dashboard') {
+    const queues = built(
+      new QueueSet(redis, config.QUEUE_PREFIX, QUEUE_NAMES, { keepCompleted }),
+      (q) => q.close(),
+    );
+    return { ...core, queues } satisfies DashboardRoot;
+  }
+  const layer = built(
+    openQueueLayer(redis, { registry, prefix: config.QUEUE_PREFIX, keepCompleted }),
+    (l) => l.close(),
   );
-  if (core.role === 'dashboard') return { ...core, queues } satisfies DashboardRoot;
-  const producer = built(new Producer(registry, queues, redis), (p) => p.close());
+  const { queues, producer } = layer;
   if (stage.kind === 'full') return { ...stage.full, registry, queues, producer } satisfies Root;
   return { ...core, registry, queues, producer } satisfies SchedulerRoot;
 }

@@ -357,13 +357,15 @@ describe('artifact.upload from a URL', () => {
       ...(await createHandlers(JOB_TYPES, workerResourcesOf(w.deps))),
       'artifact.upload': createArtifactUploadHandler({
         artifacts: w.deps.artifacts,
-        spoolDir: overrides.SPOOL_DIR!,
-        maxBytes: w.config.ARTIFACT_MAX_BYTES,
-        urlAllowlist: parseUrlAllowlist(allowlist),
+        settings: {
+          spoolDir: overrides.SPOOL_DIR!,
+          maxBytes: w.config.ARTIFACT_MAX_BYTES,
+          urlAllowlist: parseUrlAllowlist(allowlist),
+          ...(urlDeadlineMs === undefined ? {} : { urlDeadlineMs }),
+        },
         // As a public name whose DNS points inside (or is rebound there).
         resolveHost: (host) =>
           Promise.resolve(host.endsWith('.example.com') ? ['127.0.0.1'] : ['93.184.216.34']),
-        ...(urlDeadlineMs === undefined ? {} : { urlDeadlineMs }),
       }),
     });
     return w;
