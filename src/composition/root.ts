@@ -170,9 +170,9 @@ export interface RootOfRole<Defs extends readonly AnyJobDefinition[]> {
 
 /**
  * Builds, eagerly and only what the role needs, config → clients → stores → queue layer
- * (pg-boss's constructor, not a bag of getters). Nothing connects here except the queue
- * Redis, which reconnects quietly for as long as it takes: the api and the CLI fail their
- * commands fast (a request gets a 503), workers and the scheduler wait. `close()` closes
+ * (pg-boss's constructor, not a bag of getters). Nothing connects here except the Redis
+ * connections, which reconnect quietly for as long as it takes: the api and the CLI fail
+ * their commands fast (a request gets a 503), workers and the scheduler wait. `close()` closes
  * in reverse order. A process start uses startRoot, which checks before any queue opens.
  */
 export function createRoot<
