@@ -1,4 +1,4 @@
-import type { Settings } from '../src/composition/settings.js';
+import type { HotRule } from '../src/domain/ioc.js';
 import type { Spool } from '../src/stores/local/spool.js';
 import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
@@ -9,6 +9,21 @@ import type { RedisIocCache } from '../src/stores/redis/ioc-cache.js';
 import type { S3ArtifactStore } from '../src/stores/s3/artifact-store.js';
 import type { SampleRetention } from '../src/stores/s3/sample-retention.js';
 import type { WormArchive } from '../src/stores/s3/worm-archive.js';
+import type { ArchiveLockSettings } from './archive-lock/handler.js';
+import type { ArtifactUploadSettings } from './artifact-upload/handler.js';
+import type { RetentionSettings } from './retention-cleanup/handler.js';
+import type { AbortStaleSettings } from './uploads-abort-stale/handler.js';
+
+/**
+ * The settings structs handler factories read, each declared by its handler (the
+ * composition root projects them from configuration once).
+ */
+export interface JobSettings {
+  readonly cache: { readonly hotRule: HotRule; readonly promoteLimit: number };
+  readonly uploads: ArtifactUploadSettings & { readonly abortStale: AbortStaleSettings };
+  readonly archive: ArchiveLockSettings;
+  readonly retention: RetentionSettings;
+}
 
 /**
  * What the composition root hands to handler factories: the settings and the stores a
@@ -17,7 +32,7 @@ import type { WormArchive } from '../src/stores/s3/worm-archive.js';
  * a served queue's jobs touch them (an ingest-only worker opens no S3 client).
  */
 export interface WorkerResources {
-  readonly settings: Settings;
+  readonly settings: JobSettings;
   readonly hotStore: HotStore;
   readonly hotRetention: HotRetention;
   readonly watermarks: PostgresWatermarkStore;
