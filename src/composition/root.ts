@@ -9,7 +9,6 @@ import { createPgPool, pingPostgres } from '../connections/postgres.js';
 import { createRedis, pingRedis, withTimeout, type Role } from '../connections/redis.js';
 import { readMaxmemoryPolicy } from '../connections/redis-eviction-policy.js';
 import { createS3, pingS3 } from '../connections/s3.js';
-import type { HotRule } from '../domain/ioc.js';
 import { configureTimestampBounds } from '../domain/timestamp.js';
 import { StartupRefusedError } from '../errors/index.js';
 import type { Logger } from '../log.js';
@@ -50,8 +49,6 @@ export interface RootCore {
   readonly role: RootRole;
   /** The configuration as stores and handlers read it (projected once). */
   readonly settings: Settings;
-  /** The hot rule from configuration (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
-  readonly hotRule: HotRule;
   /** This process's Prometheus metrics (one registry, labelled with the role). */
   readonly metrics: Metrics;
   /** The queue Redis connection for non-blocking commands (queues, producers). */
@@ -280,7 +277,6 @@ function openClients(
     log,
     role,
     settings,
-    hotRule: settings.cache.hotRule,
     metrics: createMetrics({
       role: connectionRole,
       // An operator command serves no /metrics: no default collectors for it.

@@ -8,6 +8,7 @@ import type { AbortStaleSettings } from '../../jobs/uploads-abort-stale/handler.
 
 /** The cache's settings (CACHE_*), with the hot rule that decides what is cached. */
 export interface CacheSettings {
+  /** HOT_MIN_CONFIDENCE and HOT_MAX_AGE_HOURS (seed 000: confidence ≥ 0.7, last seen ≤ 48 h). */
   readonly hotRule: HotRule;
   /** CACHE_TTL_SECONDS: how long a cached IOC lives. */
   readonly ttlSeconds: number;
