@@ -8,14 +8,10 @@ import { authenticate, hasScope } from '../src/api/auth.js';
 import { HttpProblem } from '../src/api/problem.js';
 import { redactJobData, redactText } from '../src/api/redact.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
+import { JOB_DEFINITIONS } from '../jobs/registry.js';
+import { queueDescriptions } from './queue-descriptions.js';
 
-const DESCRIPTIONS: Record<string, string> = {
-  ingest: 'IOC batch inserts and watermark commits',
-  cache: 'hot-IOC cache promotion',
-  artifacts: 'artifact uploads to S3',
-  archive: 'WORM archives under S3 Object Lock',
-  maintenance: 'retention cleanup and stale-upload abort',
-};
+const DESCRIPTIONS = queueDescriptions(JOB_DEFINITIONS);
 
 const READS = new Set(['GET', 'HEAD']);
 

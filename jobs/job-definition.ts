@@ -10,6 +10,28 @@ export interface JobTypeOptions {
   priority?: number;
 }
 
+/** When the scheduler enqueues a job type, unless the environment says otherwise. */
+export interface JobSchedule {
+  /**
+   * The environment suffix: `ARCHIVE` is read from `SCHEDULE_ARCHIVE`. Upper case, digits
+   * and `_`; one definition a key.
+   */
+  readonly key: string;
+  /** The default: a cron expression (UTC, 5 or 6 fields), or `off` until an operator sets one. */
+  readonly cron: string;
+}
+
+/** What an operator may do with a job type outside its schedule. */
+export interface OperatorActions {
+  /** Listed for `POST /v1/maintenance/{job}` and `stowage run <job>`. */
+  readonly runNow: boolean;
+  /**
+   * Its payload takes `dry_run` (report only, change nothing); the contract test checks the
+   * schema agrees.
+   */
+  readonly dryRun: boolean;
+}
+
 /**
  * A job type, defined once: what the API validates with, what producers enqueue with, what
  * the scheduler ticks and what the worker runs. Pure: no SDK imports, so the API loads it
@@ -38,7 +60,19 @@ export interface JobDefinition<Name extends string = string, Schema extends z.Zo
   reserved?(payload: z.output<Schema>): { path: string; message: string }[];
   /** A valid example payload; the contract test parses it. */
   readonly fixture: z.input<Schema>;
+  /**
+   * A few words for its queue's dashboard description (`retention cleanup`); the queue's
+   * description lists those of its types.
+   */
+  readonly summary?: string;
+  /** Enqueued on cron by the scheduler; unset: never scheduled. */
+  readonly schedule?: JobSchedule;
+  /** What an operator may run by hand; unset: nothing (enqueue through the generic route). */
+  readonly operator?: OperatorActions;
 }
+
+/** An environment suffix: `SCHEDULE_<KEY>`. */
+const SCHEDULE_KEY = /^[A-Z][A-Z0-9_]*$/;
 
 /** Declares a job type, keeping its literal name in the type. */
 export function defineJob<const Name extends string, Schema extends z.ZodType>(
@@ -46,6 +80,11 @@ export function defineJob<const Name extends string, Schema extends z.ZodType>(
 ): JobDefinition<Name, Schema> {
   if (!/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/.test(definition.name)) {
     throw new Error(`job name "${definition.name}" must be noun.verb in lower case`);
+  }
+  if (definition.schedule && !SCHEDULE_KEY.test(definition.schedule.key)) {
+    throw new Error(
+      `job "${definition.name}": schedule key "${definition.schedule.key}" must be upper case, digits and _`,
+    );
   }
   return definition;
 }

@@ -1,5 +1,8 @@
-// Prints the README's configuration table from the config schema: `npx tsx scripts/config-table.ts`.
+// Prints the README's configuration table from the config schema and the job definitions'
+// schedules: `npx tsx scripts/config-table.ts`.
 import { configSchema } from '../src/config.js';
+import { scheduleVariableDocs } from '../jobs/job-schedules.js';
+import { JOB_DEFINITIONS } from '../jobs/registry.js';
 
 const rows = Object.entries(configSchema.shape).map(([key, schema]) => {
   const parsed = (
@@ -8,6 +11,10 @@ const rows = Object.entries(configSchema.shape).map(([key, schema]) => {
   const value = parsed.success ? parsed.data : undefined;
   return `| \`${key}\` | \`${shown(value)}\` | ${(schema as { description?: string }).description ?? ''} |`;
 });
+// SCHEDULE_<KEY> variables are declared by the scheduled job definitions, not the schema.
+for (const s of scheduleVariableDocs(JOB_DEFINITIONS)) {
+  rows.push(`| \`${s.variable}\` | \`${s.default}\` | ${s.description} |`);
+}
 
 /** How a default reads in the table. */
 function shown(value: unknown): string {

@@ -155,7 +155,8 @@ async function main(argv: string[]): Promise<void> {
     case 'resume':
     case 'counts':
     case 'watermarks':
-    case 'run': {
+    case 'run':
+    case 'schedules': {
       const { runOperatorCommand } = await import('./cli/operator.js');
       process.exit(await runOperatorCommand(command, rest, () => config()));
       return;

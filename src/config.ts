@@ -155,8 +155,8 @@ const bucket = z
     'an S3 bucket name: 3..63 lower-case letters, digits, . -',
   );
 
-/** A cron expression, or `off` to disable the entry. */
-const schedule = z
+/** A cron expression, or `off` to disable the entry (null). */
+export const scheduleSchema = z
   .string()
   .trim()
   .refine((v) => v === 'off' || isValidCron(v), {
@@ -531,21 +531,23 @@ export const configSchema = z.object({
     .min(0)
     .default(30_000)
     .describe('How long SIGTERM waits for in-flight jobs before closing anyway.'),
-
-  SCHEDULE_ARCHIVE: schedule.default('15 1 * * *').describe('archive.lock cron (UTC) or off.'),
-  SCHEDULE_RETENTION: schedule
-    .default('45 2 * * *')
-    .describe('retention.cleanup cron (UTC) or off.'),
-  SCHEDULE_CACHE_WARM: schedule.default('5 * * * *').describe('cache.promote cron (UTC) or off.'),
-  SCHEDULE_ABORT_STALE_UPLOADS: schedule
-    .default('35 * * * *')
-    .describe('uploads.abort-stale cron (UTC) or off.'),
 });
 
 type Env = z.output<typeof configSchema>;
 
+/**
+ * Every `SCHEDULE_<KEY>` variable starts with this. The keys are not in the schema: each
+ * scheduled job's definition declares its own (jobs/job-schedules.ts resolves them).
+ */
+export const SCHEDULE_ENV_PREFIX = 'SCHEDULE_';
+
 /** The validated configuration every process is built from. */
 export interface Config extends Env {
+  /**
+   * Each `SCHEDULE_<KEY>` set in the environment, by KEY: a validated cron expression, or
+   * null for `off`. Unset keys are absent (the job definition's default applies).
+   */
+  schedules: Readonly<Record<string, string | null>>;
   workerQueues: QueueName[];
   cacheRedisUrl: string;
   publicUrl: string;
@@ -570,10 +572,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (value !== undefined && value !== '') input[key] = value;
   }
   const parsed = configSchema.safeParse(input);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-  if (!parsed.success) throw new ConfigError(problems);
+  const schedules = collectSchedules(env);
+  const problems = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)),
+    ...schedules.problems,
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
   const cfg = parsed.data;
   if (cfg.NODE_ENV === 'production') {
@@ -591,8 +597,25 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   return {
     ...cfg,
+    schedules: schedules.values,
     workerQueues: queues as QueueName[],
     cacheRedisUrl: cfg.CACHE_REDIS_URL ?? cfg.REDIS_URL,
     publicUrl: cfg.API_PUBLIC_URL ?? `http://localhost:${cfg.API_PORT}`,
   };
+}
+
+/** Every non-empty `SCHEDULE_<KEY>` of an environment, validated; problems name the variable. */
+function collectSchedules(env: Record<string, string | undefined>): {
+  values: Record<string, string | null>;
+  problems: string[];
+} {
+  const values: Record<string, string | null> = {};
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(SCHEDULE_ENV_PREFIX) || value === undefined || value === '') continue;
+    const parsed = scheduleSchema.safeParse(value);
+    if (parsed.success) values[name.slice(SCHEDULE_ENV_PREFIX.length)] = parsed.data;
+    else problems.push(...parsed.error.issues.map((i) => `${name}: ${i.message}`));
+  }
+  return { values, problems };
 }

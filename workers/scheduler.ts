@@ -2,14 +2,10 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../src/log.js';
 import { jobIdForTick } from '../jobs/job-id.js';
 import type { AnyJobDefinition } from '../jobs/job-definition.js';
+import type { ScheduleEntry } from '../jobs/job-schedules.js';
 import type { Producer } from '../queues/producer.js';
 
-/** One cron entry: which job type to enqueue, when (UTC), with what payload. */
-export interface ScheduleEntry {
-  jobName: string;
-  cron: string;
-  payload: unknown;
-}
+export type { ScheduleEntry };
 
 /**
  * Enqueues maintenance on cron. Each tick's job id derives from the job name and the tick

@@ -33,4 +33,7 @@ export const archiveLockJob = defineJob({
   // No idempotency key: the ledger makes a second run of an unchanged day a no-op, and a key would
   // keep a failed run's id and refuse a new one after the bucket has been fixed.
   fixture: { day: '2026-01-01' },
+  summary: 'WORM archives under S3 Object Lock',
+  schedule: { key: 'ARCHIVE', cron: '15 1 * * *' },
+  operator: { runNow: true, dryRun: false },
 });

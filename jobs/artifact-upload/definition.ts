@@ -59,6 +59,7 @@ export const artifactUploadJob = defineJob({
       sha256: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9',
     },
   },
+  summary: 'artifact uploads to S3',
 });
 
 /**

@@ -21,4 +21,7 @@ export const cachePromoteJob = defineJob({
     limit: z.number().int().positive().max(1_000_000).optional(),
   }),
   fixture: { min_confidence: 0.8, max_age_hours: 24 },
+  summary: 'hot-IOC cache promotion',
+  schedule: { key: 'CACHE_WARM', cron: '5 * * * *' },
+  operator: { runNow: true, dryRun: false },
 });

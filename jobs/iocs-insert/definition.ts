@@ -32,4 +32,5 @@ export const iocsInsertJob = defineJob({
       },
     ],
   },
+  summary: 'IOC batch inserts',
 });

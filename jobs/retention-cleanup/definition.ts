@@ -39,4 +39,7 @@ export const retentionCleanupJob = defineJob({
       .transform((t) => [...new Set(t)]),
   }),
   fixture: { dry_run: true, hot_days: 90, sample_days: 30, targets: ['hot', 'samples'] },
+  summary: 'retention cleanup',
+  schedule: { key: 'RETENTION', cron: '45 2 * * *' },
+  operator: { runNow: true, dryRun: true },
 });

@@ -26,4 +26,7 @@ export const uploadsAbortStaleJob = defineJob({
     dry_run: z.boolean().default(false),
   }),
   fixture: { older_than_hours: 24, dry_run: true },
+  summary: 'stale-upload abort',
+  schedule: { key: 'ABORT_STALE_UPLOADS', cron: '35 * * * *' },
+  operator: { runNow: true, dryRun: true },
 });

@@ -21,4 +21,5 @@ export const watermarkCommitJob = defineJob({
     records_collected: 150,
     error_message: null,
   },
+  summary: 'watermark commits',
 });

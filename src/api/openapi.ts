@@ -8,11 +8,11 @@ import {
   watermarkRewindBodySchema,
 } from '../domain/watermark.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
+import { maintenanceJobs } from '../../jobs/maintenance-jobs.js';
 import { artifactKindSchema, DIGEST_HEADER, presignBodySchema } from './routes/artifacts.js';
 import { ingestBodySchema } from './routes/ingest.js';
 import { iocTypeSchema } from './routes/iocs.js';
 import { bulkJobsBodySchema, idempotencyKeySchema } from './routes/jobs.js';
-import { MAINTENANCE_JOBS } from './routes/maintenance.js';
 
 type Json = Record<string, unknown>;
 
@@ -235,7 +235,7 @@ function operations(config: Config, registry: JobRegistry): Operation[] {
     { name: 'value', in: 'path', required: true, schema: { type: 'string' } },
   ];
   const sourceId = pathParam('source_id', sourceIdSchema, 'The collector source.');
-  const maintenance = MAINTENANCE_JOBS.filter((name) => registry.get(name));
+  const maintenance = maintenanceJobs(registry.definitions).map((d) => d.name);
   const idempotencyKey = idempotencyKeyHeader();
   const badInput = problem('Bad input; `errors` names each failing field');
   const keyConflict = problem('Idempotency-Key already used with another request body');

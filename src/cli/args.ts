@@ -269,6 +269,13 @@ function parseWatermarks(args: string[]): OperatorCommand {
   );
 }
 
+/** Parses `stowage schedules [--json]`. */
+export function parseSchedulesArgs(args: string[]): { json: boolean } {
+  const { values, positionals: pos } = parse('schedules', args, JSON_OPTION);
+  positionals('schedules', pos, []);
+  return { json: values.json };
+}
+
 /** Parses `stowage run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]`. */
 export function parseRunArgs(args: string[]): RunOptions {
   const { values, positionals: pos } = parse('run', args, {

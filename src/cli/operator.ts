@@ -1,11 +1,17 @@
 import type { Config } from '../config.js';
 import { ValidationError } from '../errors/index.js';
-import { parseOperatorArgs, parseRunArgs, type OperatorCommand } from './args.js';
+import {
+  parseOperatorArgs,
+  parseRunArgs,
+  parseSchedulesArgs,
+  type OperatorCommand,
+} from './args.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { enqueueCommand, retryAllCommand, retryCommand, statusCommand } from './job-commands.js';
 import { openOperatorContext, type CliIo, type OperatorContext } from './operator-context.js';
 import { countsCommand, pauseCommand } from './queue-commands.js';
 import { runCommand } from './run-command.js';
+import { schedulesCommand } from './schedule-commands.js';
 import { UsageError } from './usage-error.js';
 import { watermarksGetCommand, watermarksSetCommand } from './watermark-commands.js';
 
@@ -19,6 +25,7 @@ export const OPERATOR_COMMAND_NAMES = [
   'counts',
   'watermarks',
   'run',
+  'schedules',
 ] as const;
 
 /**
@@ -34,6 +41,10 @@ export async function runOperatorCommand(
 ): Promise<ExitCode> {
   try {
     if (command === 'run') return await runCommand(config(), parseRunArgs(args), io);
+    if (command === 'schedules') {
+      const options = parseSchedulesArgs(args);
+      return schedulesCommand(config(), options, io);
+    }
     const parsed = parseOperatorArgs(command, args);
     const ctx = openOperatorContext(config(), io);
     try {

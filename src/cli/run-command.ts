@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { QueueEvents } from 'bullmq';
 import type { Config } from '../config.js';
-import { MAINTENANCE_JOBS, supportsDryRun } from '../api/routes/maintenance.js';
+import { PermanentError } from '../errors/index.js';
+import { runMaintenance, type MaintenanceRun } from '../../queues/use-cases/run-maintenance.js';
 import type { RunOptions } from './args.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { openOperatorContext, type CliIo } from './operator-context.js';
@@ -20,31 +21,36 @@ export async function runCommand(
 ): Promise<ExitCode> {
   const ctx = openOperatorContext(config, io);
   const { registry, queues } = ctx;
-  const definition = MAINTENANCE_JOBS.includes(options.job) ? registry.get(options.job) : undefined;
   let events: QueueEvents | undefined;
   try {
-    if (!definition) {
+    let enqueued: MaintenanceRun;
+    try {
+      // Without --dry-run the operator asked for a real run (a dry_run in --payload still wins).
+      enqueued = await runMaintenance(
+        { registry, producer: ctx.producer },
+        { job: options.job, payload: options.payload, dryRun: options.dryRun },
+        {
+          beforeEnqueue: async ({ definition }) => {
+            await ctx.requireRedis();
+            if (!options.wait) return;
+            // Listening before enqueueing: no progress event of the job can be missed.
+            events = new QueueEvents(definition.queue, {
+              connection: ctx.deps.connectRedis('run-events'),
+              prefix: config.QUEUE_PREFIX,
+            });
+            events.on('error', () => undefined);
+            await events.waitUntilReady();
+          },
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof PermanentError && err.code === 'unknown_job_type')) throw err;
+      const known = err.context['known'];
       io.stderr.write(
-        `run: unknown maintenance job "${options.job}"; one of: ${MAINTENANCE_JOBS.filter((n) => registry.get(n)).join(', ')}\n`,
+        `run: unknown maintenance job "${options.job}"; one of: ${Array.isArray(known) ? known.join(', ') : ''}\n`,
       );
       return EXIT.usage;
     }
-    if (options.dryRun && !supportsDryRun(definition)) {
-      io.stderr.write(`run: ${options.job} has no dry run\n`);
-      return EXIT.usage;
-    }
-    await ctx.requireRedis();
-    const payload = options.dryRun ? { ...options.payload, dry_run: true } : options.payload;
-    if (options.wait) {
-      // Listening before enqueueing: no progress event of the job can be missed.
-      events = new QueueEvents(definition.queue, {
-        connection: ctx.deps.connectRedis('run-events'),
-        prefix: config.QUEUE_PREFIX,
-      });
-      events.on('error', () => undefined);
-      await events.waitUntilReady();
-    }
-    const enqueued = await ctx.producer.enqueueByName(options.job, payload);
     io.stderr.write(`enqueued ${enqueued.id} on ${enqueued.queue}\n`);
     if (!events) return EXIT.ok;
 
@@ -57,7 +63,7 @@ export async function runCommand(
       const percent = progressPercent(data);
       if (percent !== undefined) progress.update(percent, progressDetail(data));
     });
-    const job = await queues.get(definition.queue).getJob(enqueued.id);
+    const job = await queues.get(enqueued.queue).getJob(enqueued.id);
     if (!job) throw new Error(`job ${enqueued.id} vanished right after it was enqueued`);
     let result: unknown;
     try {

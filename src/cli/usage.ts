@@ -1,4 +1,25 @@
 import { QUEUE_NAMES } from '../config.js';
+import { maintenanceJobs } from '../../jobs/maintenance-jobs.js';
+import { JOB_DEFINITIONS } from '../../jobs/registry.js';
+
+/** Help text after the 27-column command margin, wrapped at 88 columns. */
+function described(text: string): string {
+  const margin = ' '.repeat(27);
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && margin.length + line.length + 1 + word.length > 88) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines.map((l) => `${margin}${l}`).join('\n');
+}
+
+const RUNNABLE = maintenanceJobs(JOB_DEFINITIONS)
+  .map((d) => d.name)
+  .join(', ');
 
 /** What `stowage` with no or an unknown command prints. */
 export const USAGE = `usage: stowage <command>
@@ -31,9 +52,9 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
                            --force creates a source's first one; --rewind goes
                            back, audited with the reason and --by or the OS user)
   run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]
-                           run a maintenance job now (archive.lock, retention.cleanup,
-                           uploads.abort-stale, cache.promote), show its progress and
-                           print its report; --dry-run changes nothing
+${described(`run a maintenance job now (${RUNNABLE}), show its progress and print its report; --dry-run changes nothing`)}
+  schedules [--json]       each scheduled job, its SCHEDULE_ variable and its cron (UTC)
+                           or off: the definition's default unless the environment sets it
 
 exit codes: 0 ok, 1 failed (job failed, not found, refused, backend away),
             2 usage or validation error (bad configuration),

@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { Scheduler } from '../../workers/scheduler.js';
 import { TestWorld, eventually } from '../helpers/world.js';
 
@@ -55,5 +58,19 @@ describe('scheduler', () => {
     const s = make('* * * * *');
     const id = await s.tick({ jobName: 'no.such', cron: '* * * * *', payload: {} }, new Date());
     expect(id).toBeUndefined();
+  });
+});
+
+describe('scheduler process', () => {
+  it('a SCHEDULE_ variable no job declares refuses the start with exit code 3, naming it', async () => {
+    const attempt = promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'scheduler'],
+      { env: { ...process.env, SCHEDULE_ARCHIV: '0 1 * * *' }, timeout: 60_000 },
+    );
+    await expect(attempt).rejects.toMatchObject({
+      code: EXIT.refused,
+      stderr: expect.stringMatching(/SCHEDULE_ARCHIV names no scheduled job/),
+    });
   });
 });

@@ -81,8 +81,8 @@ describe('loadConfig', () => {
 
   it('accepts cron expressions and "off", and refuses anything else', () => {
     const cfg = loadConfig({ SCHEDULE_ARCHIVE: 'off', SCHEDULE_CACHE_WARM: '*/10 * * * *' });
-    expect(cfg.SCHEDULE_ARCHIVE).toBeNull();
-    expect(cfg.SCHEDULE_CACHE_WARM).toBe('*/10 * * * *');
+    expect(cfg.schedules['ARCHIVE']).toBeNull();
+    expect(cfg.schedules['CACHE_WARM']).toBe('*/10 * * * *');
     expect(() => loadConfig({ SCHEDULE_CACHE_WARM: '99 * * * *' })).toThrow(/SCHEDULE_CACHE_WARM/);
   });
 

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, ConfigError, configSchema, loadConfig } from '../../src/config.js';
+import { scheduleVariableDocs } from '../../jobs/job-schedules.js';
+import { JOB_DEFINITIONS } from '../../jobs/registry.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -20,7 +22,12 @@ const DOCKERIGNORE = join(ROOT, '.dockerignore');
 const STOWAGE_DOCKERFILE = 'deploy/Dockerfile';
 const CLI_SUBCOMMANDS = ['api', 'worker', 'scheduler', 'dashboard', 'up', 'init'];
 
-const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS);
+/** The SCHEDULE_<KEY> variables the job definitions declare (not in the schema). */
+const SCHEDULE_DOCS = scheduleVariableDocs(JOB_DEFINITIONS);
+const KNOWN_KEYS: ReadonlySet<string> = new Set([
+  ...CONFIG_KEYS,
+  ...SCHEDULE_DOCS.map((s) => s.variable),
+]);
 
 type Dict = Record<string, unknown>;
 type Env = Record<string, string | undefined>;
@@ -451,6 +458,21 @@ describe('.env.example', () => {
           : null;
       if (shown !== null && !comment.includes(`Default: ${shown}.`))
         wrong.push(`${key}: comment lacks "Default: ${shown}."`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("documents each SCHEDULE_ variable it lists with its definition's meaning and default", () => {
+    const wrong: string[] = [];
+    for (const doc of SCHEDULE_DOCS.filter((d) => listed.has(d.variable))) {
+      const index = example.lines.findIndex(
+        (l) => l.startsWith(`${doc.variable}=`) || new RegExp(`^#\\s*${doc.variable}=`).test(l),
+      );
+      const comment = example.lines[index - 1] ?? '';
+      if (!comment.startsWith('#') || !comment.includes(doc.description))
+        wrong.push(`${doc.variable}: comment lacks "${doc.description}"`);
+      if (!comment.includes(`Default: ${doc.default}.`))
+        wrong.push(`${doc.variable}: comment lacks "Default: ${doc.default}."`);
     }
     expect(wrong).toEqual([]);
   });

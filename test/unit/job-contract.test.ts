@@ -3,8 +3,19 @@ import { QUEUE_NAMES } from '../../src/config.js';
 import { JOB_DEFINITIONS, JOB_TYPES } from '../../jobs/registry.js';
 import { defineJob } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
+import type { AnyJobDefinition } from '../../jobs/job-definition.js';
+import { resolveSchedules } from '../../jobs/job-schedules.js';
 import { z } from 'zod';
+import { tickJob } from '../fixtures/scheduled-job.js';
 import { TEST_JOBS, testHandlers } from '../fixtures/test-jobs.js';
+
+/** Whether a job type's payload takes `dry_run` (a schema without it refuses or strips the key). */
+function takesDryRun(definition: AnyJobDefinition): boolean {
+  const parsed = definition.payload.safeParse({ ...(definition.fixture as object), dry_run: true });
+  return parsed.success && (parsed.data as { dry_run?: unknown }).dry_run === true;
+}
+
+const EVERY_DEFINITION: readonly AnyJobDefinition[] = [...JOB_DEFINITIONS, ...TEST_JOBS, tickJob];
 
 /** Every registry — the production one and the framework's test one — keeps the contract. */
 const registries = [
@@ -25,6 +36,19 @@ describe.each(registries)('job contract ($label registry)', ({ defs, handlers })
       expect(def.description.length).toBeGreaterThan(10);
     }
     expect(Object.keys(handlers).sort()).toEqual(defs.map((d) => d.name).sort());
+  });
+});
+
+describe('operator actions and schedules declared by definitions', () => {
+  it.each(EVERY_DEFINITION.map((d) => [d.name, d] as const))(
+    '%s declares a dry run exactly when its payload takes dry_run',
+    (_name, definition) => {
+      expect(definition.operator?.dryRun ?? false).toBe(takesDryRun(definition));
+    },
+  );
+
+  it('every schedule default is a cron expression or off, each key declared once', () => {
+    expect(() => resolveSchedules({}, EVERY_DEFINITION)).not.toThrow();
   });
 });
 

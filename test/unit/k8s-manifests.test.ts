@@ -18,6 +18,8 @@ import {
   loadConfig,
   type Config,
 } from '../../src/config.js';
+import { scheduleVariableDocs } from '../../jobs/job-schedules.js';
+import { JOB_DEFINITIONS } from '../../jobs/registry.js';
 
 const K8S_DIR = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'deploy', 'k8s');
 const PROCESS_COMMANDS = ['api', 'worker', 'scheduler', 'dashboard'];
@@ -31,7 +33,11 @@ const CREDENTIALS = [
   'S3_ACCESS_KEY_ID',
   'S3_SECRET_ACCESS_KEY',
 ];
-const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS);
+// SCHEDULE_<KEY> variables are declared by the scheduled job definitions, not the schema.
+const KNOWN_KEYS: ReadonlySet<string> = new Set([
+  ...CONFIG_KEYS,
+  ...scheduleVariableDocs(JOB_DEFINITIONS).map((s) => s.variable),
+]);
 
 type Dict = Record<string, unknown>;
 type Env = Record<string, string>;
