@@ -63,11 +63,9 @@ export function openOperatorContext(config: Config, io: CliIo): OperatorContext 
     },
     async close() {
       // Closing waits on connections that may never come back; the command's answer stands.
-      await withTimeout(
-        deps.close(),
-        BACKEND_DEADLINE_MS,
-        'closing connections',
-      ).catch(() => undefined);
+      await withTimeout(deps.close(), BACKEND_DEADLINE_MS, 'closing connections').catch(
+        () => undefined,
+      );
     },
   };
 }
