@@ -38,13 +38,13 @@ import {
 import type { ClickHouseClient } from '@clickhouse/client';
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { archiveLockSettings, createArchiveLockHandler } from '../jobs/archive-lock/handler.js';
+import { createArchiveLockHandler } from '../jobs/archive-lock/handler.js';
 import { GzipNdjsonPart } from '../jobs/archive-lock/gzip-part.js';
 import type { JobContext } from '../jobs/job-definition.js';
 import { createRetentionCleanupHandler } from '../jobs/retention-cleanup/handler.js';
 import type { RetentionReport } from '../jobs/retention-cleanup/report.js';
 import { loadConfig, type Config, type QueueName } from '../src/config.js';
-import { createDeps, type Deps } from '../src/deps.js';
+import { createRoot, type Root } from '../src/composition/root.js';
 import { archiveManifestKey, type ArchiveManifest } from '../src/domain/archive.js';
 import type { IocType, StoredIoc } from '../src/domain/ioc.js';
 import { UTC_DAY_MS, utcDayOf, utcDayWindow } from '../src/domain/utc-day.js';
@@ -207,7 +207,7 @@ function loadedRow(dayStart: number, i: number, n: number): StoredIoc {
 }
 
 /** The context a worker would hand a handler, for one in-process attempt; progress goes to stderr. */
-function jobContext(deps: Deps, name: string, queue: QueueName): JobContext {
+function jobContext(deps: Root, name: string, queue: QueueName): JobContext {
   let lastReport = 0;
   return {
     jobId: `${name}.bench`,
@@ -236,8 +236,8 @@ function jobContext(deps: Deps, name: string, queue: QueueName): JobContext {
  * The baseline: the day read by streamWindow with archive.lock's page and part sizes, each
  * part built by the same GzipNdjsonPart and written to /dev/null. Seconds.
  */
-async function gzipToDevNull(deps: Deps, day: string): Promise<number> {
-  const settings = archiveLockSettings(deps.config);
+async function gzipToDevNull(deps: Root, day: string): Promise<number> {
+  const settings = deps.settings.archive;
   const pageRows = Math.min(settings.partRows, 10_000);
   const { start, end } = utcDayWindow(day);
   const t = performance.now();
@@ -270,7 +270,7 @@ async function objectBody(s3: S3Client, bucket: string, key: string, versionId?:
 }
 
 /** Reads back the archived day (untimed): rows and uncompressed NDJSON bytes of its parts. */
-async function readBack(deps: Deps, day: string): Promise<{ rows: number; ndjsonBytes: number }> {
+async function readBack(deps: Root, day: string): Promise<{ rows: number; ndjsonBytes: number }> {
   const bucket = deps.config.ARCHIVE_BUCKET;
   let text = '';
   for await (const chunk of await objectBody(deps.s3, bucket, archiveManifestKey(day))) {
@@ -516,7 +516,7 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
     LOG_LEVEL: 'warn',
   };
   const config: Config = loadConfig(env);
-  const deps = createDeps(config, 'cli', createLogger(config, { process: 'bench' }));
+  const deps = createRoot(config, createLogger(config, { process: 'bench' }), { role: 'cli' });
 
   // Registered before anything is created, so a failure at any point undoes what exists.
   cleanup.add('close connections', () => deps.close());
@@ -573,7 +573,7 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
     hotStore: deps.hotStore,
     ledger: deps.archiveLedger,
     archive: deps.wormArchive,
-    settings: archiveLockSettings(config),
+    settings: deps.settings.archive,
   });
   t = performance.now();
   const archived = await archive(
@@ -634,7 +634,12 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
   const during = new IngestLoad(base, key, waiter, [api, worker], `b${suffix}`);
   during.start();
   await sleep(WARMUP_MS);
-  const retention = createRetentionCleanupHandler(deps);
+  const retention = createRetentionCleanupHandler({
+    settings: deps.settings.retention,
+    hotRetention: deps.hotRetention,
+    archiveLedger: deps.archiveLedger,
+    sampleRetention: deps.sampleRetention,
+  });
   const r0 = performance.now();
   const report = (await retention(
     { dry_run: false, hot_days: HOT_DAYS, targets: ['hot'] },

@@ -1,7 +1,7 @@
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import { QUEUE_NAMES, type Config } from '../src/config.js';
-import { createDeps } from '../src/deps.js';
+import type { Config } from '../src/config.js';
+import { createRoot } from '../src/composition/root.js';
 import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
 import { createHttpServer, httpServerLimits } from '../src/http/http-server.js';
@@ -12,7 +12,6 @@ import {
   DASHBOARD_SECURITY_HEADERS,
   securityHeaders,
 } from '../src/http/security-headers.js';
-import { QueueSet } from '../queues/queue-set.js';
 import { dashboardRouter } from './bull-board.js';
 
 /** Runs Bull Board on its own (DASHBOARD_PORT), without the intake API. */
@@ -21,10 +20,8 @@ export async function startDashboard(
   log: Logger,
   options: { port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
-  const deps = createDeps(config, 'dashboard', log);
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
-    keepCompleted: config.JOBS_KEEP_COMPLETED,
-  });
+  const root = createRoot(config, log, { role: 'dashboard' });
+  const { queues } = root;
   const app = express();
   app.disable('x-powered-by');
   // Health, metrics and problems as the api sends them; the board's pages their own.
@@ -35,9 +32,9 @@ export async function startDashboard(
   });
   // Prometheus' text format with the queue depths, as the api's GET /metrics.
   app.get('/metrics', async (_req, res) => {
-    deps.metrics.watchQueues(queues.all());
-    const body = await deps.metrics.render();
-    res.type(deps.metrics.contentType).send(body);
+    root.metrics.watchQueues(queues.all());
+    const body = await root.metrics.render();
+    res.type(root.metrics.contentType).send(body);
   });
   app.use(
     dashboardRouter({
@@ -64,8 +61,7 @@ export async function startDashboard(
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await queues.close();
-      await deps.close();
+      await root.close();
     },
   };
 }

@@ -2,24 +2,74 @@ import { artifactUploadJob } from './artifact-upload/definition.js';
 import { cachePromoteJob } from './cache-promote/definition.js';
 import { iocsInsertJob } from './iocs-insert/definition.js';
 import { JobRegistry } from './job-registry.js';
+import { definitionsOf, jobType } from './job-type.js';
 import { watermarkCommitJob } from './watermark-commit/definition.js';
 import { archiveLockJob } from './archive-lock/definition.js';
 import { retentionCleanupJob } from './retention-cleanup/definition.js';
 import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
+import { required } from './worker-resources.js';
 
 /**
- * Every job type Stowage runs. Adding a type is one folder under jobs/ and one line here
- * (and one in jobs/handlers.ts, which the compiler insists on).
+ * Every job type Stowage runs, each with its handler factory (typed by its definition, so
+ * a type without a handler, or a handler of another payload, does not compile). Adding a
+ * type is one folder under jobs/ and one line here. Handler modules are imported when a
+ * worker builds them: the api and the CLI load definitions only.
  */
-export const JOB_DEFINITIONS = [
-  iocsInsertJob,
-  watermarkCommitJob,
-  cachePromoteJob,
-  artifactUploadJob,
-  archiveLockJob,
-  retentionCleanupJob,
-  uploadsAbortStaleJob,
+export const JOB_TYPES = [
+  jobType(iocsInsertJob, async (r) =>
+    (await import('./iocs-insert/handler.js')).createIocsInsertHandler({
+      hotStore: r.hotStore,
+      iocCache: required(r, 'iocCache'),
+      hotRule: r.settings.cache.hotRule,
+    }),
+  ),
+  jobType(watermarkCommitJob, async (r) =>
+    (await import('./watermark-commit/handler.js')).createWatermarkCommitHandler({
+      watermarks: r.watermarks,
+    }),
+  ),
+  jobType(cachePromoteJob, async (r) =>
+    (await import('./cache-promote/handler.js')).createCachePromoteHandler({
+      hotStore: r.hotStore,
+      iocCache: required(r, 'iocCache'),
+      settings: r.settings.cache,
+    }),
+  ),
+  jobType(artifactUploadJob, async (r) =>
+    (await import('./artifact-upload/handler.js')).createArtifactUploadHandler({
+      artifacts: required(r, 'artifacts'),
+      audit: r.artifactAudit,
+      settings: r.settings.uploads,
+    }),
+  ),
+  jobType(archiveLockJob, async (r) =>
+    (await import('./archive-lock/handler.js')).createArchiveLockHandler({
+      hotStore: r.hotStore,
+      ledger: r.archiveLedger,
+      archive: required(r, 'wormArchive'),
+      settings: r.settings.archive,
+    }),
+  ),
+  jobType(retentionCleanupJob, async (r) =>
+    (await import('./retention-cleanup/handler.js')).createRetentionCleanupHandler({
+      settings: r.settings.retention,
+      hotRetention: r.hotRetention,
+      archiveLedger: r.archiveLedger,
+      sampleRetention: required(r, 'sampleRetention'),
+    }),
+  ),
+  jobType(uploadsAbortStaleJob, async (r) =>
+    (await import('./uploads-abort-stale/handler.js')).createUploadsAbortStaleHandler({
+      artifacts: required(r, 'artifacts'),
+      settings: r.settings.uploads.abortStale,
+      spool: r.spool,
+      spoolFileReferenced: required(r, 'spoolFileReferenced'),
+    }),
+  ),
 ] as const;
+
+/** Every job type's definition, in the order of JOB_TYPES. */
+export const JOB_DEFINITIONS = definitionsOf(JOB_TYPES);
 
 /** The registry of the job types above. */
 export function createJobRegistry(): JobRegistry<typeof JOB_DEFINITIONS> {

@@ -1,8 +1,8 @@
-import { QUEUE_NAMES } from '../src/config.js';
 import { createRedis } from '../src/connections/redis.js';
 import { createJobRegistry, type JOB_DEFINITIONS } from '../jobs/registry.js';
-import { Producer } from './producer.js';
-import { QueueSet, type QueueSetOptions } from './queue-set.js';
+import type { Producer } from './producer.js';
+import { openQueueLayer } from './queue-layer.js';
+import type { QueueSetOptions } from './queue-set.js';
 import {
   ingestIocs,
   type IngestIocsInput,
@@ -51,17 +51,18 @@ export async function connectProducer(
   options: ProducerConnectionOptions,
 ): Promise<ProducerConnection> {
   const redis = createRedis(options.redisUrl, 'api', 'producer', options.onError);
-  const queues = new QueueSet(redis, options.queuePrefix ?? 'stowage', QUEUE_NAMES, {
+  const layer = openQueueLayer(redis, {
+    registry: createJobRegistry(),
+    prefix: options.queuePrefix ?? 'stowage',
     ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
   });
-  const producer = new Producer(createJobRegistry(), queues, redis);
+  const { producer } = layer;
   const close = async () => {
-    await producer.close();
-    await queues.close();
+    await layer.close();
     await redis.quit().catch(() => redis.disconnect());
   };
   try {
-    await Promise.all([queues.ready(), producer.ready()]);
+    await layer.ready();
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createDeps } from './deps.js';
+import { createRoot } from './composition/root.js';
 import { createLogger } from './log.js';
 import { logCrashes, type RunningProcess } from './running-process.js';
 import { USAGE } from './cli/usage.js';
@@ -117,7 +117,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'init': {
       const cfg = config();
-      const deps = createDeps(cfg, 'cli', createLogger(cfg, { process: 'init' }));
+      const deps = createRoot(cfg, createLogger(cfg, { process: 'init' }), { role: 'init' });
       const results = await deps.checkBackends(10_000);
       for (const r of results) {
         process.stdout.write(

@@ -1,11 +1,10 @@
 import type { Config, QueueName } from '../src/config.js';
-import { createDeps } from '../src/deps.js';
+import { startRoot } from '../src/composition/root.js';
 import type { Logger } from '../src/log.js';
 import { startMetricsServer } from '../src/metrics-server.js';
 import type { RunningProcess } from '../src/running-process.js';
-import { createHandlers } from '../jobs/handlers.js';
-import { createJobRegistry } from '../jobs/registry.js';
-import { QueueSet } from '../queues/queue-set.js';
+import { createHandlers } from '../jobs/job-type.js';
+import { JOB_TYPES } from '../jobs/registry.js';
 import { WorkerHost } from './worker-host.js';
 
 /**
@@ -17,31 +16,35 @@ export async function startWorker(
   log: Logger,
   queues: readonly QueueName[] = config.workerQueues,
 ): Promise<RunningProcess & { metricsUrl: string }> {
-  const deps = createDeps(config, 'worker', log);
   // No DDL here: DDL waits for every open transaction on its table, and every running
   // worker's INSERT would queue behind it. `stowage init` creates the schema.
+  const root = await startRoot(config, log, { role: 'worker', queues });
+  let handlers;
   try {
-    await deps.preflight();
+    // Only the handlers of the served queues: their resources are what the root built.
+    handlers = await createHandlers(
+      JOB_TYPES.filter((t) => queues.includes(t.definition.queue)),
+      root.resources,
+    );
   } catch (err) {
-    await deps.close();
+    await root.close();
     throw err;
   }
   // Depths of the queues this worker serves, read on each scrape (no Worker can count).
-  const counted = new QueueSet(deps.redis, config.QUEUE_PREFIX, queues);
-  deps.metrics.watchQueues(counted.all());
+  root.metrics.watchQueues(root.queues.all());
   const host = new WorkerHost({
-    connect: (name) => deps.connectRedis(name),
+    connect: (name) => root.connectRedis(name),
     prefix: config.QUEUE_PREFIX,
     queues,
     concurrency: config.WORKER_CONCURRENCY,
     lockDuration: config.WORKER_LOCK_MS,
-    registry: createJobRegistry(),
-    handlers: createHandlers(deps),
+    registry: root.registry,
+    handlers,
     log,
-    metrics: deps.metrics,
+    metrics: root.metrics,
   });
   const metricsServer = await startMetricsServer({
-    metrics: deps.metrics,
+    metrics: root.metrics,
     port: config.WORKER_METRICS_PORT,
     host: config.API_HOST,
     log,
@@ -54,8 +57,7 @@ export async function startWorker(
     async stop() {
       await host.stop(config.SHUTDOWN_GRACE_MS);
       await metricsServer.close();
-      await counted.close();
-      await deps.close();
+      await root.close();
     },
   };
 }

@@ -1,4 +1,3 @@
-import type { Config } from '../../src/config.js';
 import {
   ARCHIVE_SCHEMA_VERSION,
   archiveManifestKey,
@@ -27,27 +26,6 @@ export interface ArchiveLockSettings {
   partRows: number;
   /** Rows per hot-store read; defaults to min(partRows, 10,000). */
   pageRows?: number;
-}
-
-/** The ARCHIVE_* keys archive.lock reads. */
-export type ArchiveConfig = Pick<
-  Config,
-  | 'ARCHIVE_LOCK_MODE'
-  | 'ARCHIVE_RETENTION_YEARS'
-  | 'ARCHIVE_SSE'
-  | 'ARCHIVE_KMS_KEY_ID'
-  | 'ARCHIVE_PART_ROWS'
->;
-
-/** The handler's settings from configuration. */
-export function archiveLockSettings(config: ArchiveConfig): ArchiveLockSettings {
-  return {
-    lockMode: config.ARCHIVE_LOCK_MODE,
-    retentionYears: config.ARCHIVE_RETENTION_YEARS,
-    sse: config.ARCHIVE_SSE,
-    kmsKeyId: config.ARCHIVE_KMS_KEY_ID,
-    partRows: config.ARCHIVE_PART_ROWS,
-  };
 }
 
 /** What archive.lock needs. */

@@ -21,19 +21,24 @@ export interface ArtifactUploadDeps {
     S3ArtifactStore,
     'bucketFor' | 'head' | 'uploadFile' | 'uploadStream' | 'abortUpload'
   >;
-  /** Absolute path of the spool directory shared with the api. */
-  spoolDir: string;
-  /** ARTIFACT_MAX_BYTES: a URL source sending more fails with storage_quota_exceeded. */
-  maxBytes: number;
-  urlAllowlist: UrlAllowlist;
-  /** Resolves URL source hosts (tests point names at local servers); dns.lookup by default. */
-  resolveHost?: ResolveHost;
-  /** How long a URL source may stay silent (default 30 s). */
-  urlIdleTimeoutMs?: number;
-  /** URL_SOURCE_DEADLINE_MS: longest a URL source may take in full (default 30 min). */
-  urlDeadlineMs?: number;
   /** Where admin overwrites are recorded; without it an overwrite fails the job. */
   audit?: Pick<ArtifactAuditLog, 'begin' | 'complete'>;
+  settings: ArtifactUploadSettings;
+  /** Resolves URL source hosts (tests point names at local servers); dns.lookup by default. */
+  resolveHost?: ResolveHost;
+}
+
+/** The settings artifact.upload reads (projected from configuration once). */
+export interface ArtifactUploadSettings {
+  /** Absolute path of the spool directory shared with the api. */
+  readonly spoolDir: string;
+  /** ARTIFACT_MAX_BYTES: a URL source sending more fails with storage_quota_exceeded. */
+  readonly maxBytes: number;
+  readonly urlAllowlist: UrlAllowlist;
+  /** URL_SOURCE_DEADLINE_MS: longest a URL source may take in full (default 30 min). */
+  readonly urlDeadlineMs?: number;
+  /** How long a URL source may stay silent (default 30 s). */
+  readonly urlIdleTimeoutMs?: number;
 }
 
 /**
@@ -108,7 +113,8 @@ export function createArtifactUploadHandler(
         head.sha256 === source.sha256 &&
         (source.size === undefined || head.size === source.size);
       if (head && same) {
-        if (source.type === 'spool') await rm(join(deps.spoolDir, source.file), { force: true });
+        if (source.type === 'spool')
+          await rm(join(deps.settings.spoolDir, source.file), { force: true });
         // A leftover of an attempt that crashed after another upload of the same bytes won.
         if (checkpoint) await deps.artifacts.abortUpload(checkpoint).catch(() => undefined);
         if (payload.overwrite) await deps.audit?.complete(ctx.jobId, head.versionId ?? null);
@@ -193,7 +199,7 @@ async function fromSpool(
   },
 ): Promise<ArtifactUploadResult> {
   const { bucket, key } = run;
-  const path = join(deps.spoolDir, source.file);
+  const path = join(deps.settings.spoolDir, source.file);
   try {
     await stat(path);
   } catch (err) {
@@ -251,14 +257,15 @@ async function fromUrl(
   const tooLarge = (size: number) =>
     new PermanentError(
       'storage_quota_exceeded',
-      `the artifact has ${size} bytes, more than the limit of ${deps.maxBytes}`,
-      { bucket, key, size, maxBytes: deps.maxBytes },
+      `the artifact has ${size} bytes, more than the limit of ${deps.settings.maxBytes}`,
+      { bucket, key, size, maxBytes: deps.settings.maxBytes },
     );
-  if (source.size !== undefined && source.size > deps.maxBytes) throw tooLarge(source.size);
+  if (source.size !== undefined && source.size > deps.settings.maxBytes)
+    throw tooLarge(source.size);
 
   // The idle timeout alone lets a server that sends a byte now and then hold a worker slot
   // for ever: the whole fetch, headers to last byte, also has a deadline.
-  const deadlineMs = deps.urlDeadlineMs ?? 30 * 60_000;
+  const deadlineMs = deps.settings.urlDeadlineMs ?? 30 * 60_000;
   const deadline = new AbortController();
   const timer = setTimeout(() => {
     deadline.abort(
@@ -298,18 +305,18 @@ async function fetchIntoBucket(
 ): Promise<ArtifactUploadResult> {
   const { kind, bucket, key } = run;
   const opened = await openUrlSource(source.url, {
-    allowlist: deps.urlAllowlist,
+    allowlist: deps.settings.urlAllowlist,
     resolve: deps.resolveHost,
-    idleTimeoutMs: deps.urlIdleTimeoutMs ?? 30_000,
+    idleTimeoutMs: deps.settings.urlIdleTimeoutMs ?? 30_000,
     signal,
   });
   const length = opened.contentLength;
   if (
     length !== undefined &&
-    (length > deps.maxBytes || (source.size !== undefined && length !== source.size))
+    (length > deps.settings.maxBytes || (source.size !== undefined && length !== source.size))
   ) {
     opened.body.destroy();
-    if (length > deps.maxBytes) throw tooLarge(length);
+    if (length > deps.settings.maxBytes) throw tooLarge(length);
     throw new PermanentError(
       'size_mismatch',
       `${opened.where} announces ${length} bytes, ${source.size} were declared`,
@@ -322,7 +329,7 @@ async function fetchIntoBucket(
     from: opened.where,
     contentType: payload.content_type,
     metadata: { ...payload.metadata, [JOB_ID_METADATA]: ctx.jobId },
-    maxBytes: deps.maxBytes,
+    maxBytes: deps.settings.maxBytes,
     expectedSize: source.size,
     expectedSha256: source.sha256,
     announcedSize: length,

@@ -9,16 +9,16 @@ import type { cachePromoteJob } from './definition.js';
 export interface CachePromoteDeps {
   hotStore: HotStore;
   iocCache: RedisIocCache;
-  hotRule: HotRule;
-  promoteLimit: number;
+  /** The hot rule and CACHE_PROMOTE_LIMIT, the defaults of a payload that names neither. */
+  settings: { readonly hotRule: HotRule; readonly promoteLimit: number };
 }
 
 /** Reads the hot IOCs from the store and writes them to the cache, pipelined, with the TTL. */
 export function createCachePromoteHandler(deps: CachePromoteDeps): Handler<typeof cachePromoteJob> {
   return async (payload, ctx) => {
-    const minConfidence = payload.min_confidence ?? deps.hotRule.minConfidence;
-    const maxAgeHours = payload.max_age_hours ?? deps.hotRule.maxAgeHours;
-    const limit = payload.limit ?? deps.promoteLimit;
+    const minConfidence = payload.min_confidence ?? deps.settings.hotRule.minConfidence;
+    const maxAgeHours = payload.max_age_hours ?? deps.settings.hotRule.maxAgeHours;
+    const limit = payload.limit ?? deps.settings.promoteLimit;
     const since = new Date(Date.now() - maxAgeHours * 3_600_000);
     const hot = await deps.hotStore.findHot({ minConfidence, since, limit });
     await ctx.progress(50);

@@ -1,4 +1,3 @@
-import type { Config } from '../../src/config.js';
 import { UTC_DAY_MS, utcDayNumberOf } from '../../src/domain/utc-day.js';
 import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
@@ -18,22 +17,22 @@ export interface ArchivedDaysReader {
   latestGenerations(from: Date, to: Date): Promise<Map<string, LatestGeneration>>;
 }
 
-/** The settings retention.cleanup reads. */
-export type RetentionSettings = Pick<
-  Config,
-  | 'ARCHIVE_ENABLED'
-  | 'HOT_RETENTION_DAYS'
-  | 'SAMPLE_RETENTION_ENABLED'
-  | 'SAMPLE_RETENTION_DAYS'
-  | 'RETENTION_BATCH_SIZE'
->;
+/** The settings retention.cleanup reads (projected from configuration once). */
+export interface RetentionSettings {
+  /** ARCHIVE_ENABLED: hot rows go only once their day is archived. */
+  readonly archiveEnabled: boolean;
+  /** HOT_RETENTION_DAYS: the hot window, unless a payload says otherwise. */
+  readonly hotRetentionDays: number;
+  /** SAMPLE_RETENTION_ENABLED and SAMPLE_RETENTION_DAYS: the sample window. */
+  readonly sampleRetentionEnabled: boolean;
+  readonly sampleRetentionDays: number;
+  /** RETENTION_BATCH_SIZE: rows or objects per delete. */
+  readonly batchSize: number;
+}
 
-/**
- * What retention.cleanup needs. Read when a job runs, not when the handler is built, so
- * getters stay lazy: a worker that never runs retention never opens these clients.
- */
+/** What retention.cleanup needs. */
 export interface RetentionCleanupDeps {
-  readonly config: RetentionSettings;
+  readonly settings: RetentionSettings;
   readonly hotRetention: HotRetention;
   readonly archiveLedger: ArchivedDaysReader;
   readonly sampleRetention: SampleRetention;
@@ -86,22 +85,22 @@ async function cleanHot(
   asOf: Date,
   progress: Progress,
 ): Promise<HotRetentionReport> {
-  const { config, hotRetention } = deps;
-  const batchSize = config.RETENTION_BATCH_SIZE;
+  const { settings, hotRetention } = deps;
+  const batchSize = settings.batchSize;
   const cutoff = new Date(
-    asOf.getTime() - (payload.hot_days ?? config.HOT_RETENTION_DAYS) * UTC_DAY_MS,
+    asOf.getTime() - (payload.hot_days ?? settings.hotRetentionDays) * UTC_DAY_MS,
   );
   // With archiving on, a row may go only when its day's newest archive generation holds it
   // at its current version: rows of days not in the ledger are blocked, rows that arrived
   // or changed after the archive are kept (the next archive.lock writes them). Without
   // archiving every row past the cutoff may go.
-  const bounds = config.ARCHIVE_ENABLED
+  const bounds = settings.archiveEnabled
     ? await archiveBounds(deps, hotRetention, cutoff)
     : undefined;
   const plan = summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
   const base = {
     cutoff: cutoff.toISOString(),
-    archive_required: config.ARCHIVE_ENABLED,
+    archive_required: settings.archiveEnabled,
   };
   const warnKept = (kept: {
     blocked_unarchived_rows: number;
@@ -190,9 +189,9 @@ async function cleanSamples(
   asOf: Date,
   progress: Progress,
 ): Promise<SampleRetentionReport> {
-  const { config } = deps;
+  const { settings } = deps;
   const empty = { objects: 0, bytes: 0, oldest: null, newest: null, protected: 0, batches: 0 };
-  if (!config.SAMPLE_RETENTION_ENABLED) {
+  if (!settings.sampleRetentionEnabled) {
     return {
       ...empty,
       cutoff: null,
@@ -202,13 +201,13 @@ async function cleanSamples(
   }
   const sampleRetention = deps.sampleRetention;
   const cutoff = new Date(
-    asOf.getTime() - (payload.sample_days ?? config.SAMPLE_RETENTION_DAYS) * UTC_DAY_MS,
+    asOf.getTime() - (payload.sample_days ?? settings.sampleRetentionDays) * UTC_DAY_MS,
   );
   let objects = 0;
   const { bucket_missing, ...result } = await sampleRetention.run({
     cutoff,
     dryRun: payload.dry_run,
-    batchSize: config.RETENTION_BATCH_SIZE,
+    batchSize: settings.batchSize,
     signal: ctx.signal,
     onProtected: (key, reason) => {
       ctx.log.info({ target: 'samples', key, reason }, 'sample kept: protected');

@@ -1,16 +1,23 @@
 import { ARTIFACT_KINDS, type ArtifactKind } from '../../src/domain/artifact.js';
-import type { Config } from '../../src/config.js';
 import type { Spool } from '../../src/stores/local/spool.js';
 import type { S3ArtifactStore } from '../../src/stores/s3/artifact-store.js';
 import type { BucketSweep } from '../../src/stores/s3/stale-uploads.js';
 import type { Handler } from '../job-definition.js';
 import type { uploadsAbortStaleJob } from './definition.js';
 
-/** What uploads.abort-stale needs; read when a job runs, so getters stay lazy. */
+/** The settings uploads.abort-stale reads (projected from configuration once). */
+export interface AbortStaleSettings {
+  /** UPLOAD_STALE_HOURS: uploads initiated longer ago are stale, unless a payload says otherwise. */
+  readonly staleHours: number;
+  /** SPOOL_ORPHAN_GRACE_MINUTES: how long an unreferenced spool file is left alone. */
+  readonly spoolOrphanGraceMinutes: number;
+}
+
+/** What uploads.abort-stale needs. */
 export interface UploadsAbortStaleDeps {
   /** The artifact buckets whose incomplete multipart uploads are swept. */
   readonly artifacts: Pick<S3ArtifactStore, 'abortStaleUploads'>;
-  readonly config: Pick<Config, 'UPLOAD_STALE_HOURS' | 'SPOOL_ORPHAN_GRACE_MINUTES'>;
+  readonly settings: AbortStaleSettings;
   /** The spool shared with the api, swept for files no job references. */
   readonly spool: Pick<Spool, 'sweep'>;
   /** Whether a bound spool file's job still needs it (exists and has not completed). */
@@ -48,11 +55,11 @@ export function createUploadsAbortStaleHandler(
   deps: UploadsAbortStaleDeps,
 ): Handler<typeof uploadsAbortStaleJob> {
   return async (payload, ctx) => {
-    const { config } = deps;
+    const { settings } = deps;
     const limitMs =
       payload.older_than_seconds !== undefined
         ? payload.older_than_seconds * 1_000
-        : (payload.older_than_hours ?? config.UPLOAD_STALE_HOURS) * 3_600_000;
+        : (payload.older_than_hours ?? settings.staleHours) * 3_600_000;
     const before = new Date(Date.now() - limitMs);
     const buckets = {} as Record<ArtifactKind, BucketSweep>;
     for (const [i, kind] of ARTIFACT_KINDS.entries()) {
@@ -76,7 +83,7 @@ export function createUploadsAbortStaleHandler(
       );
       await ctx.progress(Math.round(((i + 1) / ARTIFACT_KINDS.length) * 100));
     }
-    const spoolBefore = new Date(Date.now() - config.SPOOL_ORPHAN_GRACE_MINUTES * 60_000);
+    const spoolBefore = new Date(Date.now() - settings.spoolOrphanGraceMinutes * 60_000);
     const swept = await deps.spool.sweep({
       before: spoolBefore,
       referenced: deps.spoolFileReferenced,

@@ -1,12 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { QUEUE_NAMES, type Config } from '../config.js';
-import { createDeps } from '../deps.js';
+import type { Config } from '../config.js';
+import { startRoot } from '../composition/root.js';
 import type { Logger } from '../log.js';
 import type { RunningProcess } from '../running-process.js';
-import { createJobRegistry } from '../../jobs/registry.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
-import { Producer } from '../../queues/producer.js';
-import { QueueSet } from '../../queues/queue-set.js';
 import { createApp } from './app.js';
 import { createHttpServer, httpServerLimits } from '../http/http-server.js';
 
@@ -16,21 +13,15 @@ export async function startApi(
   log: Logger,
   options: { registry?: JobRegistry; port?: number } = {},
 ): Promise<RunningProcess & { url: string }> {
-  const deps = createDeps(config, 'api', log);
-  try {
-    await deps.preflight();
-  } catch (err) {
-    await deps.close();
-    throw err;
-  }
-  const registry = options.registry ?? createJobRegistry();
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
-    keepCompleted: config.JOBS_KEEP_COMPLETED,
+  // The schema, the queue Redis's eviction policy and the spool are checked before any queue opens.
+  const root = await startRoot(config, log, {
+    role: 'api',
+    ...(options.registry ? { registry: options.registry } : {}),
   });
-  const producer = new Producer(registry, queues, deps.redis);
+  const { registry, producer, queues } = root;
   // BullMQ holds calls on a queue whose connection never came up; wait here, not per request.
   await Promise.all([queues.ready(), producer.ready()]);
-  const app = createApp({ config, deps, log, registry, producer, queues });
+  const app = createApp({ config, deps: root, log, registry, producer, queues });
   const server = createHttpServer(app, httpServerLimits(config));
   server.listen(options.port ?? config.API_PORT, config.API_HOST);
   await new Promise<void>((resolve, reject) => {
@@ -54,9 +45,7 @@ export async function startApi(
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      await producer.close();
-      await queues.close();
-      await deps.close();
+      await root.close();
       log.info('api stopped');
     },
   };

@@ -1,12 +1,12 @@
-import { QUEUE_NAMES, type Config } from '../config.js';
-import { createDeps, type Deps } from '../deps.js';
+import type { Config } from '../config.js';
+import { createRoot } from '../composition/root.js';
+import type { Deps } from '../deps.js';
 import { createLogger } from '../log.js';
 import { pingRedis, withTimeout } from '../connections/redis.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
-import { createJobRegistry } from '../../jobs/registry.js';
-import { Producer } from '../../queues/producer.js';
-import { QueueSet } from '../../queues/queue-set.js';
+import type { Producer } from '../../queues/producer.js';
+import type { QueueSet } from '../../queues/queue-set.js';
 import type { ProgressStream } from './progress.js';
 import { terminalSafeJson } from './terminal-text.js';
 
@@ -38,28 +38,22 @@ export const BACKEND_DEADLINE_MS = 5_000;
 /** Opens the clients of one operator command; the caller closes them. */
 export function openOperatorContext(config: Config, io: CliIo): OperatorContext {
   // Operators read the command's own output; the clients' info logs would only interleave.
-  const deps = createDeps(
+  const deps = createRoot(
     config,
-    'cli',
     createLogger({
       ...config,
       LOG_LEVEL: ['trace', 'debug', 'info'].includes(config.LOG_LEVEL) ? 'warn' : config.LOG_LEVEL,
     }),
+    { role: 'cli' },
   );
-  const registry: JobRegistry = createJobRegistry();
-  const queues = new QueueSet(deps.redis, config.QUEUE_PREFIX, QUEUE_NAMES, {
-    keepCompleted: config.JOBS_KEEP_COMPLETED,
-  });
-  let producer: Producer<readonly AnyJobDefinition[]> | undefined;
+  const { registry, queues, producer } = deps;
   return {
     config,
     deps,
     registry,
     queues,
+    producer,
     io,
-    get producer() {
-      return (producer ??= new Producer(registry, queues, deps.redis));
-    },
     async requireRedis() {
       await pingRedis(deps.redis, BACKEND_DEADLINE_MS).catch((err: unknown) => {
         throw new Error(
@@ -69,15 +63,9 @@ export function openOperatorContext(config: Config, io: CliIo): OperatorContext 
     },
     async close() {
       // Closing waits on connections that may never come back; the command's answer stands.
-      await withTimeout(
-        (async () => {
-          await producer?.close();
-          await queues.close();
-          await deps.close();
-        })(),
-        BACKEND_DEADLINE_MS,
-        'closing connections',
-      ).catch(() => undefined);
+      await withTimeout(deps.close(), BACKEND_DEADLINE_MS, 'closing connections').catch(
+        () => undefined,
+      );
     },
   };
 }

@@ -21,8 +21,8 @@ export const DEFAULT_TIMESTAMP_BOUNDS: TimestampBounds = Object.freeze({
   maxFutureSkewMs: 15 * 60_000,
 });
 
-// Why one module-level bounds object, set once by the composition root (src/deps.ts), and
-// not schemas built from a factory: timestampSchema sits inside static schemas that are the
+// Why one module-level bounds object, set once by the composition root
+// (src/composition/root.ts), and not schemas built from a factory: timestampSchema sits inside static schemas that are the
 // single source of the job types (jobs/*/definition.ts, their literal types feed the
 // producer, the SDK and the OpenAPI document) and of the request bodies. A factory would
 // thread the configuration through every one of them and turn the job registry into a
@@ -32,7 +32,7 @@ export const DEFAULT_TIMESTAMP_BOUNDS: TimestampBounds = Object.freeze({
 // only loosens, the floor does not move).
 let current: TimestampBounds = DEFAULT_TIMESTAMP_BOUNDS;
 
-/** Sets this process's timestamp bounds; called once by the composition root (createDeps). */
+/** Sets this process's timestamp bounds; called once by the composition root (createRoot). */
 export function configureTimestampBounds(bounds: TimestampBounds): void {
   if (Number.isNaN(bounds.floor.getTime()) || !(bounds.maxFutureSkewMs >= 0)) {
     throw new RangeError('timestamp bounds need a valid floor and a non-negative skew');

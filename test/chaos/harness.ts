@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Job, Queue } from 'bullmq';
 import { loadConfig, QUEUE_NAMES, type Config, type QueueName } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { createRoot, type Root } from '../../src/composition/root.js';
 import { createLogger } from '../../src/log.js';
 import { archiveDayPrefix, archiveLine } from '../../src/domain/archive.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
@@ -132,7 +132,7 @@ class ChaosRun {
   private readonly started = Date.now();
   private readonly env: Record<string, string>;
   private readonly config: Config;
-  private readonly deps: Deps;
+  private readonly deps: Root;
   private readonly queues: Record<QueueName, Queue>;
   private readonly random: () => number;
   private readonly say: (line: string) => void;
@@ -174,11 +174,10 @@ class ChaosRun {
       LOG_PRETTY: 'false',
     };
     this.config = loadConfig({ ...process.env, ...this.env });
-    this.deps = createDeps(
-      this.config,
-      'worker',
-      createLogger({ ...this.config, LOG_LEVEL: 'silent' }),
-    );
+    this.deps = createRoot(this.config, createLogger({ ...this.config, LOG_LEVEL: 'silent' }), {
+      role: 'api',
+      waitForRedis: true,
+    });
     this.queues = Object.fromEntries(
       QUEUE_NAMES.map((name) => [
         name,
@@ -766,7 +765,7 @@ class ChaosRun {
 }
 
 async function listVersions(
-  s3: Deps['s3'],
+  s3: Root['s3'],
   bucket: string,
   prefix: string,
 ): Promise<ObjectVersion[]> {

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError } from '../../src/errors/index.js';
-import { createHandlers } from '../../jobs/handlers.js';
+import { createHandlers } from '../../jobs/job-type.js';
+import { JOB_TYPES } from '../../jobs/registry.js';
+import { workerResourcesOf } from '../../src/composition/root.js';
 import type { Handler } from '../../jobs/job-definition.js';
 import type { HandlerTable } from '../../workers/job-runner.js';
 import { CLI, REPO_ROOT, freePort, runCli } from '../helpers/cli-process.js';
@@ -82,7 +84,7 @@ describe('stowage operator commands against the real services', () => {
     world = new StowageWorld({ ARCHIVE_ENABLED: 'false' });
     await world.initStores();
     broken = `${world.config.QUEUE_PREFIX}:e2e-broken`;
-    const real = createHandlers(world.deps);
+    const real = await createHandlers(JOB_TYPES, workerResourcesOf(world.deps));
     const insert = real['iocs.insert']!;
     // iocs.insert fails for good while the flag is set, as it would with a hot store refusing
     // the batch; once cleared, the real handler writes to this world's schema.

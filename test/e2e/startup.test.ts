@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { createLogger } from '../../src/log.js';
-import { createDeps } from '../../src/deps.js';
+import { createRoot } from '../../src/composition/root.js';
 import { PostgresHotStore } from '../../src/stores/postgres/postgres-hot-store.js';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { PostgresSchemaVersion, SCHEMA_VERSION } from '../../src/stores/postgres/schema-version.js';
@@ -108,7 +108,7 @@ describe('process start-up and the schema', () => {
   it('a worker started while a transaction holds a row of iocs starts, and concurrent inserts are not delayed by a second', async () => {
     // The init step, in-process (a no-op when the first test ran it).
     const config = testConfig({ DATABASE_SCHEMA: schema, ARCHIVE_ENABLED: 'false' });
-    const initDeps = createDeps(config, 'cli', createLogger(config));
+    const initDeps = createRoot(config, createLogger(config), { role: 'init' });
     await initDeps.initStores().finally(() => initDeps.close());
     const store = new PostgresHotStore(pool, { schema });
     await store.upsert([ioc('held.example')]);
@@ -225,7 +225,7 @@ describe('the queue Redis eviction policy', () => {
     const lines: string[] = [];
     const config = testConfig({ REDIS_URL: url, NODE_ENV: 'development', LOG_LEVEL: 'warn' });
     const log = createLogger(config, {}, { write: (line: string) => lines.push(line) });
-    const deps = createDeps(config, 'worker', log);
+    const deps = createRoot(config, log, { role: 'worker' });
     try {
       await deps.checkQueueRedis();
     } finally {
@@ -236,7 +236,7 @@ describe('the queue Redis eviction policy', () => {
 
   it('accepts the local queue Redis, which runs noeviction', async () => {
     const config = testConfig({ NODE_ENV: 'production', API_KEYS: strongKeys });
-    const deps = createDeps(config, 'worker', createLogger(config));
+    const deps = createRoot(config, createLogger(config), { role: 'worker' });
     try {
       await expect(deps.checkQueueRedis()).resolves.toBeUndefined();
     } finally {

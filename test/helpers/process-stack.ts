@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job, Queue } from 'bullmq';
 import { loadConfig, QUEUE_NAMES, type Config, type QueueName } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { createRoot, type Root } from '../../src/composition/root.js';
 import { createLogger } from '../../src/log.js';
 import { freePort, runCli, type CliProcess } from './cli-process.js';
 import { serviceEnv } from './services.js';
@@ -38,7 +38,7 @@ export class ProcessStack {
   readonly env: Record<string, string>;
   readonly config: Config;
   /** The test's own clients (queues, stores) to read the sinks with. */
-  readonly deps: Deps;
+  readonly deps: Root;
   readonly queues: Record<QueueName, Queue>;
   readonly processes: StackProcess[] = [];
   base = '';
@@ -72,11 +72,10 @@ export class ProcessStack {
       ...extraEnv,
     };
     this.config = loadConfig({ ...process.env, ...this.env });
-    this.deps = createDeps(
-      this.config,
-      'worker',
-      createLogger({ ...this.config, LOG_LEVEL: 'silent' }),
-    );
+    this.deps = createRoot(this.config, createLogger({ ...this.config, LOG_LEVEL: 'silent' }), {
+      role: 'api',
+      waitForRedis: true,
+    });
     this.queues = Object.fromEntries(
       QUEUE_NAMES.map((name) => [
         name,

@@ -1,20 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { QUEUE_NAMES, loadConfig, type Config, type QueueName } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { loadConfig, type Config, type QueueName } from '../../src/config.js';
+import { createRoot, workerResourcesOf, type Root } from '../../src/composition/root.js';
 import { createLogger } from '../../src/log.js';
 import { createApp } from '../../src/api/app.js';
 import { createHttpServer, httpServerLimits } from '../../src/http/http-server.js';
-import { Producer } from '../../queues/producer.js';
-import { QueueSet } from '../../queues/queue-set.js';
+import type { Producer } from '../../queues/producer.js';
+import type { QueueSet } from '../../queues/queue-set.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import type { HandlerTable } from '../../workers/job-runner.js';
 import { testHandlers, testRegistry } from '../fixtures/test-jobs.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
-import { createJobRegistry } from '../../jobs/registry.js';
-import { createHandlers } from '../../jobs/handlers.js';
+import { createJobRegistry, JOB_TYPES } from '../../jobs/registry.js';
+import { createHandlers } from '../../jobs/job-type.js';
 
 /** Keys every test world accepts: one per scope, plus admin. */
 export const TEST_KEYS = {
@@ -43,7 +43,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 /** One test's isolated world: its own queues, schema, sink, producer, workers and api. */
 export class World<Defs extends readonly AnyJobDefinition[]> {
   readonly config: Config;
-  readonly deps: Deps;
+  /** The world's composition root (the api's: every client, store and queue). */
+  readonly deps: Root<Defs>;
   readonly queues: QueueSet;
   readonly producer: Producer<Defs>;
   readonly sink: string;
@@ -53,16 +54,14 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
 
   constructor(
     readonly registry: JobRegistry<Defs>,
-    private readonly defaultHandlers: (world: World<Defs>) => HandlerTable,
+    private readonly defaultHandlers: (world: World<Defs>) => HandlerTable | Promise<HandlerTable>,
     overrides: Record<string, string> = {},
   ) {
     this.config = testConfig(overrides);
     const log = createLogger(this.config);
-    this.deps = createDeps(this.config, 'api', log);
-    this.queues = new QueueSet(this.deps.redis, this.config.QUEUE_PREFIX, QUEUE_NAMES, {
-      keepCompleted: this.config.JOBS_KEEP_COMPLETED,
-    });
-    this.producer = new Producer(this.registry, this.queues, this.deps.redis);
+    this.deps = createRoot(this.config, log, { role: 'api', registry });
+    this.queues = this.deps.queues;
+    this.producer = this.deps.producer;
     this.sink = `${this.config.QUEUE_PREFIX}:sink`;
   }
 
@@ -76,7 +75,7 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
       prefix: this.config.QUEUE_PREFIX,
       queues,
       registry: this.registry,
-      handlers: handlers ?? this.defaultHandlers(this),
+      handlers: handlers ?? (await this.defaultHandlers(this)),
       log: this.deps.log,
       metrics: this.deps.metrics,
     });
@@ -141,8 +140,6 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
     const records = await this.deps.redis.keys(`${this.config.QUEUE_PREFIX}:idempotency:*`);
     if (records.length > 0) await this.deps.redis.del(...records);
     if (this.storesCreated) await this.dropStores();
-    await this.producer.close();
-    await this.queues.close();
     await this.deps.close();
   }
 }
@@ -157,7 +154,11 @@ export class TestWorld extends World<ReturnType<typeof testRegistry>['definition
 /** A world running Stowage's own job types against the local services. */
 export class StowageWorld extends World<ReturnType<typeof createJobRegistry>['definitions']> {
   constructor(overrides: Record<string, string> = {}) {
-    super(createJobRegistry(), (w) => createHandlers(w.deps), overrides);
+    super(
+      createJobRegistry(),
+      (w) => createHandlers(JOB_TYPES, workerResourcesOf(w.deps)),
+      overrides,
+    );
   }
 }
 

@@ -20,8 +20,8 @@ import { Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HotBackendName } from '../../src/config.js';
 import { archiveLockJob } from '../../jobs/archive-lock/definition.js';
+import { archiveLockSettings } from '../../src/composition/settings.js';
 import {
-  archiveLockSettings,
   createArchiveLockHandler,
   type ArchiveLockDeps,
   type ArchiveLockResult,

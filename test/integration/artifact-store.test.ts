@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { createRoot, type Root } from '../../src/composition/root.js';
 import type { ArtifactKind } from '../../src/domain/artifact.js';
 import { createLogger } from '../../src/log.js';
 import { S3ArtifactStore } from '../../src/stores/s3/artifact-store.js';
@@ -10,7 +10,7 @@ import { testConfig } from '../helpers/world.js';
 
 describe('S3ArtifactStore on Ceph RGW', () => {
   let overrides: Record<string, string>;
-  let deps: Deps;
+  let deps: Root;
   let store: S3ArtifactStore;
 
   const put = async (
@@ -35,7 +35,7 @@ describe('S3ArtifactStore on Ceph RGW', () => {
   beforeEach(async () => {
     overrides = await artifactOverrides();
     const config = testConfig(overrides);
-    deps = createDeps(config, 'api', createLogger(config));
+    deps = createRoot(config, createLogger(config), { role: 'api' });
     store = deps.artifacts;
     await store.ensureBuckets();
   });

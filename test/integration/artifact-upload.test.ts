@@ -9,7 +9,9 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createArtifactUploadHandler } from '../../jobs/artifact-upload/handler.js';
-import { createHandlers } from '../../jobs/handlers.js';
+import { createHandlers } from '../../jobs/job-type.js';
+import { JOB_TYPES } from '../../jobs/registry.js';
+import { workerResourcesOf } from '../../src/composition/root.js';
 import { parseUrlAllowlist } from '../../src/domain/url-allowlist.js';
 import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
 import {
@@ -352,16 +354,18 @@ describe('artifact.upload from a URL', () => {
     await world.deps.artifacts.ensureBuckets();
     const w = world;
     await w.startWorker(['artifacts'], {
-      ...createHandlers(w.deps),
+      ...(await createHandlers(JOB_TYPES, workerResourcesOf(w.deps))),
       'artifact.upload': createArtifactUploadHandler({
         artifacts: w.deps.artifacts,
-        spoolDir: overrides.SPOOL_DIR!,
-        maxBytes: w.config.ARTIFACT_MAX_BYTES,
-        urlAllowlist: parseUrlAllowlist(allowlist),
+        settings: {
+          spoolDir: overrides.SPOOL_DIR!,
+          maxBytes: w.config.ARTIFACT_MAX_BYTES,
+          urlAllowlist: parseUrlAllowlist(allowlist),
+          ...(urlDeadlineMs === undefined ? {} : { urlDeadlineMs }),
+        },
         // As a public name whose DNS points inside (or is rebound there).
         resolveHost: (host) =>
           Promise.resolve(host.endsWith('.example.com') ? ['127.0.0.1'] : ['93.184.216.34']),
-        ...(urlDeadlineMs === undefined ? {} : { urlDeadlineMs }),
       }),
     });
     return w;

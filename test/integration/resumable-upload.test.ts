@@ -1,7 +1,7 @@
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { createRoot, type Root } from '../../src/composition/root.js';
 import { createLogger } from '../../src/log.js';
 import {
   uploadFileResumable,
@@ -22,7 +22,7 @@ const PART = 5 * MiB;
 
 describe('uploadFileResumable on Ceph RGW', () => {
   let overrides: Record<string, string>;
-  let deps: Deps;
+  let deps: Root;
   let bucket: string;
   let file: string;
   let sha256: string;
@@ -31,7 +31,7 @@ describe('uploadFileResumable on Ceph RGW', () => {
   beforeEach(async () => {
     overrides = await artifactOverrides();
     const config = testConfig(overrides);
-    deps = createDeps(config, 'api', createLogger(config));
+    deps = createRoot(config, createLogger(config), { role: 'api' });
     await deps.artifacts.ensureBuckets();
     bucket = deps.artifacts.bucketFor('debug-bundle');
     file = join(overrides.SPOOL_DIR!, 'bundle');

@@ -15,8 +15,8 @@ import type { HotBackendName } from '../../src/config.js';
 import type { InputOf } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { archiveLockJob } from '../../jobs/archive-lock/definition.js';
+import { archiveLockSettings, retentionSettings } from '../../src/composition/settings.js';
 import {
-  archiveLockSettings,
   createArchiveLockHandler,
   type ArchiveLockResult,
 } from '../../jobs/archive-lock/handler.js';
@@ -100,7 +100,7 @@ class RetentionWorld extends World<typeof JOBS> {
       new JobRegistry(JOBS),
       (w) => ({
         'retention.cleanup': createRetentionCleanupHandler({
-          config: w.config,
+          settings: retentionSettings(w.config),
           get hotRetention() {
             return createHotBackend(w.config, w.deps).retention;
           },
@@ -336,7 +336,7 @@ async function openCycle(hotStore: HotBackendName) {
         settings: archiveLockSettings(w.config),
       }),
       'retention.cleanup': createRetentionCleanupHandler({
-        config: w.config,
+        settings: retentionSettings(w.config),
         hotRetention: createHotBackend(w.config, w.deps).retention,
         archiveLedger: new ArchiveLedger(w.deps.pg, { schema: w.config.DATABASE_SCHEMA }),
         sampleRetention: new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES),

@@ -12,7 +12,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { artifactUploadJob, spoolTagOf } from '../../jobs/artifact-upload/definition.js';
-import { HANDLER_FACTORIES } from '../../jobs/handlers.js';
+import { createHandlers } from '../../jobs/job-type.js';
+import { JOB_TYPES } from '../../jobs/registry.js';
+import { workerResourcesOf } from '../../src/composition/root.js';
 import type { InputOf } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { uploadsAbortStaleJob } from '../../jobs/uploads-abort-stale/definition.js';
@@ -30,7 +32,11 @@ class AbortStaleWorld extends World<typeof JOBS> {
   constructor(overrides: Record<string, string>) {
     super(
       new JobRegistry(JOBS),
-      (w) => ({ 'uploads.abort-stale': HANDLER_FACTORIES['uploads.abort-stale'](w.deps) }),
+      (w) =>
+        createHandlers(
+          JOB_TYPES.filter((t) => t.definition.name === 'uploads.abort-stale'),
+          workerResourcesOf(w.deps),
+        ),
       overrides,
     );
   }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '../../src/config.js';
-import { HANDLER_FACTORIES } from '../../jobs/handlers.js';
-import { JOB_DEFINITIONS } from '../../jobs/registry.js';
+import { JOB_DEFINITIONS, JOB_TYPES } from '../../jobs/registry.js';
 import { defineJob } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
@@ -23,7 +22,7 @@ const registries = [
   {
     label: 'production',
     defs: JOB_DEFINITIONS as readonly { name: string }[],
-    handlers: HANDLER_FACTORIES,
+    handlers: Object.fromEntries(JOB_TYPES.map((t) => [t.definition.name, t.createHandler])),
   },
   { label: 'test', defs: TEST_JOBS, handlers: testHandlers(null as never, 'unused') },
 ];

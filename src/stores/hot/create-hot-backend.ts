@@ -11,7 +11,8 @@ import type { HotStore } from './hot-store.js';
 /** The clients a hot backend may need; only the selected backend's is read. */
 export interface HotBackendClients {
   readonly pg: pg.Pool;
-  readonly clickhouse: ClickHouseClient;
+  /** Needed only when HOT_STORE=clickhouse (a process on PostgreSQL builds none). */
+  readonly clickhouse?: ClickHouseClient | undefined;
 }
 
 /** The hot IOC store and its retention, over one backend (the same schema or database). */
@@ -25,7 +26,7 @@ export function createHotBackend(
   config: Pick<Config, 'HOT_STORE' | 'DATABASE_SCHEMA' | 'CLICKHOUSE_DATABASE'>,
   clients: HotBackendClients,
 ): HotBackend {
-  // Each branch touches only its own client: Deps opens connections on first access.
+  // Each branch touches only its own client.
   switch (config.HOT_STORE) {
     case 'postgres': {
       const pool = clients.pg;
@@ -37,6 +38,7 @@ export function createHotBackend(
     }
     case 'clickhouse': {
       const client = clients.clickhouse;
+      if (client === undefined) throw new Error('HOT_STORE=clickhouse needs a ClickHouse client');
       const options = { database: config.CLICKHOUSE_DATABASE };
       return {
         store: new ClickHouseHotStore(client, options),

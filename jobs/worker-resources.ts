@@ -1,0 +1,64 @@
+import type { HotRule } from '../src/domain/ioc.js';
+import type { Spool } from '../src/stores/local/spool.js';
+import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
+import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
+import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-store.js';
+import type { HotRetention } from '../src/stores/hot/hot-retention.js';
+import type { HotStore } from '../src/stores/hot/hot-store.js';
+import type { RedisIocCache } from '../src/stores/redis/ioc-cache.js';
+import type { S3ArtifactStore } from '../src/stores/s3/artifact-store.js';
+import type { SampleRetention } from '../src/stores/s3/sample-retention.js';
+import type { WormArchive } from '../src/stores/s3/worm-archive.js';
+import type { ArchiveLockSettings } from './archive-lock/handler.js';
+import type { ArtifactUploadSettings } from './artifact-upload/handler.js';
+import type { RetentionSettings } from './retention-cleanup/handler.js';
+import type { AbortStaleSettings } from './uploads-abort-stale/handler.js';
+
+/**
+ * The settings structs handler factories read, each declared by its handler (the
+ * composition root projects them from configuration once).
+ */
+export interface JobSettings {
+  readonly cache: { readonly hotRule: HotRule; readonly promoteLimit: number };
+  readonly uploads: ArtifactUploadSettings & { readonly abortStale: AbortStaleSettings };
+  readonly archive: ArchiveLockSettings;
+  readonly retention: RetentionSettings;
+}
+
+/**
+ * What the composition root hands to handler factories: the settings and the stores a
+ * worker built for the queues it serves. Stores over PostgreSQL and the hot backend are
+ * always there (the schema check needs them); those over S3 and the cache Redis only when
+ * a served queue's jobs touch them (an ingest-only worker opens no S3 client).
+ */
+export interface WorkerResources {
+  readonly settings: JobSettings;
+  readonly hotStore: HotStore;
+  readonly hotRetention: HotRetention;
+  readonly watermarks: PostgresWatermarkStore;
+  readonly archiveLedger: ArchiveLedger;
+  readonly artifactAudit: ArtifactAuditLog;
+  /** The spool shared with the api (SPOOL_DIR). */
+  readonly spool: Spool;
+  readonly iocCache?: RedisIocCache;
+  readonly artifacts?: S3ArtifactStore;
+  readonly wormArchive?: WormArchive;
+  readonly sampleRetention?: SampleRetention;
+  /**
+   * Whether an artifact.upload job still needs its spool file (it exists and has not
+   * completed); there when the worker serves the maintenance queue.
+   */
+  readonly spoolFileReferenced?: (file: string) => Promise<boolean>;
+}
+
+/** The resources a worker was not built with, by name (a factory asks for one it lacks). */
+export function required<K extends keyof WorkerResources>(
+  resources: WorkerResources,
+  name: K,
+): NonNullable<WorkerResources[K]> {
+  const value = resources[name];
+  if (value === undefined) {
+    throw new Error(`${name} is not built in this worker (it serves no queue that needs it)`);
+  }
+  return value;
+}

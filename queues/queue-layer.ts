@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type QueueName } from '../src/config.js';
+import type { AnyJobDefinition } from '../jobs/job-definition.js';
+import type { JobRegistry } from '../jobs/job-registry.js';
+import { Producer } from './producer.js';
+import { QueueSet, type QueueSetOptions } from './queue-set.js';
+
+/** The queue layer of a process that enqueues: its job types, every queue, a producer. */
+export interface QueueLayer<Defs extends readonly AnyJobDefinition[]> {
+  readonly registry: JobRegistry<Defs>;
+  readonly queues: QueueSet;
+  readonly producer: Producer<Defs>;
+}
+
+/** Where the queue layer lives and how it keeps completed jobs. */
+export interface QueueLayerOptions<Defs extends readonly AnyJobDefinition[]> {
+  registry: JobRegistry<Defs>;
+  /** QUEUE_PREFIX. */
+  prefix: string;
+  keepCompleted?: QueueSetOptions['keepCompleted'];
+  names?: readonly QueueName[];
+}
+
+/**
+ * Opens the queues and a producer over one Redis connection (its owner closes it). Queue
+ * objects connect on the connection's schedule; `ready()` waits for them.
+ */
+export function openQueueLayer<Defs extends readonly AnyJobDefinition[]>(
+  redis: Redis,
+  options: QueueLayerOptions<Defs>,
+): QueueLayer<Defs> & { ready(): Promise<void>; close(): Promise<void> } {
+  const queues = new QueueSet(redis, options.prefix, options.names ?? QUEUE_NAMES, {
+    ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
+  });
+  const producer = new Producer(options.registry, queues, redis);
+  return {
+    registry: options.registry,
+    queues,
+    producer,
+    async ready() {
+      await Promise.all([queues.ready(), producer.ready()]);
+    },
+    async close() {
+      await producer.close();
+      await queues.close();
+    },
+  };
+}

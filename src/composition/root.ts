@@ -1,0 +1,571 @@
+import { mkdir } from 'node:fs/promises';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { QUEUE_NAMES, type Config, type QueueName } from '../config.js';
+import { createClickHouse, pingClickHouse } from '../connections/clickhouse.js';
+import { createPgPool, pingPostgres } from '../connections/postgres.js';
+import { createRedis, pingRedis, withTimeout, type Role } from '../connections/redis.js';
+import { readMaxmemoryPolicy } from '../connections/redis-eviction-policy.js';
+import { createS3, pingS3 } from '../connections/s3.js';
+import { configureTimestampBounds } from '../domain/timestamp.js';
+import { StartupRefusedError } from '../errors/index.js';
+import type { Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { createHotBackend } from '../stores/hot/create-hot-backend.js';
+import type { HotRetention } from '../stores/hot/hot-retention.js';
+import type { HotStore } from '../stores/hot/hot-store.js';
+import { Spool } from '../stores/local/spool.js';
+import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
+import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
+import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/schema-version.js';
+import { PostgresWatermarkStore } from '../stores/postgres/watermark-store.js';
+import { RedisIdempotencyStore } from '../stores/redis/idempotency-store.js';
+import { RedisIocCache } from '../stores/redis/ioc-cache.js';
+import { S3ArtifactStore } from '../stores/s3/artifact-store.js';
+import { artifactBuckets } from '../stores/s3/artifact-buckets.js';
+import { SampleRetention } from '../stores/s3/sample-retention.js';
+import { WormArchive } from '../stores/s3/worm-archive.js';
+import { jobIdOfSpoolFile } from '../../jobs/artifact-upload/definition.js';
+import type { AnyJobDefinition } from '../../jobs/job-definition.js';
+import type { JobRegistry } from '../../jobs/job-registry.js';
+import { createJobRegistry } from '../../jobs/registry.js';
+import type { WorkerResources } from '../../jobs/worker-resources.js';
+import { openQueueLayer, type QueueLayer } from '../../queues/queue-layer.js';
+import { QueueSet } from '../../queues/queue-set.js';
+import { projectSettings, type Settings } from './settings.js';
+
+/** Which process a root is built for; it decides which clients are opened and how. */
+export type RootRole = 'api' | 'worker' | 'scheduler' | 'dashboard' | 'cli' | 'init';
+
+/** A backend /ready checks, by the name it reports. */
+export type BackendName = 'redis' | 'cache-redis' | 'postgres' | 'clickhouse' | 's3';
+
+/** What every root has: configuration, settings, the queue Redis, and one close(). */
+export interface RootCore {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly role: RootRole;
+  /** The configuration as stores and handlers read it (projected once). */
+  readonly settings: Settings;
+  /** This process's Prometheus metrics (one registry, labelled with the role). */
+  readonly metrics: Metrics;
+  /** The queue Redis connection for non-blocking commands (queues, producers). */
+  readonly redis: Redis;
+  /** A new blocking connection to the queue Redis (BullMQ Workers need one each; they wait for Redis). */
+  connectRedis(name: string): Redis;
+  /**
+   * Checks that the queue Redis runs maxmemory-policy noeviction: a StartupRefusedError in
+   * production, a warning otherwise.
+   */
+  checkQueueRedis(): Promise<void>;
+  /** Closes what the root built, in the reverse order of building it. */
+  close(): Promise<void>;
+}
+
+/** Every backend client (each connects on its first command, except the queue Redis). */
+export interface BackendClients {
+  readonly cacheRedis: Redis;
+  readonly pg: pg.Pool;
+  readonly clickhouse: ClickHouseClient;
+  readonly s3: S3Client;
+}
+
+/** Every store, over the clients above. */
+export interface Stores {
+  /** The hot IOC store HOT_STORE selects. */
+  readonly hotStore: HotStore;
+  /** Retention over the hot store HOT_STORE selects. */
+  readonly hotRetention: HotRetention;
+  readonly watermarks: PostgresWatermarkStore;
+  readonly iocCache: RedisIocCache;
+  /** Idempotency-Key records in the queue Redis (IDEMPOTENCY_TTL_HOURS window). */
+  readonly idempotency: RedisIdempotencyStore;
+  /** The artifact buckets of seed 003 (one per kind). */
+  readonly artifacts: S3ArtifactStore;
+  /** Admin overwrites of artifacts (PostgreSQL `artifact_overwrites`). */
+  readonly artifactAudit: ArtifactAuditLog;
+  /** The WORM archive bucket (ARCHIVE_BUCKET, S3 Object Lock). */
+  readonly wormArchive: WormArchive;
+  /** Which hot-store days are archived (PostgreSQL). */
+  readonly archiveLedger: ArchiveLedger;
+  /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
+  readonly sampleRetention: SampleRetention;
+}
+
+/** The start checks of a process that reads the stores. */
+export interface StartChecks {
+  /**
+   * A process start's schema check (reads only, short lock timeout): throws a
+   * StartupRefusedError naming `stowage init` when the schema is missing or older.
+   */
+  checkSchema(): Promise<void>;
+  /** Creates SPOOL_DIR when missing (a local directory, shared by api and workers). */
+  prepareSpool(): Promise<void>;
+  /**
+   * What an api or worker checks before it opens a queue: the schema, the queue Redis's
+   * eviction policy, the spool. No DDL: `stowage init` creates the schema.
+   */
+  preflight(): Promise<void>;
+}
+
+/** What `stowage init` builds: every client and store, and the schema's DDL. */
+export interface InitRoot extends RootCore, BackendClients, Stores, StartChecks {
+  /**
+   * Creates every store's schema and the artifact buckets when missing, then records the
+   * schema version. DDL: `stowage init` (and tests) only, never a process start.
+   */
+  initStores(): Promise<void>;
+  /** Checks each backend the deployment uses; the names of those that did not answer. */
+  checkBackends(timeoutMs?: number): Promise<{ name: BackendName; ok: boolean; error?: string }[]>;
+}
+
+/** The root of the api, an operator command, or a test world: everything, and every queue. */
+export interface Root<Defs extends readonly AnyJobDefinition[] = readonly AnyJobDefinition[]>
+  extends InitRoot, QueueLayer<Defs> {}
+
+/** A worker's root: the queues it serves and the resources its handlers are built from. */
+export interface WorkerRoot extends RootCore, StartChecks {
+  readonly registry: JobRegistry;
+  /** The queues this worker serves (their depths are its metrics). */
+  readonly served: readonly QueueName[];
+  readonly queues: QueueSet;
+  readonly resources: WorkerResources;
+}
+
+/** The scheduler's root: the queue Redis and a producer. */
+export type SchedulerRoot = RootCore & QueueLayer<readonly AnyJobDefinition[]>;
+
+/** The standalone dashboard's root: the queue Redis and every queue. */
+export interface DashboardRoot extends RootCore {
+  readonly queues: QueueSet;
+}
+
+/** How a root is built besides its role. */
+export interface RootOptions<Defs extends readonly AnyJobDefinition[]> {
+  /** The job types (tests bring their own); Stowage's by default. */
+  registry?: JobRegistry<Defs>;
+  /** A worker's queues (WORKER_QUEUES by default). */
+  queues?: readonly QueueName[];
+  /**
+   * Commands wait for Redis to come back instead of failing fast. The role decides by
+   * default (api and CLI fail fast); a fault test's own clients outlive the outage.
+   */
+  waitForRedis?: boolean;
+}
+
+/** The root each role gets. */
+export interface RootOfRole<Defs extends readonly AnyJobDefinition[]> {
+  api: Root<Defs>;
+  cli: Root<Defs>;
+  init: InitRoot;
+  worker: WorkerRoot;
+  scheduler: SchedulerRoot;
+  dashboard: DashboardRoot;
+}
+
+/**
+ * Builds, eagerly and only what the role needs, config → clients → stores → queue layer
+ * (pg-boss's constructor, not a bag of getters). Nothing connects here except the Redis
+ * connections, which reconnect quietly for as long as it takes: the api and the CLI fail
+ * their commands fast (a request gets a 503), workers and the scheduler wait. `close()` closes
+ * in reverse order. A process start uses startRoot, which checks before any queue opens.
+ */
+export function createRoot<
+  R extends RootRole,
+  Defs extends readonly AnyJobDefinition[] = readonly AnyJobDefinition[],
+>(config: Config, log: Logger, options: RootOptions<Defs> & { role: R }): RootOfRole<Defs>[R] {
+  const stage = withStores(openClients(config, log, options), options);
+  return withQueueLayer(stage, options) as RootOfRole<Defs>[R];
+}
+
+/**
+ * A process start's root: the backends, then the role's start checks (api and worker: the
+ * schema, the queue Redis's eviction policy, the spool; scheduler: the eviction policy),
+ * then the queue layer, so that no queue opens on a Redis that may evict. Closes what it
+ * built when a check refuses.
+ */
+export async function startRoot<
+  R extends RootRole,
+  Defs extends readonly AnyJobDefinition[] = readonly AnyJobDefinition[],
+>(
+  config: Config,
+  log: Logger,
+  options: RootOptions<Defs> & { role: R },
+): Promise<RootOfRole<Defs>[R]> {
+  const clients = openClients(config, log, options);
+  try {
+    await checkStart(clients);
+  } catch (err) {
+    await clients.core.close();
+    throw err;
+  }
+  return withQueueLayer(withStores(clients, options), options) as RootOfRole<Defs>[R];
+}
+
+/** Registers what was built with its closer (the root closes in reverse order). */
+type Built = <T>(value: T, close: (t: T) => Promise<unknown>) => T;
+
+/** A worker's backends: its start checks and the resources of its served queues. */
+interface WorkerBackends extends StartChecks {
+  readonly served: readonly QueueName[];
+  readonly resources: WorkerResources;
+}
+
+/** The clients a role's start checks need (PostgreSQL, ClickHouse, the cache Redis). */
+interface CheckedClients {
+  readonly pool: pg.Pool;
+  readonly clickhouse: ClickHouseClient | undefined;
+  readonly cacheRedis: Redis | undefined;
+  readonly schemaVersion: PostgresSchemaVersion;
+  readonly checks: StartChecks;
+}
+
+/** What a role has before its start checks. */
+type ClientStage = { core: RootCore; built: Built; onRedisError: (err: Error) => void } & (
+  { kind: 'core' } | { kind: 'full' | 'worker'; clients: CheckedClients }
+);
+
+/** What a role has before its queue layer. */
+type Stage = { core: RootCore; built: Built } & (
+  { kind: 'core' } | { kind: 'full'; full: InitRoot } | { kind: 'worker'; worker: WorkerBackends }
+);
+
+/**
+ * Configuration → the queue Redis and the clients the start checks read. S3 comes after
+ * the checks (withStores): its SDK prints a warning on some Node versions, and a refused
+ * start says one line.
+ */
+function openClients(
+  config: Config,
+  log: Logger,
+  options: RootOptions<readonly AnyJobDefinition[]> & { role: RootRole },
+): ClientStage {
+  const { role } = options;
+  // Every schema with a timestamp validates against these from now on (see timestamp.ts for
+  // why they are configured once per process rather than built into the schemas).
+  configureTimestampBounds({
+    floor: config.TIMESTAMP_FLOOR,
+    maxFutureSkewMs: config.TIMESTAMP_FUTURE_SKEW_SECONDS * 1000,
+  });
+  const settings = projectSettings(config);
+  const closers: (() => Promise<unknown>)[] = [];
+  const built: Built = (value, close) => {
+    closers.push(() => close(value));
+    return value;
+  };
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) {
+      await closer().catch(() => undefined);
+    }
+  };
+
+  const connectionRole = redisRole(role, options.waitForRedis);
+  let lastRedisWarning = 0;
+  const onRedisError = (err: Error) => {
+    // One line per 10 s is enough to say Redis is away; reconnects go on quietly.
+    if (Date.now() - lastRedisWarning < 10_000) return;
+    lastRedisWarning = Date.now();
+    log.warn({ err: err.message }, 'redis connection error; reconnecting');
+  };
+  const redis = built(createRedis(config.REDIS_URL, connectionRole, 'main', onRedisError), quit);
+  const extra: Redis[] = [];
+  closers.push(() => Promise.allSettled(extra.splice(0).map(quit)));
+  const core: RootCore = {
+    config,
+    log,
+    role,
+    settings,
+    metrics: createMetrics({
+      role: connectionRole,
+      // An operator command serves no /metrics: no default collectors for it.
+      ...(role === 'cli' || role === 'init' ? { defaultMetrics: false } : {}),
+    }),
+    redis,
+    connectRedis(name) {
+      const connection = createRedis(config.REDIS_URL, 'worker', name, onRedisError);
+      extra.push(connection);
+      return connection;
+    },
+    async checkQueueRedis() {
+      // Wait for Redis as the process did before this check (the api's commands fail fast).
+      if (redis.status !== 'ready') {
+        await new Promise<void>((ready) => redis.once('ready', () => ready()));
+      }
+      const policy = await readMaxmemoryPolicy(redis);
+      if (policy === 'noeviction') return;
+      if (policy === undefined) {
+        log.warn(
+          'cannot read the queue Redis maxmemory-policy (CONFIG GET and INFO memory gave none); it must be noeviction',
+        );
+        return;
+      }
+      const problem = `REDIS_URL: the queue Redis runs maxmemory-policy ${policy}; it must be noeviction (evicted keys lose jobs)`;
+      if (config.NODE_ENV === 'production') {
+        throw new StartupRefusedError('redis_eviction_policy', problem);
+      }
+      log.warn({ maxmemoryPolicy: policy }, problem);
+    },
+    close,
+  };
+  if (role === 'scheduler' || role === 'dashboard') {
+    return { kind: 'core', core, built, onRedisError };
+  }
+
+  // The schema version lives in PostgreSQL, so every role past here has a pool (it
+  // connects on first use). A worker opens the cache Redis only for queues whose jobs
+  // touch it, and ClickHouse only as the hot store.
+  const worker = role === 'worker';
+  const served = options.queues ?? config.workerQueues;
+  const cacheRedis =
+    !worker || served.includes('ingest') || served.includes('cache')
+      ? built(createRedis(config.cacheRedisUrl, connectionRole, 'cache', onRedisError), quit)
+      : undefined;
+  const pool = built(createPgPool(config.DATABASE_URL, 10, log), (p) => p.end());
+  const clickhouse =
+    !worker || config.HOT_STORE === 'clickhouse'
+      ? built(createClickHouse(config), (c) => c.close())
+      : undefined;
+  const schemaVersion = new PostgresSchemaVersion(pool, { schema: config.DATABASE_SCHEMA });
+  const hotClickHouse = config.HOT_STORE === 'clickhouse' ? clickhouse : undefined;
+  const checks = startChecks(core, hotClickHouse, schemaVersion);
+  const clients = { pool, clickhouse, cacheRedis, schemaVersion, checks };
+  return { kind: worker ? 'worker' : 'full', core, built, onRedisError, clients };
+}
+
+/** The role's start check: what must hold before S3 and any queue open. */
+async function checkStart(stage: ClientStage): Promise<void> {
+  const { role } = stage.core;
+  if (stage.kind !== 'core' && (role === 'api' || role === 'worker')) {
+    await stage.clients.checks.preflight();
+  } else if (role === 'scheduler') {
+    await stage.core.checkQueueRedis();
+  }
+}
+
+/** Clients → S3 (when the role needs it) and the stores. */
+function withStores(
+  stage: ClientStage,
+  options: RootOptions<readonly AnyJobDefinition[]> & { role: RootRole },
+): Stage {
+  if (stage.kind === 'core') return stage;
+  const { core, built } = stage;
+  const { config, settings, redis } = core;
+  const { pool, clickhouse, cacheRedis, schemaVersion, checks } = stage.clients;
+  const schema = { schema: config.DATABASE_SCHEMA };
+  const hot = createHotBackend(config, { pg: pool, clickhouse });
+
+  if (stage.kind === 'worker') {
+    const served = options.queues ?? config.workerQueues;
+    const s3 = served.some((q) => q === 'artifacts' || q === 'archive' || q === 'maintenance')
+      ? built(createS3(config), destroyS3)
+      : undefined;
+    const resources: WorkerResources = {
+      settings,
+      hotStore: hot.store,
+      hotRetention: hot.retention,
+      watermarks: new PostgresWatermarkStore(pool, schema),
+      archiveLedger: new ArchiveLedger(pool, schema),
+      artifactAudit: new ArtifactAuditLog(pool, schema),
+      spool: new Spool(settings.uploads.spoolDir),
+      ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
+      ...(s3
+        ? {
+            artifacts: artifactStoreOver(s3, config, settings),
+            wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
+            sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
+          }
+        : {}),
+    };
+    return { kind: 'worker', core, built, worker: { ...checks, served, resources } };
+  }
+
+  // api, cli and init: every client and store.
+  if (cacheRedis === undefined || clickhouse === undefined) {
+    throw new Error('a full root opens the cache Redis and ClickHouse');
+  }
+  const s3 = built(createS3(config), destroyS3);
+  const stores: Stores = {
+    hotStore: hot.store,
+    hotRetention: hot.retention,
+    watermarks: new PostgresWatermarkStore(pool, schema),
+    iocCache: iocCacheOver(cacheRedis, config, settings),
+    idempotency: new RedisIdempotencyStore(redis, {
+      prefix: config.QUEUE_PREFIX,
+      ttlSeconds: settings.idempotency.ttlSeconds,
+    }),
+    artifacts: artifactStoreOver(s3, config, settings),
+    artifactAudit: new ArtifactAuditLog(pool, schema),
+    wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
+    archiveLedger: new ArchiveLedger(pool, schema),
+    sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
+  };
+  const clients: BackendClients = { cacheRedis, pg: pool, clickhouse, s3 };
+  const full: InitRoot = {
+    ...core,
+    ...clients,
+    ...stores,
+    ...checks,
+    async initStores() {
+      await stores.hotStore.init();
+      await stores.watermarks.init();
+      await stores.archiveLedger.init();
+      await stores.artifactAudit.init();
+      await stores.artifacts.ensureBuckets();
+      // Last: a process start takes the recorded version as proof that all of the above exists.
+      await schemaVersion.record();
+      // The spool is shared by api (writes) and workers (read, then remove).
+      await mkdir(settings.uploads.spoolDir, { recursive: true, mode: 0o700 });
+    },
+    async checkBackends(timeoutMs = 3_000) {
+      const checks: [BackendName, () => Promise<void>][] = [
+        ['redis', () => pingRedis(redis, timeoutMs)],
+        ['postgres', () => pingPostgres(pool)],
+        ['s3', () => pingS3(s3)],
+      ];
+      if (config.cacheRedisUrl !== config.REDIS_URL) {
+        checks.push(['cache-redis', () => pingRedis(cacheRedis, timeoutMs)]);
+      }
+      if (config.HOT_STORE === 'clickhouse') {
+        checks.push(['clickhouse', () => pingClickHouse(clickhouse)]);
+      }
+      return Promise.all(
+        checks.map(async ([name, check]) => {
+          try {
+            await withTimeout(check(), timeoutMs, name);
+            return { name, ok: true };
+          } catch (err) {
+            return { name, ok: false, error: err instanceof Error ? err.message : String(err) };
+          }
+        }),
+      );
+    },
+  };
+  return { kind: 'full', core, built, full };
+}
+
+/** How the role's Redis connections behave when Redis is away. */
+function redisRole(role: RootRole, waitForRedis: boolean | undefined): Role {
+  if (waitForRedis) return 'worker';
+  return role === 'init' ? 'cli' : role;
+}
+
+/** Backends → the queue layer (registry, queues, producer) of the role. */
+function withQueueLayer(
+  stage: Stage,
+  options: RootOptions<readonly AnyJobDefinition[]> & { role: RootRole },
+): InitRoot | Root | WorkerRoot | SchedulerRoot | DashboardRoot {
+  const { core, built } = stage;
+  const { config, redis } = core;
+  if (stage.kind === 'full' && core.role === 'init') return stage.full;
+  const registry = options.registry ?? createJobRegistry();
+  if (stage.kind === 'worker') {
+    const { served, resources } = stage.worker;
+    // Depths of the queues this worker serves, read on each scrape (no Worker can count).
+    const queues = built(new QueueSet(redis, config.QUEUE_PREFIX, served), (q) => q.close());
+    // The spool sweep (maintenance) asks whether an artifact.upload job still needs its file.
+    const uploads = served.includes('maintenance')
+      ? built(new QueueSet(redis, config.QUEUE_PREFIX, ['artifacts']), (q) => q.close())
+      : undefined;
+    return {
+      ...core,
+      ...stage.worker,
+      registry,
+      queues,
+      resources: {
+        ...resources,
+        ...(uploads ? { spoolFileReferenced: spoolFileReferencedIn(uploads) } : {}),
+      },
+    } satisfies WorkerRoot;
+  }
+  const keepCompleted = config.JOBS_KEEP_COMPLETED;
+  if (core.role === 'dashboard') {
+    const queues = built(
+      new QueueSet(redis, config.QUEUE_PREFIX, QUEUE_NAMES, { keepCompleted }),
+      (q) => q.close(),
+    );
+    return { ...core, queues } satisfies DashboardRoot;
+  }
+  const layer = built(
+    openQueueLayer(redis, { registry, prefix: config.QUEUE_PREFIX, keepCompleted }),
+    (l) => l.close(),
+  );
+  const { queues, producer } = layer;
+  if (stage.kind === 'full') return { ...stage.full, registry, queues, producer } satisfies Root;
+  return { ...core, registry, queues, producer } satisfies SchedulerRoot;
+}
+
+/**
+ * A worker's resources from a root with every store and queue (a test world, a bench): the
+ * handlers of every job type can be built from it.
+ */
+export function workerResourcesOf(root: Root): WorkerResources {
+  return {
+    ...root,
+    spool: new Spool(root.settings.uploads.spoolDir),
+    spoolFileReferenced: spoolFileReferencedIn(root.queues),
+  };
+}
+
+/** Whether an artifact.upload job still needs a spool file (it exists and has not completed). */
+function spoolFileReferencedIn(uploads: QueueSet): (file: string) => Promise<boolean> {
+  return async (file) => {
+    const id = jobIdOfSpoolFile(file);
+    if (id === undefined) return false;
+    const state = await uploads.get('artifacts').getJobState(id);
+    // A completed job removed its file already; a failed one may still be retried.
+    return state !== 'unknown' && state !== 'completed';
+  };
+}
+
+/** The schema check, the eviction-policy check and the spool, over a process's clients. */
+function startChecks(
+  core: RootCore,
+  clickhouse: ClickHouseClient | undefined,
+  schemaVersion: PostgresSchemaVersion,
+): StartChecks {
+  const { config } = core;
+  const checkSchema = async () => {
+    await schemaVersion.check();
+    if (clickhouse !== undefined) {
+      await checkClickHouseTable(clickhouse, config.CLICKHOUSE_DATABASE);
+    }
+  };
+  const prepareSpool = async () => {
+    await mkdir(core.settings.uploads.spoolDir, { recursive: true, mode: 0o700 });
+  };
+  return {
+    checkSchema,
+    prepareSpool,
+    async preflight() {
+      await checkSchema();
+      // Before any queue opens: BullMQ itself only prints a warning about the policy.
+      await core.checkQueueRedis();
+      await prepareSpool();
+    },
+  };
+}
+
+function iocCacheOver(cacheRedis: Redis, config: Config, settings: Settings): RedisIocCache {
+  return new RedisIocCache(cacheRedis, {
+    prefix: `${config.QUEUE_PREFIX}:cache`,
+    ttlSeconds: settings.cache.ttlSeconds,
+  });
+}
+
+function artifactStoreOver(s3: S3Client, config: Config, settings: Settings): S3ArtifactStore {
+  return new S3ArtifactStore(s3, artifactBuckets(config), {
+    partSize: settings.uploads.partSize,
+    queueSize: settings.uploads.queueSize,
+  });
+}
+
+function quit(redis: Redis): Promise<unknown> {
+  return redis.quit().catch(() => redis.disconnect());
+}
+
+function destroyS3(s3: S3Client): Promise<void> {
+  s3.destroy();
+  return Promise.resolve();
+}
