@@ -12,6 +12,8 @@ import { serviceEnv } from '../../test/helpers/services.js';
 /** An isolated configuration: services' URLs, a fresh prefix/schema/database and an admin key. */
 export interface BenchStack {
   env: Record<string, string>;
+  /** Set once `stowage init` created the stack's schema and buckets (processes refuse to start before). */
+  initialized?: Promise<void>;
   key: string;
   suffix: string;
   dir: string;
@@ -91,8 +93,21 @@ export class StowageProcess {
     return new StowageProcess(child, logFile, exited);
   }
 
+  /** Runs `stowage init` once per stack: a process start checks the schema and does no DDL. */
+  static init(stack: BenchStack): Promise<void> {
+    stack.initialized ??= (async () => {
+      const proc = StowageProcess.start(stack, ['init']);
+      const code = await proc.exited;
+      if (code !== 0) {
+        throw new Error(`stowage init exited (${code}):\n${readFileSync(proc.logFile, 'utf8')}`);
+      }
+    })();
+    return stack.initialized;
+  }
+
   /** Starts the api on a free port and resolves with its base URL once /health answers. */
   static async api(stack: BenchStack, env: Record<string, string> = {}) {
+    await StowageProcess.init(stack);
     const port = await freePort();
     const proc = StowageProcess.start(stack, ['api'], { API_PORT: String(port), ...env });
     const base = `http://127.0.0.1:${port}`;
@@ -102,6 +117,7 @@ export class StowageProcess {
 
   /** Starts a worker on the given queues, ready once it logged "worker started". */
   static async worker(stack: BenchStack, queues: string[], env: Record<string, string> = {}) {
+    await StowageProcess.init(stack);
     const proc = StowageProcess.start(stack, ['worker', '--queues', queues.join(',')], env);
     await proc.until(
       () =>
