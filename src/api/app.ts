@@ -10,9 +10,9 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
-import { authenticate } from './auth.js';
+import { authenticate } from '../http/auth.js';
 import { authorizeRoute } from './route-access.js';
-import { closeUnreadBody } from './unread-body.js';
+import { closeUnreadBody } from '../http/unread-body.js';
 import {
   API_SECURITY_HEADERS,
   DASHBOARD_SECURITY_HEADERS,
@@ -21,7 +21,7 @@ import {
 import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
 import { JSON_TYPES, jsonBody, sizeInBytes } from './json-body.js';
 import { createOpenApiDocument } from './openapi.js';
-import { HttpProblem, problemHandler } from './problem.js';
+import { HttpProblem, problemHandler } from '../http/problem.js';
 import { routerFor } from './express-adapter.js';
 import type { ApiRouteDeps } from './route-deps.js';
 import { publicRouteTable, servedV1RouteTable } from './routes.js';

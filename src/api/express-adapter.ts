@@ -1,7 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors/index.js';
-import { requireScope } from './auth.js';
+import { requireScope } from '../http/auth.js';
 import type { Answer, Route, RouteContract, TableRow } from './route.js';
 import { isServed } from './route.js';
 

@@ -5,7 +5,7 @@ import {
   type RedisIdempotencyStore,
   type StoredAnswer,
 } from '../stores/redis/idempotency-store.js';
-import { HttpProblem } from './problem.js';
+import { HttpProblem } from '../http/problem.js';
 
 /** The header a replayed answer carries (as Stripe's API does). */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';

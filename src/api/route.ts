@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Scope } from '../config.js';
-import type { Caller } from './auth.js';
+import type { Caller } from '../http/auth.js';
 
 /** Who may call an operation: nobody needs a key, one scope, or the scope of the job type. */
 export type Access = 'public' | Scope | 'job-type';

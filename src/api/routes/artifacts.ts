@@ -20,9 +20,9 @@ import {
   type PreparedUpload,
 } from '../../../queues/use-cases/intake-artifact.js';
 import { presignArtifact } from '../../../queues/use-cases/presign-artifact.js';
-import { hasScope, requireScope, type Caller } from '../auth.js';
+import { hasScope, requireScope, type Caller } from '../../http/auth.js';
 import { JSON_TYPES, jsonBody } from '../json-body.js';
-import { HttpProblem } from '../problem.js';
+import { HttpProblem } from '../../http/problem.js';
 import {
   MULTIPART_OVERHEAD_BYTES,
   isMultipart,

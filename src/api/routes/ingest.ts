@@ -9,7 +9,7 @@ import {
   type IngestLimits,
 } from '../../../queues/use-cases/ingest-iocs.js';
 import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
-import { requireScope } from '../auth.js';
+import { requireScope } from '../../http/auth.js';
 import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 import { readIdempotencyKey } from './jobs.js';
 

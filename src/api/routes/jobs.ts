@@ -13,7 +13,7 @@ import {
 import { enqueuePreparedJobs, prepareJobs } from '../../../queues/use-cases/enqueue-jobs.js';
 import { findAndDescribeJob } from '../../../queues/use-cases/find-job.js';
 import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
-import { hasScope, requireScope } from '../auth.js';
+import { hasScope, requireScope } from '../../http/auth.js';
 import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
 
 export { idempotencyKeySchema } from '../../domain/idempotency-key.js';

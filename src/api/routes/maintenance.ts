@@ -4,8 +4,8 @@ import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import type { JobRegistry } from '../../../jobs/job-registry.js';
 import type { Producer } from '../../../queues/producer.js';
 import { runMaintenance } from '../../../queues/use-cases/run-maintenance.js';
-import { requireScope } from '../auth.js';
-import { HttpProblem } from '../problem.js';
+import { requireScope } from '../../http/auth.js';
+import { HttpProblem } from '../../http/problem.js';
 
 /**
  * `POST /v1/maintenance/{job}`: runs a maintenance job now (admin). The body is the job's
