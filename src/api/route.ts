@@ -72,7 +72,7 @@ export interface RouteInput<P, Q, B, H = Record<string, never>> {
   body: B;
 }
 
-/** What every row of the route table says, served here or not: the contract of one operation. */
+/** What every row of the route table says besides its handler: the contract of one operation. */
 export interface RouteContract<R extends Responses = Responses> {
   /** Unique, camelCase (the use case it calls, or the SDK method). */
   operationId: string;
@@ -109,7 +109,7 @@ export interface RouteContract<R extends Responses = Responses> {
   openapi?: { parameters?: Json[]; requestBody?: Json; components?: Record<string, z.ZodType> };
 }
 
-/** A served row with its input types erased, as the table and the adapter hold it. */
+/** A row with its input types erased, as the table and the adapter hold it. */
 export interface Route<D> extends RouteContract {
   handler: (
     input: RouteInput<unknown, unknown, unknown, unknown>,
