@@ -52,9 +52,6 @@ import {
   type FilePartInfo,
 } from '../upload-body.js';
 
-export { OVERWRITE_HEADER } from '../../../queues/use-cases/intake-artifact.js';
-export { presignBodySchema } from '../../../queues/use-cases/presign-artifact.js';
-
 /** The header carrying the sender's SHA-256 of the artifact. */
 export const DIGEST_HEADER = 'X-Content-SHA256';
 const META_HEADER = 'x-artifact-meta-';

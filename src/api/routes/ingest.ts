@@ -13,8 +13,6 @@ import { defineRoute, ok, problem } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
 import { idempotencyHeaders } from './jobs.js';
 
-export { ingestBodySchema, type IngestLimits } from '../../../queues/use-cases/ingest-iocs.js';
-
 type IngestDeps = Pick<ApiRouteDeps, 'producer' | 'ingest'> & {
   stores: Pick<ApiRouteDeps['stores'], 'idempotency'>;
 };

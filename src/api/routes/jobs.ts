@@ -26,9 +26,6 @@ import { answerIdempotently, idempotentAnswer } from '../idempotent-request.js';
 import { defineRoute, ok, problem, type Json, type RouteContext } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
 
-export { MAX_BULK_JOBS, bulkJobsBodySchema } from '../../../queues/use-cases/enqueue-jobs.js';
-export { describeJob } from '../../../queues/use-cases/find-job.js';
-
 type JobDeps = Pick<ApiRouteDeps, 'registry' | 'producer' | 'jobQueues'> & {
   stores: Pick<ApiRouteDeps['stores'], 'idempotency'>;
 };
@@ -38,7 +35,7 @@ const route = defineRoute<JobDeps>();
 export const idempotencyHeaders = z.object({ 'Idempotency-Key': idempotencyKeyHeader });
 
 /** Every job type's payload, as one anyOf of their components. */
-export const anyPayload = (registry: JobRegistry): Json => ({
+const anyPayload = (registry: JobRegistry): Json => ({
   anyOf: registry.names().map((t) => ref(payloadSchemaName(t))),
 });
 
