@@ -4,7 +4,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
 import type { Job, Queue } from 'bullmq';
 import type { ApiKey } from '../src/config.js';
-import { authenticate, hasScope } from '../src/api/auth.js';
+import { authenticate, hasScope } from '../src/http/auth.js';
 import { ForbiddenError } from '../src/errors/index.js';
 import { redactJobData, redactText } from '../jobs/redact.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';

@@ -6,7 +6,7 @@ import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
 import { createHttpServer, httpServerLimits } from '../src/http/http-server.js';
 import { NotFoundError } from '../src/errors/index.js';
-import { problemHandler } from '../src/api/problem.js';
+import { problemHandler } from '../src/http/problem.js';
 import {
   API_SECURITY_HEADERS,
   DASHBOARD_SECURITY_HEADERS,

@@ -10,9 +10,9 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
-import { authenticate } from './auth.js';
+import { authenticate } from '../http/auth.js';
 import { authorizeRoute } from './route-access.js';
-import { closeUnreadBody } from './unread-body.js';
+import { closeUnreadBody } from '../http/unread-body.js';
 import {
   API_SECURITY_HEADERS,
   DASHBOARD_SECURITY_HEADERS,
@@ -21,14 +21,10 @@ import {
 import { MIN_BODY_BYTES_PER_SECOND, bodyTimeout } from './body-timeout.js';
 import { JSON_TYPES, jsonBody, sizeInBytes } from './json-body.js';
 import { createOpenApiDocument } from './openapi.js';
-import { HttpProblem, problemHandler } from './problem.js';
+import { HttpProblem, problemHandler } from '../http/problem.js';
 import { routerFor } from './express-adapter.js';
 import type { ApiRouteDeps } from './route-deps.js';
-import { publicRouteTable, servedV1RouteTable } from './routes.js';
-import { artifactRoutes } from './routes/artifacts.js';
-import { ingestRoutes } from './routes/ingest.js';
-import { jobRoutes } from './routes/jobs.js';
-import { maintenanceRoutes } from './routes/maintenance.js';
+import { publicRouteTable, v1RouteTables } from './routes.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
 export interface AppOptions {
@@ -86,7 +82,19 @@ export function createApp(options: AppOptions): Express {
     stores: options.deps,
     queues: () => options.queues.all(),
     openApi,
+    registry: options.registry,
+    producer: options.producer,
+    jobQueues: options.queues,
+    ingest: { maxIocs: config.INGEST_MAX_IOCS, chunkSize: config.INGEST_CHUNK_SIZE },
+    artifacts: {
+      spool: new Spool(resolve(config.SPOOL_DIR), { maxBytes: config.SPOOL_MAX_BYTES }),
+      maxBytes: config.ARTIFACT_MAX_BYTES,
+      presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
+      presignMaxSeconds: config.PRESIGN_MAX_SECONDS,
+      bucketFor: (kind) => artifactBuckets(config)[kind],
+    },
   };
+  const v1Rows = v1RouteTables(config, options.registry);
   app.use(routerFor(publicRouteTable, routeDeps));
   if (options.dashboard !== false) {
     app.use(config.DASHBOARD_PATH, securityHeaders(DASHBOARD_SECURITY_HEADERS));
@@ -99,23 +107,13 @@ export function createApp(options: AppOptions): Express {
     );
   }
 
-  const deps = options.deps;
   const v1 = express.Router();
   v1.use(authenticate(config.API_KEYS));
   // The scope each route needs, from the route table's metadata (the OpenAPI document), is
   // checked here, before any body parser: a refused body is never read.
   v1.use(authorizeRoute(openApi));
   // Before the JSON parser and its 415 guard: uploads are streamed, in any media type.
-  v1.use(
-    artifactRoutes(options.producer, options.queues, () => deps.artifacts, {
-      spool: new Spool(resolve(config.SPOOL_DIR), { maxBytes: config.SPOOL_MAX_BYTES }),
-      maxBytes: config.ARTIFACT_MAX_BYTES,
-      presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
-      presignMaxSeconds: config.PRESIGN_MAX_SECONDS,
-      bucketFor: (kind) => artifactBuckets(config)[kind],
-      idempotency: deps.idempotency,
-    }),
-  );
+  v1.use(routerFor(v1Rows.streamed, routeDeps));
   v1.use(jsonBody(config.API_BODY_LIMIT, { max: sizeInBytes(config.API_BODY_BUDGET), used: 0 }));
   v1.use((req, res, next) => {
     // A body the JSON parser did not read is the wrong media type, not an empty payload.
@@ -132,20 +130,7 @@ export function createApp(options: AppOptions): Express {
     }
     next();
   });
-  v1.use(jobRoutes(options.registry, options.producer, options.queues, deps.idempotency));
-  v1.use(
-    ingestRoutes(
-      options.producer,
-      options.queues,
-      {
-        maxIocs: config.INGEST_MAX_IOCS,
-        chunkSize: config.INGEST_CHUNK_SIZE,
-      },
-      deps.idempotency,
-    ),
-  );
-  v1.use(routerFor(servedV1RouteTable, routeDeps));
-  v1.use(maintenanceRoutes(options.registry, options.producer));
+  v1.use(routerFor(v1Rows.json, routeDeps));
   app.use(v1);
 
   app.use((req, _res, next) => {

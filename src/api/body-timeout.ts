@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { sendProblem } from './problem.js';
+import { sendProblem } from '../http/problem.js';
 
 /** How slow a request body may be. */
 export interface BodyTimeout {

@@ -1,32 +1,45 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors/index.js';
-import { requireScope } from './auth.js';
-import type { Answer, Route, RouteContract, TableRow } from './route.js';
-import { isServed } from './route.js';
+import { requireScope } from '../http/auth.js';
+import { jsonBody } from './json-body.js';
+import type { Answer, Route, RouteContract } from './route.js';
+import { lingerAfterEarlyAnswer } from './upload-body.js';
 
 /** `/v1/iocs/{type}/{value}` → `/v1/iocs/:type/:value`. */
 export function expressPath(template: string): string {
   return template.replace(/\{(\w+)\}/g, ':$1');
 }
 
-/** Parses path, query and body together, so one 400 names every failing field. */
+/** The headers a row's schema names, by their documented names (absent ones left out). */
+function readHeaders(schema: z.ZodObject, req: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of Object.keys(schema.shape)) {
+    const value = req.header(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
+}
+
+/** Parses path, query, headers and body together, so one 400 names every failing field. */
 function readInput(
   route: RouteContract,
-  req: { params: unknown; query: unknown; body: unknown },
-): { params: unknown; query: unknown; body: unknown } {
+  req: Request,
+): { params: unknown; query: unknown; headers: unknown; body: unknown } {
   const issues: FieldIssue[] = [];
-  const parse = (schema: z.ZodType | undefined, raw: unknown, fallback: unknown) => {
+  const parse = (schema: z.ZodType | undefined, raw: () => unknown, fallback: unknown) => {
     if (!schema) return fallback;
-    const parsed = schema.safeParse(raw);
+    const parsed = schema.safeParse(raw());
     if (parsed.success) return parsed.data;
     issues.push(...ValidationError.fromZod(parsed.error).issues);
     return undefined;
   };
+  const headerSchema = route.headers;
   const input = {
-    params: parse(route.params, req.params, {}),
-    query: parse(route.query, req.query, {}),
-    body: parse(route.body, req.body ?? {}, undefined),
+    params: parse(route.params, () => req.params, req.params),
+    query: parse(route.query, () => req.query, req.query),
+    headers: headerSchema ? parse(headerSchema, () => readHeaders(headerSchema, req), {}) : {},
+    body: parse(route.body, () => (req.body as unknown) ?? {}, req.body),
   };
   if (issues.length > 0) throw new ValidationError(issues);
   return input;
@@ -34,7 +47,11 @@ function readInput(
 
 /** Writes a handler's answer: JSON, or a body of its own media type sent as is. */
 function send(res: Parameters<RequestHandler>[1], answer: Answer): void {
-  if (answer.headers) res.set(answer.headers);
+  for (const [name, value] of Object.entries(answer.headers ?? {})) {
+    // As express writes a Location: URL-encoded.
+    if (name.toLowerCase() === 'location') res.location(value);
+    else res.set(name, value);
+  }
   res.status(answer.status);
   if (answer.type === undefined) res.json(answer.body);
   else
@@ -47,22 +64,30 @@ function send(res: Parameters<RequestHandler>[1], answer: Answer): void {
       );
 }
 
+/** What runs before a row's handler: the linger of a streamed body, the scope, its own JSON parser. */
+function before(route: RouteContract): RequestHandler[] {
+  return [
+    ...(route.stream ? [lingerAfterEarlyAnswer()] : []),
+    // `job-type`: the gate (route-access.ts) checked the job type's scope; the handler's use
+    // case resolves the definition and checks it again.
+    ...(route.access === 'public' || route.access === 'job-type'
+      ? []
+      : [requireScope(route.access)]),
+    ...(route.bodyLimit === undefined ? [] : jsonBody(route.bodyLimit)),
+  ];
+}
+
 /**
- * An express router serving the table's served rows, in order: the scope check (auth.ts's
- * requireScope; the caller was set by `authenticate`), the schemas (a ValidationError naming
- * each failing field), then the handler. Errors go to the app's problem middleware. Rows only
- * documented here (`servedBy`) are skipped: their own routers serve them.
+ * An express router serving the rows, in order: the scope check (auth.ts's requireScope; the
+ * caller was set by `authenticate`), the schemas (a ValidationError naming each failing
+ * field), then the handler. Errors go to the app's problem middleware.
  */
-export function routerFor<D>(rows: readonly TableRow<D>[], deps: D): Router {
+export function routerFor<D>(rows: readonly Route<D>[], deps: D): Router {
   const router = Router();
-  for (const route of rows.filter((row): row is Route<D> => isServed(row))) {
-    if (route.access === 'job-type') {
-      throw new Error(`${route.operationId}: job-type access is served by the jobs router only`);
-    }
-    const guard: RequestHandler[] = route.access === 'public' ? [] : [requireScope(route.access)];
-    router[route.method](expressPath(route.path), ...guard, async (req, res) => {
+  for (const route of rows) {
+    router[route.method](expressPath(route.path), ...before(route), async (req, res) => {
       const input = readInput(route, req);
-      send(res, await route.handler(input, { caller: res.locals.caller, deps }));
+      send(res, await route.handler(input, { caller: res.locals.caller, deps, request: req }));
     });
   }
   return router;

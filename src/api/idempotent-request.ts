@@ -1,11 +1,10 @@
-import type { Response } from 'express';
 import { apiKeyScope } from '../../jobs/job-id.js';
 import {
   requestDigest,
   type RedisIdempotencyStore,
   type StoredAnswer,
 } from '../stores/redis/idempotency-store.js';
-import { HttpProblem } from './problem.js';
+import { HttpProblem } from '../http/problem.js';
 
 /** The header a replayed answer carries (as Stripe's API does). */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -25,6 +24,8 @@ export interface IdempotentResult {
 
 /** One request to answer at most once per key. */
 export interface IdempotentRequest {
+  /** The name of the API key that sent it (authentication runs first on every /v1 route). */
+  caller: string;
   /** The validated Idempotency-Key, or undefined (then `enqueue` simply runs). */
   key: string | undefined;
   /** The route as documented, e.g. `POST /v1/jobs/{type}`. */
@@ -38,19 +39,16 @@ export interface IdempotentRequest {
  * the same route with the same request gets the first answer again (even after its job was
  * removed), with another request a 409 `idempotency_conflict`. The record is claimed
  * atomically before `enqueue` runs and freed again when `enqueue` throws (a refused payload,
- * a backend down), so a failed request never locks its key. The route then sends the result
- * with sendIdempotentResult.
+ * a backend down), so a failed request never locks its key. The route then answers with
+ * idempotentAnswer.
  */
 export async function answerIdempotently(
-  res: Response,
   store: RedisIdempotencyStore,
   request: IdempotentRequest,
   enqueue: (key: ScopedKey | undefined) => Promise<StoredAnswer>,
 ): Promise<IdempotentResult> {
-  const { key, route } = request;
+  const { key, route, caller } = request;
   if (key === undefined) return { answer: await enqueue(undefined), replayed: false };
-  // Authentication runs first on every route, so a caller is always there.
-  const caller = res.locals.caller?.name ?? '';
   const digest = requestDigest(request.request);
   const id = { caller, route, key };
   const claim = await store.claim(id, digest);
@@ -75,12 +73,24 @@ export async function answerIdempotently(
   return { answer, replayed: false };
 }
 
-/** Writes an answer; a replay carries the Idempotent-Replayed header. */
-export function sendIdempotentResult(res: Response, { answer, replayed }: IdempotentResult): void {
+/**
+ * The answer of an idempotent request: its status, body and Location; a replay carries the
+ * Idempotent-Replayed header. Every enqueueing route answers 202, so a stored answer is one.
+ */
+export function idempotentAnswer<B>({ answer, replayed }: IdempotentResult): {
+  status: 202;
+  body: B;
+  headers: Record<string, string>;
+} {
   // A body that reports `replayed` says so on a replay too; every replay has the header.
   const body =
     replayed && 'replayed' in answer.body ? { ...answer.body, replayed: true } : answer.body;
-  if (replayed) res.set(REPLAYED_HEADER, 'true');
-  if (answer.location !== undefined) res.location(answer.location);
-  res.status(answer.status).json(body);
+  return {
+    status: answer.status as 202,
+    body: body as B,
+    headers: {
+      ...(replayed ? { [REPLAYED_HEADER]: 'true' } : {}),
+      ...(answer.location === undefined ? {} : { Location: answer.location }),
+    },
+  };
 }

@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { json, type Request, type RequestHandler, type Response } from 'express';
 import { findDuplicateKey } from './duplicate-keys.js';
-import { HttpProblem, sendProblem } from './problem.js';
-import { closeUnreadBody } from './unread-body.js';
+import { HttpProblem, sendProblem } from '../http/problem.js';
+import { closeUnreadBody } from '../http/unread-body.js';
 
 /** Media types read as JSON request bodies. */
 export const JSON_TYPES = ['application/json', 'application/*+json'];

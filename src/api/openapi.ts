@@ -130,6 +130,7 @@ function operation(
     ...zodParameters(row.params, 'path'),
     ...zodParameters(row.query, 'query'),
     ...(row.openapi?.parameters ?? []),
+    ...zodParameters(row.headers, 'header'),
   ];
   const requestBody =
     row.openapi?.requestBody ??
@@ -173,7 +174,7 @@ function operation(
 }
 
 /** The parameters of a strict object schema: one per field, its description lifted out. */
-function zodParameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Json[] {
+function zodParameters(schema: z.ZodType | undefined, where: 'path' | 'query' | 'header'): Json[] {
   if (!schema) return [];
   const json = z.toJSONSchema(schema, JSON_SCHEMA_OPTIONS) as {
     properties?: Record<string, Json>;

@@ -1,9 +1,9 @@
 import type { RequestHandler } from 'express';
 import type { Scope } from '../config.js';
-import { hasScope } from './auth.js';
+import { hasScope } from '../http/auth.js';
 import type { OpenApiDocument } from './openapi.js';
-import { HttpProblem } from './problem.js';
-import { closeUnreadBody } from './unread-body.js';
+import { HttpProblem } from '../http/problem.js';
+import { closeUnreadBody } from '../http/unread-body.js';
 
 /** What one operation of the OpenAPI document needs: a scope, or the scope of a job type. */
 type Access = { scope: Scope } | { jobScopes: Readonly<Record<string, Scope>> };

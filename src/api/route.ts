@@ -1,6 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import type { Scope } from '../config.js';
-import type { Caller } from './auth.js';
+import type { Caller } from '../http/auth.js';
 
 /** Who may call an operation: nobody needs a key, one scope, or the scope of the job type. */
 export type Access = 'public' | Scope | 'job-type';
@@ -52,16 +53,26 @@ export type AnswerOf<R extends Responses> = {
 export interface RouteContext<D> {
   caller: Caller | undefined;
   deps: D;
+  /**
+   * The request as Node received it: a `stream: true` row reads its body from it (size and
+   * media type in its headers); other rows need it only for what no schema reads.
+   */
+  request: IncomingMessage;
 }
 
-/** The validated input of a request: path parameters, query and body, each its schema's output. */
-export interface RouteInput<P, Q, B> {
+/**
+ * The validated input of a request: path parameters, query, headers and body, each its
+ * schema's output. Without a schema, path and query are the raw strings and the body the
+ * parsed JSON as sent (for a use case that validates it itself, by a schema the path picks).
+ */
+export interface RouteInput<P, Q, B, H = Record<string, never>> {
   params: P;
   query: Q;
+  headers: H;
   body: B;
 }
 
-/** What every row of the route table says, served here or not: the contract of one operation. */
+/** What every row of the route table says besides its handler: the contract of one operation. */
 export interface RouteContract<R extends Responses = Responses> {
   /** Unique, camelCase (the use case it calls, or the SDK method). */
   operationId: string;
@@ -74,6 +85,18 @@ export interface RouteContract<R extends Responses = Responses> {
   params?: z.ZodType;
   /** A strict object of the query parameters. */
   query?: z.ZodType;
+  /**
+   * The request headers read, keyed by their documented names (`Idempotency-Key`), each
+   * optional unless required; documented as OpenAPI header parameters.
+   */
+  headers?: z.ZodObject;
+  /**
+   * The body is streamed by the handler (`ctx.request`), never parsed as JSON: the row is
+   * served before the api's JSON parser, and lingers after an early answer.
+   */
+  stream?: true;
+  /** A row served before the api's JSON parser reads its JSON body itself, up to this size. */
+  bodyLimit?: string;
   /** The JSON body; `bodyRequired: false` makes it optional. */
   body?: z.ZodType;
   bodyRequired?: boolean;
@@ -86,18 +109,10 @@ export interface RouteContract<R extends Responses = Responses> {
   openapi?: { parameters?: Json[]; requestBody?: Json; components?: Record<string, z.ZodType> };
 }
 
-/**
- * A row of the table whose handler is still an express router (`servedBy`): documented here so
- * OpenAPI and the SDK's types come from one place, mounted elsewhere.
- */
-export interface ContractOnlyRoute extends RouteContract {
-  servedBy: 'express-router';
-}
-
-/** A served row with its input types erased, as the table and the adapter hold it. */
+/** A row with its input types erased, as the table and the adapter hold it. */
 export interface Route<D> extends RouteContract {
   handler: (
-    input: RouteInput<unknown, unknown, unknown>,
+    input: RouteInput<unknown, unknown, unknown, unknown>,
     ctx: RouteContext<D>,
   ) => Answer | Promise<Answer>;
 }
@@ -109,9 +124,6 @@ export interface Answer {
   headers?: Record<string, string>;
   type?: string;
 }
-
-/** A row of the table: served by the express adapter, or documented only. */
-export type TableRow<D> = Route<D> | ContractOnlyRoute;
 
 type OutputOr<S, Fallback> = S extends z.ZodType ? z.output<S> : Fallback;
 
@@ -125,24 +137,22 @@ export function defineRoute<D>() {
     PS extends z.ZodType | undefined = undefined,
     QS extends z.ZodType | undefined = undefined,
     BS extends z.ZodType | undefined = undefined,
+    HS extends z.ZodObject | undefined = undefined,
   >(
     declaration: RouteContract<R> & {
       params?: PS;
       query?: QS;
       body?: BS;
+      headers?: HS;
       handler: (
         input: RouteInput<
-          OutputOr<PS, Record<string, never>>,
-          OutputOr<QS, Record<string, never>>,
-          OutputOr<BS, undefined>
+          OutputOr<PS, Record<string, string>>,
+          OutputOr<QS, Record<string, unknown>>,
+          OutputOr<BS, unknown>,
+          OutputOr<HS, Record<string, never>>
         >,
         ctx: RouteContext<D>,
       ) => AnswerOf<NoInfer<R>> | Promise<AnswerOf<NoInfer<R>>>;
     },
   ): Route<D> => declaration as unknown as Route<D>;
-}
-
-/** Whether a row is served by the express adapter (rather than documented only). */
-export function isServed<D>(row: TableRow<D>): row is Route<D> {
-  return 'handler' in row;
 }

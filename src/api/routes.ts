@@ -1,13 +1,13 @@
 import type { Config } from '../config.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
-import { artifactContract } from './contract/artifacts.js';
-import { ingestContract } from './contract/ingest.js';
-import { jobContract } from './contract/jobs.js';
-import { maintenanceContract } from './contract/maintenance.js';
-import type { TableRow } from './route.js';
+import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
+import { artifactRouteTable } from './routes/artifacts.js';
 import { healthRouteTable } from './routes/health.js';
+import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
+import { jobRouteTable } from './routes/jobs.js';
+import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
@@ -15,20 +15,31 @@ import { watermarkRouteTable } from './routes/watermarks.js';
 /** The public rows, served before the dashboard and without a key. */
 export const publicRouteTable = [...healthRouteTable, ...metricsRouteTable, ...openapiRouteTable];
 
-/** The /v1 rows the express adapter serves (after authentication and the JSON parser). */
-export const servedV1RouteTable = [...iocRouteTable, ...watermarkRouteTable];
+/**
+ * The authenticated /v1 rows, in the order app.ts serves them: `streamed` before the JSON
+ * parser (uploads, and rows with their own small parser), `json` after it.
+ */
+export function v1RouteTables(
+  config: Config,
+  registry: JobRegistry,
+): { streamed: Route<ApiRouteDeps>[]; json: Route<ApiRouteDeps>[] } {
+  return {
+    streamed: artifactRouteTable(config),
+    json: [
+      ...jobRouteTable(config, registry),
+      ...ingestRouteTable(config),
+      ...iocRouteTable,
+      ...watermarkRouteTable,
+      ...maintenanceRouteTable(registry),
+    ],
+  };
+}
 
 /**
- * Every operation of the api, in the order app.ts mounts them: the one contract OpenAPI and
- * the SDK's types derive from. Rows with `servedBy` are served by their own express routers.
+ * Every operation of the api, in the order app.ts mounts them: the one table OpenAPI and the
+ * SDK's types derive from.
  */
-export function apiRouteTable(config: Config, registry: JobRegistry): TableRow<ApiRouteDeps>[] {
-  return [
-    ...publicRouteTable,
-    ...artifactContract(config),
-    ...jobContract(config, registry),
-    ...ingestContract(config),
-    ...servedV1RouteTable,
-    ...maintenanceContract(registry),
-  ];
+export function apiRouteTable(config: Config, registry: JobRegistry): Route<ApiRouteDeps>[] {
+  const v1 = v1RouteTables(config, registry);
+  return [...publicRouteTable, ...v1.streamed, ...v1.json];
 }

@@ -3,7 +3,7 @@ import busboy from 'busboy';
 import type { Request, RequestHandler } from 'express';
 import { StowageError, TransientError } from '../errors/index.js';
 import type { Spool, SpooledFile } from '../stores/local/spool.js';
-import { HttpProblem } from './problem.js';
+import { HttpProblem } from '../http/problem.js';
 
 /** Limits of one upload body. */
 export interface UploadLimits {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasScope, matchKey, secretFromHeader } from '../../src/api/auth.js';
+import { hasScope, matchKey, secretFromHeader } from '../../src/http/auth.js';
 import { loadConfig } from '../../src/config.js';
 
 const keys = loadConfig({

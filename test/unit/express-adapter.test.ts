@@ -2,9 +2,9 @@ import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { authenticate } from '../../src/api/auth.js';
+import { authenticate } from '../../src/http/auth.js';
 import { routerFor } from '../../src/api/express-adapter.js';
-import { problemHandler } from '../../src/api/problem.js';
+import { problemHandler } from '../../src/http/problem.js';
 import { defineRoute, ok, problem } from '../../src/api/route.js';
 import { loadConfig } from '../../src/config.js';
 import { NotFoundError } from '../../src/errors/index.js';
@@ -41,6 +41,27 @@ const rows = [
     responses: { 200: ok(z.string(), 'Text', 'text/plain') },
     handler: () => ({ status: 200, type: 'text/plain', body: 'plain' }),
   }),
+  route({
+    operationId: 'count',
+    method: 'post',
+    path: '/v1/count',
+    summary: 'Counts the bytes of a streamed body',
+    access: 'ingest',
+    stream: true,
+    headers: z.object({
+      'X-Label': z
+        .string()
+        .regex(/^[a-z]+$/)
+        .optional(),
+    }),
+    responses: { 201: ok(z.object({ label: z.string(), bytes: z.int() }), 'Counted') },
+    handler: async ({ headers }, { request }) => {
+      let bytes = 0;
+      for await (const chunk of request) bytes += (chunk as Buffer).length;
+      const label = headers['X-Label'] ?? 'none';
+      return { status: 201, headers: { Location: `/v1/count/${label} x` }, body: { label, bytes } };
+    },
+  }),
 ];
 
 describe('routerFor (the express adapter of the route table)', () => {
@@ -51,8 +72,9 @@ describe('routerFor (the express adapter of the route table)', () => {
       API_KEYS: 'writer:writer-key-0123456789:ingest,reader:reader-key-0123456789:read',
     });
     const app = express();
-    app.use(routerFor(rows.slice(1), { greeting: 'hello' }));
+    app.use(routerFor(rows.slice(1, 2), { greeting: 'hello' }));
     app.use(authenticate(config.API_KEYS));
+    app.use(routerFor(rows.slice(2), { greeting: 'hello' }));
     app.use(express.json());
     app.use(routerFor(rows, { greeting: 'hello' }));
     app.use(problemHandler(createLogger({ LOG_LEVEL: 'silent', LOG_PRETTY: false })));
@@ -106,5 +128,26 @@ describe('routerFor (the express adapter of the route table)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await res.text()).toBe('plain');
+  });
+
+  it('hands a streamed row its headers by their documented names and the unread body', async () => {
+    const res = await fetch(`${base}/v1/count`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer writer-key-0123456789', 'x-label': 'abc' },
+      body: 'x'.repeat(1000),
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('location')).toBe('/v1/count/abc%20x');
+    expect(await res.json()).toEqual({ label: 'abc', bytes: 1000 });
+  });
+
+  it('names a failing header by its documented name', async () => {
+    const res = await fetch(`${base}/v1/count`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer writer-key-0123456789', 'x-label': 'ABC' },
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { errors: { path: string }[] };
+    expect(body.errors.map((e) => e.path)).toEqual(['X-Label']);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The OpenAPI document checked against the express app it describes: the routes the app
  * really registers (found by walking its router stack), the job registry, and the problem
- * documents src/api/problem.ts writes. No services: the app is built over stubs and never
+ * documents src/http/problem.ts writes. No services: the app is built over stubs and never
  * handles a request.
  */
 import type { Express, Response } from 'express';
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from '../../src/api/app.js';
 import { createOpenApiDocument, payloadSchemaName } from '../../src/api/openapi.js';
-import { HttpProblem, problemHandler } from '../../src/api/problem.js';
+import { HttpProblem, problemHandler } from '../../src/http/problem.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { ValidationError } from '../../src/errors/index.js';
@@ -200,7 +200,7 @@ describe('OpenAPI document', () => {
     expect(enqueue['x-stowage-scope']).toMatchObject({ 'iocs.insert': 'ingest' });
   });
 
-  it('describes the problem documents src/api/problem.ts writes', () => {
+  it('describes the problem documents src/http/problem.ts writes', () => {
     const problem = component('Problem');
     const properties = Object.keys(problem.properties as Json);
     const handle = problemHandler(createLogger(config));

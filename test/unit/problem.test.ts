@@ -2,7 +2,7 @@ import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { HttpProblem, problemHandler } from '../../src/api/problem.js';
+import { HttpProblem, problemHandler } from '../../src/http/problem.js';
 import { PermanentError, TransientError, ValidationError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/log.js';
 

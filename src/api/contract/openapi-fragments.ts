@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Json } from '../route.js';
+import { idempotencyKeySchema } from '../../domain/idempotency-key.js';
+import { problem, type Json } from '../route.js';
 
 /**
  * A request body is JSON, so a Date a producer hands in reaches the API as an ISO string;
@@ -46,3 +47,16 @@ export function parameterSchema(schema: z.ZodType): Json {
 export function pathParam(name: string, schema: z.ZodType, description: string): Json {
   return { name, in: 'path', required: true, description, schema: parameterSchema(schema) };
 }
+
+/** A 400 answer: bad input. */
+export const badInput = problem('Bad input; `errors` names each failing field');
+
+/** A 409 answer: an Idempotency-Key bound to another request. */
+export const keyConflict = problem('Idempotency-Key already used with another request body');
+
+/** The `Idempotency-Key` header of the enqueueing routes, a field of their `headers` schema. */
+export const idempotencyKeyHeader = idempotencyKeySchema
+  .optional()
+  .describe(
+    'Scoped to the API key and the route, and bound to the request body (SHA-256) for IDEMPOTENCY_TTL_HOURS: the same key with the same body answers as the first time (header Idempotent-Replayed: true), even after the job was removed; with another body it is a 409 idempotency_conflict.',
+  );

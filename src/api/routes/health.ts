@@ -1,7 +1,7 @@
 import { healthSchema, readinessSchema } from '../../domain/api/health.js';
 import { problemSchema } from '../../domain/api/problem.js';
 import { checkReadiness } from '../../../queues/use-cases/check-readiness.js';
-import { problemDocument } from '../problem.js';
+import { problemDocument } from '../../http/problem.js';
 import { defineRoute, ok } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
 

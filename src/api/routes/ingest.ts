@@ -1,54 +1,80 @@
-import { Router } from 'express';
-import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
-import type { Producer } from '../../../queues/producer.js';
-import type { QueueSet } from '../../../queues/queue-set.js';
+import type { Config } from '../../config.js';
+import { ingestAcceptedSchema } from '../../domain/api/ingest.js';
+import { iocSchema } from '../../domain/ioc.js';
 import {
   enqueueIngest,
+  ingestBodySchema,
   ingestKey,
   parseIngest,
-  type IngestLimits,
 } from '../../../queues/use-cases/ingest-iocs.js';
-import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
-import { requireScope } from '../auth.js';
-import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
-import { readIdempotencyKey } from './jobs.js';
+import { badInput, json, keyConflict, ref } from '../contract/openapi-fragments.js';
+import { answerIdempotently, idempotentAnswer } from '../idempotent-request.js';
+import { defineRoute, ok, problem } from '../route.js';
+import type { ApiRouteDeps } from '../route-deps.js';
+import { idempotencyHeaders } from './jobs.js';
 
-export { ingestBodySchema, type IngestLimits } from '../../../queues/use-cases/ingest-iocs.js';
+type IngestDeps = Pick<ApiRouteDeps, 'producer' | 'ingest'> & {
+  stores: Pick<ApiRouteDeps['stores'], 'idempotency'>;
+};
+const route = defineRoute<IngestDeps>();
 
 /**
  * `POST /v1/ingest/iocs`: a collector's batch (queues/use-cases/ingest-iocs.ts), answered at
  * most once per Idempotency-Key; without a header the batch's own digest is its key.
  */
-export function ingestRoutes(
-  producer: Producer<readonly AnyJobDefinition[]>,
-  _queues: QueueSet,
-  limits: IngestLimits,
-  idempotency: RedisIdempotencyStore,
-): Router {
-  const router = Router();
-
-  router.post('/v1/ingest/iocs', requireScope('ingest'), async (req, res) => {
-    const batch = parseIngest(req.body, limits);
-    const key = ingestKey(batch, readIdempotencyKey(req));
-    const route = 'POST /v1/ingest/iocs';
-    const result = await answerIdempotently(
-      res,
-      idempotency,
-      { key, route, request: batch.request },
-      async (scoped) => {
-        // A key is always given here (the header's or the batch digest), so scoped is too.
-        if (scoped === undefined) throw new Error('ingest: an idempotency key is always set');
-        const body = await enqueueIngest(producer, batch, {
-          key: scoped.key,
-          keyScope: scoped.scope,
-        });
-        return 'status_url' in body
-          ? { status: 202, location: body.status_url, body }
-          : { status: 202, body };
-      },
-    );
-    sendIdempotentResult(res, result);
+export function ingestRouteTable(config: Config) {
+  const body = ingestBodySchema({
+    maxIocs: config.INGEST_MAX_IOCS,
+    chunkSize: config.INGEST_CHUNK_SIZE,
   });
-
-  return router;
+  return [
+    route({
+      operationId: 'ingestIocs',
+      method: 'post',
+      path: '/v1/ingest/iocs',
+      summary:
+        "A collector's batch, split into iocs.insert jobs; with a watermark, the children of one watermark.commit flow",
+      access: 'ingest',
+      headers: idempotencyHeaders,
+      responses: {
+        202: ok(ingestAcceptedSchema, 'Enqueued'),
+        400: badInput,
+        409: keyConflict,
+        413: problem(`Body over API_BODY_LIMIT (${config.API_BODY_LIMIT})`),
+        415: problem('Not JSON'),
+      },
+      openapi: {
+        requestBody: {
+          required: true,
+          ...json(
+            { allOf: [ref('IngestBody'), { properties: { iocs: { items: ref('IngestIoc') } } }] },
+            'The batch',
+          ),
+        },
+        components: { Ioc: iocSchema, IngestBody: body },
+      },
+      // The use case validates the body (its schema, then each record): `body` is left raw.
+      handler: async ({ headers, body }, { caller, deps }) => {
+        const batch = parseIngest(body, deps.ingest);
+        const key = ingestKey(batch, headers['Idempotency-Key']);
+        const route = 'POST /v1/ingest/iocs';
+        const result = await answerIdempotently(
+          deps.stores.idempotency,
+          { caller: caller?.name ?? '', key, route, request: batch.request },
+          async (scoped) => {
+            // A key is always given here (the header's or the batch digest), so scoped is too.
+            if (scoped === undefined) throw new Error('ingest: an idempotency key is always set');
+            const answer = await enqueueIngest(deps.producer, batch, {
+              key: scoped.key,
+              keyScope: scoped.scope,
+            });
+            return 'status_url' in answer
+              ? { status: 202, location: answer.status_url, body: answer }
+              : { status: 202, body: answer };
+          },
+        );
+        return idempotentAnswer(result);
+      },
+    }),
+  ];
 }

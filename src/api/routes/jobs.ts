@@ -1,93 +1,183 @@
-import { Router, type Request } from 'express';
-import { idempotencyKeySchema } from '../../domain/idempotency-key.js';
-import { ValidationError } from '../../errors/index.js';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import { jobAcceptedSchema, jobsAcceptedSchema, jobStatusSchema } from '../../domain/api/jobs.js';
+import { hasScope } from '../../http/auth.js';
 import type { JobRegistry } from '../../../jobs/job-registry.js';
-import type { Producer } from '../../../queues/producer.js';
-import type { QueueSet } from '../../../queues/queue-set.js';
-import type { AnyJobDefinition } from '../../../jobs/job-definition.js';
 import {
   enqueuableDefinition,
   enqueuePreparedJob,
   prepareJob,
 } from '../../../queues/use-cases/enqueue-job.js';
-import { enqueuePreparedJobs, prepareJobs } from '../../../queues/use-cases/enqueue-jobs.js';
+import {
+  bulkJobsBodySchema,
+  enqueuePreparedJobs,
+  prepareJobs,
+} from '../../../queues/use-cases/enqueue-jobs.js';
 import { findAndDescribeJob } from '../../../queues/use-cases/find-job.js';
-import type { RedisIdempotencyStore } from '../../stores/redis/idempotency-store.js';
-import { hasScope, requireScope } from '../auth.js';
-import { answerIdempotently, sendIdempotentResult } from '../idempotent-request.js';
+import {
+  badInput,
+  idempotencyKeyHeader,
+  json,
+  keyConflict,
+  payloadSchemaName,
+  ref,
+} from '../contract/openapi-fragments.js';
+import { answerIdempotently, idempotentAnswer } from '../idempotent-request.js';
+import { defineRoute, ok, problem, type Json, type RouteContext } from '../route.js';
+import type { ApiRouteDeps } from '../route-deps.js';
 
-export { idempotencyKeySchema } from '../../domain/idempotency-key.js';
-export { MAX_BULK_JOBS, bulkJobsBodySchema } from '../../../queues/use-cases/enqueue-jobs.js';
-export { describeJob } from '../../../queues/use-cases/find-job.js';
+type JobDeps = Pick<ApiRouteDeps, 'registry' | 'producer' | 'jobQueues'> & {
+  stores: Pick<ApiRouteDeps['stores'], 'idempotency'>;
+};
+const route = defineRoute<JobDeps>();
 
-/** The Idempotency-Key header, validated, or undefined. */
-export function readIdempotencyKey(req: Request): string | undefined {
-  const raw = req.header('idempotency-key');
-  if (raw === undefined) return undefined;
-  const parsed = idempotencyKeySchema.safeParse(raw);
-  if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'Idempotency-Key');
-  return parsed.data;
-}
+/** The headers of an enqueueing route. */
+export const idempotencyHeaders = z.object({ 'Idempotency-Key': idempotencyKeyHeader });
 
-/** Generic enqueue of any registered job type, and job status (queues/use-cases/*). */
-export function jobRoutes(
-  registry: JobRegistry,
-  producer: Producer<readonly AnyJobDefinition[]>,
-  queues: QueueSet,
-  idempotency: RedisIdempotencyStore,
-): Router {
-  const router = Router();
+/** Every job type's payload, as one anyOf of their components. */
+const anyPayload = (registry: JobRegistry): Json => ({
+  anyOf: registry.names().map((t) => ref(payloadSchemaName(t))),
+});
 
-  router.post('/v1/jobs/:type', async (req, res) => {
-    const mayUse = (scope: Parameters<typeof hasScope>[1]) => hasScope(res.locals.caller, scope);
-    const definition = enqueuableDefinition(registry, req.params.type, mayUse);
-    const key = readIdempotencyKey(req);
-    // Validated before the key is claimed: a refused body never binds it.
-    const job = prepareJob(definition, req.body);
-    const request = { type: job.definition.name, payload: job.payload };
-    const result = await answerIdempotently(
-      res,
-      idempotency,
-      { key, route: 'POST /v1/jobs/{type}', request },
-      async (scoped) => {
-        const view = await enqueuePreparedJob(
-          producer,
-          job,
-          scoped && { key: scoped.key, keyScope: scoped.scope },
-        );
-        const status_url = `/v1/jobs/${view.id}`;
-        return { status: 202, location: status_url, body: { ...view, status_url } };
+/** The definition of the path's job type, if the caller may enqueue it (else 404 or 403). */
+const definitionFor = (type: string, { caller, deps }: RouteContext<JobDeps>) =>
+  enqueuableDefinition(deps.registry, type, (scope) => hasScope(caller, scope));
+
+/** An idempotency key in the form the enqueue use cases take it. */
+const inScope = (scoped: { key: string; scope: string } | undefined) =>
+  scoped && { key: scoped.key, keyScope: scoped.scope };
+
+/**
+ * Enqueue one job, many of one type (queues/use-cases/enqueue-job(s).ts), and a job's
+ * status (find-job.ts). Each job type's payload is a component.
+ */
+export function jobRouteTable(config: Config, registry: JobRegistry) {
+  const payloads = anyPayload(registry);
+  const typeList = registry.definitions
+    .map((d) => `- \`${d.name}\` (queue ${d.queue}, scope ${d.scope}): ${d.description}`)
+    .join('\n');
+  const typeParam = {
+    name: 'type',
+    in: 'path',
+    required: true,
+    description: `The job type; the request body is its payload.\n\n${typeList}`,
+    schema: { type: 'string', enum: registry.names() },
+  };
+  return [
+    route({
+      operationId: 'enqueue',
+      method: 'post',
+      // One template for POST and GET: OpenAPI forbids two that differ only in names.
+      path: '/v1/jobs/{job}',
+      summary: 'Enqueue one job after validating its payload',
+      access: 'job-type',
+      headers: idempotencyHeaders,
+      responses: {
+        202: ok(jobAcceptedSchema, 'Enqueued (or the job an Idempotency-Key already made)'),
+        400: badInput,
+        409: keyConflict,
+        404: problem('Unknown job type'),
+        413: problem(`Body over API_BODY_LIMIT (${config.API_BODY_LIMIT})`),
+        415: problem('Not JSON'),
       },
-    );
-    sendIdempotentResult(res, result);
-  });
-
-  router.post('/v1/jobs/:type/bulk', async (req, res) => {
-    const mayUse = (scope: Parameters<typeof hasScope>[1]) => hasScope(res.locals.caller, scope);
-    const definition = enqueuableDefinition(registry, req.params.type, mayUse);
-    const key = readIdempotencyKey(req);
-    // Every payload is validated (all or nothing) before the key is claimed.
-    const jobs = prepareJobs(definition, req.body);
-    const request = { type: jobs.definition.name, payloads: jobs.payloads };
-    const result = await answerIdempotently(
-      res,
-      idempotency,
-      { key, route: 'POST /v1/jobs/{type}/bulk', request },
-      async (scoped) => ({
-        status: 202,
-        body: await enqueuePreparedJobs(
-          producer,
-          jobs,
-          scoped && { key: scoped.key, keyScope: scoped.scope },
+      openapi: {
+        parameters: [{ ...typeParam, name: 'job' }],
+        requestBody: { required: true, ...json(payloads, 'The payload of the job type') },
+        components: Object.fromEntries(
+          registry.definitions.map((d) => [payloadSchemaName(d.name), d.payload]),
         ),
-      }),
-    );
-    sendIdempotentResult(res, result);
-  });
-
-  router.get('/v1/jobs/:id', requireScope('read'), async (req, res) => {
-    res.json(await findAndDescribeJob({ registry, queues }, { id: String(req.params.id) }));
-  });
-
-  return router;
+      },
+      handler: async ({ params, headers, body }, ctx) => {
+        const definition = definitionFor(String(params.job), ctx);
+        // Validated before the key is claimed: a refused body never binds it.
+        const job = prepareJob(definition, body);
+        const request = { type: job.definition.name, payload: job.payload };
+        const key = headers['Idempotency-Key'];
+        const route = 'POST /v1/jobs/{type}';
+        const caller = ctx.caller?.name ?? '';
+        const result = await answerIdempotently(
+          ctx.deps.stores.idempotency,
+          { caller, key, route, request },
+          async (scoped) => {
+            const view = await enqueuePreparedJob(ctx.deps.producer, job, inScope(scoped));
+            const status_url = `/v1/jobs/${view.id}`;
+            return { status: 202, location: status_url, body: { ...view, status_url } };
+          },
+        );
+        return idempotentAnswer(result);
+      },
+    }),
+    route({
+      operationId: 'enqueueBulk',
+      method: 'post',
+      path: '/v1/jobs/{type}/bulk',
+      summary: 'Enqueue many jobs of one type; all are validated before any is enqueued',
+      access: 'job-type',
+      headers: idempotencyHeaders,
+      responses: {
+        202: ok(jobsAcceptedSchema, 'Enqueued'),
+        400: badInput,
+        409: keyConflict,
+        404: problem('Unknown job type'),
+      },
+      openapi: {
+        // With a key, payload i's job id comes from "<key>/<i>": a replayed request enqueues nothing.
+        parameters: [typeParam],
+        requestBody: {
+          required: true,
+          ...json(
+            { allOf: [ref('BulkJobsBody'), { properties: { payloads: { items: payloads } } }] },
+            'Payloads of the job type',
+          ),
+        },
+        components: { BulkJobsBody: bulkJobsBodySchema },
+      },
+      handler: async ({ params, headers, body }, ctx) => {
+        const definition = definitionFor(String(params.type), ctx);
+        // Every payload is validated (all or nothing) before the key is claimed.
+        const jobs = prepareJobs(definition, body);
+        const request = { type: jobs.definition.name, payloads: jobs.payloads };
+        const key = headers['Idempotency-Key'];
+        const route = 'POST /v1/jobs/{type}/bulk';
+        const caller = ctx.caller?.name ?? '';
+        const result = await answerIdempotently(
+          ctx.deps.stores.idempotency,
+          { caller, key, route, request },
+          async (scoped) => ({
+            status: 202,
+            body: await enqueuePreparedJobs(ctx.deps.producer, jobs, inScope(scoped)),
+          }),
+        );
+        return idempotentAnswer(result);
+      },
+    }),
+    route({
+      operationId: 'getJob',
+      method: 'get',
+      path: '/v1/jobs/{job}',
+      summary: 'Job status',
+      access: 'read',
+      responses: {
+        200: ok(jobStatusSchema, 'State, progress, attempts, result'),
+        404: problem('No such job'),
+      },
+      openapi: {
+        parameters: [
+          {
+            name: 'job',
+            in: 'path',
+            required: true,
+            description: 'The job id from the enqueue answer.',
+            schema: { type: 'string' },
+          },
+        ],
+      },
+      handler: async ({ params }, { deps }) => {
+        const { registry, jobQueues: queues } = deps;
+        const job = await findAndDescribeJob({ registry, queues }, { id: String(params.job) });
+        // The view is looser than the documented schema (a state or id BullMQ may lack).
+        return { status: 200, body: job as z.input<typeof jobStatusSchema> };
+      },
+    }),
+  ];
 }
