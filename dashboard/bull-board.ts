@@ -36,7 +36,7 @@ function redactedJob(job: Job): Job {
 class RedactingBullMQAdapter extends BullMQAdapter {
   constructor(queue: Queue, options: ConstructorParameters<typeof BullMQAdapter>[1]) {
     super(queue, options);
-    // No spool file name, URL query or secret-shaped field on the board (src/api/redact.ts).
+    // No spool file name, URL query or secret-shaped field on the board (jobs/redact.ts).
     this.setFormatter('data', redactJobData);
     this.setFormatter('returnValue', redactJobData);
   }

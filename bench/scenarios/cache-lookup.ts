@@ -17,7 +17,7 @@ export interface CacheLookupOptions {
 export async function cacheLookup(options: CacheLookupOptions): Promise<Section> {
   const stack = benchStack();
   const redis = new Redis(stack.env.CACHE_REDIS_URL ?? stack.env.REDIS_URL!);
-  // The api's cache prefix (src/deps.ts): the api reads what this process writes.
+  // The api's cache prefix (src/composition/root.ts): the api reads what this process writes.
   const prefix = `${stack.env.QUEUE_PREFIX!}:cache`;
   const cache = new RedisIocCache(redis, { prefix, ttlSeconds: 3_600 });
   const now = Date.now();

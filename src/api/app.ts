@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
-import type { Deps } from '../deps.js';
+import type { Root } from '../composition/root.js';
 import type { Logger } from '../log.js';
 import { Spool } from '../stores/local/spool.js';
 import { artifactBuckets } from '../stores/s3/artifact-buckets.js';
@@ -30,7 +30,7 @@ import { publicRouteTable, v1RouteTables } from './routes.js';
 export interface AppOptions {
   config: Config;
   deps: Pick<
-    Deps,
+    Root,
     | 'checkBackends'
     | 'hotStore'
     | 'iocCache'

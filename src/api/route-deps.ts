@@ -1,4 +1,4 @@
-import type { Deps } from '../deps.js';
+import type { Root } from '../composition/root.js';
 import type { ArtifactKind } from '../domain/artifact.js';
 import type { CountableQueue } from '../metrics.js';
 import type { Spool } from '../stores/local/spool.js';
@@ -27,7 +27,7 @@ export interface ArtifactRouteOptions {
  */
 export interface ApiRouteDeps {
   stores: Pick<
-    Deps,
+    Root,
     'checkBackends' | 'hotStore' | 'iocCache' | 'metrics' | 'idempotency' | 'artifacts'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;

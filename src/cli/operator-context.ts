@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { createRoot } from '../composition/root.js';
-import type { Deps } from '../deps.js';
+import type { Root } from '../composition/root.js';
 import { createLogger } from '../log.js';
 import { pingRedis, withTimeout } from '../connections/redis.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
@@ -22,7 +22,7 @@ export interface CliIo {
  */
 export interface OperatorContext {
   config: Config;
-  deps: Deps;
+  deps: Root;
   registry: JobRegistry;
   queues: QueueSet;
   producer: Producer<readonly AnyJobDefinition[]>;
