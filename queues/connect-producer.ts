@@ -24,7 +24,7 @@ export interface ProducerConnectionOptions {
    * a queue should enqueue with the same retention.
    */
   keepCompleted?: QueueSetOptions['keepCompleted'];
-  /** Called with Redis connection errors (they are otherwise ignored; calls fail on their own). */
+  /** Called with Redis connection errors and lost connections (otherwise ignored; calls fail on their own). */
   onError?: (err: Error) => void;
   /** The deployment's INGEST_MAX_IOCS and INGEST_CHUNK_SIZE (default 10,000 and 1,000). */
   ingest?: Partial<IngestLimits>;

@@ -25,6 +25,11 @@ export function createRedis(
   });
   // Without a listener ioredis prints every reconnect failure; commands still fail on their own.
   redis.on('error', onError);
+  // A connection that drops is reported even when the first reconnect finds Redis back (a quick
+  // restart raises no error event at all). ioredis never reconnects after quit().
+  redis.on('reconnecting', () =>
+    onError(new Error(`connection to Redis lost (${connectionName})`)),
+  );
   return redis;
 }
 
