@@ -70,13 +70,27 @@ export class StowageProcess {
     args: string[],
     env: Record<string, string> = {},
   ): StowageProcess {
+    return StowageProcess.spawn(stack, [...CLI, ...args], args.join('-'), env);
+  }
+
+  /** Starts a baseline's script (path from the repository root) under tsx, as `stowage`. */
+  static script(stack: BenchStack, file: string, env: Record<string, string> = {}): StowageProcess {
+    return StowageProcess.spawn(stack, ['--import', 'tsx', file], file, env);
+  }
+
+  private static spawn(
+    stack: BenchStack,
+    argv: string[],
+    name: string,
+    env: Record<string, string>,
+  ): StowageProcess {
     const logFile = join(
       stack.dir,
-      `${args.join('-').replace(/[^a-z0-9-]/gi, '')}-${randomBytes(3).toString('hex')}.log`,
+      `${name.replace(/[^a-z0-9-]/gi, '')}-${randomBytes(3).toString('hex')}.log`,
     );
     // BENCH_NODE_ARGS profiles the processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, ...CLI, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, ...argv], {
       cwd: REPO_ROOT,
       env: { ...stack.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
