@@ -33,17 +33,45 @@ export interface OperatorActions {
 }
 
 /**
+ * Records a job type keeps out of Redis (a claim check): the producer stages them, once
+ * validated, in the batch store and enqueues `{ batch: { digest, records } }` instead, so an
+ * enqueued or retained job holds a reference, never the data. The worker reads the staged
+ * records back without validating them again; a payload no producer staged is refused.
+ */
+export interface ClaimCheck<Input> {
+  /** What the records are (`iocs`): the batch store's kind. */
+  readonly kind: string;
+  /**
+   * The records to stage from a validated payload, in the canonical form the handler reads
+   * (for IOCs: merged per key, in key order). The whole payload becomes the reference, so a
+   * claim-checked type carries nothing but its records.
+   */
+  records(payload: Input): readonly unknown[];
+}
+
+/**
  * A job type, defined once: what the API validates with, what producers enqueue with, what
  * the scheduler ticks and what the worker runs. Pure: no SDK imports, so the API loads it
  * cheaply.
  */
-export interface JobDefinition<Name extends string = string, Schema extends z.ZodType = z.ZodType> {
+export interface JobDefinition<
+  Name extends string = string,
+  Schema extends z.ZodType = z.ZodType,
+  Stored extends z.ZodType = Schema,
+> {
   /** `noun.verb`, e.g. `iocs.insert`. */
   readonly name: Name;
   readonly queue: QueueName;
   /** One sentence for the dashboard, the OpenAPI document and the README. */
   readonly description: string;
   readonly payload: Schema;
+  /**
+   * What the worker parses when it differs from what producers validate (a claim-checked
+   * type: the staged reference, or an inline payload of an older producer). Default: payload.
+   */
+  readonly stored?: Stored;
+  /** Keeps the records out of Redis (see ClaimCheck); the producer needs a batch store. */
+  readonly claimCheck?: ClaimCheck<z.output<Schema>>;
   /** The API scope a key needs to enqueue this type through the generic route. */
   readonly scope: Scope;
   readonly options?: JobTypeOptions;
@@ -75,9 +103,11 @@ export interface JobDefinition<Name extends string = string, Schema extends z.Zo
 const SCHEDULE_KEY = /^[A-Z][A-Z0-9_]*$/;
 
 /** Declares a job type, keeping its literal name in the type. */
-export function defineJob<const Name extends string, Schema extends z.ZodType>(
-  definition: JobDefinition<Name, Schema>,
-): JobDefinition<Name, Schema> {
+export function defineJob<
+  const Name extends string,
+  Schema extends z.ZodType,
+  Stored extends z.ZodType = Schema,
+>(definition: JobDefinition<Name, Schema, Stored>): JobDefinition<Name, Schema, Stored> {
   if (!/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/.test(definition.name)) {
     throw new Error(`job name "${definition.name}" must be noun.verb in lower case`);
   }
@@ -90,13 +120,13 @@ export function defineJob<const Name extends string, Schema extends z.ZodType>(
 }
 
 /** A definition of any name and schema. */
-export type AnyJobDefinition = JobDefinition<string, z.ZodType>;
+export type AnyJobDefinition = JobDefinition<string, z.ZodType, z.ZodType>;
 
-/** The validated payload a handler receives. */
-export type PayloadOf<D> = D extends JobDefinition<string, infer S> ? z.output<S> : never;
+/** The payload a handler receives: the stored form, parsed (the producer's, validated, by default). */
+export type PayloadOf<D> = D extends JobDefinition<string, z.ZodType, infer S> ? z.output<S> : never;
 
 /** The payload a producer hands in (before defaults and normalisation). */
-export type InputOf<D> = D extends JobDefinition<string, infer S> ? z.input<S> : never;
+export type InputOf<D> = D extends JobDefinition<string, infer S, z.ZodType> ? z.input<S> : never;
 
 /** Per-job things a handler gets besides its payload. */
 export interface JobContext {

@@ -21,6 +21,7 @@ export const JOB_TYPES = [
       hotStore: r.hotStore,
       iocCache: required(r, 'iocCache'),
       hotRule: r.settings.cache.hotRule,
+      batches: r.batches,
     }),
   ),
   jobType(watermarkCommitJob, async (r) =>

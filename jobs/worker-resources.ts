@@ -2,6 +2,7 @@ import type { HotRule } from '../src/domain/ioc.js';
 import type { Spool } from '../src/stores/local/spool.js';
 import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
+import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
 import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-store.js';
 import type { HotRetention } from '../src/stores/hot/hot-retention.js';
 import type { HotStore } from '../src/stores/hot/hot-store.js';
@@ -36,6 +37,8 @@ export interface WorkerResources {
   readonly hotStore: HotStore;
   readonly hotRetention: HotRetention;
   readonly watermarks: PostgresWatermarkStore;
+  /** Claim-checked job records, staged by producers. */
+  readonly batches: PostgresBatchStore;
   readonly archiveLedger: ArchiveLedger;
   readonly artifactAudit: ArtifactAuditLog;
   /** The spool shared with the api (SPOOL_DIR). */

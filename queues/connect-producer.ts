@@ -1,4 +1,6 @@
+import { createPgPool } from '../src/connections/postgres.js';
 import { createRedis } from '../src/connections/redis.js';
+import { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
 import { createJobRegistry, type JOB_DEFINITIONS } from '../jobs/registry.js';
 import type { Producer } from './producer.js';
 import { openQueueLayer } from './queue-layer.js';
@@ -16,6 +18,13 @@ const DEFAULT_INGEST_LIMITS: IngestLimits = { maxIocs: 10_000, chunkSize: 1_000 
 /** Where the queues are: the same REDIS_URL and QUEUE_PREFIX as the workers'. */
 export interface ProducerConnectionOptions {
   redisUrl: string;
+  /**
+   * The workers' DATABASE_URL: IOC batches wait in its batch store (`job_batches`) and the
+   * jobs carry their digest, so enqueueing iocs.insert (and `ingestIocs`) needs it.
+   */
+  databaseUrl?: string;
+  /** DATABASE_SCHEMA of the deployment (default `stowage`). */
+  databaseSchema?: string;
   /** QUEUE_PREFIX of the deployment (default `stowage`). */
   queuePrefix?: string;
   /**
@@ -51,15 +60,20 @@ export async function connectProducer(
   options: ProducerConnectionOptions,
 ): Promise<ProducerConnection> {
   const redis = createRedis(options.redisUrl, 'api', 'producer', options.onError);
+  const pool = options.databaseUrl === undefined ? undefined : createPgPool(options.databaseUrl, 4);
   const layer = openQueueLayer(redis, {
     registry: createJobRegistry(),
     prefix: options.queuePrefix ?? 'stowage',
     ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
+    ...(pool
+      ? { batches: new PostgresBatchStore(pool, { schema: options.databaseSchema ?? 'stowage' }) }
+      : {}),
   });
   const { producer } = layer;
   const close = async () => {
     await layer.close();
     await redis.quit().catch(() => redis.disconnect());
+    await pool?.end().catch(() => undefined);
   };
   try {
     await layer.ready();

@@ -1,5 +1,6 @@
 import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/staged-batch.js';
 import { ValidationError } from '../src/errors/index.js';
 import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
@@ -62,6 +63,8 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     private readonly registry: JobRegistry<Defs>,
     private readonly queues: QueueSet,
     connection: Redis,
+    /** Where claim-checked records are staged; without it such types cannot be enqueued. */
+    private readonly batches?: BatchStager,
   ) {
     this.flows = new FlowProducer({ connection, prefix: queues.prefix });
     // Connection errors are logged by the connection's owner (see QueueSet).
@@ -83,7 +86,9 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     payload: unknown,
     options: EnqueueOptions = {},
   ): Promise<EnqueuedJob> {
-    const { definition, data, id } = this.prepare(name, payload, options);
+    const prepared = this.prepare(name, payload, options);
+    await this.stage([prepared]);
+    const { definition, data, id } = prepared;
     const job = await this.queues.get(definition.queue).add(name, data, {
       ...this.jobOptions(definition, options),
       jobId: id,
@@ -130,6 +135,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     });
     const first = prepared[0];
     if (!first) return [];
+    await this.stage(prepared);
     const queue = this.queues.get(first.definition.queue);
     const jobs = await queue.addBulk(
       prepared.map(({ definition, data, id }) => ({
@@ -160,6 +166,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     const children = flow.children.map((child, i) =>
       this.prepare(child.name, child.payload, keyOf(child, flow.keyScope), `children.${i}.payload`),
     );
+    await this.stage([parent, ...children]);
     const node = (p: Prepared): FlowJob => ({
       name: p.definition.name,
       queueName: p.definition.queue,
@@ -250,7 +257,29 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         : natural !== undefined
           ? jobIdForKey(name, natural)
           : newJobId(name));
-    return { definition, data, id };
+    if (!definition.claimCheck) return { definition, data, id };
+    // The records go to the batch store; the job carries their digest and count.
+    const records = definition.claimCheck.records(data);
+    const { body, digest } = stagedBody(records);
+    const batch = { digest, records: records.length };
+    return {
+      definition,
+      data: { batch },
+      id,
+      staged: { ...batch, body, jobId: id, queue: definition.queue, kind: definition.claimCheck.kind },
+    };
+  }
+
+  /** Stages the claim-checked records of prepared jobs, before any of them is enqueued. */
+  private async stage(prepared: readonly Prepared[]): Promise<void> {
+    const staged = prepared.flatMap((p) => (p.staged ? [p.staged] : []));
+    if (staged.length === 0) return;
+    if (!this.batches) {
+      throw new Error(
+        `job type "${prepared[0]!.definition.name}" keeps its records in the batch store, which this producer was not given`,
+      );
+    }
+    await this.batches.stage(staged);
   }
 
   private jobOptions(definition: AnyJobDefinition, options: EnqueueOptions): JobsOptions {
@@ -267,6 +296,8 @@ interface Prepared {
   definition: AnyJobDefinition;
   data: unknown;
   id: string;
+  /** The records of a claim-checked type, to stage before the job is enqueued. */
+  staged?: BatchToStage;
 }
 
 function keyOf(node: FlowNode, keyScope: string | undefined): EnqueueOptions {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '../src/config.js';
+import type { BatchStager } from '../src/domain/staged-batch.js';
 import type { AnyJobDefinition } from '../jobs/job-definition.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { Producer } from './producer.js';
@@ -19,6 +20,8 @@ export interface QueueLayerOptions<Defs extends readonly AnyJobDefinition[]> {
   prefix: string;
   keepCompleted?: QueueSetOptions['keepCompleted'];
   names?: readonly QueueName[];
+  /** Where claim-checked records (iocs.insert) are staged; needed to enqueue such types. */
+  batches?: BatchStager;
 }
 
 /**
@@ -32,7 +35,7 @@ export function openQueueLayer<Defs extends readonly AnyJobDefinition[]>(
   const queues = new QueueSet(redis, options.prefix, options.names ?? QUEUE_NAMES, {
     ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
   });
-  const producer = new Producer(options.registry, queues, redis);
+  const producer = new Producer(options.registry, queues, redis, options.batches);
   return {
     registry: options.registry,
     queues,

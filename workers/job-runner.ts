@@ -45,7 +45,8 @@ export function createJobRunner(options: {
         );
       }
       const { [CHECKPOINT_KEY]: checkpoint, ...raw } = (job.data ?? {}) as Record<string, unknown>;
-      const parsed = definition.payload.safeParse(raw);
+      // A claim-checked type's stored form is a reference to records validated when staged.
+      const parsed = (definition.stored ?? definition.payload).safeParse(raw);
       if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'payload');
 
       const ctx: JobContext = {

@@ -1,9 +1,11 @@
 import { connectProducer } from 'stowage/producer';
 
-// The workers' REDIS_URL and QUEUE_PREFIX: no HTTP hop, the same validation.
+// The workers' REDIS_URL, QUEUE_PREFIX and DATABASE_URL (IOC batches wait in its batch
+// store; the jobs carry their digest): no HTTP hop, the same validation.
 const { producer, close } = await connectProducer({
   redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   queuePrefix: process.env.QUEUE_PREFIX ?? 'stowage',
+  databaseUrl: process.env.DATABASE_URL ?? 'postgres://stowage@127.0.0.1:5432/stowage',
 });
 
 const ioc = {

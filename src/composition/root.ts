@@ -19,6 +19,7 @@ import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
+import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
 import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/schema-version.js';
 import { PostgresWatermarkStore } from '../stores/postgres/watermark-store.js';
 import { RedisIdempotencyStore } from '../stores/redis/idempotency-store.js';
@@ -79,6 +80,8 @@ export interface Stores {
   /** Retention over the hot store HOT_STORE selects. */
   readonly hotRetention: HotRetention;
   readonly watermarks: PostgresWatermarkStore;
+  /** Claim-checked job records (PostgreSQL `job_batches`): iocs.insert batches. */
+  readonly batches: PostgresBatchStore;
   readonly iocCache: RedisIocCache;
   /** Idempotency-Key records in the queue Redis (IDEMPOTENCY_TTL_HOURS window). */
   readonly idempotency: RedisIdempotencyStore;
@@ -366,6 +369,7 @@ function withStores(
       hotStore: hot.store,
       hotRetention: hot.retention,
       watermarks: new PostgresWatermarkStore(pool, schema),
+      batches: new PostgresBatchStore(pool, schema),
       archiveLedger: new ArchiveLedger(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
@@ -390,6 +394,7 @@ function withStores(
     hotStore: hot.store,
     hotRetention: hot.retention,
     watermarks: new PostgresWatermarkStore(pool, schema),
+    batches: new PostgresBatchStore(pool, schema),
     iocCache: iocCacheOver(cacheRedis, config, settings),
     idempotency: new RedisIdempotencyStore(redis, {
       prefix: config.QUEUE_PREFIX,
@@ -410,6 +415,7 @@ function withStores(
     async initStores() {
       await stores.hotStore.init();
       await stores.watermarks.init();
+      await stores.batches.init();
       await stores.archiveLedger.init();
       await stores.artifactAudit.init();
       await stores.artifacts.ensureBuckets();
@@ -488,7 +494,12 @@ function withQueueLayer(
     return { ...core, queues } satisfies DashboardRoot;
   }
   const layer = built(
-    openQueueLayer(redis, { registry, prefix: config.QUEUE_PREFIX, keepCompleted }),
+    openQueueLayer(redis, {
+      registry,
+      prefix: config.QUEUE_PREFIX,
+      keepCompleted,
+      ...(stage.kind === 'full' ? { batches: stage.full.batches } : {}),
+    }),
     (l) => l.close(),
   );
   const { queues, producer } = layer;

@@ -69,6 +69,11 @@ export const ERROR_CODES = {
   backend_error: transient(503, 'A backend failed in a way a retry may outlive.'),
   backend_busy: transient(503, 'A backend asked to retry (lock conflict, too many queries).'),
   backend_rejected: permanent(400, 'A backend rejected the statement as invalid.'),
+  batch_not_staged: permanent(
+    500,
+    'A job names a staged batch no producer wrote (its payload skipped validation), or one swept.',
+  ),
+  batch_digest_mismatch: permanent(500, 'A staged batch is not the one its job names.'),
   hot_store_writers_busy: transient(503, 'Writers to the hot store did not finish in time.'),
   mutation_timeout: transient(503, 'A ClickHouse mutation did not finish in time.'),
   // Archive (write-once S3 with Object Lock).

@@ -41,6 +41,8 @@ describe('the in-process producer ingests like POST /v1/ingest/iocs', () => {
     connection = await connectProducer({
       redisUrl: world.config.REDIS_URL,
       queuePrefix: world.config.QUEUE_PREFIX,
+      databaseUrl: world.config.DATABASE_URL,
+      databaseSchema: world.config.DATABASE_SCHEMA,
       ingest: { maxIocs: 500, chunkSize: 50 },
     });
   });

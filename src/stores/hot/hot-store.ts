@@ -1,4 +1,5 @@
-import type { IocType, StoredIoc } from '../../domain/ioc.js';
+import type { HotRule, IocType, StoredIoc } from '../../domain/ioc.js';
+import type { StagedBatch } from '../../domain/staged-batch.js';
 import type { HotBackendName } from '../../config.js';
 
 /** What an upsert changed. */
@@ -11,6 +12,23 @@ export interface UpsertResult {
    * then reads only the absent keys.
    */
   changed?: StoredIoc[];
+}
+
+/** What a staged merge changed, as the cache needs it. */
+export interface StagedChanges {
+  /** Rows the merge inserted or changed that are hot, as they now are. */
+  hot: StoredIoc[];
+  /** Keys of existing rows the merge changed that are not hot (a cached copy must go). */
+  cooled: { type: IocType; value: string }[];
+}
+
+/** How a staged merge is applied. */
+export interface StagedMergeOptions {
+  hotRule: HotRule;
+  /** The time hotness is judged at. */
+  now: Date;
+  /** Runs before the merge commits, with the rows it changed; throwing rolls it back. */
+  beforeCommit(changes: StagedChanges): Promise<void>;
 }
 
 /** A UTC day of last_seen and how many indicators were last seen on it. */
@@ -36,6 +54,15 @@ export interface HotStore {
   init(): Promise<void>;
   /** Upserts a batch (already merged per key): replaying it changes nothing. */
   upsert(batch: readonly StoredIoc[]): Promise<UpsertResult>;
+  /**
+   * Merges a batch staged in the batch store without it passing through this process, when
+   * the store can (PostgreSQL: the same database); see PostgresHotStore.mergeStaged.
+   */
+  mergeStaged?(
+    jobId: string,
+    batch: StagedBatch,
+    options: StagedMergeOptions,
+  ): Promise<{ written: number }>;
   /** One indicator, merged, or undefined. */
   get(type: IocType, value: string): Promise<StoredIoc | undefined>;
   /** Several indicators in one round trip, merged; absent keys are left out. */

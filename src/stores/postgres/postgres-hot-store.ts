@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../../domain/ioc.js';
+import type { StagedBatch } from '../../domain/staged-batch.js';
 import { UTC_DAY_MS, utcDayOf } from '../../domain/utc-day.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { TransientError } from '../../errors/index.js';
-import type { HotStore, UpsertResult, WindowDay } from '../hot/hot-store.js';
+import type {
+  HotStore,
+  StagedChanges,
+  StagedMergeOptions,
+  UpsertResult,
+  WindowDay,
+} from '../hot/hot-store.js';
+import { batchTableOf, checkStaged } from './batch-store.js';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -37,6 +45,40 @@ const SELECT_COLUMNS = `type, value, threat_type, confidence, sources,
 // matches it (timezone(text, timestamptz) and date(timestamp) are immutable, so indexable).
 const LAST_SEEN_DAY = `((last_seen AT TIME ZONE 'UTC')::date)`;
 
+// mergeIoc in SQL, for an INSERT … AS cur whose rows may conflict on (type, value). "b is
+// latest" is the row comparison (last_seen, confidence, threat_type) > …, exactly bIsLatest's
+// order; the WHERE skips rows the merge would not change, so a replay writes nothing (no new
+// tuple, no updated_at or version bump).
+const MERGE_ON_CONFLICT = `
+       ON CONFLICT (type, value) DO UPDATE SET
+         threat_type = CASE
+           WHEN (excluded.last_seen, excluded.confidence, excluded.threat_type)
+              > (cur.last_seen, cur.confidence, cur.threat_type)
+           THEN excluded.threat_type ELSE cur.threat_type END,
+         confidence = CASE
+           WHEN (excluded.last_seen, excluded.confidence, excluded.threat_type)
+              > (cur.last_seen, cur.confidence, cur.threat_type)
+           THEN excluded.confidence ELSE cur.confidence END,
+         sources = ARRAY(SELECT DISTINCT u.s COLLATE "C"
+                         FROM unnest(cur.sources || excluded.sources) AS u(s) ORDER BY 1),
+         first_seen = LEAST(cur.first_seen, excluded.first_seen),
+         last_seen = GREATEST(cur.last_seen, excluded.last_seen),
+         tags = ARRAY(SELECT DISTINCT u.t COLLATE "C"
+                      FROM unnest(cur.tags || excluded.tags) AS u(t) ORDER BY 1),
+         -- The version the insert drew: a row the merge changes is a new version of it.
+         version = excluded.version,
+         updated_at = now()
+       WHERE excluded.first_seen < cur.first_seen
+          OR (excluded.last_seen, excluded.confidence, excluded.threat_type)
+           > (cur.last_seen, cur.confidence, cur.threat_type)
+          OR NOT excluded.sources <@ cur.sources
+          OR NOT excluded.tags <@ cur.tags`;
+
+// The staged records' columns as jsonb_to_recordset reads them (the canonical batch's JSON:
+// times as ISO strings, sources and tags as sorted arrays).
+const STAGED_RECORD = `r(type text, value text, threat_type text, confidence float8,
+  sources text[], first_seen timestamptz, last_seen timestamptz, tags text[])`;
+
 interface IocRow {
   type: string;
   value: string;
@@ -54,6 +96,7 @@ export class PostgresHotStore implements HotStore {
   private readonly schema: string;
   private readonly table: string;
   private readonly versionSequence: string;
+  private readonly batchTable: string;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -66,6 +109,7 @@ export class PostgresHotStore implements HotStore {
     this.schema = options.schema;
     this.table = `"${options.schema}".iocs`;
     this.versionSequence = `"${options.schema}".iocs_version_seq`;
+    this.batchTable = batchTableOf(options.schema);
   }
 
   async init(): Promise<void> {
@@ -134,6 +178,75 @@ export class PostgresHotStore implements HotStore {
       throw classifyPostgresError(err);
     }
     return { written: rows.length, changed };
+  }
+
+  /**
+   * Merges a staged batch in one statement, the database reading the records straight from
+   * the batch store (no record passes through this process), and hands the rows it changed
+   * to `beforeCommit` while their row locks are still held: a concurrent merge of the same
+   * key waits for this commit, so whatever it then writes to the cache comes after what
+   * `beforeCommit` wrote. When `beforeCommit` throws, the merge is rolled back.
+   */
+  async mergeStaged(
+    jobId: string,
+    batch: StagedBatch,
+    options: StagedMergeOptions,
+  ): Promise<{ written: number }> {
+    let client: pg.PoolClient | undefined;
+    let broken = false;
+    try {
+      client = await this.pool.connect();
+      await client.query('BEGIN');
+      const { rows: found } = await client.query<{ intact: boolean; records: number }>(
+        `SELECT records, encode(sha256(convert_to(body, 'UTF8')), 'hex') = digest AS intact
+         FROM ${this.batchTable} WHERE job_id = $1 AND digest = $2`,
+        [jobId, batch.digest],
+      );
+      checkStaged(jobId, batch, found[0]);
+      // Sorted by key in byte order, so concurrent merges of overlapping batches lock rows
+      // in the same order and cannot deadlock each other. Only hot rows come back whole; of
+      // the others, only the key of one that existed (it may be cached and stopped being hot).
+      const since = new Date(options.now.getTime() - options.hotRule.maxAgeHours * 3_600_000);
+      const { rows } = await client.query<ChangedRow>(
+        `WITH merged AS (
+           INSERT INTO ${this.table} AS cur
+             (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
+           SELECT r.type, r.value, r.threat_type, r.confidence, r.sources,
+                  r.first_seen, r.last_seen, r.tags
+           FROM ${this.batchTable} AS b, jsonb_to_recordset(b.body::jsonb) AS ${STAGED_RECORD}
+           WHERE b.job_id = $1 AND b.digest = $2
+           ORDER BY r.type COLLATE "C", r.value COLLATE "C"
+           ${MERGE_ON_CONFLICT}
+           RETURNING cur.*, (cur.xmax = 0) AS inserted,
+             (cur.confidence >= $3 AND cur.last_seen >= $4::timestamptz) AS hot)
+         SELECT type, value, hot,
+                CASE WHEN hot THEN threat_type END AS threat_type,
+                CASE WHEN hot THEN confidence END AS confidence,
+                CASE WHEN hot THEN sources END AS sources,
+                CASE WHEN hot THEN (extract(epoch FROM first_seen) * 1000)::float8 END
+                  AS first_seen_ms,
+                CASE WHEN hot THEN (extract(epoch FROM last_seen) * 1000)::float8 END
+                  AS last_seen_ms,
+                CASE WHEN hot THEN tags END AS tags
+         FROM merged WHERE hot OR NOT inserted`,
+        [jobId, batch.digest, options.hotRule.minConfidence, since.toISOString()],
+      );
+      const changes: StagedChanges = { hot: [], cooled: [] };
+      for (const row of rows) {
+        if (row.hot) changes.hot.push(toStoredIoc(row as IocRow));
+        else changes.cooled.push({ type: row.type as IocType, value: row.value });
+      }
+      await options.beforeCommit(changes);
+      await client.query('COMMIT');
+      return { written: batch.records };
+    } catch (err) {
+      await client?.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw classifyPostgresError(err);
+    } finally {
+      client?.release(broken);
+    }
   }
 
   async get(type: IocType, value: string): Promise<StoredIoc | undefined> {
@@ -280,11 +393,6 @@ export class PostgresHotStore implements HotStore {
     // of rows costs eight parameters and no value is ever spliced into the SQL text.
     // sources and tags travel as one JSON array per row: PostgreSQL arrays cannot be
     // ragged, so text[][] could not carry them.
-    //
-    // The ON CONFLICT branch is mergeIoc in SQL. "b is latest" there is the row comparison
-    // (last_seen, confidence, threat_type) > …, exactly bIsLatest's order; the WHERE skips
-    // rows the merge would not change, so a replay writes nothing (no new tuple, no
-    // updated_at or version bump).
     const result = await this.pool.query<IocRow>(
       `INSERT INTO ${this.table} AS cur
          (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
@@ -297,29 +405,7 @@ export class PostgresHotStore implements HotStore {
             WITH ORDINALITY AS r(type, value, threat_type, confidence, sources,
                                  first_seen, last_seen, tags, ord)
        ORDER BY r.ord
-       ON CONFLICT (type, value) DO UPDATE SET
-         threat_type = CASE
-           WHEN (excluded.last_seen, excluded.confidence, excluded.threat_type)
-              > (cur.last_seen, cur.confidence, cur.threat_type)
-           THEN excluded.threat_type ELSE cur.threat_type END,
-         confidence = CASE
-           WHEN (excluded.last_seen, excluded.confidence, excluded.threat_type)
-              > (cur.last_seen, cur.confidence, cur.threat_type)
-           THEN excluded.confidence ELSE cur.confidence END,
-         sources = ARRAY(SELECT DISTINCT u.s COLLATE "C"
-                         FROM unnest(cur.sources || excluded.sources) AS u(s) ORDER BY 1),
-         first_seen = LEAST(cur.first_seen, excluded.first_seen),
-         last_seen = GREATEST(cur.last_seen, excluded.last_seen),
-         tags = ARRAY(SELECT DISTINCT u.t COLLATE "C"
-                      FROM unnest(cur.tags || excluded.tags) AS u(t) ORDER BY 1),
-         -- The version the insert drew: a row the merge changes is a new version of it.
-         version = excluded.version,
-         updated_at = now()
-       WHERE excluded.first_seen < cur.first_seen
-          OR (excluded.last_seen, excluded.confidence, excluded.threat_type)
-           > (cur.last_seen, cur.confidence, cur.threat_type)
-          OR NOT excluded.sources <@ cur.sources
-          OR NOT excluded.tags <@ cur.tags
+       ${MERGE_ON_CONFLICT}
        RETURNING ${SELECT_COLUMNS}`,
       [
         rows.map((r) => r.type),
@@ -341,6 +427,13 @@ export class PostgresHotStore implements HotStore {
  * order: concurrent upserts of overlapping batches then lock rows in the same order and
  * cannot deadlock each other.
  */
+/** A row mergeStaged returns: whole when hot, else only its key. */
+interface ChangedRow extends Partial<Omit<IocRow, 'type' | 'value'>> {
+  type: string;
+  value: string;
+  hot: boolean;
+}
+
 function collapseByKey(batch: readonly StoredIoc[]): StoredIoc[] {
   const byKey = new Map<string, StoredIoc>();
   for (const ioc of batch) {

@@ -1,0 +1,186 @@
+import type pg from 'pg';
+import { PermanentError } from '../../errors/index.js';
+import type { BatchStager, BatchToStage, StagedBatch } from '../../domain/staged-batch.js';
+import { classifyPostgresError } from './classify-postgres-error.js';
+import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
+
+/** What a sweep removed. */
+export interface BatchSweepResult {
+  /** Batches older than the grace period that were looked at. */
+  examined: number;
+  /** Of those, the ones whose job is gone (removed, or deleted when dry). */
+  removed: number;
+}
+
+/** The batch store's table in a schema (the PostgreSQL hot store merges from it). */
+export function batchTableOf(schema: string): string {
+  assertSchemaName(schema);
+  return `"${schema}".job_batches`;
+}
+
+// SQLSTATE of "relation does not exist".
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * The claim-check store of large job payloads (`job_batches`): the records of an
+ * iocs.insert job live here, and its BullMQ job carries only `{ digest, records }`. A row
+ * is keyed by the job that references it and the SHA-256 of its body, written once by a
+ * producer after validating every record (never by a worker), read by the job (PostgreSQL
+ * hot store: merged by the database straight from this table), and removed by
+ * `batches.sweep` once its job is gone from the queue.
+ */
+export class PostgresBatchStore implements BatchStager {
+  /** The table, schema-qualified: the PostgreSQL hot store merges from it in SQL. */
+  readonly table: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { schema: string },
+  ) {
+    assertSchemaName(options.schema);
+    this.schema = options.schema;
+    this.table = batchTableOf(options.schema);
+  }
+
+  private readonly schema: string;
+
+  /** Creates the table when missing. DDL: `stowage init` only. */
+  async init(): Promise<void> {
+    await applySchemaDdl(this.pool, this.schema, async (client) => {
+      // "C" collation: job ids compare as bytes. Unlogged would lose acknowledged batches
+      // in a PostgreSQL crash, so the table is logged like every other.
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.table} (
+          job_id text COLLATE "C" NOT NULL,
+          digest text COLLATE "C" NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$'),
+          queue text NOT NULL,
+          kind text NOT NULL,
+          records integer NOT NULL CHECK (records > 0),
+          body text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (job_id, digest)
+        )`);
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS job_batches_created_at_idx ON ${this.table} (created_at)`,
+      );
+    });
+  }
+
+  /**
+   * Stages batches in one statement. A batch already there (the same job and bytes: a
+   * retried request) is left as it is.
+   */
+  async stage(batches: readonly BatchToStage[]): Promise<void> {
+    if (batches.length === 0) return;
+    try {
+      await this.pool.query(
+        `INSERT INTO ${this.table} (job_id, digest, queue, kind, records, body)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
+         ON CONFLICT (job_id, digest) DO NOTHING`,
+        [
+          batches.map((b) => b.jobId),
+          batches.map((b) => b.digest),
+          batches.map((b) => b.queue),
+          batches.map((b) => b.kind),
+          batches.map((b) => b.records),
+          batches.map((b) => b.body),
+        ],
+      );
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  /**
+   * The body of a job's batch, checked against its digest: a PermanentError when there is
+   * none (a payload no producer staged) or its bytes are not the ones the job names.
+   */
+  async load(jobId: string, batch: StagedBatch): Promise<string> {
+    let rows: { body: string; intact: boolean; records: number }[];
+    try {
+      ({ rows } = await this.pool.query(
+        `SELECT body, records,
+                encode(sha256(convert_to(body, 'UTF8')), 'hex') = digest AS intact
+         FROM ${this.table} WHERE job_id = $1 AND digest = $2`,
+        [jobId, batch.digest],
+      ));
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+    const row = rows[0];
+    checkStaged(jobId, batch, row);
+    return row!.body;
+  }
+
+  /**
+   * Removes the batches, older than `graceSeconds`, whose job no longer exists (BullMQ
+   * removed it: retention, or by hand), at most `limit` per call; `dry` counts only.
+   */
+  async sweep(options: {
+    graceSeconds: number;
+    limit: number;
+    dry?: boolean;
+    jobsExist: (refs: readonly { queue: string; jobId: string }[]) => Promise<boolean[]>;
+  }): Promise<BatchSweepResult> {
+    try {
+      const { rows } = await this.pool.query<{ job_id: string; digest: string; queue: string }>(
+        `SELECT job_id, digest, queue FROM ${this.table}
+         WHERE created_at < now() - make_interval(secs => $1)
+         ORDER BY created_at LIMIT $2`,
+        [options.graceSeconds, options.limit],
+      );
+      if (rows.length === 0) return { examined: 0, removed: 0 };
+      const exist = await options.jobsExist(rows.map((r) => ({ queue: r.queue, jobId: r.job_id })));
+      const gone = rows.filter((_, i) => !exist[i]);
+      if (!options.dry && gone.length > 0) {
+        await this.pool.query(
+          `DELETE FROM ${this.table}
+           WHERE (job_id, digest) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+          [gone.map((r) => r.job_id), gone.map((r) => r.digest)],
+        );
+      }
+      return { examined: rows.length, removed: gone.length };
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  /** How many batches are staged (tests, metrics). */
+  async count(): Promise<number> {
+    try {
+      const { rows } = await this.pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${this.table}`,
+      );
+      return Number(rows[0]?.n ?? 0);
+    } catch (err) {
+      if ((err as { code?: string }).code === UNDEFINED_TABLE) return 0;
+      throw classifyPostgresError(err);
+    }
+  }
+}
+
+/**
+ * Refuses a job whose staged batch is missing, altered, or of another size than its
+ * payload says: only a producer that validated every record stages a batch, so a
+ * reference to anything else did not come through validation.
+ */
+export function checkStaged(
+  jobId: string,
+  batch: StagedBatch,
+  row: { intact: boolean; records: number } | undefined,
+): void {
+  if (row === undefined) {
+    throw new PermanentError(
+      'batch_not_staged',
+      `job ${jobId} names batch ${batch.digest}, which no producer staged (or it was swept)`,
+      { jobId, digest: batch.digest },
+    );
+  }
+  if (!row.intact || row.records !== batch.records) {
+    throw new PermanentError(
+      'batch_digest_mismatch',
+      `the staged batch of job ${jobId} is not the one its payload names (digest or record count differ)`,
+      { jobId, digest: batch.digest },
+    );
+  }
+}
