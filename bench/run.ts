@@ -52,7 +52,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   'redis-memory': () =>
     redisMemory({
       jobs: { 'watermark.commit': quick ? 1_000 : 12_000, 'iocs.insert': quick ? 200 : 1_000 },
-      iocsPerInsert: 1_000,
+      iocsPerInsert: [1_000, 5_000],
     }),
   'archive-retention-postgres': () =>
     archiveRetention('postgres', {

@@ -7,6 +7,7 @@ import { watermarkCommitJob } from './watermark-commit/definition.js';
 import { archiveLockJob } from './archive-lock/definition.js';
 import { retentionCleanupJob } from './retention-cleanup/definition.js';
 import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
+import { batchesSweepJob } from './batches-sweep/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -65,6 +66,12 @@ export const JOB_TYPES = [
       settings: r.settings.uploads.abortStale,
       spool: r.spool,
       spoolFileReferenced: required(r, 'spoolFileReferenced'),
+    }),
+  ),
+  jobType(batchesSweepJob, async (r) =>
+    (await import('./batches-sweep/handler.js')).createBatchesSweepHandler({
+      batches: r.batches,
+      jobsExist: required(r, 'jobsExist'),
     }),
   ),
 ] as const;

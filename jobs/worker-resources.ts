@@ -52,6 +52,11 @@ export interface WorkerResources {
    * completed); there when the worker serves the maintenance queue.
    */
   readonly spoolFileReferenced?: (file: string) => Promise<boolean>;
+  /**
+   * Whether jobs still exist in their queues (any state), by queue and id; there when the
+   * worker serves the maintenance queue (the staged-batch sweep asks).
+   */
+  readonly jobsExist?: (refs: readonly { queue: string; jobId: string }[]) => Promise<boolean[]>;
 }
 
 /** The resources a worker was not built with, by name (a factory asks for one it lacks). */

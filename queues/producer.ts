@@ -1,7 +1,7 @@
 import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/staged-batch.js';
-import { ValidationError } from '../src/errors/index.js';
+import { ValidationError, isPermanent } from '../src/errors/index.js';
 import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
@@ -63,8 +63,16 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     private readonly registry: JobRegistry<Defs>,
     private readonly queues: QueueSet,
     connection: Redis,
-    /** Where claim-checked records are staged; without it such types cannot be enqueued. */
-    private readonly batches?: BatchStager,
+    private readonly claimCheck: {
+      /** Where claim-checked records are staged; without it such types cannot be enqueued. */
+      batches?: BatchStager;
+      /**
+       * Told when the batch store could not take a batch (PostgreSQL away) and the records
+       * went into the job itself instead, validated again by the worker: ingest stays up
+       * through the outage at the price of Redis memory.
+       */
+      onInline?: (err: unknown, jobs: number) => void;
+    } = {},
   ) {
     this.flows = new FlowProducer({ connection, prefix: queues.prefix });
     // Connection errors are logged by the connection's owner (see QueueSet).
@@ -266,7 +274,14 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       definition,
       data: { batch },
       id,
-      staged: { ...batch, body, jobId: id, queue: definition.queue, kind: definition.claimCheck.kind },
+      staged: {
+        ...batch,
+        body,
+        jobId: id,
+        queue: definition.queue,
+        kind: definition.claimCheck.kind,
+      },
+      inline: data,
     };
   }
 
@@ -274,12 +289,25 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
   private async stage(prepared: readonly Prepared[]): Promise<void> {
     const staged = prepared.flatMap((p) => (p.staged ? [p.staged] : []));
     if (staged.length === 0) return;
-    if (!this.batches) {
+    const { batches, onInline } = this.claimCheck;
+    if (!batches) {
       throw new Error(
         `job type "${prepared[0]!.definition.name}" keeps its records in the batch store, which this producer was not given`,
       );
     }
-    await this.batches.stage(staged);
+    try {
+      await batches.stage(staged);
+    } catch (err) {
+      if (isPermanent(err)) throw err;
+      // The batch store is away: the records travel in the job, as before claim checks.
+      for (const p of prepared) {
+        if (p.staged) {
+          p.data = p.inline;
+          delete p.staged;
+        }
+      }
+      onInline?.(err, staged.length);
+    }
   }
 
   private jobOptions(definition: AnyJobDefinition, options: EnqueueOptions): JobsOptions {
@@ -298,6 +326,8 @@ interface Prepared {
   id: string;
   /** The records of a claim-checked type, to stage before the job is enqueued. */
   staged?: BatchToStage;
+  /** The validated payload itself: what the job carries when the batch store is away. */
+  inline?: unknown;
 }
 
 function keyOf(node: FlowNode, keyScope: string | undefined): EnqueueOptions {

@@ -22,6 +22,8 @@ export interface QueueLayerOptions<Defs extends readonly AnyJobDefinition[]> {
   names?: readonly QueueName[];
   /** Where claim-checked records (iocs.insert) are staged; needed to enqueue such types. */
   batches?: BatchStager;
+  /** Told when a batch went inline because the batch store was away (see Producer). */
+  onInline?: (err: unknown, jobs: number) => void;
 }
 
 /**
@@ -35,7 +37,10 @@ export function openQueueLayer<Defs extends readonly AnyJobDefinition[]>(
   const queues = new QueueSet(redis, options.prefix, options.names ?? QUEUE_NAMES, {
     ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
   });
-  const producer = new Producer(options.registry, queues, redis, options.batches);
+  const producer = new Producer(options.registry, queues, redis, {
+    ...(options.batches ? { batches: options.batches } : {}),
+    ...(options.onInline ? { onInline: options.onInline } : {}),
+  });
   return {
     registry: options.registry,
     queues,

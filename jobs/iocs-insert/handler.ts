@@ -39,10 +39,12 @@ export interface IocsInsertDeps {
 
 /** A staged batch read back: the canonical JSON the producer wrote after validating it. */
 function parseStaged(body: string): StoredIoc[] {
-  return (JSON.parse(body) as (Omit<StoredIoc, 'first_seen' | 'last_seen'> & {
-    first_seen: string;
-    last_seen: string;
-  })[]).map((r) => ({ ...r, first_seen: new Date(r.first_seen), last_seen: new Date(r.last_seen) }));
+  return (
+    JSON.parse(body) as (Omit<StoredIoc, 'first_seen' | 'last_seen'> & {
+      first_seen: string;
+      last_seen: string;
+    })[]
+  ).map((r) => ({ ...r, first_seen: new Date(r.first_seen), last_seen: new Date(r.last_seen) }));
 }
 
 /**

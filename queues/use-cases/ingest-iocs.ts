@@ -78,6 +78,8 @@ export interface ParsedIngest {
   chunks: z.output<typeof iocSchema>[][];
   /** What the batch asks for: its digest is the idempotency key when none is given. */
   request: unknown;
+  /** requestDigest(request), computed on first use (a 1,000-record batch takes milliseconds). */
+  readonly digest: string;
 }
 
 /**
@@ -112,12 +114,24 @@ export function parseIngest(
   const chunks: (typeof iocs)[] = [];
   for (let i = 0; i < iocs.length; i += limits.chunkSize)
     chunks.push(iocs.slice(i, i + limits.chunkSize));
-  return { source_id, watermark, iocs, chunks, request: { source_id, watermark, iocs } };
+  const request = { source_id, watermark, iocs };
+  let digest: string | undefined;
+  return {
+    source_id,
+    watermark,
+    iocs,
+    chunks,
+    request,
+    get digest() {
+      digest ??= requestDigest(request);
+      return digest;
+    },
+  };
 }
 
 /** The key of a batch: the one given, else the batch's own digest (the same batch is one flow). */
 export function ingestKey(batch: ParsedIngest, idempotencyKey: string | undefined): string {
-  return idempotencyKey ?? requestDigest(batch.request);
+  return idempotencyKey ?? batch.digest;
 }
 
 /** What an ingest enqueued: plain iocs.insert jobs, or a watermark.commit flow over them. */

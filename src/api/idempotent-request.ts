@@ -32,6 +32,8 @@ export interface IdempotentRequest {
   route: string;
   /** What the request asks for (path parameters and body): its SHA-256 binds the key. */
   request: unknown;
+  /** requestDigest(request), when the route computed it already (a large batch's costs). */
+  digest?: string;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function answerIdempotently(
 ): Promise<IdempotentResult> {
   const { key, route, caller } = request;
   if (key === undefined) return { answer: await enqueue(undefined), replayed: false };
-  const digest = requestDigest(request.request);
+  const digest = request.digest ?? requestDigest(request.request);
   const id = { caller, route, key };
   const claim = await store.claim(id, digest);
   if (claim.outcome === 'conflict') {

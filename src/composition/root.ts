@@ -451,6 +451,22 @@ function withStores(
   return { kind: 'full', core, built, full };
 }
 
+/** Logs, at most once per 10 s, that batches went into their jobs (the batch store is away). */
+function inlineWarning(log: Logger): (err: unknown, jobs: number) => void {
+  let last = 0;
+  let since = 0;
+  return (err, jobs) => {
+    since += jobs;
+    if (Date.now() - last < 10_000) return;
+    last = Date.now();
+    log.warn(
+      { err: err instanceof Error ? err.message : String(err), jobs: since },
+      'batch store unavailable: records enqueued inline in their jobs (the worker validates them)',
+    );
+    since = 0;
+  };
+}
+
 /** How the role's Redis connections behave when Redis is away. */
 function redisRole(role: RootRole, waitForRedis: boolean | undefined): Role {
   if (waitForRedis) return 'worker';
@@ -481,7 +497,12 @@ function withQueueLayer(
       queues,
       resources: {
         ...resources,
-        ...(uploads ? { spoolFileReferenced: spoolFileReferencedIn(uploads) } : {}),
+        ...(uploads
+          ? {
+              spoolFileReferenced: spoolFileReferencedIn(uploads),
+              jobsExist: jobsExistIn(redis, config.QUEUE_PREFIX),
+            }
+          : {}),
       },
     } satisfies WorkerRoot;
   }
@@ -499,6 +520,7 @@ function withQueueLayer(
       prefix: config.QUEUE_PREFIX,
       keepCompleted,
       ...(stage.kind === 'full' ? { batches: stage.full.batches } : {}),
+      onInline: inlineWarning(core.log),
     }),
     (l) => l.close(),
   );
@@ -516,6 +538,28 @@ export function workerResourcesOf(root: Root): WorkerResources {
     ...root,
     spool: new Spool(root.settings.uploads.spoolDir),
     spoolFileReferenced: spoolFileReferencedIn(root.queues),
+    jobsExist: jobsExistIn(root.redis, root.config.QUEUE_PREFIX),
+  };
+}
+
+/**
+ * Whether jobs exist, in one round trip: BullMQ keeps a job as the hash
+ * `<prefix>:<queue>:<id>` from enqueue until it is removed, whatever its state.
+ */
+function jobsExistIn(
+  redis: Redis,
+  prefix: string,
+): (refs: readonly { queue: string; jobId: string }[]) => Promise<boolean[]> {
+  return async (refs) => {
+    if (refs.length === 0) return [];
+    const pipeline = redis.pipeline();
+    for (const { queue, jobId } of refs) pipeline.exists(`${prefix}:${queue}:${jobId}`);
+    const results = (await pipeline.exec()) ?? [];
+    return refs.map((_, i) => {
+      const [err, n] = results[i] ?? [new Error('no answer'), 0];
+      if (err) throw err;
+      return Number(n) > 0;
+    });
   };
 }
 

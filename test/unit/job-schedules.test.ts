@@ -39,6 +39,7 @@ describe('job schedules', () => {
       'retention.cleanup': '45 2 * * *',
       'cache.promote': '5 * * * *',
       'uploads.abort-stale': '35 * * * *',
+      'batches.sweep': '*/15 * * * *',
     });
     const names = entries.map((e) => e.jobName);
     expect(names.indexOf('archive.lock')).toBeLessThan(names.indexOf('retention.cleanup'));
@@ -55,6 +56,7 @@ describe('job schedules', () => {
       'retention.cleanup': 'SCHEDULE_RETENTION',
       'cache.promote': 'SCHEDULE_CACHE_WARM',
       'uploads.abort-stale': 'SCHEDULE_ABORT_STALE_UPLOADS',
+      'batches.sweep': 'SCHEDULE_SWEEP_BATCHES',
     });
   });
 

@@ -27,6 +27,7 @@ describe('the typed handler table', () => {
       | 'archive.lock'
       | 'retention.cleanup'
       | 'uploads.abort-stale'
+      | 'batches.sweep'
     >();
   });
 });

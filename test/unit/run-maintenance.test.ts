@@ -26,7 +26,13 @@ describe('running maintenance now (use case)', () => {
     expect(err).toMatchObject({
       code: 'unknown_job_type',
       context: {
-        known: ['cache.promote', 'archive.lock', 'retention.cleanup', 'uploads.abort-stale'],
+        known: [
+          'cache.promote',
+          'archive.lock',
+          'retention.cleanup',
+          'uploads.abort-stale',
+          'batches.sweep',
+        ],
       },
     });
     expect(refusal({ job: 'no.such' })).toMatchObject({ code: 'unknown_job_type' });

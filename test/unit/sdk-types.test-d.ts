@@ -22,6 +22,7 @@ describe('StowageClient types', () => {
       | 'archive.lock'
       | 'retention.cleanup'
       | 'uploads.abort-stale'
+      | 'batches.sweep'
     >();
   });
 

@@ -60,7 +60,7 @@ export function ingestRouteTable(config: Config) {
         const route = 'POST /v1/ingest/iocs';
         const result = await answerIdempotently(
           deps.stores.idempotency,
-          { caller: caller?.name ?? '', key, route, request: batch.request },
+          { caller: caller?.name ?? '', key, route, request: batch.request, digest: batch.digest },
           async (scoped) => {
             // A key is always given here (the header's or the batch digest), so scoped is too.
             if (scoped === undefined) throw new Error('ingest: an idempotency key is always set');

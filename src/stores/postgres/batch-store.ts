@@ -60,6 +60,9 @@ export class PostgresBatchStore implements BatchStager {
           created_at timestamptz NOT NULL DEFAULT now(),
           PRIMARY KEY (job_id, digest)
         )`);
+      // Stored out of line uncompressed: pglz compression of a 200 KB body cost more than
+      // its write (measured: 13.7 ms a batch compressed).
+      await client.query(`ALTER TABLE ${this.table} ALTER COLUMN body SET STORAGE EXTERNAL`);
       await client.query(
         `CREATE INDEX IF NOT EXISTS job_batches_created_at_idx ON ${this.table} (created_at)`,
       );
@@ -68,23 +71,23 @@ export class PostgresBatchStore implements BatchStager {
 
   /**
    * Stages batches in one statement. A batch already there (the same job and bytes: a
-   * retried request) is left as it is.
+   * retried request) keeps its bytes and is touched, so a sweep deciding its job is gone
+   * (removed, about to be enqueued again) leaves it.
    */
   async stage(batches: readonly BatchToStage[]): Promise<void> {
     if (batches.length === 0) return;
     try {
+      // One row of plain parameters per batch: a body inside an array parameter is escaped
+      // into an array literal and parsed back (measured: 13 ms for a 200 KB body).
+      const values = batches.map((_, i) => {
+        const p = i * 6;
+        return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::int, $${p + 6})`;
+      });
       await this.pool.query(
         `INSERT INTO ${this.table} (job_id, digest, queue, kind, records, body)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[])
-         ON CONFLICT (job_id, digest) DO NOTHING`,
-        [
-          batches.map((b) => b.jobId),
-          batches.map((b) => b.digest),
-          batches.map((b) => b.queue),
-          batches.map((b) => b.kind),
-          batches.map((b) => b.records),
-          batches.map((b) => b.body),
-        ],
+         VALUES ${values.join(', ')}
+         ON CONFLICT (job_id, digest) DO UPDATE SET created_at = now()`,
+        batches.flatMap((b) => [b.jobId, b.digest, b.queue, b.kind, b.records, b.body]),
       );
     } catch (err) {
       throw classifyPostgresError(err);
@@ -120,23 +123,28 @@ export class PostgresBatchStore implements BatchStager {
     graceSeconds: number;
     limit: number;
     dry?: boolean;
+    /** Batches to pass over first (a dry run pages on this way). */
+    skip?: number;
     jobsExist: (refs: readonly { queue: string; jobId: string }[]) => Promise<boolean[]>;
   }): Promise<BatchSweepResult> {
     try {
       const { rows } = await this.pool.query<{ job_id: string; digest: string; queue: string }>(
         `SELECT job_id, digest, queue FROM ${this.table}
          WHERE created_at < now() - make_interval(secs => $1)
-         ORDER BY created_at LIMIT $2`,
-        [options.graceSeconds, options.limit],
+         ORDER BY created_at, job_id, digest LIMIT $2 OFFSET $3`,
+        [options.graceSeconds, options.limit, options.skip ?? 0],
       );
       if (rows.length === 0) return { examined: 0, removed: 0 };
       const exist = await options.jobsExist(rows.map((r) => ({ queue: r.queue, jobId: r.job_id })));
       const gone = rows.filter((_, i) => !exist[i]);
       if (!options.dry && gone.length > 0) {
+        // The age is checked again: a producer re-staging the batch of a job enqueued again
+        // under the same id (after removal) touched it since, and it stays.
         await this.pool.query(
           `DELETE FROM ${this.table}
-           WHERE (job_id, digest) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-          [gone.map((r) => r.job_id), gone.map((r) => r.digest)],
+           WHERE (job_id, digest) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+             AND created_at < now() - make_interval(secs => $3)`,
+          [gone.map((r) => r.job_id), gone.map((r) => r.digest), options.graceSeconds],
         );
       }
       return { examined: rows.length, removed: gone.length };
