@@ -123,7 +123,8 @@ export function defineJob<
 export type AnyJobDefinition = JobDefinition<string, z.ZodType, z.ZodType>;
 
 /** The payload a handler receives: the stored form, parsed (the producer's, validated, by default). */
-export type PayloadOf<D> = D extends JobDefinition<string, z.ZodType, infer S> ? z.output<S> : never;
+export type PayloadOf<D> =
+  D extends JobDefinition<string, z.ZodType, infer S> ? z.output<S> : never;
 
 /** The payload a producer hands in (before defaults and normalisation). */
 export type InputOf<D> = D extends JobDefinition<string, infer S, z.ZodType> ? z.input<S> : never;

@@ -29,6 +29,22 @@ export function canonicalIocBatch(iocs: z.output<typeof payload>['iocs']): Store
     });
 }
 
+const staged = z.strictObject({ batch: stagedBatchSchema });
+
+/**
+ * What the worker parses: the staged reference, or (a payload an older producer enqueued)
+ * the records inline, validated here; each form's own errors name their field.
+ */
+const storedPayload = z
+  .unknown()
+  .transform((value, ctx): z.output<typeof staged> | z.output<typeof payload> => {
+    const form = value !== null && typeof value === 'object' && 'batch' in value ? staged : payload;
+    const parsed = form.safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path });
+    return z.NEVER;
+  });
+
 /** Upserts a batch of IOCs into the hot store and caches the hot ones. */
 export const iocsInsertJob = defineJob({
   name: 'iocs.insert',
@@ -40,7 +56,7 @@ export const iocsInsertJob = defineJob({
   // The records wait in the batch store, validated once by the producer; the job carries
   // their digest. An inline batch is what an older producer enqueued: validated here.
   claimCheck: { kind: 'iocs', records: (p) => canonicalIocBatch(p.iocs) },
-  stored: z.union([z.strictObject({ batch: stagedBatchSchema }), payload]),
+  stored: storedPayload,
   // The same batch is the same job: a collector re-posting it does not enqueue twice.
   idempotencyKey: (p) => createHash('sha256').update(JSON.stringify(p.iocs)).digest('hex'),
   fixture: {
