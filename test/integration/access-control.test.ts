@@ -217,6 +217,11 @@ describe('access control', () => {
       { jobId: 'delayed-1', delay: 3_600_000 },
     );
     const before = await ingest.getJobCounts();
+    // The job carries a reference to its staged records; neither may change.
+    const waitingData = (await ingest.getJob(waiting.id))?.data as {
+      batch: { digest: string; records: number };
+    };
+    expect(waitingData.batch.digest).toMatch(/^[0-9a-f]{64}$/);
 
     const read = await send(base, {
       method: 'GET',
@@ -283,9 +288,10 @@ describe('access control', () => {
     expect(await ingest.isPaused()).toBe(false);
     expect(await ingest.getJobCounts()).toEqual(before);
     expect(await ingest.getJobState(delayed.id!)).toBe('delayed');
-    expect((await ingest.getJob(waiting.id))?.data).toMatchObject({
-      iocs: [{ value: 'evil.example.com' }],
-    });
+    expect((await ingest.getJob(waiting.id))?.data).toEqual(waitingData);
+    expect(JSON.parse(await world.deps.batches.load(waiting.id, waitingData.batch))).toMatchObject([
+      { value: 'evil.example.com', sources: ['feed-a'] },
+    ]);
 
     // The same action with an admin key does go through: the refusals above are about the key.
     const pause = await send(base, {
