@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { iocSchema } from '../../src/domain/ioc.js';
+import { fastParseIoc } from '../../src/domain/ioc-fast-parse.js';
 import { timestampSchema } from '../../src/domain/timestamp.js';
 import { sourceIdSchema } from '../../src/domain/watermark.js';
 import { idempotencyKeySchema } from '../../src/domain/idempotency-key.js';
@@ -105,6 +106,11 @@ export function parseIngest(
       source_id !== undefined && raw !== null && typeof raw === 'object' && !('source' in raw)
         ? { ...raw, source: source_id }
         : raw;
+    const fast = fastParseIoc(withSource);
+    if (fast !== undefined) {
+      iocs.push(fast);
+      return;
+    }
     const parsed = iocSchema.safeParse(withSource);
     if (parsed.success) iocs.push(parsed.data);
     else issues.push(...ValidationError.fromZod(parsed.error, `iocs.${i}`).issues);
