@@ -88,7 +88,9 @@ function* records(): Generator<unknown> {
   for (const type of values.type!)
     for (const value of values.value!) yield { ...base, type, value };
   yield { ...base, extra: 1 };
-  const { threat_type: _t, tags: _g, ...minimal } = base;
+  const minimal: Record<string, unknown> = { ...base };
+  delete minimal.threat_type;
+  delete minimal.tags;
   yield minimal;
   yield null;
   yield [base];
