@@ -36,9 +36,19 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
     noopJobs({ concurrencies: [1, 10, 100], jobs: quick ? 2_000 : 10_000, rounds: quick ? 1 : 3 }),
   'api-enqueue': () => apiEnqueue({ concurrency: 16, seconds: quick ? 3 : 10, bulkSize: 100 }),
   'ioc-ingest-postgres': () =>
-    iocIngest('postgres', { iocs: quick ? 20_000 : 200_000, perRequest: 1_000, concurrency: 4 }),
+    iocIngest('postgres', {
+      iocs: quick ? 20_000 : 200_000,
+      perRequest: 1_000,
+      concurrency: 4,
+      rounds: quick ? 1 : 3,
+    }),
   'ioc-ingest-clickhouse': () =>
-    iocIngest('clickhouse', { iocs: quick ? 20_000 : 100_000, perRequest: 1_000, concurrency: 4 }),
+    iocIngest('clickhouse', {
+      iocs: quick ? 20_000 : 100_000,
+      perRequest: 1_000,
+      concurrency: 4,
+      rounds: quick ? 1 : 3,
+    }),
   'artifact-upload': () => artifactUpload({ sizeMiB: quick ? 64 : 1024, runs: quick ? 1 : 3 }),
   'artifact-upload-small': () => artifactUpload({ sizeMiB: quick ? 16 : 256, runs: 1 }),
   'cache-lookup': () => cacheLookup({ keys: 10_000, seconds: quick ? 2 : 10, concurrency: 16 }),
