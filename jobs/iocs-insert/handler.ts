@@ -82,6 +82,10 @@ async function mergeInStore(deps: IocsInsertDeps, ctx: JobContext, batch: Staged
     hotRule: deps.hotRule,
     now: new Date(),
     beforeCommit: (changes) => withDeadline(writeCache(changes), CACHE_WRITE_TIMEOUT_MS),
+    // Rolled back after the cache took the rows: take them out again (the retry writes them).
+    afterRollback: async (changes) => {
+      await deps.iocCache.evictMany(changes.hot);
+    },
   });
   ctx.metrics.rowsInserted(written);
   await ctx.progress(100);

@@ -29,6 +29,8 @@ export interface StagedMergeOptions {
   now: Date;
   /** Runs before the merge commits, with the rows it changed; throwing rolls it back. */
   beforeCommit(changes: StagedChanges): Promise<void>;
+  /** Runs, best effort, when the merge rolled back after beforeCommit ran. */
+  afterRollback?(changes: StagedChanges): Promise<void>;
 }
 
 /** A UTC day of last_seen and how many indicators were last seen on it. */

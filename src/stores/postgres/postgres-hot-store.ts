@@ -189,6 +189,7 @@ export class PostgresHotStore implements HotStore {
   ): Promise<{ written: number }> {
     let client: pg.PoolClient | undefined;
     let broken = false;
+    let told: StagedChanges | undefined;
     try {
       client = await this.pool.connect();
       await client.query('BEGIN');
@@ -251,6 +252,7 @@ export class PostgresHotStore implements HotStore {
         if (row.hot) changes.hot.push(toStoredIoc(row as IocRow));
         else changes.cooled.push({ type: row.type as IocType, value: row.value });
       }
+      told = changes;
       await options.beforeCommit(changes);
       await client.query('COMMIT');
       return { written: batch.records };
@@ -258,6 +260,9 @@ export class PostgresHotStore implements HotStore {
       await client?.query('ROLLBACK').catch(() => {
         broken = true;
       });
+      // What beforeCommit wrote may now be ahead of the store (or the commit's fate is
+      // unknown): the caller takes it back, which is never stale; the retry writes again.
+      if (told !== undefined) await options.afterRollback?.(told).catch(() => undefined);
       throw classifyPostgresError(err);
     } finally {
       client?.release(broken);
