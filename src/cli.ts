@@ -129,7 +129,7 @@ async function main(argv: string[]): Promise<void> {
         try {
           await deps.initStores();
           process.stdout.write(
-            `ok   schemas (hot store, watermarks, archive ledger) at schema version ${SCHEMA_VERSION}, and artifact buckets\n`,
+            `ok   schemas (hot store, watermarks, staged batches, archive ledger) at schema version ${SCHEMA_VERSION}, and artifact buckets\n`,
           );
           if (cfg.ARCHIVE_ENABLED) {
             // Only here, not at every start: a bucket without Object Lock must fail

@@ -85,7 +85,7 @@ describe('process start-up and the schema', () => {
 
     const init = run(['init'], env);
     expect(await init.exited, init.output()).toBe(0);
-    expect(init.output()).toMatch(/schema version 1/);
+    expect(init.output()).toMatch(new RegExp(`schema version ${SCHEMA_VERSION}`));
 
     const worker = run(['worker', '--queues', 'ingest'], env);
     await printed(worker, 'worker started');
