@@ -13,6 +13,9 @@ const TABLE = 'ioc_sightings';
 // room for multi-byte characters (the limit counts bytes) and the rest of the query.
 const MAX_INLINED_CHARS = 60_000;
 
+// Rows one grouped insert takes at most (about 10 MB of JSON).
+const MAX_GROUP_ROWS = 50_000;
+
 // TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another process won a concurrent init.
 const ALREADY_EXISTS = new Set([57, 82]);
 
@@ -142,12 +145,21 @@ export class ClickHouseHotStore implements HotStore {
   async upsert(batch: readonly StoredIoc[]): Promise<UpsertResult> {
     if (batch.length === 0) return { written: 0 };
     const rows = batch.map(toSightingRow);
-    // JSONEachRow sends values as data, never as SQL text.
-    await this.run(() =>
-      this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow' }),
-    );
+    await this.inserts.add(rows);
     return { written: new Set(rows.map((r) => `${r.type}\u0000${r.value}`)).size };
   }
+
+  /**
+   * Group commit: while one insert is in flight, the batches of other jobs wait and go
+   * together in the next one, so concurrent jobs make fewer, larger blocks (each insert is
+   * a new part ClickHouse has to merge). Each caller returns once the insert holding its
+   * rows did; a failed insert fails every batch in it (their jobs retry: sightings are
+   * idempotent).
+   */
+  private readonly inserts = new GroupCommit<SightingRow>(MAX_GROUP_ROWS, (rows) =>
+    // JSONEachRow sends values as data, never as SQL text.
+    this.run(() => this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow' })),
+  );
 
   async get(type: IocType, value: string): Promise<StoredIoc | undefined> {
     const rows = await this.select(
@@ -161,21 +173,37 @@ export class ClickHouseHotStore implements HotStore {
   async getMany(keys: readonly { type: IocType; value: string }[]): Promise<StoredIoc[]> {
     // Keys are inlined (18.16 has no parameters), and the server parses at most
     // max_query_size (256 KiB by default) of query text, so long key lists go in chunks.
-    const results: StoredIoc[] = [];
-    for (const tuples of chunkByLength(
-      keys.map((k) => `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`),
-      MAX_INLINED_CHARS,
-    )) {
-      results.push(
-        ...(await this.select(
-          `SELECT ${MERGED_COLUMNS} FROM ${this.table}
-           WHERE (type, value) IN (${tuples.join(', ')})
-           GROUP BY type, value
-           ORDER BY type, value`,
-        )),
-      );
+    // Grouped by type as `type = … AND value IN (…)`: 18.16 narrows that by the primary key
+    // to the granules of those values, where a tuple IN read far more of a large table.
+    const byType = new Map<string, string[]>();
+    for (const k of keys) {
+      const values = byType.get(k.type) ?? [];
+      values.push(clickHouseLiteral(k.value));
+      byType.set(k.type, values);
     }
-    return results;
+    const results: StoredIoc[] = [];
+    for (const [type, values] of byType) {
+      for (const chunk of chunkByLength(values, MAX_INLINED_CHARS)) {
+        results.push(
+          ...(await this.select(
+            `SELECT ${MERGED_COLUMNS} FROM ${this.table}
+             WHERE type = ${clickHouseLiteral(type)} AND value IN (${chunk.join(', ')})
+             GROUP BY type, value`,
+          )),
+        );
+      }
+    }
+    return results.sort((a, b) =>
+      a.type !== b.type
+        ? a.type < b.type
+          ? -1
+          : 1
+        : a.value < b.value
+          ? -1
+          : a.value > b.value
+            ? 1
+            : 0,
+    );
   }
 
   async findHot(options: {
@@ -408,6 +436,53 @@ function toStoredIoc(row: MergedRow): StoredIoc {
     last_seen: new Date(Number(row.max_last_seen_ms)),
     tags: [...row.all_tags].sort(),
   };
+}
+
+/** Batches handed in while a write is in flight go together in the next write. */
+class GroupCommit<T> {
+  private waiting: { rows: readonly T[]; done: (err?: Error) => void }[] = [];
+  private busy = false;
+
+  constructor(
+    private readonly maxRows: number,
+    private readonly write: (rows: T[]) => Promise<unknown>,
+  ) {}
+
+  add(rows: readonly T[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({
+        rows,
+        done: (err) => (err === undefined ? resolve() : reject(err)),
+      });
+      if (!this.busy) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    while (this.waiting.length > 0) {
+      const group: typeof this.waiting = [];
+      let size = 0;
+      while (
+        this.waiting.length > 0 &&
+        (group.length === 0 || size + this.waiting[0]!.rows.length <= this.maxRows)
+      ) {
+        const next = this.waiting.shift()!;
+        group.push(next);
+        size += next.rows.length;
+      }
+      try {
+        await this.write(group.flatMap((g) => g.rows));
+        for (const g of group) g.done();
+      } catch (err) {
+        // this.run throws StowageErrors; anything else is wrapped to keep a stack.
+        const error =
+          err instanceof Error ? err : new Error('ClickHouse insert failed', { cause: err });
+        for (const g of group) g.done(error);
+      }
+    }
+    this.busy = false;
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
