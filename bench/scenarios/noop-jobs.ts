@@ -41,12 +41,17 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
   };
   const admin = connect();
   // Stowage logs a line per completed job at info; that is part of its cost, so it is
-  // kept, written to /dev/null instead of a terminal.
+  // kept, written to /dev/null instead of a terminal — through the same kind of stream as
+  // a worker's stdout (pino's default: an asynchronous SonicBoom), not a synchronous one.
   const log = createLogger(
     { LOG_LEVEL: (process.env.BENCH_LOG as 'info') ?? 'info', LOG_PRETTY: false },
     { role: 'bench' },
-    pino.destination({ dest: '/dev/null', sync: true }),
+    pino.destination({ dest: '/dev/null', sync: false }),
   );
+  // One registry for every run, as a worker process has: a registry a run collects Node's
+  // default metrics into (GC observer, event-loop monitor) that are never stopped, so
+  // fresh ones per run would pile up and slow every later run, bare ones included.
+  const metrics = createMetrics({ role: 'worker' });
   const registry = new JobRegistry([noopJob] as const);
   const results = new Map<string, number[]>();
 
@@ -73,13 +78,18 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
     let close: () => Promise<void>;
     let start: number;
     if (kind === 'bare') {
+      // The Worker options a WorkerHost gives its Workers, so only the runtime differs.
+      const lockDuration = QUEUE_DEFAULTS.ingest.lockDuration;
       const worker = new Worker('ingest', (_job: Job) => Promise.resolve(undefined), {
         connection: connect(),
         prefix,
         concurrency,
-        lockDuration: QUEUE_DEFAULTS.ingest.lockDuration,
+        lockDuration,
+        stalledInterval: Math.min(30_000, lockDuration),
+        maxStalledCount: 3,
         autorun: false,
       });
+      worker.on('error', () => undefined);
       worker.on('completed', onCompleted);
       await worker.waitUntilReady();
       start = performance.now();
@@ -94,7 +104,7 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
         registry,
         handlers: { 'bench.noop': () => Promise.resolve(undefined) },
         log,
-        metrics: createMetrics({ role: 'worker' }),
+        metrics,
       });
       host.workers[0]!.on('completed', onCompleted);
       await host.ready();
@@ -134,7 +144,8 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
       'bench process runs them to the last `completed` event: a bare BullMQ `Worker` whose',
       'processor returns at once, and a Stowage `WorkerHost` with a handler that returns at',
       'once (so the payload parse, job context, child logger, the `job completed` log line at',
-      'info — to /dev/null — and error classification are what differ). Each concurrency runs',
+      'info — to /dev/null through an asynchronous stream, as a worker writes its stdout — and',
+      'error classification are what differ; both Workers get the same options). Each concurrency runs',
       `${options.rounds} rounds, alternating which runtime goes first; the table gives the medians.`,
     ].join(' '),
     rows: options.concurrencies.map((c) => {
