@@ -2,12 +2,11 @@
 // classification) against a bare BullMQ Worker on the same queue options, same process.
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { z } from 'zod';
 import { defineJob } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, logDestination } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import { median, since } from '../lib/measure.js';
@@ -41,12 +40,12 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
   };
   const admin = connect();
   // Stowage logs a line per completed job at info; that is part of its cost, so it is
-  // kept, written to /dev/null instead of a terminal — through the same kind of stream as
-  // a worker's stdout (pino's default: an asynchronous SonicBoom), not a synchronous one.
+  // kept, written to /dev/null instead of a terminal — through the same stream as a
+  // worker's stdout (logDestination), not a synchronous one.
   const log = createLogger(
     { LOG_LEVEL: (process.env.BENCH_LOG as 'info') ?? 'info', LOG_PRETTY: false },
     { role: 'bench' },
-    pino.destination({ dest: '/dev/null', sync: false }),
+    logDestination('/dev/null'),
   );
   // One registry for every run, as a worker process has: a registry a run collects Node's
   // default metrics into (GC observer, event-loop monitor) that are never stopped, so
@@ -144,7 +143,7 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
       'bench process runs them to the last `completed` event: a bare BullMQ `Worker` whose',
       'processor returns at once, and a Stowage `WorkerHost` with a handler that returns at',
       'once (so the payload parse, job context, child logger, the `job completed` log line at',
-      'info — to /dev/null through an asynchronous stream, as a worker writes its stdout — and',
+      'info — to /dev/null through the buffered stream a worker writes its stdout with — and',
       'error classification are what differ; both Workers get the same options). Each concurrency runs',
       `${options.rounds} rounds, alternating which runtime goes first; the table gives the medians.`,
     ].join(' '),
