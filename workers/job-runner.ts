@@ -2,13 +2,81 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { QueueName } from '../src/config.js';
 import { PermanentError, StowageError, ValidationError, isPermanent } from '../src/errors/index.js';
 import type { Logger } from '../src/log.js';
-import type { Metrics } from '../src/metrics.js';
-import type { Handler, JobContext } from '../jobs/job-definition.js';
+import type { JobMetrics, Metrics } from '../src/metrics.js';
+import type { AnyJobDefinition, Handler, JobContext } from '../jobs/job-definition.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { CHECKPOINT_KEY } from '../jobs/checkpoint.js';
 
 /** Handlers by job name, already built from their dependencies. */
 export type HandlerTable = Record<string, Handler<never> | undefined>;
+
+/** What the runner needs of one job type, looked up once per process rather than per job. */
+interface JobTypeEntry {
+  readonly definition: AnyJobDefinition;
+  readonly handler: Handler<unknown>;
+  readonly metrics: JobMetrics;
+}
+
+/**
+ * The context of one attempt. A class rather than an object literal so a job allocates no
+ * closures, and the child logger is built only when something logs through it: most jobs
+ * never do, and building one (its bindings serialized and redacted) costs more than the
+ * rest of the runtime (issue 14).
+ */
+class AttemptContext implements JobContext {
+  private childLog: Logger | undefined;
+
+  constructor(
+    private readonly job: Job,
+    private readonly parentLog: Logger,
+    readonly queue: QueueName,
+    readonly attempt: number,
+    readonly maxAttempts: number,
+    readonly metrics: JobMetrics,
+    readonly signal: AbortSignal,
+    readonly checkpoint: unknown,
+    /** The payload without the checkpoint, as saveCheckpoint writes it back. */
+    private readonly raw: Record<string, unknown>,
+  ) {}
+
+  get jobId(): string {
+    return this.job.id ?? '';
+  }
+
+  get name(): string {
+    return this.job.name;
+  }
+
+  get log(): Logger {
+    return (this.childLog ??= jobLogger(this.parentLog, this.job, this.queue, this.attempt));
+  }
+
+  async progress(value: number | Record<string, unknown>): Promise<void> {
+    await this.job.updateProgress(value);
+    // Through the parent when the child does not exist yet: no child built just to drop a line.
+    if (this.childLog || this.parentLog.isLevelEnabled('debug')) {
+      this.log.debug({ progress: value }, 'job progress');
+    }
+  }
+
+  async saveCheckpoint(state: unknown): Promise<void> {
+    await this.job.updateData({ ...this.raw, [CHECKPOINT_KEY]: state });
+  }
+
+  childResults(): Promise<Record<string, unknown>> {
+    return this.job.getChildrenValues();
+  }
+
+  /** The logger of this attempt if one was built, else undefined. */
+  get builtLog(): Logger | undefined {
+    return this.childLog;
+  }
+}
+
+/** Every line about a job, the runtime's and the handler's, carries these four fields. */
+function jobLogger(log: Logger, job: Job, queue: QueueName, attempt: number): Logger {
+  return log.child({ queue, jobId: job.id, type: job.name, attempt });
+}
 
 /**
  * Turns a registry and its handlers into a BullMQ processor: parses the payload against its
@@ -26,58 +94,77 @@ export function createJobRunner(options: {
   shutdownSignal: AbortSignal;
 }) {
   const { queue, registry, handlers, shutdownSignal, metrics } = options;
+  const types = new Map<string, JobTypeEntry | null>();
+
+  /** The definition, handler and counters of a job type; null when it has no handler. */
+  function typeOf(name: string): JobTypeEntry | null {
+    let entry = types.get(name);
+    if (entry === undefined) {
+      const definition = registry.get(name);
+      const handler = handlers[name] as Handler<unknown> | undefined;
+      entry =
+        definition && handler
+          ? { definition, handler, metrics: metrics.forJob(queue, name) }
+          : null;
+      // Names come from Redis: remember only registered ones, so junk cannot grow the map.
+      if (entry) types.set(name, entry);
+    }
+    return entry;
+  }
 
   return async function runJob(job: Job): Promise<unknown> {
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    // Every line about this job, the runtime's and the handler's, carries these four fields.
-    const log = options.log.child({ queue, jobId: job.id, type: job.name, attempt });
     const started = performance.now();
-    const seconds = () => (performance.now() - started) / 1_000;
     if (attempt > 1) metrics.jobRetry(queue, job.name);
+    let ctx: AttemptContext | undefined;
     try {
-      const definition = registry.get(job.name);
-      const handler = handlers[job.name];
-      if (!definition || !handler) {
+      const type = typeOf(job.name);
+      if (!type) {
         throw new PermanentError(
           'unknown_job_type',
           `no handler for job type "${job.name}" on queue ${queue}`,
         );
       }
-      const { [CHECKPOINT_KEY]: checkpoint, ...raw } = (job.data ?? {}) as Record<string, unknown>;
+      const data = (job.data ?? {}) as Record<string, unknown>;
+      let raw = data;
+      let checkpoint: unknown;
+      // Copy the payload only when a checkpoint rides along (a retry of resumable work).
+      if (Object.hasOwn(data, CHECKPOINT_KEY)) {
+        ({ [CHECKPOINT_KEY]: checkpoint, ...raw } = data);
+      }
       // A claim-checked type's stored form is a reference to records validated when staged.
-      const parsed = (definition.stored ?? definition.payload).safeParse(raw);
+      const parsed = (type.definition.stored ?? type.definition.payload).safeParse(raw);
       if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'payload');
 
-      const ctx: JobContext = {
-        jobId: job.id ?? '',
-        name: job.name,
+      ctx = new AttemptContext(
+        job,
+        options.log,
         queue,
         attempt,
         maxAttempts,
-        log,
-        metrics: metrics.forJob(queue, job.name),
-        signal: shutdownSignal,
+        type.metrics,
+        shutdownSignal,
         checkpoint,
-        progress: async (value) => {
-          await job.updateProgress(value);
-          log.debug({ progress: value }, 'job progress');
-        },
-        saveCheckpoint: async (state) => {
-          await job.updateData({ ...raw, [CHECKPOINT_KEY]: state });
-        },
-        childResults: () => job.getChildrenValues(),
-      };
-      log.debug({ maxAttempts }, 'job started');
-      const result = await (handler as Handler<unknown>)(parsed.data as never, ctx);
-      metrics.jobEnded(queue, job.name, 'completed', seconds());
-      log.info({ ms: Math.round(seconds() * 1_000) }, 'job completed');
+        raw,
+      );
+      if (options.log.isLevelEnabled('debug')) ctx.log.debug({ maxAttempts }, 'job started');
+      const result = await type.handler(parsed.data as never, ctx);
+      const seconds = (performance.now() - started) / 1_000;
+      metrics.jobEnded(queue, job.name, 'completed', seconds);
+      const ms = Math.round(seconds * 1_000);
+      const log = ctx.builtLog;
+      // The same line either way: the parent given the four fields as the child would add them.
+      if (log) log.info({ ms }, 'job completed');
+      else options.log.info({ queue, jobId: job.id, type: job.name, attempt, ms }, 'job completed');
       return result;
     } catch (err) {
-      const ms = Math.round(seconds() * 1_000);
+      const seconds = (performance.now() - started) / 1_000;
+      const ms = Math.round(seconds * 1_000);
+      const log = ctx?.log ?? jobLogger(options.log, job, queue, attempt);
       if (isPermanent(err)) {
         const e = err as StowageError;
-        metrics.jobEnded(queue, job.name, 'failed', seconds());
+        metrics.jobEnded(queue, job.name, 'failed', seconds);
         log.error({ ms, code: e.code, context: e.context }, `job failed permanently: ${e.message}`);
         // BullMQ stops retrying on UnrecoverableError; the code leads the message so the
         // dashboard and the status route show it.
@@ -86,7 +173,7 @@ export function createJobRunner(options: {
       const code = err instanceof StowageError ? err.code : 'unexpected';
       // BullMQ retries while attempts remain (attemptsMade counts this one once it throws).
       const retrying = attempt < maxAttempts;
-      metrics.jobEnded(queue, job.name, retrying ? 'retried' : 'failed', seconds());
+      metrics.jobEnded(queue, job.name, retrying ? 'retried' : 'failed', seconds);
       if (retrying) log.warn({ ms, code, err, maxAttempts }, 'job failed, will be retried');
       else log.error({ ms, code, err, maxAttempts }, 'job failed, no attempts left');
       throw err;

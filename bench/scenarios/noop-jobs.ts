@@ -2,12 +2,11 @@
 // classification) against a bare BullMQ Worker on the same queue options, same process.
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { z } from 'zod';
 import { defineJob } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../../queues/queue-defaults.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, logDestination } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import { median, since } from '../lib/measure.js';
@@ -41,14 +40,22 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
   };
   const admin = connect();
   // Stowage logs a line per completed job at info; that is part of its cost, so it is
-  // kept, written to /dev/null instead of a terminal.
+  // kept, written to /dev/null instead of a terminal — through the same stream as a
+  // worker's stdout (logDestination), not a synchronous one.
   const log = createLogger(
     { LOG_LEVEL: (process.env.BENCH_LOG as 'info') ?? 'info', LOG_PRETTY: false },
     { role: 'bench' },
-    pino.destination({ dest: '/dev/null', sync: true }),
+    logDestination('/dev/null'),
   );
+  // One registry for every run, as a worker process has: a registry a run collects Node's
+  // default metrics into (GC observer, event-loop monitor) that are never stopped, so
+  // fresh ones per run would pile up and slow every later run, bare ones included.
+  const metrics = createMetrics({ role: 'worker' });
   const registry = new JobRegistry([noopJob] as const);
   const results = new Map<string, number[]>();
+  // CPU time of the bench process a job (µs): what the runtime costs, which a busy machine
+  // shifts far less than it shifts jobs/s.
+  const cpu = new Map<string, number[]>();
 
   /** Fills a fresh queue with n jobs, runs one worker until all completed; jobs/s. */
   async function run(kind: 'bare' | 'stowage', concurrency: number, round: number) {
@@ -72,17 +79,24 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
     };
     let close: () => Promise<void>;
     let start: number;
+    let cpuStart: NodeJS.CpuUsage;
     if (kind === 'bare') {
+      // The Worker options a WorkerHost gives its Workers, so only the runtime differs.
+      const lockDuration = QUEUE_DEFAULTS.ingest.lockDuration;
       const worker = new Worker('ingest', (_job: Job) => Promise.resolve(undefined), {
         connection: connect(),
         prefix,
         concurrency,
-        lockDuration: QUEUE_DEFAULTS.ingest.lockDuration,
+        lockDuration,
+        stalledInterval: Math.min(30_000, lockDuration),
+        maxStalledCount: 3,
         autorun: false,
       });
+      worker.on('error', () => undefined);
       worker.on('completed', onCompleted);
       await worker.waitUntilReady();
       start = performance.now();
+      cpuStart = process.cpuUsage();
       void worker.run();
       close = () => worker.close();
     } else {
@@ -94,21 +108,25 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
         registry,
         handlers: { 'bench.noop': () => Promise.resolve(undefined) },
         log,
-        metrics: createMetrics({ role: 'worker' }),
+        metrics,
       });
       host.workers[0]!.on('completed', onCompleted);
       await host.ready();
       start = performance.now();
+      cpuStart = process.cpuUsage();
       host.start();
       close = () => host.stop(5_000);
     }
     await finished;
     const rate = options.jobs / (since(start) / 1000);
+    const used = process.cpuUsage(cpuStart);
+    const cpuPerJob = (used.user + used.system) / options.jobs;
     await close();
     await queue.obliterate({ force: true });
     await queue.close();
     const key = `${kind}:${concurrency}`;
     results.set(key, [...(results.get(key) ?? []), rate]);
+    cpu.set(key, [...(cpu.get(key) ?? []), cpuPerJob]);
   }
 
   try {
@@ -134,8 +152,11 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
       'bench process runs them to the last `completed` event: a bare BullMQ `Worker` whose',
       'processor returns at once, and a Stowage `WorkerHost` with a handler that returns at',
       'once (so the payload parse, job context, child logger, the `job completed` log line at',
-      'info — to /dev/null — and error classification are what differ). Each concurrency runs',
+      'info — to /dev/null through the buffered stream a worker writes its stdout with — and',
+      'error classification are what differ; both Workers get the same options). Each concurrency runs',
       `${options.rounds} rounds, alternating which runtime goes first; the table gives the medians.`,
+      'The note gives the CPU time of the bench process a job (all threads), which a busy machine',
+      'moves far less than it moves jobs/s.',
     ].join(' '),
     rows: options.concurrencies.map((c) => {
       const bare = median(results.get(`bare:${c}`)!);
@@ -146,6 +167,7 @@ export async function noopJobs(options: NoopOptions): Promise<Section> {
         baseline: `${Math.round(bare).toLocaleString('en')} jobs/s`,
         ratio: stowage / bare,
         goal: 0.9,
+        note: `CPU a job: ${median(cpu.get(`stowage:${c}`)!).toFixed(0)} µs, bare ${median(cpu.get(`bare:${c}`)!).toFixed(0)} µs`,
       };
     }),
   };

@@ -1,0 +1,148 @@
+// The job runner on its own: a Job-shaped object stands in for BullMQ's (no process boundary).
+import { UnrecoverableError, type Job } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineJob, type JobContext } from '../../jobs/job-definition.js';
+import { JobRegistry } from '../../jobs/job-registry.js';
+import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createJobRunner, type HandlerTable } from '../../workers/job-runner.js';
+
+type Line = Record<string, unknown> & { msg: string };
+
+const quietJob = defineJob({
+  name: 'test.quiet',
+  queue: 'ingest',
+  description: 'Returns without logging.',
+  scope: 'ingest',
+  payload: z.strictObject({ n: z.number().int() }),
+  fixture: { n: 0 },
+});
+const chattyJob = defineJob({
+  name: 'test.chatty',
+  queue: 'ingest',
+  description: 'Logs a line, reads and saves its checkpoint.',
+  scope: 'ingest',
+  payload: z.strictObject({ n: z.number().int() }),
+  fixture: { n: 0 },
+});
+
+/** A BullMQ job as the runner reads it, recording what the runner writes back. */
+function fakeJob(name: string, data: Record<string, unknown>, attemptsMade = 0) {
+  const written: { data: unknown[] } = { data: [] };
+  const job = {
+    id: `${name}-1`,
+    name,
+    data,
+    attemptsMade,
+    opts: { attempts: 3 },
+    updateProgress: () => Promise.resolve(),
+    updateData: (d: unknown) => {
+      written.data.push(d);
+      return Promise.resolve();
+    },
+    getChildrenValues: () => Promise.resolve({}),
+  };
+  return { job: job as unknown as Job, written };
+}
+
+function runner(handlers: HandlerTable) {
+  const lines: Line[] = [];
+  const log = createLogger(
+    { LOG_LEVEL: 'info', LOG_PRETTY: false },
+    { process: 'worker' },
+    {
+      write: (line: string) => void lines.push(JSON.parse(line) as Line),
+    },
+  );
+  const run = createJobRunner({
+    queue: 'ingest',
+    registry: new JobRegistry([quietJob, chattyJob] as const),
+    handlers,
+    log,
+    metrics: createMetrics({ role: 'worker', defaultMetrics: false }),
+    shutdownSignal: new AbortController().signal,
+  });
+  return { run, lines };
+}
+
+/** A line without what varies from run to run. */
+const stable = ({ time: _t, ms: _m, ...rest }: Line) => rest;
+
+describe('job runner', () => {
+  it('writes the same `job completed` line whether or not the handler logged', async () => {
+    const seen: JobContext[] = [];
+    const { run, lines } = runner({
+      'test.quiet': (_p, ctx) => {
+        seen.push(ctx);
+        return Promise.resolve('quiet');
+      },
+      'test.chatty': (_p, ctx) => {
+        ctx.log.info({ step: 1 }, 'working');
+        return Promise.resolve('chatty');
+      },
+    });
+    expect(await run(fakeJob('test.quiet', { n: 1 }, 1).job)).toBe('quiet');
+    expect(await run(fakeJob('test.chatty', { n: 1 }, 1).job)).toBe('chatty');
+
+    const completed = lines.filter((l) => l.msg === 'job completed').map(stable);
+    const fields = { process: 'worker', queue: 'ingest', attempt: 2, level: 30 };
+    expect(completed).toEqual([
+      {
+        ...fields,
+        pid: process.pid,
+        jobId: 'test.quiet-1',
+        type: 'test.quiet',
+        msg: 'job completed',
+      },
+      {
+        ...fields,
+        pid: process.pid,
+        jobId: 'test.chatty-1',
+        type: 'test.chatty',
+        msg: 'job completed',
+      },
+    ]);
+    // Same keys in the same order: a log shipper sees one shape.
+    expect(Object.keys(completed[0]!)).toEqual(Object.keys(completed[1]!));
+    expect(lines.find((l) => l.msg === 'working')).toMatchObject({
+      queue: 'ingest',
+      jobId: 'test.chatty-1',
+      type: 'test.chatty',
+      attempt: 2,
+      step: 1,
+    });
+    // The context the handler kept still logs with the job's fields after the job ended.
+    seen[0]!.log.info('late');
+    expect(lines.at(-1)).toMatchObject({ msg: 'late', jobId: 'test.quiet-1', attempt: 2 });
+  });
+
+  it('hands the checkpoint beside the payload and saves a new one with the payload', async () => {
+    let checkpoint: unknown;
+    const { run } = runner({
+      'test.chatty': async (payload: { n: number }, ctx) => {
+        checkpoint = ctx.checkpoint;
+        await ctx.saveCheckpoint({ done: payload.n + 1 });
+      },
+    });
+    const { job, written } = fakeJob('test.chatty', { n: 4, [CHECKPOINT_KEY]: { done: 3 } });
+    await run(job);
+    expect(checkpoint).toEqual({ done: 3 });
+    expect(written.data).toEqual([{ n: 4, [CHECKPOINT_KEY]: { done: 5 } }]);
+    // The job's own data is left as BullMQ gave it.
+    expect(job.data).toEqual({ n: 4, [CHECKPOINT_KEY]: { done: 3 } });
+  });
+
+  it('fails a payload its schema refuses for good, logging the job it was', async () => {
+    const { run, lines } = runner({ 'test.quiet': () => Promise.resolve() });
+    await expect(run(fakeJob('test.quiet', { n: 'one' }).job)).rejects.toBeInstanceOf(
+      UnrecoverableError,
+    );
+    await expect(run(fakeJob('test.unknown', {}).job)).rejects.toThrow(/unknown_job_type/);
+    const failed = lines.filter((l) => l.msg.startsWith('job failed permanently'));
+    expect(failed).toHaveLength(2);
+    expect(failed[0]).toMatchObject({ queue: 'ingest', jobId: 'test.quiet-1', attempt: 1 });
+    expect(failed[1]).toMatchObject({ type: 'test.unknown', code: 'unknown_job_type' });
+  });
+});
