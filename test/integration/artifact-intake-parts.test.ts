@@ -40,14 +40,17 @@ function openUpload(
   base: string,
   query: Record<string, string>,
   headers: { size: number; sha256: string },
+  options: { kind?: string; key?: string; headers?: Record<string, string> } = {},
 ): { req: ClientRequest; answer: Promise<{ status: number; body: Record<string, unknown> }> } {
-  const req = request(`${base}/v1/artifacts/sample?${new URLSearchParams(query).toString()}`, {
+  const path = `/v1/artifacts/${options.kind ?? 'sample'}?${new URLSearchParams(query).toString()}`;
+  const req = request(`${base}${path}`, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${TEST_KEYS.artifacts}`,
+      authorization: `Bearer ${options.key ?? TEST_KEYS.artifacts}`,
       'content-type': 'application/octet-stream',
       'content-length': headers.size,
       'x-content-sha256': headers.sha256,
+      ...options.headers,
     },
   });
   const answer = new Promise<{ status: number; body: Record<string, unknown> }>(
@@ -216,6 +219,68 @@ describe('parts sent while the request arrives', () => {
     ).toEqual([]);
     const stats = await world.deps.artifacts.stats();
     expect(stats.sample.objects).toBe(0);
+  });
+
+  it('write-once holds: another digest is a 409 before any part is sent; an admin overwrite under an Idempotency-Key completes its streamed parts after the audit row', async () => {
+    await world.initStores();
+    const base = await world.startApi();
+    await world.startWorker(['artifacts']);
+    const ta = { request_id: 'req-ta', revision_id: 'rev-1', version: '3' };
+    const taKey = 'tas/req-ta/v3/rev-1.tgz';
+    const taBucket = world.deps.artifacts.bucketFor('ta-bundle');
+    const size = PART + 777;
+    const first = randomBody(size);
+    const upload = (
+      body: { body: Buffer; sha256: string },
+      options: { key?: string; headers?: Record<string, string> } = {},
+    ) => {
+      const open = openUpload(
+        base,
+        ta,
+        { size, sha256: body.sha256 },
+        { kind: 'ta-bundle', ...options },
+      );
+      open.req.end(body.body);
+      return open.answer;
+    };
+    const stored = await upload(first);
+    expect(stored.status).toBe(202);
+    expect((await finished(stored.body.id as string)).state).toBe('completed');
+    const before = await world.deps.artifacts.head('ta-bundle', taKey);
+
+    const other = randomBody(size);
+    const refused = await upload(other);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'artifact_exists' });
+    expect(await incompleteUploads(world.deps.s3, taBucket)).toEqual([]);
+
+    const replaced = await upload(other, {
+      key: TEST_KEYS.admin,
+      headers: { 'x-artifact-overwrite': 'true', 'idempotency-key': 'replace-ta-1' },
+    });
+    expect(replaced.status).toBe(202);
+    const { state, job } = await finished(replaced.body.id as string);
+    expect(state, job.failedReason).toBe('completed');
+    // The parts sent during the request were the job's own: none was sent again.
+    expect(job.returnvalue).toMatchObject({ parts: 2, resumed_parts: 2, sent_parts: 0 });
+    expect(await objectDigest(world.deps.s3, taBucket, taKey)).toEqual({
+      sha256: other.sha256,
+      bytes: size,
+    });
+    const after = await world.deps.artifacts.head('ta-bundle', taKey);
+    expect(after?.metadata['stowage-job-id']).toBe(job.id);
+    const audit = await world.deps.artifactAudit.forKey(taBucket, taKey);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      job_id: job.id,
+      old_sha256: first.sha256,
+      old_version_id: before!.versionId,
+      new_sha256: other.sha256,
+      new_version_id: after!.versionId,
+      api_key: 'admin-client',
+    });
+    expect(await incompleteUploads(world.deps.s3, taBucket)).toEqual([]);
+    expect(await readdir(spool)).toEqual([]);
   });
 
   it('a job whose parts were aborted meanwhile uploads from the spool file instead', async () => {
