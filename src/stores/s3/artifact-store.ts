@@ -83,6 +83,9 @@ export interface ArtifactReader {
 /** S3's longest presigned URL lifetime (SigV4): 7 days. */
 export const PRESIGN_LIMIT_SECONDS = 604_800;
 
+/** Most parts the api holds (filling or in flight) while it sends an upload during its request. */
+export const INTAKE_PARTS_IN_MEMORY = 2;
+
 // HeadObject per listed object: enough in flight to hide latency, few enough to be polite.
 const HEAD_CONCURRENCY = 8;
 
@@ -327,7 +330,9 @@ export class S3ArtifactStore implements ArtifactReader {
       key,
       size,
       partSize: this.partSizeFor(size),
-      queueSize: this.uploads.queueSize,
+      // The api holds fewer parts than a worker: its own footprint is larger (express, the
+      // socket's chunks), and its parts leave as fast as the body arrives.
+      queueSize: Math.min(this.uploads.queueSize, INTAKE_PARTS_IN_MEMORY),
       contentType: object.contentType,
       metadata: { ...object.metadata, sha256: sha256.toLowerCase(), size: String(size) },
       ...(object.onGiveUp ? { onGiveUp: object.onGiveUp } : {}),
