@@ -334,8 +334,9 @@ async function intakeOnce(
       },
     );
   } finally {
-    if (!kept) await spool.remove(spooled.file);
+    // Parts first: aborting them never throws, removing the file may.
     if (!partsKept) await upload.parts?.abort();
+    if (!kept) await spool.remove(spooled.file);
   }
 }
 
