@@ -63,6 +63,12 @@ export const artifactUploadJob = defineJob({
 });
 
 /**
+ * Object metadata naming the job that wrote it: a retry of that job may finish its own
+ * object, while any other upload of other bytes to the key is refused (write-once).
+ */
+export const JOB_ID_METADATA = 'stowage-job-id';
+
+/**
  * The tag a spool file bound to a job carries: the job id's suffix (after its last dot).
  * The intake names the file `<tag>.<128 random bits>`; the worker takes only files with its
  * own tag, so a payload naming another job's file cannot take it.

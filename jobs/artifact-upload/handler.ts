@@ -11,7 +11,7 @@ import {
   type UploadCheckpoint,
 } from '../../src/stores/s3/upload-checkpoint.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
-import { spoolTagOf, type artifactUploadJob } from './definition.js';
+import { JOB_ID_METADATA, spoolTagOf, type artifactUploadJob } from './definition.js';
 import { openUrlSource, type ResolveHost } from './url-source.js';
 
 /** What artifact.upload needs. */
@@ -41,11 +41,7 @@ export interface ArtifactUploadSettings {
   readonly urlIdleTimeoutMs?: number;
 }
 
-/**
- * Object metadata naming the job that wrote it: a retry of that job may finish its own
- * object, while any other upload of other bytes to the key is refused (write-once).
- */
-export const JOB_ID_METADATA = 'stowage-job-id';
+export { JOB_ID_METADATA } from './definition.js';
 
 type Payload = PayloadOf<typeof artifactUploadJob>;
 
@@ -89,7 +85,9 @@ export function createArtifactUploadHandler(
     const kind = payload.target.kind;
     const bucket = deps.artifacts.bucketFor(kind);
     const key = artifactKey(payload.target);
-    let checkpoint = parseUploadCheckpoint(ctx.checkpoint);
+    // Without one of its own, the job starts from the upload the intake filled (if any).
+    let checkpoint =
+      parseUploadCheckpoint(ctx.checkpoint) ?? intakeCheckpoint(payload, bucket, key);
     const report = (bytes: number, total: number | undefined) =>
       ctx.progress({
         bytes,
@@ -184,6 +182,24 @@ export function createArtifactUploadHandler(
   };
 }
 
+/** The upload the intake filled while the request arrived, as a checkpoint with no parts yet. */
+function intakeCheckpoint(
+  payload: Payload,
+  bucket: string,
+  key: string,
+): UploadCheckpoint | undefined {
+  const { source } = payload;
+  if (source.type !== 'spool' || source.parts === undefined) return undefined;
+  return {
+    uploadId: source.parts.upload_id,
+    bucket,
+    key,
+    partSize: source.parts.part_size,
+    sha256: source.sha256,
+    parts: [],
+  };
+}
+
 async function fromSpool(
   deps: ArtifactUploadDeps,
   payload: Payload,
@@ -218,6 +234,7 @@ async function fromSpool(
     contentType: payload.content_type,
     metadata: { ...payload.metadata, [JOB_ID_METADATA]: ctx.jobId },
     checkpoint: run.checkpoint,
+    partsSha256: source.parts?.parts_sha256,
     onCheckpoint: run.onCheckpoint,
     onProgress: (bytes, total) => run.report(bytes, total),
     signal: ctx.signal,

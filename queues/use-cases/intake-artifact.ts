@@ -8,7 +8,12 @@ import {
 import { PermanentError, ValidationError, type FieldIssue } from '../../src/errors/index.js';
 import type { ArtifactReader } from '../../src/stores/s3/artifact-store.js';
 import type { Spool, SpooledFile } from '../../src/stores/local/spool.js';
-import { artifactUploadJob, spoolTagOf } from '../../jobs/artifact-upload/definition.js';
+import type { IntakeParts } from '../../src/stores/s3/intake-parts.js';
+import {
+  JOB_ID_METADATA,
+  artifactUploadJob,
+  spoolTagOf,
+} from '../../jobs/artifact-upload/definition.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { Producer } from '../producer.js';
 import type { KeyInScope } from './enqueue-job.js';
@@ -100,13 +105,78 @@ export interface IntakeResult {
   spooled: SpooledFile;
   /** Whether a job now holds the spooled file (false on a replay: the caller removes it). */
   kept: boolean;
+  /** Whether that job holds the parts sent during the request (else the caller aborts them). */
+  partsKept: boolean;
+}
+
+/** What names an upload's job: the target, the digest and size, the overwrite, the key. */
+export interface ArtifactJobFacts {
+  prepared: PreparedUpload;
+  overwrite?: { api_key: string } | undefined;
+  size: number;
+  sha256: string;
+  scoped?: KeyInScope | undefined;
+}
+
+function enqueueOptions(scoped: KeyInScope | undefined) {
+  return {
+    trusted: true,
+    ...(scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.keyScope }),
+  };
+}
+
+function payloadOf(facts: ArtifactJobFacts, file: string, parts?: IntakeParts) {
+  const { prepared, size, sha256 } = facts;
+  return {
+    ...prepared,
+    ...(facts.overwrite ? { overwrite: facts.overwrite } : {}),
+    source: {
+      type: 'spool',
+      file,
+      size,
+      sha256,
+      ...(parts
+        ? {
+            parts: {
+              upload_id: parts.uploadId,
+              part_size: parts.partSize,
+              parts_sha256: parts.partsSha256,
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/**
+ * The id of the artifact.upload job these facts make (it depends on the key and digest,
+ * not on the spool file), known before the body when its digest and size are declared.
+ */
+export function artifactJobIdFor(
+  producer: Producer<readonly AnyJobDefinition[]>,
+  facts: ArtifactJobFacts,
+): string {
+  return producer.jobIdFor(
+    artifactUploadJob.name,
+    payloadOf(facts, `${spoolTagOf('x')}.${'0'.repeat(32)}`),
+    enqueueOptions(facts.scoped),
+  );
+}
+
+/** The object metadata the job creates its upload with (the intake's parts use the same). */
+export function artifactObjectMetadata(
+  prepared: PreparedUpload,
+  jobId: string,
+): Record<string, string> {
+  return { ...prepared.metadata, [JOB_ID_METADATA]: jobId };
 }
 
 /**
  * Binds a spooled file to the job it is for, then enqueues an artifact.upload job. The
  * intake is the one trusted producer of spool sources and overwrites (the generic enqueue
  * refuses both). A replay (the same key and digest) answers like the first request did,
- * from the job BullMQ kept.
+ * from the job BullMQ kept. Parts sent during the request go with the job when they were
+ * sent for this very job id.
  */
 export async function intakeArtifact(
   deps: {
@@ -120,29 +190,20 @@ export async function intakeArtifact(
     overwrite?: { api_key: string } | undefined;
     received: SpooledFile;
     scoped?: KeyInScope | undefined;
+    /** The upload filled during the request, and the job id its metadata names. */
+    parts?: { parts: IntakeParts; jobId: string } | undefined;
   },
 ): Promise<IntakeResult> {
   const { producer, spool } = deps;
   const { prepared, received, scoped } = input;
   const { size, sha256 } = received;
-  const options = {
-    trusted: true,
-    ...(scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.keyScope }),
-  };
-  const payloadWith = (file: string) => ({
-    ...prepared,
-    ...(input.overwrite ? { overwrite: input.overwrite } : {}),
-    source: { type: 'spool', file, size, sha256 },
-  });
-  // The id depends on the key and digest, not on the file: any bound-looking name will do.
-  const jobId = producer.jobIdFor(
-    artifactUploadJob.name,
-    payloadWith(`${spoolTagOf('x')}.${received.file}`),
-    options,
-  );
+  const facts: ArtifactJobFacts = { prepared, overwrite: input.overwrite, size, sha256, scoped };
+  const options = enqueueOptions(scoped);
+  const jobId = artifactJobIdFor(producer, facts);
+  const parts = input.parts?.jobId === jobId ? input.parts.parts : undefined;
   const file = await spool.bind(received.file, spoolTagOf(jobId));
   const spooled = { ...received, file };
-  const job = await producer.enqueueByName(artifactUploadJob.name, payloadWith(file), {
+  const job = await producer.enqueueByName(artifactUploadJob.name, payloadOf(facts, file, parts), {
     ...options,
     jobId,
   });
@@ -179,5 +240,6 @@ export async function intakeArtifact(
     },
     spooled,
     kept: !replayed,
+    partsKept: !replayed && parts !== undefined,
   };
 }

@@ -37,6 +37,16 @@ export interface IdempotentRequest {
 }
 
 /**
+ * The key and namespace `answerIdempotently` hands its enqueue for this request, known
+ * before it runs (undefined without a key): a route may name the job before the body ends.
+ */
+export function scopedKeyOf(request: IdempotentRequest): ScopedKey | undefined {
+  const { key, route, caller } = request;
+  if (key === undefined) return undefined;
+  return { key, scope: apiKeyScope(caller, route, requestDigest(request.request)) };
+}
+
+/**
  * Answers a request that carries an Idempotency-Key: the same key from the same API key on
  * the same route with the same request gets the first answer again (even after its job was
  * removed), with another request a 409 `idempotency_conflict`. The record is claimed

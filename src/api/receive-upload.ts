@@ -4,6 +4,7 @@ import { StowageError } from '../errors/index.js';
 import { HttpProblem } from '../http/problem.js';
 import type { SpooledFile } from '../stores/local/spool.js';
 import type { ArtifactReader } from '../stores/s3/artifact-store.js';
+import type { IntakeParts, IntakePartsUpload } from '../stores/s3/intake-parts.js';
 import {
   prepareUpload,
   refuseTaken,
@@ -59,10 +60,29 @@ function prepareMultipart(
   });
 }
 
+/** An upload in the spool, and the parts of it sent to S3 on the way (if any). */
+export interface ReceivedUpload {
+  prepared: PreparedUpload;
+  spooled: SpooledFile;
+  /** Every part of the artifact, sent while it arrived, for job `jobId`; `abort` removes them. */
+  parts?: { parts: IntakeParts; jobId: string; abort: () => Promise<void> };
+}
+
+/**
+ * Starts sending the parts of a raw body whose size and digest were declared, for the job
+ * it names, or answers undefined (the body then goes to the spool alone).
+ */
+export type StartParts = (
+  prepared: PreparedUpload,
+  declared: { size: number; sha256: string },
+) => { upload: IntakePartsUpload; jobId: string } | undefined;
+
 /**
  * Streams the upload into the spool: the raw body (ids in the query string) or multipart
  * form data. Everything the headers tell (digest, length, ids, metadata) is checked before
- * the first byte is read; a declared digest under a taken key is a 409 before the body.
+ * the first byte is read; a declared digest under a taken key is a 409 before the body. A
+ * raw body of declared size and digest is also sent to S3 part by part as it arrives
+ * (`startParts`); a refused or failed upload leaves no part behind.
  */
 export async function receiveUpload(
   req: Request,
@@ -70,7 +90,8 @@ export async function receiveUpload(
   { expectedSha256, writeOnce }: { expectedSha256: string | undefined; writeOnce: boolean },
   options: Pick<ArtifactRouteOptions, 'spool' | 'maxBytes'>,
   store: () => ArtifactReader,
-): Promise<{ prepared: PreparedUpload; spooled: SpooledFile }> {
+  startParts?: StartParts,
+): Promise<ReceivedUpload> {
   const multipart = isMultipart(req);
   refuseLongerThan(req, options.maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0));
   const declared = Number(req.headers['content-length']);
@@ -86,21 +107,35 @@ export async function receiveUpload(
     await refuseTaken(store(), prepareRaw(kind, req).target, expectedSha256);
   }
 
-  let upload: { prepared: PreparedUpload; spooled: SpooledFile };
+  let parts: { upload: IntakePartsUpload; jobId: string } | undefined;
   try {
     if (multipart) {
-      upload = await receiveMultipartBody(req, options.spool, limits, (fields, file) =>
+      return await receiveMultipartBody(req, options.spool, limits, (fields, file) =>
         prepareMultipart(kind, fields, file),
       );
-    } else {
-      // Everything is checked before the first byte of the body is read.
-      const prepared = prepareRaw(kind, req);
-      upload = { prepared, spooled: await receiveRawBody(req, options.spool, limits) };
     }
+    // Everything is checked before the first byte of the body is read.
+    const prepared = prepareRaw(kind, req);
+    if (expectedSha256 !== undefined && Number.isSafeInteger(declared) && declared > 0) {
+      parts = startParts?.(prepared, { size: declared, sha256: expectedSha256 });
+    }
+    const spooled = await receiveRawBody(req, options.spool, {
+      ...limits,
+      ...(parts ? { tap: parts.upload.tap } : {}),
+    });
+    const sent = await parts?.upload.finish();
+    const started = parts;
+    return {
+      prepared,
+      spooled,
+      ...(sent && started
+        ? { parts: { parts: sent, jobId: started.jobId, abort: () => started.upload.abort() } }
+        : {}),
+    };
   } catch (err) {
+    await parts?.upload.abort();
     throw uploadProblem(err);
   }
-  return upload;
 }
 
 /** A declared length over the limit is refused before a byte is read. */

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import busboy from 'busboy';
 import type { Request, RequestHandler } from 'express';
 import { StowageError, TransientError } from '../errors/index.js';
@@ -15,6 +15,8 @@ export interface UploadLimits {
   signal: AbortSignal;
   /** The announced size of the artifact, reserved against the spool quota up front. */
   declaredBytes?: number;
+  /** A stage the bytes pass through on their way to the spool file (the intake's parts). */
+  tap?: Transform;
 }
 
 /** The file part of a multipart body, as the client described it. */
@@ -231,6 +233,7 @@ function receiveOptions(limits: UploadLimits) {
     signal: limits.signal,
     ...(limits.expectedSha256 === undefined ? {} : { expectedSha256: limits.expectedSha256 }),
     ...(limits.declaredBytes === undefined ? {} : { declaredBytes: limits.declaredBytes }),
+    ...(limits.tap === undefined ? {} : { tap: limits.tap }),
   };
 }
 

@@ -161,6 +161,19 @@ export const artifactSourceSchema = z.discriminatedUnion('type', [
     file: z.string().regex(SPOOL_FILE_NAME, 'a spool file name'),
     size: z.number().int().min(0),
     sha256: sha256Schema,
+    /**
+     * The multipart upload the api filled while the request arrived (set by the intake
+     * only): the job completes it when S3 holds exactly these parts, and uploads the spool
+     * file (continuing it) otherwise.
+     */
+    parts: z
+      .strictObject({
+        upload_id: z.string().min(1).max(1024),
+        part_size: z.number().int().positive(),
+        /** SHA-256 over the part numbers and ETags S3 answered (partsDigest). */
+        parts_sha256: sha256Schema,
+      })
+      .optional(),
   }),
   z.strictObject({
     type: z.literal('url'),

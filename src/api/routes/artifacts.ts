@@ -10,6 +10,7 @@ import {
 import {
   ARTIFACT_KINDS,
   artifactIdSchema,
+  artifactKey,
   artifactTargetSchema,
   sha256Schema,
   type ArtifactKind,
@@ -17,9 +18,10 @@ import {
 import { ValidationError } from '../../errors/index.js';
 import { hasScope, type Caller } from '../../http/auth.js';
 import { HttpProblem } from '../../http/problem.js';
-import type { SpooledFile } from '../../stores/local/spool.js';
 import {
   OVERWRITE_HEADER,
+  artifactJobIdFor,
+  artifactObjectMetadata,
   intakeArtifact,
   refuseTaken,
   type PreparedUpload,
@@ -37,10 +39,16 @@ import {
 import {
   answerIdempotently,
   idempotentAnswer,
+  scopedKeyOf,
   type IdempotentResult,
 } from '../idempotent-request.js';
 import { JSON_TYPES } from '../json-body.js';
-import { DIGEST_HEADER, receiveUpload } from '../receive-upload.js';
+import {
+  DIGEST_HEADER,
+  receiveUpload,
+  type ReceivedUpload,
+  type StartParts,
+} from '../receive-upload.js';
 import { defineRoute, ok, problem, type Json } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
 
@@ -142,20 +150,21 @@ export function artifactRouteTable(config: Config) {
         const kind = kindParam(params.kind);
         const overwrite = overwriteBy(headers[OVERWRITE_HEADER], caller);
         const expectedSha256 = headers[DIGEST_HEADER];
+        const who = {
+          kind,
+          overwrite,
+          key: headers['Idempotency-Key'],
+          caller: caller?.name ?? '',
+        };
         const upload = await receiveUpload(
           request as Request,
           kind,
           { expectedSha256, writeOnce: overwrite === undefined },
           deps.artifacts,
           () => deps.stores.artifacts,
+          partsFor(who, deps),
         );
-        const result = await intakeOnce(upload, {
-          kind,
-          overwrite,
-          key: headers['Idempotency-Key'],
-          caller: caller?.name ?? '',
-          deps,
-        });
+        const result = await intakeOnce(upload, { ...who, deps });
         return idempotentAnswer(result);
       },
     }),
@@ -231,39 +240,81 @@ export function artifactRouteTable(config: Config) {
   ];
 }
 
+const UPLOAD_ROUTE = 'POST /v1/artifacts/{kind}';
+
+/** Who sent an upload and how: what names its job. */
+interface UploadRequest {
+  kind: ArtifactKind;
+  overwrite: { api_key: string } | undefined;
+  key: string | undefined;
+  caller: string;
+}
+
+/** What an upload request asks for: its digest binds an Idempotency-Key. */
+function requestOf(
+  { kind, overwrite }: UploadRequest,
+  prepared: PreparedUpload,
+  size: number,
+  sha256: string,
+) {
+  return { kind, ...prepared, size, sha256, overwrite: overwrite !== undefined };
+}
+
+/**
+ * Sends a raw body's parts to S3 while it arrives, into an upload created for the job the
+ * request will make (its id, from the declared digest and size, is in the metadata).
+ * Bodies smaller than one part go to the spool alone.
+ */
+function partsFor(who: UploadRequest, deps: ArtifactDeps): StartParts {
+  return (prepared, { size, sha256 }) => {
+    const store = deps.stores.artifacts;
+    if (size < store.partSizeFor(size)) return undefined;
+    const scoped = scopedKeyOf({
+      caller: who.caller,
+      key: who.key,
+      route: UPLOAD_ROUTE,
+      request: requestOf(who, prepared, size, sha256),
+    });
+    const jobId = artifactJobIdFor(deps.producer, {
+      prepared,
+      overwrite: who.overwrite,
+      size,
+      sha256,
+      scoped: scoped && { key: scoped.key, keyScope: scoped.scope },
+    });
+    const parts = store.startIntakeParts(who.kind, artifactKey(prepared.target), {
+      size,
+      sha256,
+      contentType: prepared.content_type,
+      metadata: artifactObjectMetadata(prepared, jobId),
+    });
+    return { upload: parts, jobId };
+  };
+}
+
 /**
  * Answers a received upload at most once per Idempotency-Key: a write-once key already taken
  * is a 409 and nothing is queued; the spooled copy is removed unless a job of this request
- * holds it (a refusal or a replay leaves it unused).
+ * holds it (a refusal or a replay leaves it unused), and so are the parts sent during the
+ * request unless that job holds them.
  */
 async function intakeOnce(
-  upload: { prepared: PreparedUpload; spooled: SpooledFile },
-  options: {
-    kind: ArtifactKind;
-    overwrite: { api_key: string } | undefined;
-    key: string | undefined;
-    caller: string;
-    deps: ArtifactDeps;
-  },
+  upload: ReceivedUpload,
+  options: UploadRequest & { deps: ArtifactDeps },
 ): Promise<IdempotentResult> {
-  const { kind, overwrite, key, caller, deps } = options;
+  const { overwrite, key, caller, deps } = options;
   const { prepared } = upload;
   const { spool } = deps.artifacts;
   let spooled = upload.spooled;
-  const request = {
-    kind,
-    ...prepared,
-    size: spooled.size,
-    sha256: spooled.sha256,
-    overwrite: overwrite !== undefined,
-  };
+  const request = requestOf(options, prepared, spooled.size, spooled.sha256);
   let kept = false; // whether a job of this request holds the spooled file
+  let partsKept = false; // whether it holds the parts sent during the request
   try {
     // Now the digest is known whatever the form: a taken key is a 409, nothing is queued.
     if (!overwrite) await refuseTaken(deps.stores.artifacts, prepared.target, spooled.sha256);
     return await answerIdempotently(
       deps.stores.idempotency,
-      { caller, key, route: 'POST /v1/artifacts/{kind}', request },
+      { caller, key, route: UPLOAD_ROUTE, request },
       async (scoped) => {
         const intake = await intakeArtifact(
           { producer: deps.producer, spool, bucketFor: deps.artifacts.bucketFor },
@@ -272,15 +323,19 @@ async function intakeOnce(
             overwrite,
             received: spooled,
             scoped: scoped && { key: scoped.key, keyScope: scoped.scope },
+            parts: upload.parts && { parts: upload.parts.parts, jobId: upload.parts.jobId },
           },
         );
         spooled = intake.spooled;
         kept = intake.kept;
+        partsKept = intake.partsKept;
         const { answer } = intake;
         return { status: 202, location: answer.status_url, body: { ...answer } };
       },
     );
   } finally {
+    // Parts first: aborting them never throws, removing the file may.
+    if (!partsKept) await upload.parts?.abort();
     if (!kept) await spool.remove(spooled.file);
   }
 }

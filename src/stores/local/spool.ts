@@ -16,6 +16,11 @@ export interface SpoolReceiveOptions {
   signal?: AbortSignal;
   /** The size the sender announced (Content-Length): reserved against the quota up front. */
   declaredBytes?: number;
+  /**
+   * A stage the counted, hashed bytes pass through on their way to the file (the intake's
+   * part upload); it passes them on unchanged and may hold them back (backpressure).
+   */
+  tap?: Transform;
 }
 
 /** How a spool is bounded. */
@@ -110,7 +115,10 @@ export class Spool {
     // 0600: the spool holds other people's artifacts; no other local user reads them.
     const out = createWriteStream(partial, { flags: 'wx', flush: true, mode: 0o600 });
     try {
-      await pipeline(stream, meter, out, options.signal ? { signal: options.signal } : {});
+      const signal = options.signal ? { signal: options.signal } : {};
+      await (options.tap
+        ? pipeline(stream, meter, options.tap, out, signal)
+        : pipeline(stream, meter, out, signal));
       const sha256 = meter.digest();
       const expected = options.expectedSha256?.toLowerCase();
       if (expected !== undefined && expected !== sha256) {

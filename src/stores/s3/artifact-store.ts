@@ -16,10 +16,12 @@ import { ValidationError } from '../../errors/index.js';
 import { classifyS3Error, isS3NotFound, s3ErrorCode } from './classify-s3-error.js';
 import { abortMultipartUpload, type MultipartUploadRef } from './multipart-upload.js';
 import {
+  MAX_PARTS,
   uploadFileResumable,
   type ResumableUploadOptions,
   type ResumableUploadResult,
 } from './resumable-upload.js';
+import { IntakePartsUpload, type GiveUpReason } from './intake-parts.js';
 import { abortStaleUploads, type BucketSweep } from './stale-uploads.js';
 import {
   uploadStream,
@@ -80,6 +82,9 @@ export interface ArtifactReader {
 
 /** S3's longest presigned URL lifetime (SigV4): 7 days. */
 export const PRESIGN_LIMIT_SECONDS = 604_800;
+
+/** Most parts the api holds (filling or in flight) while it sends an upload during its request. */
+export const INTAKE_PARTS_IN_MEMORY = 2;
 
 // HeadObject per listed object: enough in flight to hide latency, few enough to be polite.
 const HEAD_CONCURRENCY = 8;
@@ -299,6 +304,44 @@ export class S3ArtifactStore implements ArtifactReader {
       partSize: this.uploads.partSize,
       queueSize: this.uploads.queueSize,
     });
+  }
+
+  /**
+   * Starts sending an artifact's parts while its request is still arriving: the upload is
+   * created (at the first full part) with the object's final content type and metadata,
+   * `sha256` and `size` added, and cut as uploadFile would cut it, so that the job can
+   * complete it (or continue it from the spool file).
+   */
+  startIntakeParts(
+    kind: ArtifactKind,
+    key: string,
+    object: {
+      size: number;
+      sha256: string;
+      contentType: string;
+      metadata: Record<string, string>;
+      onGiveUp?: (reason: GiveUpReason) => void;
+    },
+  ): IntakePartsUpload {
+    const { size, sha256 } = object;
+    return new IntakePartsUpload({
+      s3: this.s3,
+      bucket: this.buckets[kind],
+      key,
+      size,
+      partSize: this.partSizeFor(size),
+      // The api holds fewer parts than a worker: its own footprint is larger (express, the
+      // socket's chunks), and its parts leave as fast as the body arrives.
+      queueSize: Math.min(this.uploads.queueSize, INTAKE_PARTS_IN_MEMORY),
+      contentType: object.contentType,
+      metadata: { ...object.metadata, sha256: sha256.toLowerCase(), size: String(size) },
+      ...(object.onGiveUp ? { onGiveUp: object.onGiveUp } : {}),
+    });
+  }
+
+  /** The part size uploads of this many bytes start with (UPLOAD_PART_SIZE_BYTES at least). */
+  partSizeFor(size: number): number {
+    return Math.max(this.uploads.partSize, Math.ceil(size / MAX_PARTS));
   }
 
   /** Aborts a multipart upload (one a checkpoint names); one already gone is fine. */

@@ -11,6 +11,7 @@ import {
   verifyUploadedObject,
   type MultipartUploadRef,
 } from './multipart-upload.js';
+import { partsDigest } from './intake-parts.js';
 import { planParts, uploadMissingParts, type PartPlan } from './part-upload.js';
 import { UploadCheckpointLog, type UploadCheckpoint } from './upload-checkpoint.js';
 
@@ -41,6 +42,12 @@ export interface ResumableUploadOptions {
   onProgress?: (bytes: number, total: number) => Promise<void> | void;
   /** Stops sending parts; the multipart upload is kept so that a retry continues it. */
   signal?: AbortSignal | undefined;
+  /**
+   * The checkpoint's upload was filled by the intake while the file arrived, and these are
+   * its parts (partsDigest): when S3 holds exactly them, the upload is completed without
+   * reading the file (the intake hashed those very bytes); otherwise it goes on as a resume.
+   */
+  partsSha256?: string | undefined;
 }
 
 /** How an upload went. */
@@ -111,6 +118,24 @@ export async function uploadFileResumable(
     // The id is kept before any part is sent: a crash right after still resumes (or aborts) it.
     if (found.fresh) await checkpoints.save();
 
+    if (!found.fresh && isIntakeUpload(found.held, plan, options.partsSha256)) {
+      for (const [n, etag] of found.held) checkpoints.finish(n, etag);
+      await completeMultipartUpload(s3, upload, checkpoints.snapshot().parts);
+      const etag = await verifyUploadedObject(s3, upload, { size, sha256 });
+      await Promise.resolve(options.onProgress?.(size, size)).catch(() => undefined);
+      return {
+        bucket,
+        key,
+        size,
+        sha256,
+        etag,
+        uploadId: upload.uploadId,
+        parts: plan.partCount,
+        resumedParts: plan.partCount,
+        sentParts: 0,
+      };
+    }
+
     const sent = await uploadMissingParts({
       s3,
       upload,
@@ -150,6 +175,19 @@ export async function uploadFileResumable(
   } finally {
     await file.close();
   }
+}
+
+/** Whether S3 holds every planned part and exactly the parts the intake sent. */
+function isIntakeUpload(
+  held: ReadonlyMap<number, string>,
+  plan: PartPlan,
+  partsSha256: string | undefined,
+): boolean {
+  if (partsSha256 === undefined || held.size !== plan.partCount) return false;
+  const parts = [...held]
+    .sort(([a], [b]) => a - b)
+    .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+  return partsDigest(parts) === partsSha256;
 }
 
 /**
