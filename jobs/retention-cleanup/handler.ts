@@ -97,7 +97,8 @@ async function cleanHot(
   const bounds = settings.archiveEnabled
     ? await archiveBounds(deps, hotRetention, cutoff)
     : undefined;
-  const plan = summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
+  const days = await hotRetention.daysBefore(cutoff, bounds);
+  const plan = summarizeRetentionDays(days, bounds);
   const base = {
     cutoff: cutoff.toISOString(),
     archive_required: settings.archiveEnabled,
@@ -114,7 +115,10 @@ async function cleanHot(
   };
   if (payload.dry_run) {
     warnKept(plan);
-    return { ...plan, ...base, batches: Math.ceil(plan.rows / batchSize) };
+    const batches =
+      (await hotRetention.plannedBatches?.(days, cutoff, bounds, batchSize)) ??
+      Math.ceil(plan.rows / batchSize);
+    return { ...plan, ...base, batches };
   }
 
   let rows = 0;
@@ -133,8 +137,7 @@ async function cleanHot(
       'retention batch deleted',
     );
     await progress(rows / plan.rows, { batch: batches, deleted: rows, planned: plan.rows });
-    // A short batch means nothing was left to select.
-    if (batch.rows < batchSize) break;
+    // Not "a short batch is the last": a batch of whole days ends where the days do.
   }
   // What stayed behind, counted again after the deletes: a row that changed while the run
   // went on was kept, and is counted as kept, not as planned.

@@ -61,11 +61,22 @@ export interface HotRetention {
    */
   daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]>;
   /**
-   * Deletes at most batchSize indicators last seen before the cutoff that the bounds let go
-   * (every one when undefined); returns what it deleted, 0 rows when none are left. The
+   * Deletes about batchSize indicators last seen before the cutoff that the bounds let go
+   * (every one when undefined; more when whole days go at once, fewer when a day ends);
+   * returns what it deleted, 0 rows when none are left. The
    * version test is part of the delete itself: a row changed after it was picked stays.
    */
   deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch>;
+  /**
+   * How many batches deleteBatch takes for these days (daysBefore's), when it does not
+   * take ceil(deletable / batchSize): a backend that drops whole days at a time.
+   */
+  plannedBatches?(
+    days: readonly RetentionDay[],
+    cutoff: Date,
+    bounds: ArchiveBounds,
+    batchSize: number,
+  ): Promise<number>;
 }
 
 /**
