@@ -63,7 +63,11 @@ export class ClickHouseDayDrop {
     private readonly client: ClickHouseClient,
     private readonly database: string,
     private readonly runMutation: RunMutation,
-    private readonly insertWaitMs = 60_000,
+    private readonly options: {
+      insertWaitMs?: number;
+      /** Runs right before the partition is dropped (a test seam for a racing insert). */
+      beforeDrop?: () => Promise<void>;
+    } = {},
   ) {
     this.table = `${database}.${TABLE}`;
   }
@@ -163,6 +167,7 @@ export class ClickHouseDayDrop {
       if (Date.now() - started > DROP_DEADLINE_MS || !(await this.exists(view))) {
         return { dropped: false, reason: 'deadline' };
       }
+      await this.options.beforeDrop?.();
       await this.command(`ALTER TABLE ${this.table} DROP PARTITION ${dayPartition(dayNumber)}`);
       dropped = true;
       return {
@@ -251,7 +256,8 @@ export class ClickHouseDayDrop {
 
   /** Waits until every insert into the table running now has ended. */
   private async waitForInserts(): Promise<void> {
-    const deadline = Date.now() + this.insertWaitMs;
+    const waitMs = this.options.insertWaitMs ?? 60_000;
+    const deadline = Date.now() + waitMs;
     const running = async () =>
       new Set(
         (
@@ -268,7 +274,7 @@ export class ClickHouseDayDrop {
       if (Date.now() > deadline) {
         throw new TransientError(
           'hot_store_writers_busy',
-          `inserts into ${this.table} did not end within ${this.insertWaitMs} ms`,
+          `inserts into ${this.table} did not end within ${waitMs} ms`,
           { table: this.table },
         );
       }

@@ -65,12 +65,22 @@ export class ClickHouseHotRetention implements HotRetention {
 
   constructor(
     private readonly client: ClickHouseClient,
-    options: { database: string; mutationWait?: Partial<MutationWait> },
+    options: {
+      database: string;
+      mutationWait?: Partial<MutationWait>;
+      /** Runs right before a day's partition is dropped (a test seam for a racing insert). */
+      beforePartitionDrop?: () => Promise<void>;
+    },
   ) {
     this.database = clickHouseIdentifier(options.database);
     this.table = `${this.database}.${TABLE}`;
     this.wait = { timeoutMs: 600_000, pollMs: 100, ...options.mutationWait };
-    this.dayDrop = new ClickHouseDayDrop(client, this.database, (query) => this.mutate([query]));
+    this.dayDrop = new ClickHouseDayDrop(
+      client,
+      this.database,
+      (query) => this.mutate([query]),
+      options.beforePartitionDrop ? { beforeDrop: options.beforePartitionDrop } : {},
+    );
   }
 
   async daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]> {
