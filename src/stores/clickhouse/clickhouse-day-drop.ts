@@ -81,6 +81,29 @@ export class ClickHouseDayDrop {
     return (row?.key ?? '') !== '';
   }
 
+  /** UTC day numbers of the partitions that exist and end by the cutoff, oldest first. */
+  async daysBefore(cutoff: Date): Promise<number[]> {
+    const rows = await this.select<{ partition: string }>(
+      `SELECT DISTINCT partition FROM system.parts
+       WHERE database = ${clickHouseLiteral(this.database)}
+         AND table = ${clickHouseLiteral(TABLE)} AND active`,
+    );
+    const days: number[] = [];
+    for (const { partition } of rows) {
+      // An unpartitioned table's one partition is 'tuple()'.
+      const m = /^(\d{4})(\d{2})(\d{2})$/.exec(partition);
+      if (!m) continue;
+      const n = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / UTC_DAY_MS;
+      if ((n + 1) * UTC_DAY_MS <= cutoff.getTime()) days.push(n);
+    }
+    return days.sort((a, b) => a - b);
+  }
+
+  /** Restores and removes journals left by a run that died (process killed mid-drop). */
+  async recover(): Promise<void> {
+    await this.recoverStaleJournals();
+  }
+
   /**
    * Drops the partition of UTC day `dayNumber` when every indicator whose latest sighting
    * is on it may go (highWater: the day's archive mark; null: archiving off, all may go).
@@ -89,7 +112,6 @@ export class ClickHouseDayDrop {
     if (dayNumber < FIRST_DROPPABLE_DAY || dayNumber > LAST_DROPPABLE_DAY) {
       return { dropped: false, reason: 'out_of_range' };
     }
-    await this.recoverStaleJournals();
     const started = Date.now();
     const from = dayNumber * UTC_DAY_MS;
     const to = from + UTC_DAY_MS;
@@ -116,12 +138,14 @@ export class ClickHouseDayDrop {
         of_day: Int64;
         deletable: Int64;
         older: Int64;
+        movers: Int64;
         oldest_ms: Int64;
         newest_ms: Int64;
       }>(
         `SELECT countIf(max_ms < ${clickHouseLiteral(to)}) AS of_day,
                 countIf(max_ms < ${clickHouseLiteral(to)} AND ${version}) AS deletable,
                 countIf(min_ms < ${clickHouseLiteral(from)} AND max_ms < ${clickHouseLiteral(to)}) AS older,
+                countIf(max_ms >= ${clickHouseLiteral(to)}) AS movers,
                 minIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS oldest_ms,
                 maxIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS newest_ms
          FROM (
@@ -134,10 +158,39 @@ export class ClickHouseDayDrop {
       const deletable = Number(counts?.deletable ?? 0);
       if (ofDay !== deletable) return { dropped: false, reason: 'kept_rows' };
 
-      // Movers: their merged row, as one more sighting in their own (later) partition,
-      // with the version of what it merges (so the archive of that day still holds it).
-      await this.command(
-        `INSERT INTO ${this.table} (${COLUMNS}, carried_version)
+      // Movers keep everything: their merged row goes into their own (later) day first.
+      if (Number(counts?.movers ?? 0) > 0) await this.carryMovers(touched, to);
+
+      // Older sightings of the day's indicators, in partitions that stay.
+      if (Number(counts?.older ?? 0) > 0) await this.deleteOlder(from, to, touched, highWater);
+
+      if (Date.now() - started > DROP_DEADLINE_MS || !(await this.exists(view))) {
+        return { dropped: false, reason: 'deadline' };
+      }
+      await this.options.beforeDrop?.();
+      await this.command(`ALTER TABLE ${this.table} DROP PARTITION ${dayPartition(dayNumber)}`);
+      dropped = true;
+      return {
+        dropped: true,
+        rows: deletable,
+        oldest: deletable > 0 ? new Date(Number(counts?.oldest_ms)) : null,
+        newest: deletable > 0 ? new Date(Number(counts?.newest_ms)) : null,
+      };
+    } finally {
+      // Also when the drop did not happen: the journal then only holds copies.
+      await this.restore(journal, view, dropped);
+    }
+  }
+
+  /**
+   * Adds the merged row of every mover (an indicator with a sighting on the day and a
+   * later latest one) as one more sighting, which lands in its own day's partition, with
+   * the version of what it merges (so the archive of that day still holds it as it is).
+   * Content-addressed: a rerun adds an identical row, which collapses.
+   */
+  private async carryMovers(touched: string, to: number): Promise<void> {
+    await this.command(
+      `INSERT INTO ${this.table} (${COLUMNS}, carried_version)
          SELECT type, value, latest_threat_type, latest_confidence, all_sources, all_tags,
                 min_first_ms, max_last_ms,
                 lower(hex(MD5(concat('carried', '\\0', type, '\\0', value, '\\0',
@@ -159,27 +212,7 @@ export class ClickHouseDayDrop {
            FROM ${this.table} WHERE ${touched}
            GROUP BY type, value
            HAVING max_last_ms >= ${clickHouseLiteral(to)})`,
-      );
-
-      // Older sightings of the day's indicators, in partitions that stay.
-      if (Number(counts?.older ?? 0) > 0) await this.deleteOlder(from, to, touched, highWater);
-
-      if (Date.now() - started > DROP_DEADLINE_MS || !(await this.exists(view))) {
-        return { dropped: false, reason: 'deadline' };
-      }
-      await this.options.beforeDrop?.();
-      await this.command(`ALTER TABLE ${this.table} DROP PARTITION ${dayPartition(dayNumber)}`);
-      dropped = true;
-      return {
-        dropped: true,
-        rows: deletable,
-        oldest: deletable > 0 ? new Date(Number(counts?.oldest_ms)) : null,
-        newest: deletable > 0 ? new Date(Number(counts?.newest_ms)) : null,
-      };
-    } finally {
-      // Also when the drop did not happen: the journal then only holds copies.
-      await this.restore(journal, view, dropped);
-    }
+    );
   }
 
   /** Deletes the older sightings of the day's deletable indicators (a mutation, rare). */

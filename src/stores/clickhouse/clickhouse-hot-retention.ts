@@ -117,11 +117,15 @@ export class ClickHouseHotRetention implements HotRetention {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
     let dropped: DeletedBatch = { rows: 0, oldest: null, newest: null };
-    for (const day of await this.droppableDays(await this.daysBefore(cutoff, bounds), cutoff)) {
-      const result = await this.dayDrop.drop(
-        utcDayNumberOf(day.day),
-        bounds === undefined ? null : (bounds.get(day.day) ?? null),
-      );
+    await this.dayDrop.recover();
+    // Candidates are the partitions there are (cheap to list); drop() itself checks that
+    // every indicator of the day may go, and leaves the day to the mutations if not.
+    for (const n of await this.dayDrop.daysBefore(cutoff)) {
+      const day = utcDayOfNumber(n);
+      const highWater = bounds === undefined ? null : bounds.get(day);
+      // Not archived, or by a generation that vouches for no version: nothing goes.
+      if (bounds !== undefined && (highWater === undefined || highWater === null)) continue;
+      const result = await this.dayDrop.drop(n, highWater ?? null);
       if (!result.dropped) continue;
       dropped = { rows: dropped.rows + result.rows, ...widen(dropped, result) };
       if (dropped.rows >= batchSize) break;
