@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UTC_DAY_MS, utcDayNumberOf } from '../../src/domain/utc-day.js';
 import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
@@ -28,6 +29,8 @@ export interface RetentionSettings {
   readonly sampleRetentionDays: number;
   /** RETENTION_BATCH_SIZE: rows or objects per delete. */
   readonly batchSize: number;
+  /** RETENTION_DUTY_CYCLE: the share of a hot-store run spent deleting (0 < d <= 1). */
+  readonly dutyCycle: number;
 }
 
 /** What retention.cleanup needs. */
@@ -126,7 +129,9 @@ async function cleanHot(
   let range: { oldest: Date | null; newest: Date | null } = { oldest: null, newest: null };
   while (plan.rows > 0) {
     ctx.signal.throwIfAborted();
+    const started = performance.now();
     const batch = await hotRetention.deleteBatch(cutoff, bounds, batchSize);
+    const batchMs = performance.now() - started;
     if (batch.rows === 0) break;
     batches += 1;
     rows += batch.rows;
@@ -138,6 +143,14 @@ async function cleanHot(
     );
     await progress(rows / plan.rows, { batch: batches, deleted: rows, planned: plan.rows });
     // Not "a short batch is the last": a batch of whole days ends where the days do.
+    // A batch competes with ingest for the database's CPU and WAL: the pause after it
+    // (none after the last planned one) keeps deletes to their share of the time.
+    if (rows < plan.rows && settings.dutyCycle < 1) {
+      // An abort ends the pause; the loop's throwIfAborted then throws its reason.
+      await sleep(batchMs * (1 / settings.dutyCycle - 1), undefined, {
+        signal: ctx.signal,
+      }).catch(() => undefined);
+    }
   }
   // What stayed behind, counted again after the deletes: a row that changed while the run
   // went on was kept, and is counted as kept, not as planned.

@@ -11,8 +11,9 @@ import { ClickHouseHotStore } from '../../src/stores/clickhouse/clickhouse-hot-s
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-// Day D (archived, past the window) and the days around it; the cutoff is well after D+3.
-const D = Date.UTC(2031, 4, 6);
+// Day D (archived, past the window, over a week old) and the days around it; the cutoff
+// is well after D+3.
+const D = Date.UTC(2025, 4, 6);
 const CUTOFF = new Date(D + 10 * DAY);
 
 function env(key: string): string {
@@ -130,7 +131,7 @@ describe('ClickHouse retention by partition drops', () => {
     expect(batch).toEqual({ rows: 1, oldest: new Date(D + HOUR), newest: new Date(D + HOUR) });
     expect(await store.get('domain', 'gone.example.com')).toBeUndefined();
     expect(await store.get('domain', 'mover.example.com')).toEqual(before);
-    expect(await partitions(database)).toEqual(['20310509']);
+    expect(await partitions(database)).toEqual(['20250509']);
     const after = await store.windowDays(CUTOFF);
     expect(after).toEqual([
       { day: utcDayOf(new Date(D + 3 * DAY)), rows: 1, version: versionBefore },
@@ -188,7 +189,7 @@ describe('ClickHouse retention by partition drops', () => {
     expect((await retention.deleteBatch(CUTOFF, bounds, 1_000)).rows).toBe(1);
     expect(await store.get('domain', 'gone.example.com')).toBeUndefined();
     expect(await store.get('domain', 'changed.example.com')).toBeDefined();
-    expect(await partitions(database)).toEqual(['20310506']);
+    expect(await partitions(database)).toEqual(['20250506']);
   });
 
   it('a table of an older Stowage (no partitions) is still deleted from, by mutations', async () => {

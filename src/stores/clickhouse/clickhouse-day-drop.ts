@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { UTC_DAY_MS } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
@@ -10,15 +9,42 @@ import { clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
 const TABLE = 'ioc_sightings';
 const COLUMNS =
   'type, value, threat_type, confidence, sources, tags, first_seen_ms, last_seen_ms, sighting_id';
-const JOURNAL_COLUMNS = `type String, value String, threat_type String, confidence Float64,
-  sources Array(String), tags Array(String), first_seen_ms Int64, last_seen_ms Int64,
-  sighting_id String`;
-const JOURNAL_PREFIX = `${TABLE}_journal_`;
+const JOURNAL = `${TABLE}_journal`;
 
-// A journal older than this belongs to a run that died: its rows go back into the table.
-// A live run gives up its drop long before (DROP_DEADLINE_MS), so the two never meet.
-const STALE_JOURNAL_MS = 3_600_000;
+// A day is dropped only if it ended this long before the server's now: the journal holds
+// every sighting inserted with a last_seen that old, so it holds every sighting inserted
+// into the day while it is dropped. A week: feeds report sightings days old all the time,
+// and each journaled one is written twice.
+const JOURNAL_AGE_S = 7 * 86_400;
+// Journal partitions (one per day of insertion) older than this are dropped: a drop gives
+// up after DROP_DEADLINE_MS, and a crashed one is recovered by the next run well within.
+const JOURNAL_KEEP_DAYS = 2;
 const DROP_DEADLINE_MS = 1_800_000;
+
+/** Whether a UTC day is old enough to drop at `nowMs` (the journal holds its late inserts). */
+export function oldEnoughToDrop(dayNumber: number, nowMs: number): boolean {
+  return (dayNumber + 1) * UTC_DAY_MS <= nowMs - JOURNAL_AGE_S * 1000;
+}
+
+/**
+ * The journal of late sightings and the view that fills it, created with the table
+ * (ClickHouseHotStore.init). The view copies, within the insert itself, every sighting
+ * whose last_seen is older than a week, with the server's time of the insert.
+ */
+export function sightingsJournalDdl(database: string): string[] {
+  const table = `${database}.${TABLE}`;
+  const journal = `${database}.${JOURNAL}`;
+  return [
+    `CREATE TABLE IF NOT EXISTS ${journal} (
+       type String, value String, threat_type String, confidence Float64,
+       sources Array(String), tags Array(String), first_seen_ms Int64, last_seen_ms Int64,
+       sighting_id String, journaled_at DateTime('UTC'))
+     ENGINE = MergeTree PARTITION BY toYYYYMMDD(journaled_at) ORDER BY tuple()`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${journal}_mv TO ${journal}
+     AS SELECT ${COLUMNS}, now() AS journaled_at FROM ${table}
+     WHERE last_seen_ms < (toInt64(toUInt32(now())) - ${JOURNAL_AGE_S}) * 1000`,
+  ];
+}
 
 // Inlined key text per ALTER, under the default max_query_size of 256 KiB (bytes).
 const MAX_INLINED_CHARS = 60_000;
@@ -33,7 +59,7 @@ type Int64 = string | number;
 /** What dropping one day removed, or why it did not. */
 export type DayDropResult =
   | { dropped: true; rows: number; oldest: Date | null; newest: Date | null }
-  | { dropped: false; reason: 'kept_rows' | 'out_of_range' | 'deadline' };
+  | { dropped: false; reason: 'kept_rows' | 'out_of_range' | 'too_recent' | 'deadline' };
 
 /** Runs an `ALTER TABLE … DELETE` and waits until it is done. */
 export type RunMutation = (query: string) => Promise<void>;
@@ -50,14 +76,17 @@ export type RunMutation = (query: string) => Promise<void>;
  *   by mutations), and the next archive generation makes it droppable.
  * - An indicator of the day with sightings in older partitions (a day not archived or not
  *   dropped) would come back partial: those sightings are deleted by a mutation first.
- * - A sighting inserted into the day while this runs must survive: a materialized view
- *   journals every insert into the day from before the indicators are read until after
- *   the drop, and the journal goes back into the table once the partition is gone. Its
- *   rows are newer than any archive of the day (inserted after the mark), so they are
- *   exactly what per-indicator deletes would have kept too.
+ * - A sighting inserted into the day while this runs must survive: the day is old (over
+ *   a week), and a materialized view created with the table journals, within each insert,
+ *   every sighting that old. After the drop, what the journal got since the run's mark
+ *   (taken before the indicators were read) goes back into the table. Those sightings are
+ *   newer than any archive of the day, so they are exactly what per-indicator deletes would
+ *   have kept. A pending marker in the journal lets the next run finish a restore that a
+ *   dead run left undone.
  */
 export class ClickHouseDayDrop {
   private readonly table: string;
+  private readonly journal: string;
 
   constructor(
     private readonly client: ClickHouseClient,
@@ -70,6 +99,7 @@ export class ClickHouseDayDrop {
     } = {},
   ) {
     this.table = `${database}.${TABLE}`;
+    this.journal = `${database}.${JOURNAL}`;
   }
 
   /** Whether the table is partitioned by day (a table of an older Stowage is not). */
@@ -99,9 +129,26 @@ export class ClickHouseDayDrop {
     return days.sort((a, b) => a - b);
   }
 
-  /** Restores and removes journals left by a run that died (process killed mid-drop). */
+  /**
+   * Finishes drops a dead run left between the drop and the restore (a pending marker in
+   * the journal without its done marker), and drops journal partitions past use.
+   */
   async recover(): Promise<void> {
-    await this.recoverStaleJournals();
+    const pending = await this.select<{ day_ms: Int64; mark: Int64 }>(
+      `SELECT last_seen_ms AS day_ms, first_seen_ms AS mark FROM ${this.journal}
+       WHERE type = '' GROUP BY last_seen_ms, first_seen_ms
+       HAVING countIf(sighting_id = 'done') = 0`,
+    );
+    for (const p of pending) await this.restore(Number(p.day_ms), Number(p.mark));
+    const old = await this.select<{ partition: string }>(
+      `SELECT DISTINCT partition FROM system.parts
+       WHERE database = ${clickHouseLiteral(this.database)}
+         AND table = ${clickHouseLiteral(JOURNAL)} AND active
+         AND toUInt32OrZero(partition) < toYYYYMMDD(today() - ${JOURNAL_KEEP_DAYS})`,
+    );
+    for (const { partition } of old) {
+      await this.command(`ALTER TABLE ${this.journal} DROP PARTITION ${Number(partition)}`);
+    }
   }
 
   /**
@@ -115,71 +162,95 @@ export class ClickHouseDayDrop {
     const started = Date.now();
     const from = dayNumber * UTC_DAY_MS;
     const to = from + UTC_DAY_MS;
+    // Every insert stamped up to the mark has ended: its sightings are visible to the reads
+    // below; any later one is stamped after the mark, and journaled.
+    const mark = await this.serverMark();
+    if (!oldEnoughToDrop(dayNumber, mark * 1000)) return { dropped: false, reason: 'too_recent' };
     const inDay = `last_seen_ms >= ${clickHouseLiteral(from)} AND last_seen_ms < ${clickHouseLiteral(to)}`;
-    const journal = `${this.database}.${JOURNAL_PREFIX}${started}_${randomBytes(4).toString('hex')}`;
-    const view = `${journal}_mv`;
-    await this.command(
-      `CREATE TABLE ${journal} (${JOURNAL_COLUMNS}) ENGINE = MergeTree ORDER BY tuple()`,
+    const version =
+      highWater === null ? '1' : `max_inserted <= ${clickHouseLiteral(Number(highWater))}`;
+    const touched = `(type, value) IN (SELECT type, value FROM ${this.table} WHERE ${inDay})`;
+    const [counts] = await this.select<{
+      of_day: Int64;
+      deletable: Int64;
+      older: Int64;
+      movers: Int64;
+      oldest_ms: Int64;
+      newest_ms: Int64;
+    }>(
+      `SELECT countIf(max_ms < ${clickHouseLiteral(to)}) AS of_day,
+              countIf(max_ms < ${clickHouseLiteral(to)} AND ${version}) AS deletable,
+              countIf(min_ms < ${clickHouseLiteral(from)} AND max_ms < ${clickHouseLiteral(to)}) AS older,
+              countIf(max_ms >= ${clickHouseLiteral(to)}) AS movers,
+              minIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS oldest_ms,
+              maxIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS newest_ms
+       FROM (
+         SELECT max(last_seen_ms) AS max_ms, min(last_seen_ms) AS min_ms,
+                max(toUInt32(inserted_at)) AS max_inserted
+         FROM ${this.table} WHERE ${touched}
+         GROUP BY type, value)`,
     );
-    let dropped = false;
-    try {
-      await this.command(
-        `CREATE MATERIALIZED VIEW ${view} TO ${journal}
-         AS SELECT ${COLUMNS} FROM ${this.table} WHERE ${inDay}`,
-      );
-      // An insert that began before the view existed does not write to it: once those
-      // have ended, every sighting is either visible to the reads below or journaled.
-      await this.waitForInserts();
+    const ofDay = Number(counts?.of_day ?? 0);
+    const deletable = Number(counts?.deletable ?? 0);
+    if (ofDay !== deletable) return { dropped: false, reason: 'kept_rows' };
 
-      const version =
-        highWater === null ? '1' : `max_inserted <= ${clickHouseLiteral(Number(highWater))}`;
-      const touched = `(type, value) IN (SELECT type, value FROM ${this.table} WHERE ${inDay})`;
-      const [counts] = await this.select<{
-        of_day: Int64;
-        deletable: Int64;
-        older: Int64;
-        movers: Int64;
-        oldest_ms: Int64;
-        newest_ms: Int64;
-      }>(
-        `SELECT countIf(max_ms < ${clickHouseLiteral(to)}) AS of_day,
-                countIf(max_ms < ${clickHouseLiteral(to)} AND ${version}) AS deletable,
-                countIf(min_ms < ${clickHouseLiteral(from)} AND max_ms < ${clickHouseLiteral(to)}) AS older,
-                countIf(max_ms >= ${clickHouseLiteral(to)}) AS movers,
-                minIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS oldest_ms,
-                maxIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS newest_ms
-         FROM (
-           SELECT max(last_seen_ms) AS max_ms, min(last_seen_ms) AS min_ms,
-                  max(toUInt32(inserted_at)) AS max_inserted
-           FROM ${this.table} WHERE ${touched}
-           GROUP BY type, value)`,
-      );
-      const ofDay = Number(counts?.of_day ?? 0);
-      const deletable = Number(counts?.deletable ?? 0);
-      if (ofDay !== deletable) return { dropped: false, reason: 'kept_rows' };
+    // Movers keep everything: their merged row goes into their own (later) day first.
+    if (Number(counts?.movers ?? 0) > 0) await this.carryMovers(touched, to);
+    // Older sightings of the day's indicators, in partitions that stay.
+    if (Number(counts?.older ?? 0) > 0) await this.deleteOlder(from, to, touched, highWater);
+    if (Date.now() - started > DROP_DEADLINE_MS) return { dropped: false, reason: 'deadline' };
 
-      // Movers keep everything: their merged row goes into their own (later) day first.
-      if (Number(counts?.movers ?? 0) > 0) await this.carryMovers(touched, to);
+    // The pending marker first: a run that dies between the drop and the restore leaves
+    // it, and the next run restores (recover).
+    await this.marker(from, mark, 'pending');
+    await this.options.beforeDrop?.();
+    await this.command(`ALTER TABLE ${this.table} DROP PARTITION ${dayPartition(dayNumber)}`);
+    await this.restore(from, mark);
+    return {
+      dropped: true,
+      rows: deletable,
+      oldest: deletable > 0 ? new Date(Number(counts?.oldest_ms)) : null,
+      newest: deletable > 0 ? new Date(Number(counts?.newest_ms)) : null,
+    };
+  }
 
-      // Older sightings of the day's indicators, in partitions that stay.
-      if (Number(counts?.older ?? 0) > 0) await this.deleteOlder(from, to, touched, highWater);
+  /**
+   * Puts back the sightings of the day journaled after the mark (inserted while the day
+   * was dropped; identical copies of any still there collapse), once the inserts running
+   * now have ended, then marks the drop done.
+   */
+  private async restore(from: number, mark: number): Promise<void> {
+    await this.waitForInserts();
+    await this.command(
+      `INSERT INTO ${this.table} (${COLUMNS})
+       SELECT ${COLUMNS} FROM ${this.journal}
+       WHERE type != '' AND journaled_at > toDateTime(${clickHouseLiteral(mark)}, 'UTC')
+         AND last_seen_ms >= ${clickHouseLiteral(from)}
+         AND last_seen_ms < ${clickHouseLiteral(from + UTC_DAY_MS)}`,
+    );
+    await this.marker(from, mark, 'done');
+  }
 
-      if (Date.now() - started > DROP_DEADLINE_MS || !(await this.exists(view))) {
-        return { dropped: false, reason: 'deadline' };
-      }
-      await this.options.beforeDrop?.();
-      await this.command(`ALTER TABLE ${this.table} DROP PARTITION ${dayPartition(dayNumber)}`);
-      dropped = true;
-      return {
-        dropped: true,
-        rows: deletable,
-        oldest: deletable > 0 ? new Date(Number(counts?.oldest_ms)) : null,
-        newest: deletable > 0 ? new Date(Number(counts?.newest_ms)) : null,
-      };
-    } finally {
-      // Also when the drop did not happen: the journal then only holds copies.
-      await this.restore(journal, view, dropped);
-    }
+  /** A drop's marker in the journal: type '', last_seen_ms the day, first_seen_ms the mark. */
+  private async marker(from: number, mark: number, state: 'pending' | 'done'): Promise<void> {
+    await this.command(
+      `INSERT INTO ${this.journal} (${COLUMNS}, journaled_at)
+       VALUES ('', '', '', 0, [], [], ${clickHouseLiteral(mark)}, ${clickHouseLiteral(from)},
+               ${clickHouseLiteral(state)}, now())`,
+    );
+  }
+
+  /**
+   * A whole second of the server's clock after which every insert stamped with it or
+   * earlier has ended (as ClickHouseHotStore.versionHighWater).
+   */
+  private async serverMark(): Promise<number> {
+    const now = async () =>
+      Number((await this.select<{ s: Int64 }>('SELECT toUInt32(now()) AS s'))[0]?.s);
+    const mark = await now();
+    while ((await now()) <= mark) await new Promise((resolve) => setTimeout(resolve, 100));
+    await this.waitForInserts();
+    return mark;
   }
 
   /**
@@ -244,47 +315,6 @@ export class ClickHouseDayDrop {
            AND (type, value) IN (${chunk.join(', ')})`,
       );
     }
-  }
-
-  /**
-   * Stops journaling, waits for the inserts that may still write to the journal, puts its
-   * rows back (after a drop they are the sightings that arrived meanwhile; identical
-   * copies of sightings still there collapse) and drops it.
-   */
-  private async restore(journal: string, view: string, dropped: boolean): Promise<void> {
-    await this.command(`DROP TABLE IF EXISTS ${view}`);
-    if (dropped) {
-      await this.waitForInserts();
-      await this.command(
-        `INSERT INTO ${this.table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${journal}`,
-      );
-    }
-    await this.command(`DROP TABLE IF EXISTS ${journal}`);
-  }
-
-  /** Journals left by a run that died (process killed mid-drop): restored, then dropped. */
-  private async recoverStaleJournals(): Promise<void> {
-    const rows = await this.select<{ name: string }>(
-      `SELECT name FROM system.tables
-       WHERE database = ${clickHouseLiteral(this.database)}
-         AND startsWith(name, ${clickHouseLiteral(JOURNAL_PREFIX)})
-         AND NOT endsWith(name, '_mv')`,
-    );
-    for (const { name } of rows) {
-      const started = Number(name.slice(JOURNAL_PREFIX.length).split('_')[0]);
-      if (!(Date.now() - started > STALE_JOURNAL_MS)) continue;
-      const journal = `${this.database}.${name}`;
-      await this.restore(journal, `${journal}_mv`, true);
-    }
-  }
-
-  private async exists(table: string): Promise<boolean> {
-    const name = table.slice(this.database.length + 1);
-    const [row] = await this.select<{ n: Int64 }>(
-      `SELECT count() AS n FROM system.tables
-       WHERE database = ${clickHouseLiteral(this.database)} AND name = ${clickHouseLiteral(name)}`,
-    );
-    return Number(row?.n ?? 0) > 0;
   }
 
   /** Waits until every insert into the table running now has ended. */

@@ -3,7 +3,7 @@ import { UTC_DAY_MS, utcDayNumberOf, utcDayOfNumber } from '../../domain/utc-day
 import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
-import { ClickHouseDayDrop } from './clickhouse-day-drop.js';
+import { ClickHouseDayDrop, oldEnoughToDrop } from './clickhouse-day-drop.js';
 import {
   boundedRanges,
   summarizeRetentionDays,
@@ -155,8 +155,8 @@ export class ClickHouseHotRetention implements HotRetention {
   }
 
   /**
-   * Days a partition drop can take: wholly before the cutoff, and every indicator of the
-   * day deletable (one kept would go with the partition).
+   * Days a partition drop can take: wholly before the cutoff, over a week old, and every
+   * indicator of the day deletable (one kept would go with the partition).
    */
   private async droppableDays(
     days: readonly RetentionDay[],
@@ -166,7 +166,8 @@ export class ClickHouseHotRetention implements HotRetention {
       (d) =>
         d.archived > 0 &&
         d.archived === d.rows &&
-        (utcDayNumberOf(d.day) + 1) * UTC_DAY_MS <= cutoff.getTime(),
+        (utcDayNumberOf(d.day) + 1) * UTC_DAY_MS <= cutoff.getTime() &&
+        oldEnoughToDrop(utcDayNumberOf(d.day), Date.now()),
     );
     if (whole.length === 0 || !(await this.dayDrop.partitioned())) return [];
     return whole;

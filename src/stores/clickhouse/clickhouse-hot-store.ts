@@ -5,6 +5,7 @@ import { UTC_DAY_MS, utcDayOfNumber } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
+import { sightingsJournalDdl } from './clickhouse-day-drop.js';
 import type { HotStore, UpsertResult, WindowDay } from '../hot/hot-store.js';
 
 const TABLE = 'ioc_sightings';
@@ -124,6 +125,8 @@ export class ClickHouseHotStore implements HotStore {
          ORDER BY (type, value, sighting_id)`,
       );
       await this.addInsertedAt();
+      // The journal retention's partition drops restore late sightings from.
+      for (const ddl of sightingsJournalDdl(this.database)) await this.createIfMissing(ddl);
     });
   }
 
