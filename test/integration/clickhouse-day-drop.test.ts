@@ -178,6 +178,33 @@ describe('ClickHouse retention by partition drops', () => {
     expect(days).toMatchObject([{ day: utcDayOf(new Date(D)), rows: 1, archived: 0 }]);
   });
 
+  it('a drop left unrestored by a dead run is finished by the next run: the late sighting comes back', async () => {
+    const { database, store, retention } = await open();
+    await store.upsert([ioc('gone.example.com', D + HOUR)]);
+    const bounds = await archived(store, D);
+    const [row] = await rows('SELECT toUInt32(now()) AS s');
+    const mark = Number(row?.s);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // What a run that died right after its drop leaves: its pending marker, the partition
+    // gone, and a sighting inserted meanwhile only in the journal.
+    await store.upsert([ioc('late.example.com', D + 5 * HOUR)]);
+    await client.command({
+      query: `INSERT INTO ${database}.ioc_sightings_journal
+        (type, value, threat_type, confidence, sources, tags, first_seen_ms, last_seen_ms, sighting_id, journaled_at)
+        VALUES ('', '', '', 0, [], [], ${mark}, ${D}, 'pending', now())`,
+    });
+    await client.command({
+      query: `ALTER TABLE ${database}.ioc_sightings DROP PARTITION 20250506`,
+    });
+    expect(await store.count()).toBe(0);
+
+    await retention.deleteBatch(CUTOFF, bounds, 1_000);
+    expect(await store.get('domain', 'gone.example.com')).toBeUndefined();
+    expect(await store.get('domain', 'late.example.com')).toEqual(
+      ioc('late.example.com', D + 5 * HOUR),
+    );
+  });
+
   it('a day with an indicator changed since its archive is not dropped: the archived ones go by mutation, the changed one stays', async () => {
     const { database, store, retention } = await open();
     await store.upsert([ioc('gone.example.com', D + HOUR)]);

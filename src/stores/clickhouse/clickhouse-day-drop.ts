@@ -28,8 +28,10 @@ export function oldEnoughToDrop(dayNumber: number, nowMs: number): boolean {
 
 /**
  * The journal of late sightings and the view that fills it, created with the table
- * (ClickHouseHotStore.init). The view copies, within the insert itself, every sighting
- * whose last_seen is older than a week, with the server's time of the insert.
+ * (ClickHouseHotStore.init, partitioned tables only). The view copies, within the insert
+ * itself, every sighting whose last_seen is older than a week, with the server's time of
+ * the insert; not the rows retention carries (they hold what is already there, at an
+ * older version, and must not come back with a day they were carried out of).
  */
 export function sightingsJournalDdl(database: string): string[] {
   const table = `${database}.${TABLE}`;
@@ -42,7 +44,8 @@ export function sightingsJournalDdl(database: string): string[] {
      ENGINE = MergeTree PARTITION BY toYYYYMMDD(journaled_at) ORDER BY tuple()`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${journal}_mv TO ${journal}
      AS SELECT ${COLUMNS}, now() AS journaled_at FROM ${table}
-     WHERE last_seen_ms < (toInt64(toUInt32(now())) - ${JOURNAL_AGE_S}) * 1000`,
+     WHERE carried_version = 0
+       AND last_seen_ms < (toInt64(toUInt32(now())) - ${JOURNAL_AGE_S}) * 1000`,
   ];
 }
 
@@ -162,9 +165,9 @@ export class ClickHouseDayDrop {
     const started = Date.now();
     const from = dayNumber * UTC_DAY_MS;
     const to = from + UTC_DAY_MS;
-    // Every insert stamped up to the mark has ended: its sightings are visible to the reads
-    // below; any later one is stamped after the mark, and journaled.
-    const mark = await this.serverMark();
+    // Every insert stamped before the mark has ended: its sightings are visible to the reads
+    // below; any later one is stamped with the mark or after, and journaled.
+    const mark = await this.serverMark(highWater !== null);
     if (!oldEnoughToDrop(dayNumber, mark * 1000)) return { dropped: false, reason: 'too_recent' };
     const inDay = `last_seen_ms >= ${clickHouseLiteral(from)} AND last_seen_ms < ${clickHouseLiteral(to)}`;
     const version =
@@ -215,7 +218,7 @@ export class ClickHouseDayDrop {
   }
 
   /**
-   * Puts back the sightings of the day journaled after the mark (inserted while the day
+   * Puts back the sightings of the day journaled from the mark on (inserted while the day
    * was dropped; identical copies of any still there collapse), once the inserts running
    * now have ended, then marks the drop done.
    */
@@ -224,7 +227,7 @@ export class ClickHouseDayDrop {
     await this.command(
       `INSERT INTO ${this.table} (${COLUMNS})
        SELECT ${COLUMNS} FROM ${this.journal}
-       WHERE type != '' AND journaled_at > toDateTime(${clickHouseLiteral(mark)}, 'UTC')
+       WHERE type != '' AND journaled_at >= toDateTime(${clickHouseLiteral(mark)}, 'UTC')
          AND last_seen_ms >= ${clickHouseLiteral(from)}
          AND last_seen_ms < ${clickHouseLiteral(from + UTC_DAY_MS)}`,
     );
@@ -241,14 +244,22 @@ export class ClickHouseDayDrop {
   }
 
   /**
-   * A whole second of the server's clock after which every insert stamped with it or
-   * earlier has ended (as ClickHouseHotStore.versionHighWater).
+   * A whole second of the server's clock such that every insert stamped before it has
+   * ended (a sighting stamped earlier is visible to the reads that follow) and any later
+   * insert is stamped with it or after. It is after the day's archive mark (whose wait
+   * ended after that second did), so such a sighting is newer than the archive and never
+   * of a deletable indicator. Without an archive mark (archiving off) nothing says so: the
+   * mark is then the next second, once it has begun, so what was there before the run is
+   * never restored; a sighting inserted during the run survives, as if it came after it.
    */
-  private async serverMark(): Promise<number> {
+  private async serverMark(archived: boolean): Promise<number> {
     const now = async () =>
       Number((await this.select<{ s: Int64 }>('SELECT toUInt32(now()) AS s'))[0]?.s);
-    const mark = await now();
-    while ((await now()) <= mark) await new Promise((resolve) => setTimeout(resolve, 100));
+    let mark = await now();
+    if (!archived) {
+      const second = mark;
+      while ((mark = await now()) <= second) await new Promise((r) => setTimeout(r, 50));
+    }
     await this.waitForInserts();
     return mark;
   }

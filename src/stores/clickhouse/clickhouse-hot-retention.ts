@@ -117,7 +117,7 @@ export class ClickHouseHotRetention implements HotRetention {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
     let dropped: DeletedBatch = { rows: 0, oldest: null, newest: null };
-    await this.dayDrop.recover();
+    if (await this.dayDrop.partitioned()) await this.dayDrop.recover();
     // Candidates are the partitions there are (cheap to list); drop() itself checks that
     // every indicator of the day may go, and leaves the day to the mutations if not.
     for (const n of await this.dayDrop.daysBefore(cutoff)) {

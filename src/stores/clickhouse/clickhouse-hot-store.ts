@@ -125,9 +125,20 @@ export class ClickHouseHotStore implements HotStore {
          ORDER BY (type, value, sighting_id)`,
       );
       await this.addInsertedAt();
-      // The journal retention's partition drops restore late sightings from.
-      for (const ddl of sightingsJournalDdl(this.database)) await this.createIfMissing(ddl);
+      // The journal retention's partition drops restore late sightings from (a table of an
+      // older Stowage has no partitions to drop).
+      if (await this.partitioned()) {
+        for (const ddl of sightingsJournalDdl(this.database)) await this.createIfMissing(ddl);
+      }
     });
+  }
+
+  private async partitioned(): Promise<boolean> {
+    const [row] = await this.selectRows<{ key: string }>(
+      `SELECT partition_key AS key FROM system.tables
+       WHERE database = ${clickHouseLiteral(this.database)} AND name = ${clickHouseLiteral(TABLE)}`,
+    );
+    return (row?.key ?? '') !== '';
   }
 
   /**
