@@ -183,19 +183,31 @@ async function archiveBounds(
   hotRetention: HotRetention,
   cutoff: Date,
 ): Promise<ArchiveBounds> {
-  const days = await hotRetention.daysBefore(cutoff, new Map());
-  const first = days[0];
-  const last = days.at(-1);
-  if (!first || !last) return new Map();
+  const range =
+    hotRetention.expiredDayRange === undefined
+      ? await daysRange(hotRetention, cutoff)
+      : await hotRetention.expiredDayRange(cutoff);
+  if (range === null) return new Map();
   const latest = await deps.archiveLedger.latestGenerations(
-    new Date(utcDayNumberOf(first.day) * UTC_DAY_MS),
+    new Date(utcDayNumberOf(range.first) * UTC_DAY_MS),
     // The day after the last: covers the last day whether the ledger's `to` is inclusive
     // or exclusive; an extra day there has no rows before the cutoff.
-    new Date((utcDayNumberOf(last.day) + 1) * UTC_DAY_MS),
+    new Date((utcDayNumberOf(range.last) + 1) * UTC_DAY_MS),
   );
   return new Map(
     [...latest].map(([day, g]) => [day, g.backend === hotRetention.backend ? g.high_water : null]),
   );
+}
+
+/** The first and last day with indicators last seen before the cutoff, by daysBefore. */
+async function daysRange(
+  hotRetention: HotRetention,
+  cutoff: Date,
+): Promise<{ first: string; last: string } | null> {
+  const days = await hotRetention.daysBefore(cutoff, new Map());
+  const first = days[0];
+  const last = days.at(-1);
+  return first && last ? { first: first.day, last: last.day } : null;
 }
 
 async function cleanSamples(

@@ -114,8 +114,11 @@ export class ClickHouseDayDrop {
     return (row?.key ?? '') !== '';
   }
 
-  /** UTC day numbers of the partitions that exist and end by the cutoff, oldest first. */
-  async daysBefore(cutoff: Date): Promise<number[]> {
+  /**
+   * UTC day numbers of the partitions that exist and end by the cutoff (or, with `partial`,
+   * begin before it), oldest first.
+   */
+  async daysBefore(cutoff: Date, partial = false): Promise<number[]> {
     const rows = await this.select<{ partition: string }>(
       `SELECT DISTINCT partition FROM system.parts
        WHERE database = ${clickHouseLiteral(this.database)}
@@ -127,7 +130,9 @@ export class ClickHouseDayDrop {
       const m = /^(\d{4})(\d{2})(\d{2})$/.exec(partition);
       if (!m) continue;
       const n = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / UTC_DAY_MS;
-      if ((n + 1) * UTC_DAY_MS <= cutoff.getTime()) days.push(n);
+      if ((partial ? n : n + 1) * UTC_DAY_MS <= cutoff.getTime() - (partial ? 1 : 0)) {
+        days.push(n);
+      }
     }
     return days.sort((a, b) => a - b);
   }
@@ -172,27 +177,11 @@ export class ClickHouseDayDrop {
     const inDay = `last_seen_ms >= ${clickHouseLiteral(from)} AND last_seen_ms < ${clickHouseLiteral(to)}`;
     const version =
       highWater === null ? '1' : `max_inserted <= ${clickHouseLiteral(Number(highWater))}`;
-    const touched = `(type, value) IN (SELECT type, value FROM ${this.table} WHERE ${inDay})`;
-    const [counts] = await this.select<{
-      of_day: Int64;
-      deletable: Int64;
-      older: Int64;
-      movers: Int64;
-      oldest_ms: Int64;
-      newest_ms: Int64;
-    }>(
-      `SELECT countIf(max_ms < ${clickHouseLiteral(to)}) AS of_day,
-              countIf(max_ms < ${clickHouseLiteral(to)} AND ${version}) AS deletable,
-              countIf(min_ms < ${clickHouseLiteral(from)} AND max_ms < ${clickHouseLiteral(to)}) AS older,
-              countIf(max_ms >= ${clickHouseLiteral(to)}) AS movers,
-              minIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS oldest_ms,
-              maxIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS newest_ms
-       FROM (
-         SELECT max(last_seen_ms) AS max_ms, min(last_seen_ms) AS min_ms,
-                max(toUInt32(inserted_at)) AS max_inserted
-         FROM ${this.table} WHERE ${touched}
-         GROUP BY type, value)`,
-    );
+    // last_seen (the partition key's column) narrows the read to the day's partition.
+    const inPartition = `${inDay} AND last_seen >= toDateTime(${clickHouseLiteral(from / 1000)}, 'UTC')
+      AND last_seen < toDateTime(${clickHouseLiteral(to / 1000)}, 'UTC')`;
+    const touched = `(type, value) IN (SELECT type, value FROM ${this.table} WHERE ${inPartition})`;
+    const counts = await this.dayCounts(from, to, inPartition, touched, version);
     const ofDay = Number(counts?.of_day ?? 0);
     const deletable = Number(counts?.deletable ?? 0);
     if (ofDay !== deletable) return { dropped: false, reason: 'kept_rows' };
@@ -215,6 +204,71 @@ export class ClickHouseDayDrop {
       oldest: deletable > 0 ? new Date(Number(counts?.oldest_ms)) : null,
       newest: deletable > 0 ? new Date(Number(counts?.newest_ms)) : null,
     };
+  }
+
+  /**
+   * The indicators that have a sighting on the day: of the day (latest sighting on it),
+   * deletable among them, with older sightings elsewhere, movers. Usually no sighting of
+   * them is outside the day, and a count of those settles it without aggregating per key.
+   */
+  private async dayCounts(
+    from: number,
+    to: number,
+    inPartition: string,
+    touched: string,
+    version: string,
+  ) {
+    const [outside] = await this.select<{ n: Int64 }>(
+      `SELECT count() AS n FROM ${this.table}
+       WHERE NOT (last_seen_ms >= ${clickHouseLiteral(from)} AND last_seen_ms < ${clickHouseLiteral(to)})
+         AND ${touched}`,
+    );
+    if (Number(outside?.n ?? 0) === 0) {
+      // All their sightings are in the day: one aggregate of the partition alone.
+      const [row] = await this.select<{
+        of_day: Int64;
+        changed: Int64;
+        oldest_ms: Int64;
+        newest_ms: Int64;
+      }>(
+        `SELECT count() AS of_day, countIf(NOT (${version})) AS changed,
+                min(max_ms) AS oldest_ms, max(max_ms) AS newest_ms
+         FROM (
+           SELECT max(last_seen_ms) AS max_ms, max(toUInt32(inserted_at)) AS max_inserted
+           FROM ${this.table} WHERE ${inPartition}
+           GROUP BY type, value)`,
+      );
+      const ofDay = Number(row?.of_day ?? 0);
+      return {
+        of_day: ofDay,
+        deletable: ofDay - Number(row?.changed ?? 0),
+        older: 0,
+        movers: 0,
+        oldest_ms: row?.oldest_ms ?? 0,
+        newest_ms: row?.newest_ms ?? 0,
+      };
+    }
+    const [counts] = await this.select<{
+      of_day: Int64;
+      deletable: Int64;
+      older: Int64;
+      movers: Int64;
+      oldest_ms: Int64;
+      newest_ms: Int64;
+    }>(
+      `SELECT countIf(max_ms < ${clickHouseLiteral(to)}) AS of_day,
+              countIf(max_ms < ${clickHouseLiteral(to)} AND ${version}) AS deletable,
+              countIf(min_ms < ${clickHouseLiteral(from)} AND max_ms < ${clickHouseLiteral(to)}) AS older,
+              countIf(max_ms >= ${clickHouseLiteral(to)}) AS movers,
+              minIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS oldest_ms,
+              maxIf(max_ms, max_ms < ${clickHouseLiteral(to)}) AS newest_ms
+       FROM (
+         SELECT max(last_seen_ms) AS max_ms, min(last_seen_ms) AS min_ms,
+                max(toUInt32(inserted_at)) AS max_inserted
+         FROM ${this.table} WHERE ${touched}
+         GROUP BY type, value)`,
+    );
+    return counts;
   }
 
   /**

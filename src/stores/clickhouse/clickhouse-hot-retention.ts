@@ -134,6 +134,22 @@ export class ClickHouseHotRetention implements HotRetention {
     return this.mutateBatch(cutoff, bounds, batchSize);
   }
 
+  /** From the partitions (days of sightings, so at least as wide) when there are any. */
+  async expiredDayRange(cutoff: Date): Promise<{ first: string; last: string } | null> {
+    if (!(await this.dayDrop.partitioned())) {
+      const days = await this.daysBefore(cutoff, new Map());
+      const first = days[0];
+      const last = days.at(-1);
+      return first && last ? { first: first.day, last: last.day } : null;
+    }
+    const days = await this.dayDrop.daysBefore(cutoff, true);
+    const first = days[0];
+    const last = days.at(-1);
+    return first === undefined || last === undefined
+      ? null
+      : { first: utcDayOfNumber(first), last: utcDayOfNumber(last) };
+  }
+
   /** The batches deleteBatch takes for these days: whole days grouped, then the rest. */
   async plannedBatches(
     days: readonly RetentionDay[],

@@ -68,6 +68,12 @@ export interface HotRetention {
    */
   deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch>;
   /**
+   * The first and last UTC day ('YYYY-MM-DD') that may hold an indicator last seen before
+   * the cutoff (a range at least as wide as daysBefore's, cheaper to find), or null when
+   * there is none; absent: daysBefore is used.
+   */
+  expiredDayRange?(cutoff: Date): Promise<{ first: string; last: string } | null>;
+  /**
    * How many batches deleteBatch takes for these days (daysBefore's), when it does not
    * take ceil(deletable / batchSize): a backend that drops whole days at a time.
    */
