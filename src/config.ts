@@ -195,7 +195,9 @@ export const configSchema = z.object({
 
   DATABASE_URL: url(['postgres:', 'postgresql:'])
     .default('postgres://postgres@127.0.0.1:5432/stowage')
-    .describe('PostgreSQL: watermarks, staged ingest batches, archive ledger, and the hot store when HOT_STORE=postgres.'),
+    .describe(
+      'PostgreSQL: watermarks, staged ingest batches, archive ledger, and the hot store when HOT_STORE=postgres.',
+    ),
   DATABASE_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier')
