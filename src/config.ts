@@ -435,14 +435,6 @@ export const configSchema = z.object({
     .max(1_000_000)
     .default(10_000)
     .describe('Rows or objects deleted per retention batch.'),
-  RETENTION_DUTY_CYCLE: z.coerce
-    .number()
-    .gt(0)
-    .max(1)
-    .default(0.25)
-    .describe(
-      'Share of its time a hot-store retention run spends deleting: after a batch it pauses so that batches take at most this share (1: no pauses), leaving the database to ingest meanwhile.',
-    ),
   UPLOAD_STALE_HOURS: z.coerce
     .number()
     .positive()

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { UTC_DAY_MS, utcDayNumberOf } from '../../src/domain/utc-day.js';
 import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
@@ -29,8 +28,6 @@ export interface RetentionSettings {
   readonly sampleRetentionDays: number;
   /** RETENTION_BATCH_SIZE: rows or objects per delete. */
   readonly batchSize: number;
-  /** RETENTION_DUTY_CYCLE: the share of a hot-store run spent deleting (0 < d <= 1). */
-  readonly dutyCycle: number;
 }
 
 /** What retention.cleanup needs. */
@@ -100,8 +97,7 @@ async function cleanHot(
   const bounds = settings.archiveEnabled
     ? await archiveBounds(deps, hotRetention, cutoff)
     : undefined;
-  const days = await hotRetention.daysBefore(cutoff, bounds);
-  const plan = summarizeRetentionDays(days, bounds);
+  const plan = summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
   const base = {
     cutoff: cutoff.toISOString(),
     archive_required: settings.archiveEnabled,
@@ -118,10 +114,7 @@ async function cleanHot(
   };
   if (payload.dry_run) {
     warnKept(plan);
-    const batches =
-      (await hotRetention.plannedBatches?.(days, cutoff, bounds, batchSize)) ??
-      Math.ceil(plan.rows / batchSize);
-    return { ...plan, ...base, batches };
+    return { ...plan, ...base, batches: Math.ceil(plan.rows / batchSize) };
   }
 
   let rows = 0;
@@ -129,9 +122,7 @@ async function cleanHot(
   let range: { oldest: Date | null; newest: Date | null } = { oldest: null, newest: null };
   while (plan.rows > 0) {
     ctx.signal.throwIfAborted();
-    const started = performance.now();
     const batch = await hotRetention.deleteBatch(cutoff, bounds, batchSize);
-    const batchMs = performance.now() - started;
     if (batch.rows === 0) break;
     batches += 1;
     rows += batch.rows;
@@ -142,15 +133,8 @@ async function cleanHot(
       'retention batch deleted',
     );
     await progress(rows / plan.rows, { batch: batches, deleted: rows, planned: plan.rows });
-    // Not "a short batch is the last": a batch of whole days ends where the days do.
-    // A batch competes with ingest for the database's CPU and WAL: the pause after it
-    // (none after the last planned one) keeps deletes to their share of the time.
-    if (rows < plan.rows && settings.dutyCycle < 1) {
-      // An abort ends the pause; the loop's throwIfAborted then throws its reason.
-      await sleep(batchMs * (1 / settings.dutyCycle - 1), undefined, {
-        signal: ctx.signal,
-      }).catch(() => undefined);
-    }
+    // A short batch means nothing was left to select.
+    if (batch.rows < batchSize) break;
   }
   // What stayed behind, counted again after the deletes: a row that changed while the run
   // went on was kept, and is counted as kept, not as planned.
@@ -183,31 +167,19 @@ async function archiveBounds(
   hotRetention: HotRetention,
   cutoff: Date,
 ): Promise<ArchiveBounds> {
-  const range =
-    hotRetention.expiredDayRange === undefined
-      ? await daysRange(hotRetention, cutoff)
-      : await hotRetention.expiredDayRange(cutoff);
-  if (range === null) return new Map();
+  const days = await hotRetention.daysBefore(cutoff, new Map());
+  const first = days[0];
+  const last = days.at(-1);
+  if (!first || !last) return new Map();
   const latest = await deps.archiveLedger.latestGenerations(
-    new Date(utcDayNumberOf(range.first) * UTC_DAY_MS),
+    new Date(utcDayNumberOf(first.day) * UTC_DAY_MS),
     // The day after the last: covers the last day whether the ledger's `to` is inclusive
     // or exclusive; an extra day there has no rows before the cutoff.
-    new Date((utcDayNumberOf(range.last) + 1) * UTC_DAY_MS),
+    new Date((utcDayNumberOf(last.day) + 1) * UTC_DAY_MS),
   );
   return new Map(
     [...latest].map(([day, g]) => [day, g.backend === hotRetention.backend ? g.high_water : null]),
   );
-}
-
-/** The first and last day with indicators last seen before the cutoff, by daysBefore. */
-async function daysRange(
-  hotRetention: HotRetention,
-  cutoff: Date,
-): Promise<{ first: string; last: string } | null> {
-  const days = await hotRetention.daysBefore(cutoff, new Map());
-  const first = days[0];
-  const last = days.at(-1);
-  return first && last ? { first: first.day, last: last.day } : null;
 }
 
 async function cleanSamples(

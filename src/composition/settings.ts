@@ -75,7 +75,6 @@ export function retentionSettings(
     | 'SAMPLE_RETENTION_ENABLED'
     | 'SAMPLE_RETENTION_DAYS'
     | 'RETENTION_BATCH_SIZE'
-    | 'RETENTION_DUTY_CYCLE'
   >,
 ): RetentionSettings {
   return {
@@ -84,7 +83,6 @@ export function retentionSettings(
     sampleRetentionEnabled: config.SAMPLE_RETENTION_ENABLED,
     sampleRetentionDays: config.SAMPLE_RETENTION_DAYS,
     batchSize: config.RETENTION_BATCH_SIZE,
-    dutyCycle: config.RETENTION_DUTY_CYCLE,
   };
 }
 

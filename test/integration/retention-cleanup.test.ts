@@ -216,8 +216,7 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
       newest: new Date(archivedStart + 2_499_000).toISOString(),
       blocked_unarchived_rows: 5,
       kept_changed_since_archive: 0,
-      // ClickHouse drops the archived day as one partition; PostgreSQL deletes by 1,000.
-      batches: hotStore === 'clickhouse' ? 1 : 3,
+      batches: 3,
       archive_required: true,
     });
     expect(await w.deps.hotStore.count()).toBe(2_515);

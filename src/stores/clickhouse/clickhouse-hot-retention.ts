@@ -1,13 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { UTC_DAY_MS, utcDayNumberOf, utcDayOfNumber } from '../../domain/utc-day.js';
+import { UTC_DAY_MS, utcDayOfNumber } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
-import { ClickHouseDayDrop, oldEnoughToDrop } from './clickhouse-day-drop.js';
 import {
   boundedRanges,
-  summarizeRetentionDays,
-  widen,
   type ArchiveBounds,
   type BoundedRange,
   type DeletedBatch,
@@ -61,26 +58,14 @@ export class ClickHouseHotRetention implements HotRetention {
   private readonly database: string;
   private readonly table: string;
   private readonly wait: MutationWait;
-  private readonly dayDrop: ClickHouseDayDrop;
 
   constructor(
     private readonly client: ClickHouseClient,
-    options: {
-      database: string;
-      mutationWait?: Partial<MutationWait>;
-      /** Runs right before a day's partition is dropped (a test seam for a racing insert). */
-      beforePartitionDrop?: () => Promise<void>;
-    },
+    options: { database: string; mutationWait?: Partial<MutationWait> },
   ) {
     this.database = clickHouseIdentifier(options.database);
     this.table = `${this.database}.${TABLE}`;
     this.wait = { timeoutMs: 600_000, pollMs: 100, ...options.mutationWait };
-    this.dayDrop = new ClickHouseDayDrop(
-      client,
-      this.database,
-      (query) => this.mutate([query]),
-      options.beforePartitionDrop ? { beforeDrop: options.beforePartitionDrop } : {},
-    );
   }
 
   async daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]> {
@@ -107,93 +92,10 @@ export class ClickHouseHotRetention implements HotRetention {
     });
   }
 
-  /**
-   * Whole days go first, a partition drop each, several to a batch until it holds
-   * batchSize indicators; what is left (the day of the cutoff, days with indicators kept,
-   * an unpartitioned table) goes by mutations of batchSize indicators.
-   */
   async deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch> {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
-    let dropped: DeletedBatch = { rows: 0, oldest: null, newest: null };
-    if (await this.dayDrop.partitioned()) await this.dayDrop.recover();
-    // Candidates are the partitions there are (cheap to list); drop() itself checks that
-    // every indicator of the day may go, and leaves the day to the mutations if not.
-    for (const n of await this.dayDrop.daysBefore(cutoff)) {
-      const day = utcDayOfNumber(n);
-      const highWater = bounds === undefined ? null : bounds.get(day);
-      // Not archived, or by a generation that vouches for no version: nothing goes.
-      if (bounds !== undefined && (highWater === undefined || highWater === null)) continue;
-      const result = await this.dayDrop.drop(n, highWater ?? null);
-      if (!result.dropped) continue;
-      dropped = { rows: dropped.rows + result.rows, ...widen(dropped, result) };
-      if (dropped.rows >= batchSize) break;
-    }
-    if (dropped.rows > 0) return dropped;
-    return this.mutateBatch(cutoff, bounds, batchSize);
-  }
-
-  /** From the partitions (days of sightings, so at least as wide) when there are any. */
-  async expiredDayRange(cutoff: Date): Promise<{ first: string; last: string } | null> {
-    if (!(await this.dayDrop.partitioned())) {
-      const days = await this.daysBefore(cutoff, new Map());
-      const first = days[0];
-      const last = days.at(-1);
-      return first && last ? { first: first.day, last: last.day } : null;
-    }
-    const days = await this.dayDrop.daysBefore(cutoff, true);
-    const first = days[0];
-    const last = days.at(-1);
-    return first === undefined || last === undefined
-      ? null
-      : { first: utcDayOfNumber(first), last: utcDayOfNumber(last) };
-  }
-
-  /** The batches deleteBatch takes for these days: whole days grouped, then the rest. */
-  async plannedBatches(
-    days: readonly RetentionDay[],
-    cutoff: Date,
-    bounds: ArchiveBounds,
-    batchSize: number,
-  ): Promise<number> {
-    let batches = 0;
-    let open = 0;
-    let droppedRows = 0;
-    for (const day of await this.droppableDays(days, cutoff)) {
-      droppedRows += day.archived;
-      if (open === 0) batches += 1;
-      open += day.archived;
-      if (open >= batchSize) open = 0;
-    }
-    const rest = summarizeRetentionDays(days, bounds).rows - droppedRows;
-    return batches + Math.ceil(rest / batchSize);
-  }
-
-  /**
-   * Days a partition drop can take: wholly before the cutoff, over a week old, and every
-   * indicator of the day deletable (one kept would go with the partition).
-   */
-  private async droppableDays(
-    days: readonly RetentionDay[],
-    cutoff: Date,
-  ): Promise<RetentionDay[]> {
-    const whole = days.filter(
-      (d) =>
-        d.archived > 0 &&
-        d.archived === d.rows &&
-        (utcDayNumberOf(d.day) + 1) * UTC_DAY_MS <= cutoff.getTime() &&
-        oldEnoughToDrop(utcDayNumberOf(d.day), Date.now()),
-    );
-    if (whole.length === 0 || !(await this.dayDrop.partitioned())) return [];
-    return whole;
-  }
-
-  private async mutateBatch(
-    cutoff: Date,
-    bounds: ArchiveBounds,
-    batchSize: number,
-  ): Promise<DeletedBatch> {
     const ranges = boundedRanges(cutoff, bounds);
     if (ranges.length === 0) return { rows: 0, oldest: null, newest: null };
     const cutoffMs = clickHouseLiteral(cutoff.getTime());
@@ -217,18 +119,22 @@ export class ClickHouseHotRetention implements HotRetention {
         tuple: `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`,
       };
     });
+    const before = await this.mutationIds();
     // `last_seen_ms < cutoff` again: a sighting inserted since the keys were chosen is
     // newer than the cutoff and survives (the indicator lives on), instead of being lost;
     // `inserted_at <= mark`: so does a late sighting of an old day that no archive holds.
-    await this.mutate(
-      chunkByLength(
-        marked.map((m) => `${m.mark ?? ''}|${m.tuple}`),
-        MAX_INLINED_CHARS,
-      ).map(
-        (chunk) => `ALTER TABLE ${this.table} DELETE
-                    WHERE last_seen_ms < ${cutoffMs} AND (${deleteCondition(chunk)})`,
-      ),
-    );
+    for (const chunk of chunkByLength(
+      marked.map((m) => `${m.mark ?? ''}|${m.tuple}`),
+      MAX_INLINED_CHARS,
+    )) {
+      await this.run(() =>
+        this.client.command({
+          query: `ALTER TABLE ${this.table} DELETE
+                  WHERE last_seen_ms < ${cutoffMs} AND (${deleteCondition(chunk)})`,
+        }),
+      );
+    }
+    await this.waitForMutations(before);
     return { rows: keys.length, oldest: new Date(oldest), newest: new Date(newest) };
   }
 
@@ -244,13 +150,6 @@ export class ClickHouseHotRetention implements HotRetention {
               SELECT type, value FROM ${this.table} WHERE last_seen_ms < ${cutoffMs})
             GROUP BY type, value
             HAVING max_ms < ${cutoffMs}${having}`;
-  }
-
-  /** Runs mutations and waits until they are done. */
-  private async mutate(queries: readonly string[]): Promise<void> {
-    const before = await this.mutationIds();
-    for (const query of queries) await this.run(() => this.client.command({ query }));
-    await this.waitForMutations(before);
   }
 
   private async mutationIds(): Promise<Set<string>> {

@@ -5,7 +5,6 @@ import { UTC_DAY_MS, utcDayOfNumber } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
-import { sightingsJournalDdl } from './clickhouse-day-drop.js';
 import type { HotStore, UpsertResult, WindowDay } from '../hot/hot-store.js';
 
 const TABLE = 'ioc_sightings';
@@ -25,13 +24,6 @@ const ALREADY_EXISTS = new Set([57, 82]);
 // stamps it, so no client clock matters and no client can set it.
 const INSERTED_AT = `inserted_at DateTime('UTC') MATERIALIZED now()`;
 
-// Retention carries an indicator's merged row into a later day before it drops a day
-// (ClickHouseDayDrop): that row keeps the version of what it merges, so a day archived
-// with the indicator still holds it as it is. 0 (what every other insert leaves) is a
-// sighting of its own, stamped by the server.
-const CARRIED_VERSION = `carried_version UInt32`;
-const CARRIED_INSERTED_AT = `inserted_at DateTime('UTC') MATERIALIZED if(carried_version = 0, now(), toDateTime(carried_version, 'UTC'))`;
-
 // Kept to the SQL ClickHouse 18.16 understands (no DateTime64, TTL, Map, LowCardinality),
 // which every later release understands too. Times are Int64 milliseconds, because
 // DateTime has whole seconds only and mergeIoc compares milliseconds; the DateTime
@@ -48,11 +40,7 @@ const TABLE_COLUMNS = `
   sighting_id String,
   first_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(first_seen_ms, 1000), 0), 4294967295)),
   last_seen DateTime('UTC') MATERIALIZED toDateTime(least(greatest(intDiv(last_seen_ms, 1000), 0), 4294967295)),
-  ${CARRIED_VERSION},
-  ${CARRIED_INSERTED_AT}`;
-
-/** The partition key of the sightings table: the UTC day of last_seen, as YYYYMMDD. */
-export const SIGHTINGS_PARTITION_KEY = 'toYYYYMMDD(last_seen)';
+  ${INSERTED_AT}`;
 
 // mergeIoc as aggregates. Each is idempotent (min, max, distinct union), so duplicate
 // sightings that ReplacingMergeTree has not collapsed yet cannot change the result, and
@@ -116,32 +104,14 @@ export class ClickHouseHotStore implements HotStore {
     await this.run(async () => {
       await this.createIfMissing(`CREATE DATABASE IF NOT EXISTS ${this.database}`);
       // ORDER BY ends in sighting_id: only byte-identical merged records collapse, never
-      // two different sightings of the same indicator. One partition per UTC day of a
-      // sighting's last_seen, so retention drops an archived day instead of rewriting the
-      // table (ClickHouseHotRetention); identical sightings share a day, so they still
-      // collapse. A table of an older Stowage has no partitions and keeps the slower
-      // retention by mutations.
+      // two different sightings of the same indicator.
       await this.createIfMissing(
         `CREATE TABLE IF NOT EXISTS ${this.table} (${TABLE_COLUMNS})
          ENGINE = ReplacingMergeTree
-         PARTITION BY ${SIGHTINGS_PARTITION_KEY}
          ORDER BY (type, value, sighting_id)`,
       );
       await this.addInsertedAt();
-      // The journal retention's partition drops restore late sightings from (a table of an
-      // older Stowage has no partitions to drop).
-      if (await this.partitioned()) {
-        for (const ddl of sightingsJournalDdl(this.database)) await this.createIfMissing(ddl);
-      }
     });
-  }
-
-  private async partitioned(): Promise<boolean> {
-    const [row] = await this.selectRows<{ key: string }>(
-      `SELECT partition_key AS key FROM system.tables
-       WHERE database = ${clickHouseLiteral(this.database)} AND name = ${clickHouseLiteral(TABLE)}`,
-    );
-    return (row?.key ?? '') !== '';
   }
 
   /**

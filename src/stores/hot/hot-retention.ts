@@ -61,28 +61,11 @@ export interface HotRetention {
    */
   daysBefore(cutoff: Date, bounds: ArchiveBounds): Promise<RetentionDay[]>;
   /**
-   * Deletes about batchSize indicators last seen before the cutoff that the bounds let go
-   * (every one when undefined; more when whole days go at once, fewer when a day ends);
-   * returns what it deleted, 0 rows when none are left. The
+   * Deletes at most batchSize indicators last seen before the cutoff that the bounds let go
+   * (every one when undefined); returns what it deleted, 0 rows when none are left. The
    * version test is part of the delete itself: a row changed after it was picked stays.
    */
   deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch>;
-  /**
-   * The first and last UTC day ('YYYY-MM-DD') that may hold an indicator last seen before
-   * the cutoff (a range at least as wide as daysBefore's, cheaper to find), or null when
-   * there is none; absent: daysBefore is used.
-   */
-  expiredDayRange?(cutoff: Date): Promise<{ first: string; last: string } | null>;
-  /**
-   * How many batches deleteBatch takes for these days (daysBefore's), when it does not
-   * take ceil(deletable / batchSize): a backend that drops whole days at a time.
-   */
-  plannedBatches?(
-    days: readonly RetentionDay[],
-    cutoff: Date,
-    bounds: ArchiveBounds,
-    batchSize: number,
-  ): Promise<number>;
 }
 
 /**
