@@ -340,7 +340,28 @@ function openClients(
 /** The role's start check: what must hold before S3 and any queue open. */
 async function checkStart(stage: ClientStage): Promise<void> {
   const { role } = stage.core;
-  if (stage.kind !== 'core' && (role === 'api' || role === 'worker')) {
+  if (stage.kind !== 'core' && role === 'worker') {
+    // A worker (re)started while PostgreSQL is away waits for it, as it waits for Redis,
+    // instead of exiting into a crash loop; a refusal (schema missing, eviction policy) exits.
+    const { log } = stage.core;
+    let lastWarning = 0;
+    for (;;) {
+      try {
+        await stage.clients.checks.preflight();
+        return;
+      } catch (err) {
+        if (err instanceof StartupRefusedError) throw err;
+        if (Date.now() - lastWarning >= 10_000) {
+          lastWarning = Date.now();
+          log.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            'start check failed (a backend is away); retrying every 2 s',
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+      }
+    }
+  } else if (stage.kind !== 'core' && role === 'api') {
     await stage.clients.checks.preflight();
   } else if (role === 'scheduler') {
     await stage.core.checkQueueRedis();
