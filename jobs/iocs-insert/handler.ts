@@ -1,7 +1,7 @@
 import { iocKey, mergeBatch, type HotRule, type StoredIoc } from '../../src/domain/ioc.js';
 import type { StagedBatch } from '../../src/domain/staged-batch.js';
 import { TransientError } from '../../src/errors/index.js';
-import { syncCache, syncCacheByJoin } from '../../src/stores/hot/cache-sync.js';
+import { syncCache } from '../../src/stores/hot/cache-sync.js';
 import type { HotStore, StagedChanges } from '../../src/stores/hot/hot-store.js';
 import type { PostgresBatchStore } from '../../src/stores/postgres/batch-store.js';
 import type { RedisIocCache } from '../../src/stores/redis/ioc-cache.js';
@@ -55,10 +55,9 @@ function parseStaged(body: string): StoredIoc[] {
  * The batch was validated once, by the producer that staged it; the job carries its digest.
  * On PostgreSQL the database merges it straight from the batch store and the cache is
  * written while the merge holds its row locks (so cache writes of one key happen in commit
- * order, with no read-back). On ClickHouse the batch is read from the batch store and
- * appended, and each sighting merged into the cache by compare-and-set, reading back only
- * the hot indicators the cache does not hold (cache-sync.ts, syncCacheByJoin). An inline
- * batch (an older producer's) was validated by the runner and is upserted likewise.
+ * order, with no read-back). On ClickHouse the batch is read from the batch store,
+ * appended, and the cache synced by write-then-check (src/stores/hot/cache-sync.ts). An
+ * inline batch (an older producer's) was validated by the runner and is upserted likewise.
  */
 export function createIocsInsertHandler(deps: IocsInsertDeps): Handler<typeof iocsInsertJob> {
   return async (payload, ctx) => {
@@ -102,17 +101,15 @@ async function upsertAndSync(
   const { written, changed } = await deps.hotStore.upsert(batch);
   ctx.metrics.rowsInserted(written);
   await ctx.progress(80);
-  // A store that says what its merge changed: write those, then check. One that cannot
-  // (ClickHouse appends sightings): merge each sighting into the cache itself.
-  const { cached, evicted } = changed
-    ? await syncCache(
-        deps.hotStore,
-        deps.iocCache,
-        batch,
-        deps.hotRule,
-        await completeSnapshot(deps.hotStore, batch, changed),
-      )
-    : await syncCacheByJoin(deps.hotStore, deps.iocCache, batch, deps.hotRule);
+  // Write the rows the store holds now (those the upsert returned, when it can say), then
+  // re-read and write again what changed meanwhile.
+  const { cached, evicted } = await syncCache(
+    deps.hotStore,
+    deps.iocCache,
+    batch,
+    deps.hotRule,
+    changed && (await completeSnapshot(deps.hotStore, batch, changed)),
+  );
   await ctx.progress(100);
   ctx.log.info({ received, written, cached, evicted }, 'iocs upserted');
   return { received, written, cached };
