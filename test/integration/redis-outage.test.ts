@@ -17,6 +17,8 @@ describe('api while Redis is away', () => {
     const viaProxy = new URL(redisUrl);
     viaProxy.port = String(port);
     world = new StowageWorld({ REDIS_URL: viaProxy.toString() });
+    // The schema `stowage init` creates: ingest stages its batches in PostgreSQL.
+    await world.initStores();
     base = await world.startApi();
   });
   afterAll(async () => {
