@@ -33,20 +33,46 @@ export const LOG_BUFFER_BYTES = 4096;
 export const LOG_FLUSH_MS = 100;
 
 /**
- * Where a process writes its JSON lines: an asynchronous SonicBoom, as pino's default, that
- * writes once LOG_BUFFER_BYTES have gathered or LOG_FLUSH_MS have passed. pino's default
- * writes every line on its own, a trip through libuv's thread pool each — at one line a
- * job, a worker's largest cost after Redis itself (issue 14). What is buffered is written
- * synchronously when the process exits, a crash included; only a kill -9 loses the last
- * LOG_FLUSH_MS of lines.
+ * Where a process writes its JSON lines: a SonicBoom that gathers lines and writes them in one
+ * synchronous write once LOG_BUFFER_BYTES have gathered or LOG_FLUSH_MS have passed. Writing
+ * every line on its own is, at one line a job, a worker's largest cost after Redis itself
+ * (issue 14). The writes stay synchronous: an asynchronous write still in libuv's thread pool
+ * when the process exits lands after the lines flushed at exit, out of order (seen in CI).
+ * What is buffered is written when the process exits, a crash included; only a kill -9 loses
+ * the last LOG_FLUSH_MS of lines.
  */
 export function logDestination(dest: number | string = process.stdout.fd): DestinationStream {
-  return pino.destination({
+  if (dest === process.stdout.fd && stdoutDestination) return stdoutDestination;
+  const stream = pino.destination({
     dest,
-    sync: false,
+    sync: true,
     minLength: LOG_BUFFER_BYTES,
     periodicFlush: LOG_FLUSH_MS,
   });
+  if (dest === process.stdout.fd) stdoutDestination = stream;
+  if (!flushAtExit) {
+    flushAtExit = true;
+    process.once('exit', flushDestinations);
+  }
+  openDestinations.add(stream);
+  stream.once('close', () => openDestinations.delete(stream));
+  return stream;
+}
+
+/** Every logger of the process shares one stdout destination, so its lines keep their order. */
+let stdoutDestination: ReturnType<typeof pino.destination> | undefined;
+const openDestinations = new Set<ReturnType<typeof pino.destination>>();
+let flushAtExit = false;
+
+/** Writes what every destination still holds; runs once, as the process exits. */
+function flushDestinations(): void {
+  for (const stream of openDestinations) {
+    try {
+      stream.flushSync();
+    } catch {
+      // A destination not open yet or already gone has nothing to write.
+    }
+  }
 }
 
 /** The process logger: JSON lines, secrets redacted, pretty when LOG_PRETTY is set. */
