@@ -3,7 +3,12 @@ import { JobWaitTimeoutError } from './job-wait-timeout-error.js';
 import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-policy.js';
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
+  ArtifactKind,
+  ArtifactList,
+  ArtifactStats,
   ArtifactTargetInput,
+  CacheInvalidation,
+  CacheStats,
   IngestBatch,
   IngestFlowAccepted,
   IngestJobsAccepted,
@@ -15,7 +20,10 @@ import type {
   JobPayload,
   JobsAccepted,
   JobStatus,
+  PresignedUrl,
   UploadAccepted,
+  WatermarkRewinds,
+  WatermarkRewound,
   WatermarkRun,
   WatermarkView,
 } from './types.js';
@@ -261,6 +269,92 @@ export class StowageClient {
       signal: options.signal,
       absentOn: 404,
     })) as IocLookup | undefined;
+  }
+
+  /** Hits, misses, hit rate and size of the IOC cache (`GET /v1/cache/stats`). */
+  async cacheStats(options: Pick<CallOptions, 'signal'> = {}): Promise<CacheStats> {
+    return (await this.send('GET', '/v1/cache/stats', { signal: options.signal })) as CacheStats;
+  }
+
+  /** Drops an IOC from the cache (`DELETE /v1/cache/iocs/{type}/{value}`); the store keeps it. */
+  async uncacheIoc(
+    type: IocType,
+    value: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<CacheInvalidation> {
+    return (await this.send('DELETE', `/v1/cache/iocs/${seg(type)}/${seg(value)}`, {
+      signal: options.signal,
+    })) as CacheInvalidation;
+  }
+
+  /**
+   * Runs a maintenance job now, outside its schedule (`POST /v1/maintenance/{job}`, admin):
+   * `cache.promote` warms the cache, `retention.cleanup` with `dry_run` reports.
+   */
+  async runMaintenance<N extends JobName>(
+    job: N,
+    payload: JobPayload<N>,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<JobAccepted> {
+    return (await this.send('POST', `/v1/maintenance/${seg(job)}`, {
+      json: payload,
+      signal: options.signal,
+    })) as JobAccepted;
+  }
+
+  /** The artifacts of one request or validation run (`GET /v1/artifacts/{kind}/{id}`). */
+  async listArtifacts(
+    kind: ArtifactKind,
+    id: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ArtifactList> {
+    return (await this.send('GET', `/v1/artifacts/${seg(kind)}/${seg(id)}`, {
+      signal: options.signal,
+    })) as ArtifactList;
+  }
+
+  /** Objects, bytes, oldest and newest per artifact kind (`GET /v1/artifacts/stats`). */
+  async artifactStats(options: Pick<CallOptions, 'signal'> = {}): Promise<ArtifactStats> {
+    return (await this.send('GET', '/v1/artifacts/stats', {
+      signal: options.signal,
+    })) as ArtifactStats;
+  }
+
+  /** A presigned download URL of a stored artifact, valid `expiresIn` seconds (server default otherwise). */
+  async presignArtifact(
+    kind: ArtifactKind,
+    key: string,
+    options: Pick<CallOptions, 'signal'> & { expiresIn?: number } = {},
+  ): Promise<PresignedUrl> {
+    return (await this.send('POST', `/v1/artifacts/${seg(kind)}/presign`, {
+      json: { key, ...(options.expiresIn !== undefined && { expires_in: options.expiresIn }) },
+      signal: options.signal,
+    })) as PresignedUrl;
+  }
+
+  /**
+   * Moves a source's watermark back to an earlier success (`POST …/rewind`, admin), so the
+   * next run collects again from there; the reason is kept in an audit row.
+   */
+  async rewindWatermark(
+    sourceId: string,
+    rewind: { timestamp: Date | string; reason: string },
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<WatermarkRewound> {
+    return (await this.send('POST', `/api/v1/watermarks/${seg(sourceId)}/rewind`, {
+      json: rewind,
+      signal: options.signal,
+    })) as WatermarkRewound;
+  }
+
+  /** The rewinds of a source's watermark, newest first (`GET …/rewinds`). */
+  async listWatermarkRewinds(
+    sourceId: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<WatermarkRewinds> {
+    return (await this.send('GET', `/api/v1/watermarks/${seg(sourceId)}/rewinds`, {
+      signal: options.signal,
+    })) as WatermarkRewinds;
   }
 
   /** Liveness of the api (`GET /health`). */
