@@ -323,14 +323,19 @@ export class PostgresDetectionStore {
          ORDER BY ts DESC, detection_id DESC LIMIT ${param(page.limit + 1)}`,
         values,
       );
-      return { detections: rows.slice(0, page.limit).map(normalize), more: rows.length > page.limit };
+      return {
+        detections: rows.slice(0, page.limit).map(normalize),
+        more: rows.length > page.limit,
+      };
     } catch (err) {
       throw classifyPostgresError(err);
     }
   }
 
   /** Counts per severity and per status, over detections in [since, until) when given. */
-  async stats(window: { since?: Date | undefined; until?: Date | undefined } = {}): Promise<DetectionStats> {
+  async stats(
+    window: { since?: Date | undefined; until?: Date | undefined } = {},
+  ): Promise<DetectionStats> {
     const where: string[] = [];
     const values: unknown[] = [];
     if (window.since !== undefined) {
