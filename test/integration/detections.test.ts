@@ -1,5 +1,6 @@
 import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StowageClient } from '../../src/sdk/index.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
 const HOUR = 3_600_000;
@@ -147,6 +148,12 @@ describe.each(['postgres', 'clickhouse'] as const)('detections with HOT_STORE=%s
     expect(first.detections).toBe(25);
     expect((first.jobs as unknown[]).length).toBe(3);
     expect(await world.deps.detections.count()).toBe(25);
+    // Claim-checked: the job holds the staged batch's digest, never a record.
+    const held = await Job.fromId(
+      world.queues.get('ingest'),
+      (first.jobs as { id: string }[])[0]!.id,
+    );
+    expect(Object.keys(held!.data as object)).toEqual(['batch']);
     const before = await get('/v1/detections/det_r3');
 
     // The same request again: the same jobs, nothing enqueued twice.
@@ -344,6 +351,54 @@ describe.each(['postgres', 'clickhouse'] as const)('detections with HOT_STORE=%s
         Closed: 0,
       },
     });
+  });
+
+  it("seed 000's calls, one to one through the SDK, get the seed's answers", async () => {
+    await world.startWorker(['ingest']);
+    const storage = new StowageClient({ baseUrl: base, apiKey: TEST_KEYS.ingest });
+    const reader = new StowageClient({ baseUrl: base, apiKey: TEST_KEYS.read });
+    const now = new Date();
+    // await storage.store_detection(detection)
+    const stored = await storage.ingestDetections({
+      detections: [
+        {
+          detection_id: 'det_123',
+          timestamp: now,
+          ioc_value: 'evil.com',
+          ioc_type: 'domain',
+          activity_event_id: 'evt_123',
+          activity_source: 'dns',
+          severity: 'HIGH',
+          confidence: 0.95,
+          first_seen: now,
+          last_seen: now,
+        },
+      ],
+    });
+    expect('jobs' in stored).toBe(true);
+    if ('jobs' in stored) for (const job of stored.jobs) await settled(job.id);
+    // detections = await storage.search_detections(severity="HIGH", status="New", limit=50)
+    const found = await reader.searchDetections({ severity: 'HIGH', status: 'New', limit: 50 });
+    expect(found.detections.map((d) => d.detection_id)).toEqual(['det_123']);
+    expect(found.next_cursor).toBeNull();
+    // await storage.update_detection_status(detection_id="det_123", status="Investigating", case_id="INC0012345")
+    const updated = await storage.updateDetectionStatus('det_123', {
+      status: 'Investigating',
+      case_id: 'INC0012345',
+    });
+    expect(updated.detection).toMatchObject({ status: 'Investigating', case_id: 'INC0012345' });
+    const got = await reader.getDetection('det_123');
+    expect(got?.history).toHaveLength(1);
+    expect(await reader.getDetection('det_missing')).toBeUndefined();
+    expect(
+      (await reader.detectionStats({ since: new Date(now.getTime() - HOUR) })).by_status,
+    ).toMatchObject({
+      New: 0,
+      Investigating: 1,
+    });
+    await expect(storage.updateDetectionStatus('det_123', { status: 'New' })).rejects.toMatchObject(
+      { status: 409 },
+    );
   });
 
   it('a batch with a watermark commits it once every detection is stored', async () => {
