@@ -309,7 +309,10 @@ export class PostgresDetectionStore {
     if (filter.status !== undefined) where.push(`status = ${param(filter.status)}`);
     if (filter.since !== undefined) where.push(`ts >= ${param(filter.since)}`);
     if (filter.until !== undefined) where.push(`ts < ${param(filter.until)}`);
-    if (filter.iocValues !== undefined)
+    // One value is an equality, which the index serves in page order (no sort of every
+    // match of a frequent indicator); two (as given and lower-cased) are rarer.
+    if (filter.iocValues?.length === 1) where.push(`ioc_value = ${param(filter.iocValues[0])}`);
+    else if (filter.iocValues !== undefined)
       where.push(`ioc_value = ANY (${param(filter.iocValues)}::text[])`);
     if (page.after !== undefined) {
       where.push(
