@@ -180,7 +180,14 @@ describe.each(['postgres', 'clickhouse'] as const)('detections with HOT_STORE=%s
 
   it('a re-sent detection merges its sighting and never moves the status an analyst set', async () => {
     await world.startWorker(['ingest']);
-    await ingest([detection('det_m', 0, { confidence: 0.6, severity: 'MEDIUM' })]);
+    await ingest([
+      detection('det_m', 0, { confidence: 0.6, severity: 'MEDIUM' }),
+      detection('det_given', 1, { status: 'Escalated', case_id: 'INC9' }),
+    ]);
+    // A first write takes the status and case it is given, without a history row.
+    const given = (await get('/v1/detections/det_given')).body;
+    expect(given.detection).toMatchObject({ status: 'Escalated', case_id: 'INC9' });
+    expect(given.history).toEqual([]);
     expect((await setStatus('det_m', { status: 'Investigating', case_id: 'INC1' })).status).toBe(
       200,
     );
