@@ -38,6 +38,7 @@ export interface AppOptions {
     | 'artifacts'
     | 'metrics'
     | 'idempotency'
+    | 'detections'
   >;
   log: Logger;
   registry: JobRegistry;

@@ -3,6 +3,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
 import { artifactRouteTable } from './routes/artifacts.js';
+import { detectionRouteTable } from './routes/detections.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
@@ -28,6 +29,7 @@ export function v1RouteTables(
     json: [
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),
+      ...detectionRouteTable(config),
       ...iocRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),

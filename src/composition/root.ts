@@ -20,6 +20,7 @@ import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
+import { PostgresDetectionStore } from '../stores/postgres/detection-store.js';
 import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/schema-version.js';
 import { PostgresWatermarkStore } from '../stores/postgres/watermark-store.js';
 import { RedisIdempotencyStore } from '../stores/redis/idempotency-store.js';
@@ -82,6 +83,8 @@ export interface Stores {
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records (PostgreSQL `job_batches`): iocs.insert batches. */
   readonly batches: PostgresBatchStore;
+  /** Detections (seed 000) and their status history, in PostgreSQL whatever HOT_STORE says. */
+  readonly detections: PostgresDetectionStore;
   readonly iocCache: RedisIocCache;
   /** Idempotency-Key records in the queue Redis (IDEMPOTENCY_TTL_HOURS window). */
   readonly idempotency: RedisIdempotencyStore;
@@ -391,6 +394,7 @@ function withStores(
       hotRetention: hot.retention,
       watermarks: new PostgresWatermarkStore(pool, schema),
       batches: new PostgresBatchStore(pool, schema),
+      detections: new PostgresDetectionStore(pool, schema),
       archiveLedger: new ArchiveLedger(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
@@ -416,6 +420,7 @@ function withStores(
     hotRetention: hot.retention,
     watermarks: new PostgresWatermarkStore(pool, schema),
     batches: new PostgresBatchStore(pool, schema),
+    detections: new PostgresDetectionStore(pool, schema),
     iocCache: iocCacheOver(cacheRedis, config, settings),
     idempotency: new RedisIdempotencyStore(redis, {
       prefix: config.QUEUE_PREFIX,
@@ -437,6 +442,7 @@ function withStores(
       await stores.hotStore.init();
       await stores.watermarks.init();
       await stores.batches.init();
+      await stores.detections.init();
       await stores.archiveLedger.init();
       await stores.artifactAudit.init();
       await stores.artifacts.ensureBuckets();

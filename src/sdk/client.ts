@@ -3,6 +3,17 @@ import { JobWaitTimeoutError } from './job-wait-timeout-error.js';
 import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-policy.js';
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
+  DetectionBatch,
+  DetectionIngestFlow,
+  DetectionIngestJobs,
+  DetectionPage,
+  DetectionSearch,
+  DetectionStats,
+  DetectionStatusChanged,
+  DetectionStatusUpdate,
+  DetectionWithHistory,
+} from './detection-types.js';
+import type {
   ArtifactKind,
   ArtifactList,
   ArtifactStats,
@@ -357,6 +368,70 @@ export class StowageClient {
     })) as WatermarkRewinds;
   }
 
+  /**
+   * Ingests a detector's batch (`POST /v1/ingest/detections`; seed 000's store_detection),
+   * idempotent on detection_id. With a watermark (and `source_id`), one `watermark.commit` flow.
+   */
+  async ingestDetections(
+    batch: DetectionBatch,
+    options: CallOptions = {},
+  ): Promise<DetectionIngestFlow | DetectionIngestJobs> {
+    return (await this.send('POST', '/v1/ingest/detections', {
+      json: batch,
+      ...callOptions(options),
+    })) as DetectionIngestFlow | DetectionIngestJobs;
+  }
+
+  /**
+   * Moves a detection along its workflow (`POST /v1/detections/{id}/status`; seed 000's
+   * update_detection_status). The status it already has is a no-op (`changed: false`); an
+   * impossible move throws a StowageApiError with status 409.
+   */
+  async updateDetectionStatus(
+    detectionId: string,
+    update: DetectionStatusUpdate,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionStatusChanged> {
+    return (await this.send('POST', `/v1/detections/${seg(detectionId)}/status`, {
+      json: update,
+      signal: options.signal,
+    })) as DetectionStatusChanged;
+  }
+
+  /** A detection and its status history (`GET /v1/detections/{id}`), or undefined. */
+  async getDetection(
+    detectionId: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionWithHistory | undefined> {
+    return (await this.send('GET', `/v1/detections/${seg(detectionId)}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as DetectionWithHistory | undefined;
+  }
+
+  /**
+   * One page of detections, newest first (`GET /v1/detections`; seed 000's
+   * search_detections); pass `next_cursor` back as `cursor` for the next.
+   */
+  async searchDetections(
+    search: DetectionSearch = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionPage> {
+    return (await this.send('GET', `/v1/detections${queryOf(search)}`, {
+      signal: options.signal,
+    })) as DetectionPage;
+  }
+
+  /** Counts per severity and status (`GET /v1/detections/stats`), over a window when given. */
+  async detectionStats(
+    window: { since?: Date | string; until?: Date | string } = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionStats> {
+    return (await this.send('GET', `/v1/detections/stats${queryOf(window)}`, {
+      signal: options.signal,
+    })) as DetectionStats;
+  }
+
   /** Liveness of the api (`GET /health`). */
   async health(options: Pick<CallOptions, 'signal'> = {}): Promise<{ status: string }> {
     return (await this.send('GET', '/health', { signal: options.signal })) as { status: string };
@@ -440,6 +515,16 @@ function callOptions(options: CallOptions): Pick<Send, 'idempotencyKey' | 'signa
 /** A path segment, encoded (a URL IOC's slashes stay inside its segment). */
 function seg(value: string): string {
   return encodeURIComponent(value);
+}
+
+/** A query string of the defined fields (Dates as ISO 8601), or '' when there are none. */
+function queryOf(fields: object): string {
+  const query = new URLSearchParams(
+    Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]): [string, string] => [k, v instanceof Date ? v.toISOString() : String(v)]),
+  ).toString();
+  return query === '' ? '' : `?${query}`;
 }
 
 /** A body per attempt: bytes and factories can be sent again, a one-shot stream only once. */
