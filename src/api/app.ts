@@ -38,6 +38,7 @@ export interface AppOptions {
     | 'artifacts'
     | 'metrics'
     | 'idempotency'
+    | 'configStore'
   >;
   log: Logger;
   registry: JobRegistry;

@@ -3,6 +3,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
 import { artifactRouteTable } from './routes/artifacts.js';
+import { configRouteTable } from './routes/config.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
@@ -31,6 +32,7 @@ export function v1RouteTables(
       ...iocRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),
+      ...configRouteTable,
     ],
   };
 }
