@@ -4,6 +4,8 @@ import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-p
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
   ArtifactTargetInput,
+  ConfigEntryView,
+  ConfigList,
   IngestBatch,
   IngestFlowAccepted,
   IngestJobsAccepted,
@@ -261,6 +263,48 @@ export class StowageClient {
       signal: options.signal,
       absentOn: 404,
     })) as IocLookup | undefined;
+  }
+
+  /**
+   * A configuration key's value (`GET /v1/config/{key}`): the current version, or the one
+   * asked for; undefined when the key (or that version) does not exist.
+   */
+  async getConfig(
+    key: string,
+    options: { version?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<ConfigEntryView | undefined> {
+    const query = options.version === undefined ? '' : `?version=${options.version}`;
+    return (await this.send('GET', `/v1/config/${seg(key)}${query}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as ConfigEntryView | undefined;
+  }
+
+  /**
+   * Writes a configuration value (`PUT /v1/config/{key}`, admin scope) as the version after
+   * `version` (0 or absent: create the key). A stale version throws a StowageApiError with
+   * status 409 whose `problem.current_version` is the version to name.
+   */
+  async setConfig(
+    key: string,
+    value: unknown,
+    options: { version?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<ConfigEntryView> {
+    return (await this.send('PUT', `/v1/config/${seg(key)}`, {
+      json: { value, ...(options.version === undefined ? {} : { version: options.version }) },
+      signal: options.signal,
+    })) as ConfigEntryView;
+  }
+
+  /** One page of configuration keys with their versions (`GET /v1/config`); follow `next_cursor`. */
+  async listConfig(
+    options: { cursor?: string; limit?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<ConfigList> {
+    const query = new URLSearchParams();
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    const qs = query.size > 0 ? `?${query.toString()}` : '';
+    return (await this.send('GET', `/v1/config${qs}`, { signal: options.signal })) as ConfigList;
   }
 
   /** Liveness of the api (`GET /health`). */

@@ -9,6 +9,7 @@ import type { ArtifactKind, artifactTargetSchema } from '../domain/artifact.js';
 import type { IocType, iocSchema } from '../domain/ioc.js';
 import type { watermarkPutBodySchema } from '../domain/watermark.js';
 import type { uploadAcceptedSchema } from '../domain/api/artifacts.js';
+import type { configEntryViewSchema, configListSchema } from '../domain/api/config-entries.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
 import type { iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
 import type {
@@ -107,3 +108,9 @@ export type IocView = z.output<typeof iocViewSchema>;
 
 /** `GET /v1/iocs/{type}/{value}`: whether the Redis cache answered, and the IOC. */
 export type IocLookup = z.output<typeof iocLookupSchema>;
+
+/** `200` of `GET /v1/config/{key}` and of `PUT`: one version of a configuration key. */
+export type ConfigEntryView = z.output<typeof configEntryViewSchema>;
+
+/** `200` of `GET /v1/config`: a page of keys with their current versions. */
+export type ConfigList = z.output<typeof configListSchema>;
