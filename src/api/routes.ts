@@ -11,6 +11,7 @@ import { jobRouteTable } from './routes/jobs.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
+import { statusRouteTable } from './routes/status.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
 
 /** The public rows, served before the dashboard and without a key. */
@@ -33,6 +34,7 @@ export function v1RouteTables(
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),
       ...configRouteTable,
+      ...statusRouteTable,
     ],
   };
 }
