@@ -85,18 +85,18 @@ describe('open watermark mode on (WATERMARK_OPEN_CIDRS holds the client network)
     expect(put?.status).toBe(201);
     expect(put?.json).toMatchObject({
       source_id: 'alienvault_otx',
-      last_successful_timestamp: '2024-01-01T12:30:00.000Z',
+      last_successful_timestamp: '2024-01-01T12:30:00Z',
       status: 'success',
     });
     expect(got?.status).toBe(200);
     expect(got?.json).toMatchObject({
       source_id: 'alienvault_otx',
-      last_successful_timestamp: '2024-01-01T12:30:00.000Z',
+      last_successful_timestamp: '2024-01-01T12:30:00Z',
       status: 'success',
     });
     expect(failed?.status).toBe(200);
     expect(failed?.json).toMatchObject({
-      last_successful_timestamp: '2024-01-01T12:30:00.000Z',
+      last_successful_timestamp: '2024-01-01T12:30:00Z',
       status: 'failed',
       error_message: 'Connection timeout',
     });

@@ -181,12 +181,12 @@ export class RedisIocCache {
     };
     const hits = Number(counters.hits ?? 0);
     const misses = Number(counters.misses ?? 0);
-    const ratio = hits + misses === 0 ? 0 : hits / (hits + misses);
+    const total = hits + misses;
     return {
       hits,
       misses,
-      hit_rate: ratio * 100,
-      hit_ratio: ratio,
+      hit_rate: total === 0 ? 0 : (hits * 100) / total,
+      hit_ratio: total === 0 ? 0 : hits / total,
       keys: Number(count),
       ioc_keys: Number(count),
       total_keys: Number(dbsize),
