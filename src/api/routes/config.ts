@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import {
-  configConflictSchema,
   configEntryViewSchema,
   configListSchema,
   toConfigEntryView,
@@ -12,6 +11,7 @@ import {
   MAX_CONFIG_LIST_LIMIT,
 } from '../../domain/config-entry.js';
 import { ConfigVersionConflictError } from '../../errors/config-version-conflict-error.js';
+import { problemSchema } from '../../domain/api/problem.js';
 import { problemDocument } from '../../http/problem.js';
 import { getConfig } from '../../../queues/use-cases/get-config.js';
 import { listConfig } from '../../../queues/use-cases/list-config.js';
@@ -111,7 +111,7 @@ export const configRouteTable = [
       201: ok(configEntryViewSchema, 'The key was created (version 1)'),
       400: badInput,
       409: ok(
-        configConflictSchema,
+        problemSchema,
         'The version named is not the current one; `current_version` is',
         'application/problem+json',
       ),
@@ -137,15 +137,13 @@ export const configRouteTable = [
         return {
           status: 409,
           type: 'application/problem+json',
-          body: {
-            ...problemDocument({
-              status: 409,
-              code: err.code,
-              detail: err.message,
-              errors: err.issues ?? [],
-            }),
+          body: problemDocument({
+            status: 409,
+            code: err.code,
+            detail: err.message,
+            errors: err.issues ?? [],
             current_version: err.currentVersion,
-          },
+          }),
         };
       }
     },

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ConfigEntry, ConfigKeySummary } from '../config-entry.js';
-import { problemSchema } from './problem.js';
 
 /** `200` of `GET /v1/config/{key}` and of `PUT`: one version of a key. */
 export const configEntryViewSchema = z.strictObject({
@@ -21,11 +20,6 @@ export const configListSchema = z.strictObject({
     .string()
     .nullable()
     .describe('Pass as `cursor` for the next page; null on the last page.'),
-});
-
-/** `409` of `PUT /v1/config/{key}`: the problem document, with the key's current version. */
-export const configConflictSchema = problemSchema.extend({
-  current_version: z.int().describe('The version the write must name (0: the key does not exist).'),
 });
 
 /** A version of a key as the API shows it. */
