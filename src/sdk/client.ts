@@ -17,6 +17,7 @@ import type {
   JobPayload,
   JobsAccepted,
   JobStatus,
+  ServiceStatus,
   UploadAccepted,
   WatermarkRun,
   WatermarkView,
@@ -305,6 +306,11 @@ export class StowageClient {
     if (options.limit !== undefined) query.set('limit', String(options.limit));
     const qs = query.size > 0 ? `?${query.toString()}` : '';
     return (await this.send('GET', `/v1/config${qs}`, { signal: options.signal })) as ConfigList;
+  }
+
+  /** The service's status (`GET /status`, read scope): healthy or degraded, backends, queues. */
+  async status(options: Pick<CallOptions, 'signal'> = {}): Promise<ServiceStatus> {
+    return (await this.send('GET', '/status', { signal: options.signal })) as ServiceStatus;
   }
 
   /** Liveness of the api (`GET /health`). */

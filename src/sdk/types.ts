@@ -10,6 +10,7 @@ import type { IocType, iocSchema } from '../domain/ioc.js';
 import type { watermarkPutBodySchema } from '../domain/watermark.js';
 import type { uploadAcceptedSchema } from '../domain/api/artifacts.js';
 import type { configEntryViewSchema, configListSchema } from '../domain/api/config-entries.js';
+import type { serviceStatusSchema } from '../domain/api/status.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
 import type { iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
 import type {
@@ -114,3 +115,6 @@ export type ConfigEntryView = z.output<typeof configEntryViewSchema>;
 
 /** `200` of `GET /v1/config`: a page of keys with their current versions. */
 export type ConfigList = z.output<typeof configListSchema>;
+
+/** `200` of `GET /status`: seed 001's `status`, then each backend and each queue. */
+export type ServiceStatus = z.output<typeof serviceStatusSchema>;
