@@ -1,6 +1,7 @@
 // The configuration store (seed 000's set_config/get_config, issue 15 item 3) through the
 // api, on both hot stores: configuration lives in PostgreSQL whatever HOT_STORE is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runOperatorCommand } from '../../src/cli/operator.js';
 import { StowageClient } from '../../src/sdk/index.js';
 import { StowageApiError } from '../../src/sdk/stowage-api-error.js';
 import { MAX_CONFIG_VALUE_BYTES } from '../../src/domain/config-entry.js';
@@ -279,5 +280,83 @@ describe.each(['postgres', 'clickhouse'] as const)('config store (HOT_STORE=%s)'
     expect(page.keys).toEqual([
       expect.objectContaining({ key: 'sdk.rules', version: 2, updated_by: 'admin-client' }),
     ]);
+  });
+});
+
+describe('stowage config get|set|list (the operator CLI, straight through PostgreSQL)', () => {
+  let world: TestWorld;
+  let base: string;
+
+  beforeAll(async () => {
+    world = new TestWorld();
+    await world.initStores();
+    base = await world.startApi();
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  async function cli(...args: string[]) {
+    let stdout = '';
+    let stderr = '';
+    const code = await runOperatorCommand('config', args, () => world.config, {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t), isTTY: false },
+    });
+    return { code, stdout, stderr };
+  }
+
+  it('sets, reads and lists what the api serves; a stale version exits 1 and writes nothing', async () => {
+    const created = await cli(
+      'set',
+      'notification_rules',
+      '--value',
+      '{"critical":{"slack":true}}',
+      '--by',
+      'ops-alice',
+      '--json',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({
+      key: 'notification_rules',
+      version: 1,
+      value: { critical: { slack: true } },
+      updated_by: 'cli:ops-alice',
+    });
+    const updated = await cli('set', 'notification_rules', '--value', '"plain"', '--version', '1');
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toMatch(/version:\s+2/);
+
+    const stale = await cli('set', 'notification_rules', '--value', '1', '--version', '1');
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('is at version 2, not 1');
+
+    const api = await fetch(`${base}/v1/config/notification_rules`, {
+      headers: { authorization: `Bearer ${TEST_KEYS.read}` },
+    });
+    expect(await api.json()).toMatchObject({ value: 'plain', version: 2 });
+    const old = await cli('get', 'notification_rules', '--version', '1', '--json');
+    expect(JSON.parse(old.stdout)).toMatchObject({ value: { critical: { slack: true } } });
+    const missing = await cli('get', 'nothing-here');
+    expect(missing.code).toBe(1);
+
+    const list = await cli('list', '--json');
+    expect(JSON.parse(list.stdout)).toEqual({
+      keys: [expect.objectContaining({ key: 'notification_rules', version: 2 })],
+      next_cursor: null,
+    });
+  });
+
+  it('a bad key, version or value is a usage error (exit 2) before any connection', async () => {
+    for (const args of [
+      ['set', 'Bad Key', '--value', '1'],
+      ['set', 'ok', '--value', 'not json'],
+      ['set', 'ok'],
+      ['get', 'ok', '--version', '0'],
+      ['list', '--limit', '0'],
+      ['frobnicate'],
+    ]) {
+      expect((await cli(...args)).code, args.join(' ')).toBe(2);
+    }
   });
 });
