@@ -4,6 +4,7 @@ import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-p
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
   ArtifactTargetInput,
+  CacheStats,
   ConfigEntryView,
   ConfigList,
   IngestBatch,
@@ -311,6 +312,14 @@ export class StowageClient {
   /** The service's status (`GET /status`, read scope): healthy or degraded, backends, queues. */
   async status(options: Pick<CallOptions, 'signal'> = {}): Promise<ServiceStatus> {
     return (await this.send('GET', '/status', { signal: options.signal })) as ServiceStatus;
+  }
+
+  /**
+   * The IOC cache's statistics (`GET /v1/cache/stats`, read scope), under Stowage's names and
+   * seed 000's: `hit_rate` a percent, `ioc_keys`, `used_memory`, …
+   */
+  async cacheStats(options: Pick<CallOptions, 'signal'> = {}): Promise<CacheStats> {
+    return (await this.send('GET', '/v1/cache/stats', { signal: options.signal })) as CacheStats;
   }
 
   /** Liveness of the api (`GET /health`). */

@@ -12,7 +12,7 @@ import type { uploadAcceptedSchema } from '../domain/api/artifacts.js';
 import type { configEntryViewSchema, configListSchema } from '../domain/api/config-entries.js';
 import type { serviceStatusSchema } from '../domain/api/status.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
-import type { iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
+import type { cacheStatsSchema, iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
 import type {
   jobAcceptedSchema,
   jobRefSchema,
@@ -118,3 +118,6 @@ export type ConfigList = z.output<typeof configListSchema>;
 
 /** `200` of `GET /status`: seed 001's `status`, then each backend and each queue. */
 export type ServiceStatus = z.output<typeof serviceStatusSchema>;
+
+/** `200` of `GET /v1/cache/stats`: Stowage's names and seed 000's (`hit_rate` a percent). */
+export type CacheStats = z.output<typeof cacheStatsSchema>;
