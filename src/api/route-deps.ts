@@ -19,6 +19,8 @@ export interface ArtifactRouteOptions {
   presignMaxSeconds: number;
   /** The bucket of a kind (ARTIFACT_BUCKET_*), shown in the upload answer. */
   bucketFor: (kind: ArtifactKind) => string;
+  /** ARCHIVE_BUCKET: an artifact delete never reaches it, whatever a kind's bucket is. */
+  archiveBucket?: string;
 }
 
 /**
@@ -28,7 +30,13 @@ export interface ArtifactRouteOptions {
 export interface ApiRouteDeps {
   stores: Pick<
     Root,
-    'checkBackends' | 'hotStore' | 'iocCache' | 'metrics' | 'idempotency' | 'artifacts'
+    | 'checkBackends'
+    | 'hotStore'
+    | 'iocCache'
+    | 'metrics'
+    | 'idempotency'
+    | 'artifacts'
+    | 'artifactDeletions'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
   };

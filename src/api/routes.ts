@@ -3,6 +3,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
 import { artifactRouteTable } from './routes/artifacts.js';
+import { artifactObjectRouteTable } from './routes/artifact-objects.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
@@ -24,7 +25,7 @@ export function v1RouteTables(
   registry: JobRegistry,
 ): { streamed: Route<ApiRouteDeps>[]; json: Route<ApiRouteDeps>[] } {
   return {
-    streamed: artifactRouteTable(config),
+    streamed: [...artifactRouteTable(config), ...artifactObjectRouteTable],
     json: [
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),
