@@ -9,6 +9,7 @@ import type { ArtifactKind, artifactTargetSchema } from '../domain/artifact.js';
 import type { IocType, iocSchema } from '../domain/ioc.js';
 import type { watermarkPutBodySchema } from '../domain/watermark.js';
 import type { uploadAcceptedSchema } from '../domain/api/artifacts.js';
+import type { artifactDeletedSchema } from '../domain/api/artifact-objects.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
 import type { iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
 import type {
@@ -98,6 +99,9 @@ type WithNumericVersion<T> = T extends { kind: 'ta-bundle' }
 
 /** `202` of `POST /v1/artifacts/{kind}`: the spooled upload and its `artifact.upload` job. */
 export type UploadAccepted = z.output<typeof uploadAcceptedSchema>;
+
+/** `200` of `DELETE /v1/artifacts/{kind}/objects/{key}`: what went (`deleted: false`: nothing was there). */
+export type ArtifactDeleted = z.output<typeof artifactDeletedSchema>;
 
 /** The body of `PUT /api/v1/watermarks/{source_id}`: one collection run. */
 export type WatermarkRun = z.input<typeof watermarkPutBodySchema>;
