@@ -5,7 +5,12 @@ import {
   HeadBucketCommand,
 } from '@aws-sdk/client-s3';
 import { ARTIFACT_KINDS } from '../domain/artifact.js';
-import { PostgresSchemaVersion, SCHEMA_VERSION } from '../stores/postgres/schema-version.js';
+import {
+  PostgresSchemaVersion,
+  SCHEMA_VERSION,
+  SchemaNotReadyError,
+  checkClickHouseTable,
+} from '../stores/postgres/schema-version.js';
 import { s3ErrorCode, s3ErrorStatus } from '../stores/s3/classify-s3-error.js';
 import { VERSIONED_KINDS } from '../stores/s3/artifact-store.js';
 import type { InitRoot } from './root.js';
@@ -118,17 +123,12 @@ async function clickhouseChecks(root: VerifyRoot): Promise<InitCheck[]> {
   const database = root.config.CLICKHOUSE_DATABASE;
   const what = `clickhouse table ${database}.${CLICKHOUSE_TABLE}`;
   try {
-    // Parameters, not identifiers: a read of system.tables needs no quoting rules.
-    const result = await root.clickhouse.query({
-      query: `SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}`,
-      query_params: { db: database, t: CLICKHOUSE_TABLE },
-      format: 'JSONEachRow',
-    });
-    const [row] = await result.json<{ n: string | number }>();
-    return Number(row?.n ?? 0) > 0
-      ? [{ what, state: 'ok', detail: 'exists' }]
-      : [{ what, state: 'missing', detail: 'init would create it (and its database)' }];
+    await checkClickHouseTable(root.clickhouse, database, CLICKHOUSE_TABLE);
+    return [{ what, state: 'ok', detail: 'exists' }];
   } catch (err) {
+    if (err instanceof SchemaNotReadyError) {
+      return [{ what, state: 'missing', detail: 'init would create it (and its database)' }];
+    }
     return [{ what, state: 'error', detail: message(err) }];
   }
 }
