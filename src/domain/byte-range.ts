@@ -33,9 +33,3 @@ export function byteRangeHeader(range: ByteRange): string {
   if ('suffix' in range) return `bytes=-${range.suffix}`;
   return `bytes=${range.start}-${range.end ?? ''}`;
 }
-
-/** Whether a range selects at least one byte of an object of `size` bytes (else a 416). */
-export function isSatisfiable(range: ByteRange, size: number): boolean {
-  if ('suffix' in range) return range.suffix > 0 && size > 0;
-  return range.start < size;
-}
