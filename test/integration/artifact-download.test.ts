@@ -77,6 +77,17 @@ describe('artifact download', () => {
     expect(sha256(bytes)).toBe(big.headers.get('x-stowage-sha256'));
   });
 
+  it('a non-ASCII filename is downloaded by its percent-encoded key and named in Content-Disposition', async () => {
+    const key = 'samples/req-2/résumé (1).log';
+    await put(overrides.ARTIFACT_BUCKET_SAMPLES!, key, small, 'text/plain');
+    const res = await fetch(url('sample', key), { headers: auth() });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe(
+      `attachment; filename="r_sum_ (1).log"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%281%29.log`,
+    );
+    expect(Buffer.from(await res.arrayBuffer()).equals(small)).toBe(true);
+  });
+
   it('a single range is a 206 with Content-Range; a range past the end is a 416 naming the size', async () => {
     const get = (range: string) =>
       fetch(url('sample', 'samples/req-1/app.log'), { headers: { ...auth(), range } });
