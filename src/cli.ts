@@ -116,8 +116,29 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'init': {
+      let initFlags: { 'verify-only'?: boolean };
+      try {
+        ({ values: initFlags } = parseArgs({
+          args: rest,
+          options: { 'verify-only': { type: 'boolean' } },
+        }));
+      } catch (err) {
+        process.stderr.write(`stowage init: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(EXIT.usage);
+        return;
+      }
       const cfg = config();
       const deps = createRoot(cfg, createLogger(cfg, { process: 'init' }), { role: 'init' });
+      if (initFlags['verify-only']) {
+        // Reads only: what init would create or change; non-zero when anything is left to do.
+        const { verifyInit, initComplete, formatInitCheck } =
+          await import('./composition/init-verify.js');
+        const checks = await verifyInit(deps);
+        for (const check of checks) process.stdout.write(`${formatInitCheck(check)}\n`);
+        await deps.close();
+        process.exit(initComplete(checks) ? EXIT.ok : EXIT.failure);
+        return;
+      }
       const results = await deps.checkBackends(10_000);
       for (const r of results) {
         process.stdout.write(

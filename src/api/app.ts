@@ -36,6 +36,7 @@ export interface AppOptions {
     | 'iocCache'
     | 'watermarks'
     | 'artifacts'
+    | 'artifactDeletions'
     | 'metrics'
     | 'idempotency'
     | 'detections'
@@ -94,6 +95,7 @@ export function createApp(options: AppOptions): Express {
       presignDefaultSeconds: config.PRESIGN_DEFAULT_SECONDS,
       presignMaxSeconds: config.PRESIGN_MAX_SECONDS,
       bucketFor: (kind) => artifactBuckets(config)[kind],
+      archiveBucket: config.ARCHIVE_BUCKET,
     },
   };
   const v1Rows = v1RouteTables(config, options.registry);

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors/index.js';
@@ -45,15 +47,19 @@ function readInput(
   return input;
 }
 
-/** Writes a handler's answer: JSON, or a body of its own media type sent as is. */
-function send(res: Parameters<RequestHandler>[1], answer: Answer): void {
+/**
+ * Writes a handler's answer: JSON, a body of its own media type sent as is, or a stream
+ * piped as it is read (sendStream).
+ */
+function send(req: Request, res: Parameters<RequestHandler>[1], answer: Answer): void {
   for (const [name, value] of Object.entries(answer.headers ?? {})) {
     // As express writes a Location: URL-encoded.
     if (name.toLowerCase() === 'location') res.location(value);
     else res.set(name, value);
   }
   res.status(answer.status);
-  if (answer.type === undefined) res.json(answer.body);
+  if (answer.body instanceof Readable) sendStream(req, res, answer.body, answer.type);
+  else if (answer.type === undefined) res.json(answer.body);
   else
     res
       .type(answer.type)
@@ -62,6 +68,29 @@ function send(res: Parameters<RequestHandler>[1], answer: Answer): void {
           ? answer.body
           : JSON.stringify(answer.body),
       );
+}
+
+/**
+ * Pipes a stream body (an S3 object) to the response with backpressure. The stream is
+ * destroyed when the client goes away mid-way (pipeline does it: an S3 body's socket is
+ * closed, not leaked) and unread for a HEAD, which has no body.
+ */
+function sendStream(
+  req: Request,
+  res: Parameters<RequestHandler>[1],
+  body: Readable,
+  type: string | undefined,
+): void {
+  res.type(type ?? 'application/octet-stream');
+  if (req.method === 'HEAD') {
+    body.destroy();
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  // An error after the headers went out cannot become a problem document: the response is
+  // cut short (the client sees fewer bytes than Content-Length) and both ends are closed.
+  pipeline(body, res).catch(() => undefined);
 }
 
 /** What runs before a row's handler: the linger of a streamed body, the scope, its own JSON parser. */
@@ -87,7 +116,7 @@ export function routerFor<D>(rows: readonly Route<D>[], deps: D): Router {
   for (const route of rows) {
     router[route.method](expressPath(route.path), ...before(route), async (req, res) => {
       const input = readInput(route, req);
-      send(res, await route.handler(input, { caller: res.locals.caller, deps, request: req }));
+      send(req, res, await route.handler(input, { caller: res.locals.caller, deps, request: req }));
     });
   }
   return router;

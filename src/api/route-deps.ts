@@ -20,6 +20,8 @@ export interface ArtifactRouteOptions {
   presignMaxSeconds: number;
   /** The bucket of a kind (ARTIFACT_BUCKET_*), shown in the upload answer. */
   bucketFor: (kind: ArtifactKind) => string;
+  /** ARCHIVE_BUCKET: an artifact delete never reaches it, whatever a kind's bucket is. */
+  archiveBucket?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export interface ApiRouteDeps {
     | 'idempotency'
     | 'artifacts'
     | 'detections'
+    | 'artifactDeletions'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

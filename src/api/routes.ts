@@ -5,6 +5,7 @@ import type { ApiRouteDeps } from './route-deps.js';
 import { artifactRouteTable } from './routes/artifacts.js';
 import { detectionRouteTable } from './routes/detections.js';
 import { configRouteTable } from './routes/config.js';
+import { artifactObjectRouteTable } from './routes/artifact-objects.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
@@ -27,7 +28,7 @@ export function v1RouteTables(
   registry: JobRegistry,
 ): { streamed: Route<ApiRouteDeps>[]; json: Route<ApiRouteDeps>[] } {
   return {
-    streamed: artifactRouteTable(config),
+    streamed: [...artifactRouteTable(config), ...artifactObjectRouteTable],
     json: [
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),

@@ -31,6 +31,8 @@ processes
   dashboard                Bull Board on its own (DASHBOARD_PORT)
   init                     check every backend answers, create schemas and buckets
                            (run it before api and workers: they create nothing)
+  init --verify-only       change nothing: list what init would create or change (schema
+                           version, tables, buckets, versioning, Object Lock); exit 1 if any
   up                       start local services and every process (one machine)
 
 operating (talk to Redis and PostgreSQL directly; --json for scripts)

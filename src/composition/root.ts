@@ -19,6 +19,7 @@ import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
+import { ArtifactDeletionLog } from '../stores/postgres/artifact-deletions.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
 import { PostgresDetectionStore } from '../stores/postgres/detection-store.js';
 import { PostgresConfigStore } from '../stores/postgres/config-store.js';
@@ -93,6 +94,8 @@ export interface Stores {
   readonly artifacts: S3ArtifactStore;
   /** Admin overwrites of artifacts (PostgreSQL `artifact_overwrites`). */
   readonly artifactAudit: ArtifactAuditLog;
+  /** Explicit deletes of artifacts (PostgreSQL `artifact_deletions`). */
+  readonly artifactDeletions: ArtifactDeletionLog;
   /** The WORM archive bucket (ARCHIVE_BUCKET, S3 Object Lock). */
   readonly wormArchive: WormArchive;
   /** Which hot-store days are archived (PostgreSQL). */
@@ -431,6 +434,7 @@ function withStores(
     }),
     artifacts: artifactStoreOver(s3, config, settings),
     artifactAudit: new ArtifactAuditLog(pool, schema),
+    artifactDeletions: new ArtifactDeletionLog(pool, schema),
     wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
     archiveLedger: new ArchiveLedger(pool, schema),
     sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
@@ -450,6 +454,7 @@ function withStores(
       await stores.archiveLedger.init();
       await stores.artifactAudit.init();
       await stores.configStore.init();
+      await stores.artifactDeletions.init();
       await stores.artifacts.ensureBuckets();
       // Last: a process start takes the recorded version as proof that all of the above exists.
       await schemaVersion.record();

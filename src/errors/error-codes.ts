@@ -31,6 +31,11 @@ export const ERROR_CODES = {
   conflict: permanent(409, 'The request contradicts what is stored.'),
   idempotency_conflict: permanent(409, 'The Idempotency-Key was used with another request body.'),
   artifact_exists: permanent(409, 'The key already holds another artifact (write-once).'),
+  artifact_protected: permanent(
+    409,
+    'The artifact may not be deleted: a TA bundle, under legal hold or retention, or archived.',
+  ),
+  range_not_satisfiable: permanent(416, 'The Range starts past the end of the object.'),
   payload_too_large: permanent(413, 'The body is over the configured limit.'),
   unsupported_media_type: permanent(
     415,

@@ -24,6 +24,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',

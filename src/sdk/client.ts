@@ -14,6 +14,7 @@ import type {
   DetectionWithHistory,
 } from './detection-types.js';
 import type {
+  ArtifactDeleted,
   ArtifactKind,
   ArtifactList,
   ArtifactStats,
@@ -97,6 +98,32 @@ export interface UploadOptions extends CallOptions {
   timeoutMs?: number;
 }
 
+/** A byte range of a download: `start` to `end` inclusive (to the end without one), or the last `suffix` bytes. */
+export type DownloadRange = { start: number; end?: number } | { suffix: number };
+
+/** Choices of a download. */
+export interface DownloadOptions extends Pick<CallOptions, 'signal'> {
+  /** One byte range: answered 206 with those bytes (a range past the end is a 416 error). */
+  range?: DownloadRange;
+  /** Deadline of the whole download, body included; none by default. */
+  timeoutMs?: number;
+}
+
+/** A download under way: read `body` (a web ReadableStream, also async-iterable) once. */
+export interface ArtifactDownload {
+  /** 206 when a range was served. */
+  status: 200 | 206;
+  body: ReadableStream<Uint8Array>;
+  /** Bytes in `body`. */
+  length: number;
+  contentType: string;
+  etag: string | undefined;
+  /** SHA-256 of the WHOLE object as stored (X-Stowage-SHA256), also for a range. */
+  sha256: string | undefined;
+  /** The bytes served (inclusive) and the object's size, for a 206. */
+  range: { start: number; end: number; size: number } | undefined;
+}
+
 /** How long to wait for a job, and how often to ask. */
 export interface WaitOptions {
   /** Give up after this long (default 60 s) with a JobWaitTimeoutError. */
@@ -116,6 +143,8 @@ interface Send {
   timeoutMs?: number | undefined;
   /** Statuses answered with `undefined` instead of an error (a watermark not there yet). */
   absentOn?: number;
+  /** A success is returned as the Response itself, its body unread (downloads). */
+  raw?: boolean;
 }
 
 const JSON_CONTENT = /^application\/(?:problem\+)?json/;
@@ -220,6 +249,59 @@ export class StowageClient {
       ...callOptions(options),
       timeoutMs: options.timeoutMs,
     })) as UploadAccepted;
+  }
+
+  /**
+   * Downloads an artifact by its key as listings show it (`GET
+   * /v1/artifacts/{kind}/objects/{key}`), streamed: nothing is buffered whole. A failed
+   * attempt before the body started is retried; a body cut short errors the stream.
+   */
+  async downloadArtifact(
+    kind: ArtifactKind,
+    key: string,
+    options: DownloadOptions = {},
+  ): Promise<ArtifactDownload> {
+    const headers: Record<string, string> = { accept: '*/*' };
+    if (options.range) {
+      const { range } = options;
+      headers.range =
+        'suffix' in range ? `bytes=-${range.suffix}` : `bytes=${range.start}-${range.end ?? ''}`;
+    }
+    const res = (await this.send('GET', `/v1/artifacts/${seg(kind)}/objects/${seg(key)}`, {
+      headers,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+      raw: true,
+    })) as Response;
+    const served = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+    return {
+      status: res.status === 206 ? 206 : 200,
+      body: res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }),
+      length: Number(res.headers.get('content-length') ?? 0),
+      contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+      etag: res.headers.get('etag') ?? undefined,
+      sha256: res.headers.get('x-stowage-sha256') ?? undefined,
+      range: served
+        ? { start: Number(served[1]), end: Number(served[2]), size: Number(served[3]) }
+        : undefined,
+    };
+  }
+
+  /**
+   * Deletes a sample or debug bundle for good (`DELETE /v1/artifacts/{kind}/objects/{key}`,
+   * an admin key), with `reason` in the audit trail. Deleting what is gone answers
+   * `deleted: false`; a TA bundle or a locked object is a 409 `artifact_protected`.
+   */
+  async deleteArtifact(
+    kind: ArtifactKind,
+    key: string,
+    options: Pick<CallOptions, 'signal'> & { reason?: string } = {},
+  ): Promise<ArtifactDeleted> {
+    const query =
+      options.reason === undefined ? '' : `?reason=${encodeURIComponent(options.reason)}`;
+    return (await this.send('DELETE', `/v1/artifacts/${seg(kind)}/objects/${seg(key)}${query}`, {
+      signal: options.signal,
+    })) as ArtifactDeleted;
   }
 
   /** A job's state, progress, attempts, return value and failure reason (`GET /v1/jobs/{id}`). */
@@ -526,7 +608,7 @@ export class StowageClient {
         await this.backOff(method, path, attempt + 1, asError(err), null, request.signal);
         continue;
       }
-      if (res.ok) return readBody(res);
+      if (res.ok) return request.raw ? res : readBody(res);
       const problem = await readProblem(res);
       if (res.status === request.absentOn) return undefined;
       const error = new StowageApiError(method, path.split('?')[0]!, res.status, problem);

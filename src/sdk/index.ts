@@ -1,7 +1,10 @@
 // The HTTP client applications use to talk to Stowage (`import … from 'stowage/sdk'`).
 export { StowageClient } from './client.js';
 export type {
+  ArtifactDownload,
   CallOptions,
+  DownloadOptions,
+  DownloadRange,
   RetryEvent,
   StowageClientOptions,
   UploadOptions,

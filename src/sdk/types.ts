@@ -16,6 +16,7 @@ import type {
 } from '../domain/api/artifacts.js';
 import type { configEntryViewSchema, configListSchema } from '../domain/api/config-entries.js';
 import type { serviceStatusSchema } from '../domain/api/status.js';
+import type { artifactDeletedSchema } from '../domain/api/artifact-objects.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
 import type {
   cacheInvalidationSchema,
@@ -122,6 +123,9 @@ export type PresignedUrl = z.output<typeof presignedUrlSchema>;
 
 /** `200` of `DELETE /v1/cache/iocs/{type}/{value}`: whether the IOC was cached. */
 export type CacheInvalidation = z.output<typeof cacheInvalidationSchema>;
+
+/** `200` of `DELETE /v1/artifacts/{kind}/objects/{key}`: what went (`deleted: false`: nothing was there). */
+export type ArtifactDeleted = z.output<typeof artifactDeletedSchema>;
 
 /** The body of `PUT /api/v1/watermarks/{source_id}`: one collection run. */
 export type WatermarkRun = z.input<typeof watermarkPutBodySchema>;

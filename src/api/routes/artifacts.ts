@@ -361,7 +361,7 @@ function overwriteBy(
 export const artifactKindSchema = z.enum(ARTIFACT_KINDS);
 
 /** The :kind of a route; an unknown kind is no such collection (404 naming `kind`). */
-function kindParam(raw: unknown): ArtifactKind {
+export function kindParam(raw: unknown): ArtifactKind {
   const kind = artifactKindSchema.safeParse(raw);
   if (!kind.success) {
     throw new HttpProblem(404, 'not_found', `no artifact kind "${String(raw)}"`, [

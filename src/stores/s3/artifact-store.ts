@@ -22,6 +22,14 @@ import {
   type ResumableUploadResult,
 } from './resumable-upload.js';
 import { IntakePartsUpload, type GiveUpReason } from './intake-parts.js';
+import {
+  deleteObjectVersion,
+  objectVersions,
+  openObject,
+  type ObjectVersion,
+  type OpenedObject,
+} from './artifact-object.js';
+import type { ByteRange } from '../../domain/byte-range.js';
 import { abortStaleUploads, type BucketSweep } from './stale-uploads.js';
 import {
   uploadStream,
@@ -365,6 +373,21 @@ export class S3ArtifactStore implements ArtifactReader {
     } catch (err) {
       throw classifyS3Error(err, { bucket: Bucket, key, operation: 'DeleteObject' });
     }
+  }
+
+  /** Opens one object for a download (its body unread), S3 honouring the range. */
+  open(kind: ArtifactKind, key: string, range: ByteRange | undefined): Promise<OpenedObject> {
+    return openObject(this.s3, this.buckets[kind], key, range);
+  }
+
+  /** Every version of exactly this key, each with its Object Lock state. */
+  versions(kind: ArtifactKind, key: string): Promise<ObjectVersion[]> {
+    return objectVersions(this.s3, this.buckets[kind], key);
+  }
+
+  /** Deletes one version of a key for good (S3 refuses a locked one: no bypass is sent). */
+  deleteVersion(kind: ArtifactKind, key: string, versionId: string): Promise<void> {
+    return deleteObjectVersion(this.s3, this.buckets[kind], key, versionId);
   }
 
   private async listAll(kind: ArtifactKind, prefix: string): Promise<_Object[]> {
