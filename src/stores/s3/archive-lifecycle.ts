@@ -118,7 +118,7 @@ export async function lifecycleRules(s3: S3Client, bucket: string): Promise<Life
  * where AWS has `Filter`, and a rule must carry exactly one of them.
  */
 function withFilter(rule: LifecycleRule): LifecycleRule {
-  // eslint-disable-next-line @typescript-eslint/no-deprecated -- RGW still answers with it
+  // RGW still answers with the deprecated top-level Prefix.
   const { Prefix: prefix, ...rest } = rule;
   if (rest.Filter !== undefined) return rest;
   return { ...rest, Filter: { Prefix: prefix ?? '' } };
