@@ -118,17 +118,17 @@ export class ArchivedIocReader {
 
 /** The first line of a gzip NDJSON part that starts with `prefix`, read as a stream. */
 async function findLine(gzipped: Buffer, prefix: string): Promise<string | undefined> {
-  const lines = createInterface({
-    input: Readable.from([gzipped]).pipe(createGunzip()),
-    crlfDelay: Infinity,
-  });
+  const text = Readable.from([gzipped]).pipe(createGunzip());
+  const lines = createInterface({ input: text, crlfDelay: Infinity });
   try {
     for await (const line of lines) {
       if (line.startsWith(prefix)) return line;
     }
     return undefined;
   } finally {
+    // Found early: the rest of the part is not decompressed.
     lines.close();
+    text.destroy();
   }
 }
 
