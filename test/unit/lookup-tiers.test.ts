@@ -1,8 +1,10 @@
 /** The look-up's order of tiers (cache, hot store, archive) and the archive answers' memo. */
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { StoredIoc } from '../../src/domain/ioc.js';
 import { NotFoundError } from '../../src/errors/index.js';
 import { ExpiringMemo } from '../../src/stores/local/expiring-memo.js';
+import { findGzipLine } from '../../src/stores/s3/archived-ioc-reader.js';
 import { lookupIoc } from '../../queues/use-cases/lookup-ioc.js';
 
 const ioc = (tags: string[]): StoredIoc => ({
@@ -111,5 +113,23 @@ describe('ExpiringMemo', () => {
     const memo = new ExpiringMemo<number>({ maxEntries: 0, ttlMs: 100 });
     memo.set('a', 1);
     expect(memo.get('a')).toBeUndefined();
+  });
+});
+
+describe('findGzipLine', () => {
+  it('finds any line of a multi-chunk gzip part, first and last included, and nothing else', async () => {
+    const lines = Array.from(
+      { length: 20_000 },
+      (_, i) => `{"type":"domain","value":"v${i}.example.com","n":${i}}`,
+    );
+    const part = gzipSync(`${lines.join('\n')}\n`);
+    for (const i of [0, 1, 777, 9_999, 12_345, 19_999]) {
+      expect(await findGzipLine(part, `{"type":"domain","value":"v${i}.example.com",`)).toBe(
+        lines[i],
+      );
+    }
+    // A prefix of another value is not that value.
+    expect(await findGzipLine(part, `{"type":"domain","value":"v1.example.co",`)).toBeUndefined();
+    expect(await findGzipLine(part, `{"type":"ipv4","value":"v1.example.com",`)).toBeUndefined();
   });
 });
