@@ -177,6 +177,15 @@ async function archiveDay(
   // Held until the day is recorded: a second job on the same day waits and retries, then
   // finds the ledger entry, instead of writing locked versions of its own.
   const lock = await ledger.lockDay(day);
+  // Index rows are written while the next page is read and compressed (one insert in flight
+  // at a time); all of them are in before the ledger records the generation, and none is
+  // still in flight when the day's lock goes (a retry clears the generation's rows first).
+  let indexing: Promise<void> = Promise.resolve();
+  let indexFailure: Error | undefined;
+  const indexed = async () => {
+    await indexing;
+    if (indexFailure !== undefined) throw indexFailure;
+  };
   try {
     const window = utcDayWindow(day);
     const recorded = await ledger.get(day);
@@ -256,7 +265,16 @@ async function archiveDay(
         const take = Math.min(page.length - i, settings.partRows - part.rows);
         const slice = page.slice(i, i + take);
         await part.write(slice);
-        await deps.index?.addRows(day, generation, stored.length + 1, slice);
+        if (deps.index) {
+          const { index } = deps;
+          await indexed();
+          // Caught here and rethrown by indexed(): never an unhandled rejection meanwhile.
+          indexing = index
+            .addRows(day, generation, stored.length + 1, slice)
+            .catch((err: unknown) => {
+              indexFailure = err instanceof Error ? err : new Error(String(err));
+            });
+        }
         i += take;
         rows += take;
         if (part.rows === settings.partRows) {
@@ -267,6 +285,7 @@ async function archiveDay(
       ctx.signal.throwIfAborted();
     }
     if (part.rows > 0) await store(await part.finish());
+    await indexed();
 
     if (stored.length === 0) {
       ctx.log.info({ day }, 'day holds no rows, nothing archived');
@@ -375,6 +394,7 @@ async function archiveDay(
       ...(reused > 0 ? { reused_objects: reused } : {}),
     };
   } finally {
+    await indexing;
     await lock.release();
   }
 }
