@@ -57,6 +57,8 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'both' },
     'ingest-seconds': { type: 'string', default: '60' },
     collectors: { type: 'string', default: '4' },
+    // off: archive.lock writes no archive index (the A/B of its cost; no look-up figures).
+    'archive-index': { type: 'string', default: 'on' },
   },
 });
 const ROWS = Number(values.rows);
@@ -574,6 +576,7 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
     ledger: deps.archiveLedger,
     archive: deps.wormArchive,
     settings: deps.settings.archive,
+    ...(values['archive-index'] === 'off' ? {} : { index: deps.archiveIndex }),
   });
   t = performance.now();
   const archived = await archive(
@@ -657,6 +660,12 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
   const duringRate = during.rate(r0, r1);
   say(`${backend}: retention ${retentionS.toFixed(1)} s, ingest ${Math.round(duringRate)} IOCs/s`);
 
+  // 3. Look-ups of archived rows (gone from the hot store) through the api, one at a time:
+  // the first of each key reads the index, the manifest and one part; the second the memo.
+  const lookups =
+    values['archive-index'] === 'off' ? undefined : await archiveLookups(base, key, dayStart);
+  if (lookups) say(`${backend}: archive look-ups ${JSON.stringify(lookups)}`);
+
   return {
     backend,
     rows: ROWS,
@@ -688,8 +697,39 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
     ingest_during_s: round(retentionS),
     ingest_during_iocs_s: Math.round(duringRate),
     ingest_ratio: round(duringRate / aloneRate, 3),
+    archive_index: values['archive-index'] !== 'off',
+    ...(lookups ? { archive_lookup: lookups } : {}),
     loadavg_start: loadStart,
     loadavg_end: loadavg().map((l) => round(l, 2)),
+  };
+}
+
+/** Latency (ms) of GET /v1/iocs look-ups answered from the archive: first read, then the memo. */
+async function archiveLookups(base: string, key: string, dayStart: number) {
+  const SAMPLES = 40;
+  const first: number[] = [];
+  const memo: number[] = [];
+  for (let k = 0; k < SAMPLES; k++) {
+    const row = loadedRow(dayStart, Math.floor((k * ROWS) / SAMPLES), ROWS);
+    const url = `${base}/v1/iocs/${row.type}/${encodeURIComponent(row.value)}?use_cache=false`;
+    for (const into of [first, memo]) {
+      const t0 = performance.now();
+      const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+      const body = (await res.json()) as { tier?: string };
+      into.push(performance.now() - t0);
+      if (res.status !== 200 || body.tier !== 'archive') {
+        throw new Error(`archive look-up of ${row.value}: ${res.status} ${JSON.stringify(body)}`);
+      }
+    }
+  }
+  const pct = (xs: number[], p: number) =>
+    round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!, 1);
+  return {
+    samples: SAMPLES,
+    first_p50_ms: pct(first, 0.5),
+    first_p95_ms: pct(first, 0.95),
+    first_max_ms: pct(first, 1),
+    memo_p50_ms: pct(memo, 0.5),
   };
 }
 

@@ -51,6 +51,7 @@ export const JOB_TYPES = [
       ledger: r.archiveLedger,
       archive: required(r, 'wormArchive'),
       settings: r.settings.archive,
+      index: r.archiveIndex,
     }),
   ),
   jobType(retentionCleanupJob, async (r) =>

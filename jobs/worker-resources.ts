@@ -1,5 +1,6 @@
 import type { HotRule } from '../src/domain/ioc.js';
 import type { Spool } from '../src/stores/local/spool.js';
+import type { ArchiveIndex } from '../src/stores/postgres/archive-index.js';
 import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
 import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
@@ -43,6 +44,8 @@ export interface WorkerResources {
   /** Detections (seed 000), in PostgreSQL whatever HOT_STORE says. */
   readonly detections: PostgresDetectionStore;
   readonly archiveLedger: ArchiveLedger;
+  /** The per-indicator archive index archive.lock writes (look-ups read it). */
+  readonly archiveIndex: ArchiveIndex;
   readonly artifactAudit: ArtifactAuditLog;
   /** The spool shared with the api (SPOOL_DIR). */
   readonly spool: Spool;

@@ -13,6 +13,10 @@ import { USAGE } from './cli/usage.js';
 import { EXIT } from './cli/exit-codes.js';
 import { StartupRefusedError } from './errors/index.js';
 import { SCHEMA_VERSION } from './stores/postgres/schema-version.js';
+import {
+  applyArchiveTransition,
+  describeArchiveTransition,
+} from './stores/s3/archive-lifecycle.js';
 
 /** The repository (or installed package) root: where package.json and scripts/ live. */
 function packageRoot(): string {
@@ -157,6 +161,16 @@ async function main(argv: string[]): Promise<void> {
             // archive.lock alone, not stop every api and worker.
             await deps.wormArchive.ensureBucket();
             process.stdout.write(`ok   archive bucket ${cfg.ARCHIVE_BUCKET} (Object Lock)\n`);
+            process.stdout.write(
+              `${describeArchiveTransition(
+                cfg.ARCHIVE_BUCKET,
+                { days: cfg.ARCHIVE_TRANSITION_DAYS, storageClass: cfg.ARCHIVE_STORAGE_CLASS },
+                await applyArchiveTransition(deps.s3, cfg.ARCHIVE_BUCKET, {
+                  days: cfg.ARCHIVE_TRANSITION_DAYS,
+                  storageClass: cfg.ARCHIVE_STORAGE_CLASS,
+                }),
+              )}\n`,
+            );
           }
         } catch (err) {
           ok = false;

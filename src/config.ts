@@ -410,6 +410,42 @@ export const configSchema = z.object({
     .max(10_000_000)
     .default(100_000)
     .describe('Rows per gzip NDJSON part of an archive window.'),
+  ARCHIVE_TRANSITION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(36_500)
+    .default(30)
+    .describe(
+      "Days after which `stowage init`'s lifecycle rule moves archive objects to ARCHIVE_STORAGE_CLASS (a transition, never an expiration); 0: no rule.",
+    ),
+  ARCHIVE_STORAGE_CLASS: z
+    .enum([
+      'STANDARD_IA',
+      'ONEZONE_IA',
+      'INTELLIGENT_TIERING',
+      'GLACIER_IR',
+      'GLACIER',
+      'DEEP_ARCHIVE',
+    ])
+    .default('STANDARD_IA')
+    .describe('The colder storage class archive objects move to after ARCHIVE_TRANSITION_DAYS.'),
+  ARCHIVE_LOOKUP_MEMO_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600)
+    .default(60)
+    .describe(
+      'Seconds an api process keeps an IOC look-up answered from the archive in memory (0: none).',
+    ),
+  ARCHIVE_LOOKUP_MEMO_ENTRIES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(10_000)
+    .describe('Most archive answers an api process keeps in memory.'),
   HOT_RETENTION_DAYS: z.coerce
     .number()
     .int()

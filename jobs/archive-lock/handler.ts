@@ -9,6 +9,7 @@ import {
 } from '../../src/domain/archive.js';
 import { startOfUtcDay, utcDayOf, utcDayWindow } from '../../src/domain/utc-day.js';
 import { PermanentError } from '../../src/errors/index.js';
+import type { ArchiveIndex } from '../../src/stores/postgres/archive-index.js';
 import type { ArchiveLedger, ArchiveLockMode } from '../../src/stores/postgres/archive-ledger.js';
 import type { HotStore } from '../../src/stores/hot/hot-store.js';
 import type { ArchiveSse, LockedObject, WormArchive } from '../../src/stores/s3/worm-archive.js';
@@ -34,6 +35,11 @@ export interface ArchiveLockDeps {
   ledger: Pick<ArchiveLedger, 'get' | 'record' | 'latestGenerations' | 'lockDay'>;
   archive: Pick<WormArchive, 'bucket' | 'assertObjectLock' | 'putLocked' | 'findReusable'>;
   settings: ArchiveLockSettings;
+  /**
+   * The per-indicator index look-ups find archived rows by; written before the ledger records
+   * a generation. Absent: no index (look-ups then find none of these generations' rows).
+   */
+  index?: Pick<ArchiveIndex, 'clearGeneration' | 'addRows'>;
   /** The clock; the system's by default. */
   now?: () => Date;
 }
@@ -171,6 +177,15 @@ async function archiveDay(
   // Held until the day is recorded: a second job on the same day waits and retries, then
   // finds the ledger entry, instead of writing locked versions of its own.
   const lock = await ledger.lockDay(day);
+  // Index rows are written while the next page is read and compressed (one insert in flight
+  // at a time); all of them are in before the ledger records the generation, and none is
+  // still in flight when the day's lock goes (a retry clears the generation's rows first).
+  let indexing: Promise<void> = Promise.resolve();
+  let indexFailure: Error | undefined;
+  const indexed = async () => {
+    await indexing;
+    if (indexFailure !== undefined) throw indexFailure;
+  };
   try {
     const window = utcDayWindow(day);
     const recorded = await ledger.get(day);
@@ -203,6 +218,9 @@ async function archiveDay(
     const pageRows = settings.pageRows ?? Math.min(settings.partRows, DEFAULT_PAGE_ROWS);
     const stored: { part: ArchivePart; object: LockedObject }[] = [];
     let rows = 0;
+    // A crashed run's index rows of this generation may name other parts: start afresh
+    // (the generation is not in the ledger, so no look-up follows them meanwhile).
+    await deps.index?.clearGeneration(day, generation);
 
     const store = async (built: BuiltPart) => {
       const key = archivePartKey(day, stored.length + 1, generation);
@@ -245,7 +263,18 @@ async function archiveDay(
     for await (const page of deps.hotStore.streamWindow(window.start, window.end, pageRows)) {
       for (let i = 0; i < page.length;) {
         const take = Math.min(page.length - i, settings.partRows - part.rows);
-        await part.write(page.slice(i, i + take));
+        const slice = page.slice(i, i + take);
+        await part.write(slice);
+        if (deps.index) {
+          const { index } = deps;
+          await indexed();
+          // Caught here and rethrown by indexed(): never an unhandled rejection meanwhile.
+          indexing = index
+            .addRows(day, generation, stored.length + 1, slice)
+            .catch((err: unknown) => {
+              indexFailure = err instanceof Error ? err : new Error(String(err));
+            });
+        }
         i += take;
         rows += take;
         if (part.rows === settings.partRows) {
@@ -256,6 +285,7 @@ async function archiveDay(
       ctx.signal.throwIfAborted();
     }
     if (part.rows > 0) await store(await part.finish());
+    await indexed();
 
     if (stored.length === 0) {
       ctx.log.info({ day }, 'day holds no rows, nothing archived');
@@ -364,6 +394,7 @@ async function archiveDay(
       ...(reused > 0 ? { reused_objects: reused } : {}),
     };
   } finally {
+    await indexing;
     await lock.release();
   }
 }

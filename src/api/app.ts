@@ -41,6 +41,7 @@ export interface AppOptions {
     | 'idempotency'
     | 'detections'
     | 'configStore'
+    | 'archivedIocs'
   >;
   log: Logger;
   registry: JobRegistry;

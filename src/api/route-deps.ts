@@ -39,6 +39,7 @@ export interface ApiRouteDeps {
     | 'artifacts'
     | 'detections'
     | 'artifactDeletions'
+    | 'archivedIocs'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

@@ -44,6 +44,7 @@ export const POSTGRES_TABLES = [
   'detection_status_history',
   'config_entries',
   'config_versions',
+  'archive_index',
 ] as const;
 
 /** The ClickHouse hot-store table (HOT_STORE=clickhouse). */

@@ -18,6 +18,8 @@ import type { HotRetention } from '../stores/hot/hot-retention.js';
 import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
+import { ArchiveIndex } from '../stores/postgres/archive-index.js';
+import { ArchivedIocReader } from '../stores/s3/archived-ioc-reader.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { ArtifactDeletionLog } from '../stores/postgres/artifact-deletions.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
@@ -100,6 +102,10 @@ export interface Stores {
   readonly wormArchive: WormArchive;
   /** Which hot-store days are archived (PostgreSQL). */
   readonly archiveLedger: ArchiveLedger;
+  /** Which archive part holds each archived indicator (PostgreSQL). */
+  readonly archiveIndex: ArchiveIndex;
+  /** Look-ups of indicators that left the hot store; undefined when ARCHIVE_ENABLED is false. */
+  readonly archivedIocs: ArchivedIocReader | undefined;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
   readonly sampleRetention: SampleRetention;
   /** Versioned configuration values (PostgreSQL `config_entries`, whatever HOT_STORE is). */
@@ -402,6 +408,7 @@ function withStores(
       batches: new PostgresBatchStore(pool, schema),
       detections: new PostgresDetectionStore(pool, schema),
       archiveLedger: new ArchiveLedger(pool, schema),
+      archiveIndex: new ArchiveIndex(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
       ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
@@ -421,6 +428,7 @@ function withStores(
     throw new Error('a full root opens the cache Redis and ClickHouse');
   }
   const s3 = built(createS3(config), destroyS3);
+  const archiveIndex = new ArchiveIndex(pool, schema);
   const stores: Stores = {
     hotStore: hot.store,
     hotRetention: hot.retention,
@@ -437,6 +445,13 @@ function withStores(
     artifactDeletions: new ArtifactDeletionLog(pool, schema),
     wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
     archiveLedger: new ArchiveLedger(pool, schema),
+    archiveIndex,
+    archivedIocs: config.ARCHIVE_ENABLED
+      ? new ArchivedIocReader(archiveIndex, s3, {
+          memoTtlMs: config.ARCHIVE_LOOKUP_MEMO_SECONDS * 1000,
+          memoEntries: config.ARCHIVE_LOOKUP_MEMO_ENTRIES,
+        })
+      : undefined,
     sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
     configStore: new PostgresConfigStore(pool, schema),
   };
@@ -452,6 +467,7 @@ function withStores(
       await stores.batches.init();
       await stores.detections.init();
       await stores.archiveLedger.init();
+      await stores.archiveIndex.init();
       await stores.artifactAudit.init();
       await stores.configStore.init();
       await stores.artifactDeletions.init();

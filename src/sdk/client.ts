@@ -355,13 +355,17 @@ export class StowageClient {
     })) as WatermarkView;
   }
 
-  /** An IOC by type and value (cache first, then the hot store), or undefined when unknown. */
+  /**
+   * An IOC by type and value (cache first unless `useCache` is false, then the hot store, then
+   * the archive: `tier` says which), or undefined when unknown.
+   */
   async lookupIoc(
     type: IocType,
     value: string,
-    options: Pick<CallOptions, 'signal'> = {},
+    options: Pick<CallOptions, 'signal'> & { useCache?: boolean } = {},
   ): Promise<IocLookup | undefined> {
-    return (await this.send('GET', `/v1/iocs/${seg(type)}/${seg(value)}`, {
+    const query = options.useCache === false ? '?use_cache=false' : '';
+    return (await this.send('GET', `/v1/iocs/${seg(type)}/${seg(value)}${query}`, {
       signal: options.signal,
       absentOn: 404,
     })) as IocLookup | undefined;

@@ -23,31 +23,48 @@ const indicatorParamsSchema = z.strictObject({
   value: z.string(),
 });
 
-type IocDeps = { stores: Pick<ApiRouteDeps['stores'], 'hotStore' | 'iocCache' | 'metrics'> };
+type IocDeps = {
+  stores: Pick<ApiRouteDeps['stores'], 'hotStore' | 'iocCache' | 'metrics' | 'archivedIocs'>;
+};
 const route = defineRoute<IocDeps>();
+
+/** The query of a look-up: `use_cache=false` reads the hot store directly (Python's `False` too). */
+const lookupQuerySchema = z.strictObject({
+  use_cache: z.enum(['true', 'false', 'True', 'False', '1', '0']).optional().meta({
+    description:
+      'false: skip the Redis cache (neither read nor written) and read the hot store, then the archive. Default true.',
+  }),
+});
 const badInput = problem('Bad input; `errors` names each failing field');
 
-/** IOC look-up (cache first, hot-store fallback), cache invalidation and cache statistics. */
+/** IOC look-up (cache first, hot-store then archive fallback), cache invalidation and cache statistics. */
 export const iocRouteTable = [
   route({
     operationId: 'lookupIoc',
     method: 'get',
     path: '/v1/iocs/{type}/{value}',
-    summary: 'Look an IOC up, cache first; `cached` says whether it hit',
+    summary:
+      'Look an IOC up: cache first (unless `use_cache=false`), then the hot store, then the archive; `cached` and `tier` say which answered',
     access: 'read',
     params: indicatorParamsSchema,
+    query: lookupQuerySchema,
     responses: {
       200: ok(iocLookupSchema, 'The IOC'),
       400: badInput,
       404: problem('Unknown IOC'),
     },
-    handler: async ({ params }, { deps }) => ({
+    handler: async ({ params, query }, { deps }) => ({
       status: 200,
-      body: await lookupIoc(params, {
-        cache: deps.stores.iocCache,
-        hotStore: deps.stores.hotStore,
-        metrics: deps.stores.metrics.cache,
-      }),
+      body: await lookupIoc(
+        params,
+        {
+          cache: deps.stores.iocCache,
+          hotStore: deps.stores.hotStore,
+          metrics: deps.stores.metrics.cache,
+          archive: deps.stores.archivedIocs,
+        },
+        { useCache: !['false', 'False', '0'].includes(query.use_cache ?? 'true') },
+      ),
     }),
   }),
   route({

@@ -13,8 +13,24 @@ export const iocViewSchema = z.strictObject({
   tags: z.array(z.string()),
 });
 
-/** `200` of `GET /v1/iocs/{type}/{value}`: whether the Redis cache answered, and the IOC. */
-export const iocLookupSchema = z.strictObject({ cached: z.boolean(), ioc: iocViewSchema });
+/** Where a look-up's answer was stored: the hot store (or its Redis cache), or the WORM archive. */
+export const IOC_TIERS = ['hot', 'archive'] as const;
+/** A look-up answer's tier. */
+export type IocTier = (typeof IOC_TIERS)[number];
+
+/**
+ * `200` of `GET /v1/iocs/{type}/{value}`: whether the Redis cache answered, which tier the
+ * IOC came from, and the IOC.
+ */
+export const iocLookupSchema = z.strictObject({
+  cached: z.boolean().describe('True when the Redis cache of hot IOCs answered.'),
+  tier: z
+    .enum(IOC_TIERS)
+    .describe(
+      '`hot`: the hot store or its cache; `archive`: the WORM archive (the row aged out of the hot store).',
+    ),
+  ioc: iocViewSchema,
+});
 
 /** `200` of `DELETE /v1/cache/iocs/{type}/{value}`: whether the IOC was cached. */
 export const cacheInvalidationSchema = z.strictObject({
