@@ -8,6 +8,7 @@ import { archiveLockJob } from './archive-lock/definition.js';
 import { retentionCleanupJob } from './retention-cleanup/definition.js';
 import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
 import { batchesSweepJob } from './batches-sweep/definition.js';
+import { activitiesInsertJob } from './activities-insert/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -72,6 +73,12 @@ export const JOB_TYPES = [
     (await import('./batches-sweep/handler.js')).createBatchesSweepHandler({
       batches: r.batches,
       jobsExist: required(r, 'jobsExist'),
+    }),
+  ),
+  jobType(activitiesInsertJob, async (r) =>
+    (await import('./activities-insert/handler.js')).createActivitiesInsertHandler({
+      activities: r.activities,
+      batches: r.batches,
     }),
   ),
 ] as const;
