@@ -41,7 +41,9 @@ export const activitiesInsertJob = defineJob({
   stored: storedPayload,
   // The same batch is the same job: a collector re-posting it does not enqueue twice.
   idempotencyKey: (p) =>
-    createHash('sha256').update(JSON.stringify(canonicalActivityBatch(p.activities))).digest('hex'),
+    createHash('sha256')
+      .update(JSON.stringify(canonicalActivityBatch(p.activities)))
+      .digest('hex'),
   fixture: {
     activities: [
       {

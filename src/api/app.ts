@@ -38,6 +38,7 @@ export interface AppOptions {
     | 'artifacts'
     | 'metrics'
     | 'idempotency'
+    | 'activities'
   >;
   log: Logger;
   registry: JobRegistry;

@@ -28,7 +28,13 @@ export interface ArtifactRouteOptions {
 export interface ApiRouteDeps {
   stores: Pick<
     Root,
-    'checkBackends' | 'hotStore' | 'iocCache' | 'metrics' | 'idempotency' | 'artifacts'
+    | 'checkBackends'
+    | 'hotStore'
+    | 'iocCache'
+    | 'metrics'
+    | 'idempotency'
+    | 'artifacts'
+    | 'activities'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
   };

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
+import { activityRouteTable } from './routes/activities.js';
 import { artifactRouteTable } from './routes/artifacts.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
@@ -28,6 +29,7 @@ export function v1RouteTables(
     json: [
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),
+      ...activityRouteTable(config),
       ...iocRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),

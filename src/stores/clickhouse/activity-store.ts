@@ -1,11 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StoredActivity } from '../../domain/activity.js';
 import { utcDayOf } from '../../domain/utc-day.js';
-import type {
-  ActivityCount,
-  ActivityQuery,
-  ActivityStore,
-} from '../hot/activity-store.js';
+import type { ActivityCount, ActivityQuery, ActivityStore } from '../hot/activity-store.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { chunkByLength, clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
 

@@ -1,8 +1,4 @@
-import type {
-  ActivityEventType,
-  ActivitySource,
-  StoredActivity,
-} from '../../domain/activity.js';
+import type { ActivityEventType, ActivitySource, StoredActivity } from '../../domain/activity.js';
 import type { StagedBatch } from '../../domain/staged-batch.js';
 
 /** Where a page of a search ends: the last event's (timestamp, event_id, source). */

@@ -4,11 +4,7 @@ import type { StoredActivity } from '../../domain/activity.js';
 import type { StagedBatch } from '../../domain/staged-batch.js';
 import { UTC_DAY_MS, utcDayOf } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
-import type {
-  ActivityCount,
-  ActivityQuery,
-  ActivityStore,
-} from '../hot/activity-store.js';
+import type { ActivityCount, ActivityQuery, ActivityStore } from '../hot/activity-store.js';
 import { batchTableOf, checkStaged } from './batch-store.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
