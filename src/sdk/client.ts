@@ -3,6 +3,14 @@ import { JobWaitTimeoutError } from './job-wait-timeout-error.js';
 import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-policy.js';
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
+  ActivityBatch,
+  ActivityIngestFlowAccepted,
+  ActivityIngestJobsAccepted,
+  ActivityPage,
+  ActivitySearch,
+  ActivityStats,
+} from './activity-types.js';
+import type {
   ArtifactTargetInput,
   IngestBatch,
   IngestFlowAccepted,
@@ -263,6 +271,52 @@ export class StowageClient {
     })) as IocLookup | undefined;
   }
 
+  /**
+   * Sends a batch of activity events (`POST /v1/ingest/activities`, seed 000's
+   * store_activities_batch): activities.insert jobs, or with a watermark one flow that
+   * commits it after every insert. An event already stored is not overwritten.
+   */
+  async ingestActivities(
+    batch: ActivityBatch & { watermark: NonNullable<ActivityBatch['watermark']> },
+    options?: CallOptions,
+  ): Promise<ActivityIngestFlowAccepted>;
+  async ingestActivities(
+    batch: ActivityBatch & { watermark?: undefined },
+    options?: CallOptions,
+  ): Promise<ActivityIngestJobsAccepted>;
+  async ingestActivities(
+    batch: ActivityBatch,
+    options: CallOptions = {},
+  ): Promise<ActivityIngestFlowAccepted | ActivityIngestJobsAccepted> {
+    return (await this.send('POST', '/v1/ingest/activities', {
+      json: batch,
+      ...callOptions(options),
+    })) as ActivityIngestFlowAccepted | ActivityIngestJobsAccepted;
+  }
+
+  /**
+   * One page of activity events (`GET /v1/activities`, seed 000's search_activities), oldest
+   * first; pass `next_cursor` back as `cursor` for the next page.
+   */
+  async searchActivities(
+    search: ActivitySearch = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ActivityPage> {
+    return (await this.send('GET', `/v1/activities${activityQuery(search)}`, {
+      signal: options.signal,
+    })) as ActivityPage;
+  }
+
+  /** Event counts per source and type in a window (`GET /v1/activities/stats`). */
+  async activityStats(
+    window: Pick<ActivitySearch, 'start_time' | 'end_time'> = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ActivityStats> {
+    return (await this.send('GET', `/v1/activities/stats${activityQuery(window)}`, {
+      signal: options.signal,
+    })) as ActivityStats;
+  }
+
   /** Liveness of the api (`GET /health`). */
   async health(options: Pick<CallOptions, 'signal'> = {}): Promise<{ status: string }> {
     return (await this.send('GET', '/health', { signal: options.signal })) as { status: string };
@@ -341,6 +395,17 @@ function asError(err: unknown): Error {
 /** The request fields of per-call options. */
 function callOptions(options: CallOptions): Pick<Send, 'idempotencyKey' | 'signal'> {
   return { idempotencyKey: options.idempotencyKey, signal: options.signal };
+}
+
+/** A search as a query string (`?source=dns&…`), dates as ISO 8601; empty when nothing is set. */
+function activityQuery(search: ActivitySearch): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(search) as [string, unknown][]) {
+    if (value === undefined) continue;
+    query.set(name, value instanceof Date ? value.toISOString() : String(value));
+  }
+  const text = query.toString();
+  return text === '' ? '' : `?${text}`;
 }
 
 /** A path segment, encoded (a URL IOC's slashes stay inside its segment). */

@@ -15,4 +15,5 @@ export { JobWaitTimeoutError } from './job-wait-timeout-error.js';
 export { DEFAULT_RETRY } from './retry-policy.js';
 export type { RetryOptions } from './retry-policy.js';
 export type * from './types.js';
+export type * from './activity-types.js';
 export type { ErrorCode } from '../errors/error-codes.js';
