@@ -400,7 +400,7 @@ function callOptions(options: CallOptions): Pick<Send, 'idempotencyKey' | 'signa
 /** A search as a query string (`?source=dns&…`), dates as ISO 8601; empty when nothing is set. */
 function activityQuery(search: ActivitySearch): string {
   const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(search) as [string, unknown][]) {
+  for (const [name, value] of Object.entries(search) as [string, Date | string | number][]) {
     if (value === undefined) continue;
     query.set(name, value instanceof Date ? value.toISOString() : String(value));
   }
