@@ -2,6 +2,7 @@ import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredActivity } from '../../src/domain/activity.js';
 import type { StagedBatch } from '../../src/domain/staged-batch.js';
+import { StowageClient } from '../../src/sdk/index.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
 const DAY = 86_400_000;
@@ -240,6 +241,49 @@ describe.each(['postgres', 'clickhouse'] as const)('activity events on %s', (hot
     expect(stats.counts).toContainEqual({ source: 'proxy', event_type: 'http_request', count: 10 });
     expect(stats.counts).toContainEqual({ source: 'dns', event_type: 'dns_query', count: 30 });
     expect(stats.total).toBe(40 + round);
+  });
+
+  it("the SDK stores and finds seed 000's activity, and pages with next_cursor", async () => {
+    await world.startWorker(['ingest']);
+    const client = new StowageClient({ baseUrl: base, apiKey: TEST_KEYS.admin });
+    // store_activity(NormalizedActivity(event_id="evt_123", source=DNS, event_type=DNS_QUERY, domain="evil.com"))
+    const accepted = await client.ingestActivities({
+      source_id: 'dns_logs',
+      activities: [
+        {
+          event_id: 'evt_123',
+          timestamp: new Date(DAY0 + 1_000),
+          source: 'dns',
+          event_type: 'dns_query',
+          domain: 'Evil.com',
+        },
+        ...events(4, { offset: 1, source: 'dns' }).map((e) => ({
+          ...e,
+          source: 'dns' as const,
+          event_type: 'dns_query' as const,
+        })),
+      ],
+      watermark: { timestamp: new Date(DAY0 + DAY) },
+    });
+    expect(accepted).toMatchObject({ type: 'watermark.commit', activities: 5 });
+    await stored(5);
+    const window = { start_time: new Date(DAY0), end_time: new Date(DAY0 + DAY) };
+    // search_activities(source="dns", start_time=…, limit=…)
+    const first = await client.searchActivities({ source: 'dns', ...window, limit: 3 });
+    expect(first.activities[0]).toMatchObject({ event_id: 'evt_123', domain: 'evil.com' });
+    expect(first.next_cursor).not.toBeNull();
+    const rest = await client.searchActivities({
+      source: 'dns',
+      ...window,
+      limit: 3,
+      cursor: first.next_cursor!,
+    });
+    expect(rest.activities).toHaveLength(2);
+    expect(rest.next_cursor).toBeNull();
+    expect(await client.activityStats(window)).toMatchObject({
+      total: 5,
+      counts: [{ source: 'dns', event_type: 'dns_query', count: 5 }],
+    });
   });
 
   it('events go to one partition a UTC day', async () => {
