@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredActivity } from '../../src/domain/activity.js';
 import type { StagedBatch } from '../../src/domain/staged-batch.js';
 import { StowageClient } from '../../src/sdk/index.js';
+import { TransientError } from '../../src/errors/index.js';
+import { connectProducer } from '../../queues/index.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
 const DAY = 86_400_000;
@@ -286,6 +288,28 @@ describe.each(['postgres', 'clickhouse'] as const)('activity events on %s', (hot
     });
   });
 
+  it('the in-process producer ingests a batch as the api does, errors naming the field', async () => {
+    const connection = await connectProducer({
+      redisUrl: world.config.REDIS_URL,
+      queuePrefix: world.config.QUEUE_PREFIX,
+      databaseUrl: world.config.DATABASE_URL,
+      databaseSchema: world.config.DATABASE_SCHEMA,
+      ingest: { maxIocs: 500, chunkSize: 25 },
+    });
+    try {
+      await expect(
+        connection.ingestActivities({ activities: [{ ...events(1)[0], event_type: 'nope' }] }),
+      ).rejects.toMatchObject({ issues: [{ path: 'activities.0.event_type' }] });
+      const result = await connection.ingestActivities({ activities: events(30) });
+      expect(result).toMatchObject({ activities: 30 });
+      expect('jobs' in result && result.jobs).toHaveLength(2);
+      await world.startWorker(['ingest']);
+      await stored(30);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it('events go to one partition a UTC day', async () => {
     await world.deps.activities.insert([
       { event_id: 'a', timestamp: at(1_000), source: 'dns', event_type: 'dns_query' },
@@ -323,4 +347,26 @@ describe.each(['postgres', 'clickhouse'] as const)('activity events on %s', (hot
     expect(await world.deps.activities.days()).toEqual([day(0), day(DAY), day(2 * DAY)]);
     expect(await world.deps.activities.count()).toBe(7);
   });
+
+  it.runIf(hotStore === 'postgres')(
+    'an insert into a day whose partition was dropped meanwhile fails transiently, and its retry lands',
+    async () => {
+      const one = (id: string) => [
+        {
+          event_id: id,
+          timestamp: at(1_000),
+          source: 'dns' as const,
+          event_type: 'dns_query' as const,
+        },
+      ];
+      await world.deps.activities.insert(one('first'));
+      const day = at(0).slice(0, 10).replaceAll('-', '');
+      await world.deps.pg.query(`DROP TABLE "${world.config.DATABASE_SCHEMA}".activities_p${day}`);
+      await expect(world.deps.activities.insert(one('second'))).rejects.toBeInstanceOf(
+        TransientError,
+      );
+      expect(await world.deps.activities.insert(one('second'))).toEqual({ written: 1 });
+      expect(await world.deps.activities.count()).toBe(1);
+    },
+  );
 });
