@@ -48,13 +48,16 @@ export const MAX_ACTIVITY_TEXT = 2_048;
 
 // Control characters break logs and the line-oriented exports; no field needs them.
 const CONTROL = /\p{Cc}/u;
+// A surrogate half without its other half (String.prototype.isWellFormed, before ES2024).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const text = (max: number) =>
   z
     .string()
     .trim()
     .min(1)
     .max(max)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+    .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)');
 
 /** An event id: the collector's, unique per source and instant (`evt_123`). */
 const eventId = text(256);
@@ -70,12 +73,23 @@ const fileHash = z
   .toLowerCase()
   .regex(/^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$/, 'an MD5, SHA-1 or SHA-256 in hex');
 
-const attributes = z
-  .record(z.string().max(128), z.unknown())
-  .refine(
-    (value) => JSON.stringify(value).length <= MAX_ACTIVITY_ATTRIBUTES_CHARS,
-    `at most ${MAX_ACTIVITY_ATTRIBUTES_CHARS} characters as JSON`,
-  );
+// In JSON text: an escaped NUL or lone surrogate (not one preceded by an escaping backslash).
+// PostgreSQL's jsonb refuses both, so a record holding one could never be stored.
+const UNSTORABLE_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+const attributes = z.record(z.string().max(128), z.unknown()).superRefine((value, ctx) => {
+  const json = JSON.stringify(value);
+  if (json.length > MAX_ACTIVITY_ATTRIBUTES_CHARS)
+    ctx.addIssue({
+      code: 'custom',
+      message: `at most ${MAX_ACTIVITY_ATTRIBUTES_CHARS} characters as JSON`,
+    });
+  else if (UNSTORABLE_ESCAPE.test(json))
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not contain NUL characters or lone surrogates',
+    });
+});
 
 /**
  * One observed event as collectors send it (seed 000's NormalizedActivity): id, instant,

@@ -310,6 +310,29 @@ describe.each(['postgres', 'clickhouse'] as const)('activity events on %s', (hot
     }
   });
 
+  it('a stored event reads back as it was sent: every optional field, unicode, attributes', async () => {
+    const full = {
+      event_id: 'évt/ü😀 1',
+      timestamp: at(123),
+      source: 'mde' as const,
+      event_type: 'process_start' as const,
+      domain: 'xn--bcher-kva.example',
+      ip: '2001:db8::1',
+      src_ip: '10.0.0.1',
+      dst_ip: '192.0.2.7',
+      url: "https://example.com/a?b=c&d='e'",
+      file_hash: 'd41d8cd98f00b204e9800998ecf8427e',
+      user: 'CORP\\alice',
+      hostname: 'ws-01',
+      process_name: 'powershell.exe',
+      command_line: 'powershell -enc "QQ=="',
+      attributes: { nested: { n: 1.5, list: [1, 'two', null], big: 2 ** 53 }, emoji: '😀' },
+    };
+    await world.deps.activities.insert([full]);
+    const page = await search({ start_time: at(0), end_time: at(1_000) });
+    expect(page.activities).toEqual([full]);
+  });
+
   it('events go to one partition a UTC day', async () => {
     await world.deps.activities.insert([
       { event_id: 'a', timestamp: at(1_000), source: 'dns', event_type: 'dns_query' },

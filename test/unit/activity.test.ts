@@ -47,6 +47,11 @@ describe('activity schema', () => {
     expect(issuesOf({ ...event, attributes: { query_type: 'A' } })).toEqual([]);
     const big = { blob: 'x'.repeat(MAX_ACTIVITY_ATTRIBUTES_CHARS) };
     expect(issuesOf({ ...event, attributes: big })).toEqual(['attributes']);
+    // PostgreSQL's jsonb cannot hold these: refused before anything is enqueued.
+    expect(issuesOf({ ...event, attributes: { q: 'a\u0000b' } })).toEqual(['attributes']);
+    expect(issuesOf({ ...event, attributes: { q: '\ud800' } })).toEqual(['attributes']);
+    expect(issuesOf({ ...event, user: '\udc00x' })).toEqual(['user']);
+    expect(issuesOf({ ...event, attributes: { q: '\\ud800 😀' } })).toEqual([]);
   });
 
   it('a canonical batch keeps the first of duplicates, in (timestamp, event_id, source) order', () => {
