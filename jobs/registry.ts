@@ -8,6 +8,7 @@ import { archiveLockJob } from './archive-lock/definition.js';
 import { retentionCleanupJob } from './retention-cleanup/definition.js';
 import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
 import { batchesSweepJob } from './batches-sweep/definition.js';
+import { detectionsInsertJob } from './detections-insert/definition.js';
 import { activitiesInsertJob } from './activities-insert/definition.js';
 import { required } from './worker-resources.js';
 
@@ -73,6 +74,12 @@ export const JOB_TYPES = [
     (await import('./batches-sweep/handler.js')).createBatchesSweepHandler({
       batches: r.batches,
       jobsExist: required(r, 'jobsExist'),
+    }),
+  ),
+  jobType(detectionsInsertJob, async (r) =>
+    (await import('./detections-insert/handler.js')).createDetectionsInsertHandler({
+      detections: r.detections,
+      batches: r.batches,
     }),
   ),
   jobType(activitiesInsertJob, async (r) =>

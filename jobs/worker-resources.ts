@@ -3,6 +3,7 @@ import type { Spool } from '../src/stores/local/spool.js';
 import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
 import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
+import type { PostgresDetectionStore } from '../src/stores/postgres/detection-store.js';
 import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-store.js';
 import type { HotRetention } from '../src/stores/hot/hot-retention.js';
 import type { HotStore } from '../src/stores/hot/hot-store.js';
@@ -42,6 +43,8 @@ export interface WorkerResources {
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records, staged by producers. */
   readonly batches: PostgresBatchStore;
+  /** Detections (seed 000), in PostgreSQL whatever HOT_STORE says. */
+  readonly detections: PostgresDetectionStore;
   readonly archiveLedger: ArchiveLedger;
   readonly artifactAudit: ArtifactAuditLog;
   /** The spool shared with the api (SPOOL_DIR). */

@@ -38,6 +38,7 @@ export interface AppOptions {
     | 'artifacts'
     | 'metrics'
     | 'idempotency'
+    | 'detections'
     | 'activities'
   >;
   log: Logger;

@@ -34,6 +34,7 @@ export interface ApiRouteDeps {
     | 'metrics'
     | 'idempotency'
     | 'artifacts'
+    | 'detections'
     | 'activities'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;

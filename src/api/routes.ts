@@ -4,6 +4,7 @@ import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
 import { activityRouteTable } from './routes/activities.js';
 import { artifactRouteTable } from './routes/artifacts.js';
+import { detectionRouteTable } from './routes/detections.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
@@ -29,6 +30,7 @@ export function v1RouteTables(
     json: [
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),
+      ...detectionRouteTable(config),
       ...activityRouteTable(config),
       ...iocRouteTable,
       ...watermarkRouteTable,

@@ -22,6 +22,7 @@ import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
+import { PostgresDetectionStore } from '../stores/postgres/detection-store.js';
 import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/schema-version.js';
 import { PostgresWatermarkStore } from '../stores/postgres/watermark-store.js';
 import { RedisIdempotencyStore } from '../stores/redis/idempotency-store.js';
@@ -86,6 +87,8 @@ export interface Stores {
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records (PostgreSQL `job_batches`): iocs.insert batches. */
   readonly batches: PostgresBatchStore;
+  /** Detections (seed 000) and their status history, in PostgreSQL whatever HOT_STORE says. */
+  readonly detections: PostgresDetectionStore;
   readonly iocCache: RedisIocCache;
   /** Idempotency-Key records in the queue Redis (IDEMPOTENCY_TTL_HOURS window). */
   readonly idempotency: RedisIdempotencyStore;
@@ -397,6 +400,7 @@ function withStores(
       activities,
       watermarks: new PostgresWatermarkStore(pool, schema),
       batches: new PostgresBatchStore(pool, schema),
+      detections: new PostgresDetectionStore(pool, schema),
       archiveLedger: new ArchiveLedger(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
@@ -423,6 +427,7 @@ function withStores(
     activities,
     watermarks: new PostgresWatermarkStore(pool, schema),
     batches: new PostgresBatchStore(pool, schema),
+    detections: new PostgresDetectionStore(pool, schema),
     iocCache: iocCacheOver(cacheRedis, config, settings),
     idempotency: new RedisIdempotencyStore(redis, {
       prefix: config.QUEUE_PREFIX,
@@ -444,6 +449,7 @@ function withStores(
       await stores.hotStore.init();
       await stores.watermarks.init();
       await stores.batches.init();
+      await stores.detections.init();
       await stores.activities.init();
       await stores.archiveLedger.init();
       await stores.artifactAudit.init();

@@ -1,26 +1,11 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ACTIVITY_SOURCES } from './activity-source.js';
 import { timestampSchema as timestamp } from './timestamp.js';
 
-/**
- * Where an activity event was observed (seed 000's ActivitySource). The seed names `dns`
- * (ActivitySource.DNS) and collects `mde_logs` (Microsoft Defender for Endpoint); the others
- * are the telemetry an XDR pipeline of that shape obviously ingests, added here, not named by
- * the seed: proxy, firewall, EDR, Sysmon, authentication, e-mail and cloud audit logs.
- */
-export const ACTIVITY_SOURCES = [
-  'dns',
-  'mde',
-  'proxy',
-  'firewall',
-  'edr',
-  'sysmon',
-  'auth',
-  'email',
-  'cloud',
-  'other',
-] as const;
-export type ActivitySource = (typeof ACTIVITY_SOURCES)[number];
+// Where an event was observed: seed 000's ActivitySource, shared with detections (a
+// detection names the source of the activity it matched in).
+export { ACTIVITY_SOURCES, type ActivitySource } from './activity-source.js';
 
 /**
  * What happened (seed 000's ActivityEventType). The seed names `dns_query`

@@ -83,8 +83,11 @@ export const ERROR_CODES = {
   bucket_without_object_lock: permanent(500, 'The archive bucket has no Object Lock.'),
   archive_put_rejected: permanent(500, 'S3 refused an Object Lock PUT.'),
   archive_verification_failed: permanent(500, 'An archived object failed verification.'),
-  // Startup refusals (StartupRefusedError).
-  schema_not_ready: permanent(500, 'The database schema is missing or older than this build.'),
+  // Startup refusals (StartupRefusedError); schema_not_ready also when a table is missing at run time.
+  schema_not_ready: permanent(
+    500,
+    'The database schema is missing or older than this build (or a table of it): run `stowage init`.',
+  ),
   redis_eviction_policy: permanent(500, 'Redis may evict keys, which loses jobs.'),
   unknown_schedule: permanent(500, 'A SCHEDULE_* variable names no scheduled job.'),
   // The one error middleware's answer to the unexpected.

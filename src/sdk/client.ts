@@ -3,6 +3,17 @@ import { JobWaitTimeoutError } from './job-wait-timeout-error.js';
 import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-policy.js';
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import type {
+  DetectionBatch,
+  DetectionIngestFlow,
+  DetectionIngestJobs,
+  DetectionPage,
+  DetectionSearch,
+  DetectionStats,
+  DetectionStatusChanged,
+  DetectionStatusUpdate,
+  DetectionWithHistory,
+} from './detection-types.js';
+import type {
   ActivityBatch,
   ActivityIngestFlowAccepted,
   ActivityIngestJobsAccepted,
@@ -11,7 +22,12 @@ import type {
   ActivityStats,
 } from './activity-types.js';
 import type {
+  ArtifactKind,
+  ArtifactList,
+  ArtifactStats,
   ArtifactTargetInput,
+  CacheInvalidation,
+  CacheStats,
   IngestBatch,
   IngestFlowAccepted,
   IngestJobsAccepted,
@@ -23,7 +39,10 @@ import type {
   JobPayload,
   JobsAccepted,
   JobStatus,
+  PresignedUrl,
   UploadAccepted,
+  WatermarkRewinds,
+  WatermarkRewound,
   WatermarkRun,
   WatermarkView,
 } from './types.js';
@@ -271,6 +290,156 @@ export class StowageClient {
     })) as IocLookup | undefined;
   }
 
+  /** Hits, misses, hit rate and size of the IOC cache (`GET /v1/cache/stats`). */
+  async cacheStats(options: Pick<CallOptions, 'signal'> = {}): Promise<CacheStats> {
+    return (await this.send('GET', '/v1/cache/stats', { signal: options.signal })) as CacheStats;
+  }
+
+  /** Drops an IOC from the cache (`DELETE /v1/cache/iocs/{type}/{value}`); the store keeps it. */
+  async uncacheIoc(
+    type: IocType,
+    value: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<CacheInvalidation> {
+    return (await this.send('DELETE', `/v1/cache/iocs/${seg(type)}/${seg(value)}`, {
+      signal: options.signal,
+    })) as CacheInvalidation;
+  }
+
+  /**
+   * Runs a maintenance job now, outside its schedule (`POST /v1/maintenance/{job}`, admin):
+   * `cache.promote` warms the cache, `retention.cleanup` with `dry_run` reports.
+   */
+  async runMaintenance<N extends JobName>(
+    job: N,
+    payload: JobPayload<N>,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<JobAccepted> {
+    return (await this.send('POST', `/v1/maintenance/${seg(job)}`, {
+      json: payload,
+      signal: options.signal,
+    })) as JobAccepted;
+  }
+
+  /** The artifacts of one request or validation run (`GET /v1/artifacts/{kind}/{id}`). */
+  async listArtifacts(
+    kind: ArtifactKind,
+    id: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ArtifactList> {
+    return (await this.send('GET', `/v1/artifacts/${seg(kind)}/${seg(id)}`, {
+      signal: options.signal,
+    })) as ArtifactList;
+  }
+
+  /** Objects, bytes, oldest and newest per artifact kind (`GET /v1/artifacts/stats`). */
+  async artifactStats(options: Pick<CallOptions, 'signal'> = {}): Promise<ArtifactStats> {
+    return (await this.send('GET', '/v1/artifacts/stats', {
+      signal: options.signal,
+    })) as ArtifactStats;
+  }
+
+  /** A presigned download URL of a stored artifact, valid `expiresIn` seconds (server default otherwise). */
+  async presignArtifact(
+    kind: ArtifactKind,
+    key: string,
+    options: Pick<CallOptions, 'signal'> & { expiresIn?: number } = {},
+  ): Promise<PresignedUrl> {
+    return (await this.send('POST', `/v1/artifacts/${seg(kind)}/presign`, {
+      json: { key, ...(options.expiresIn !== undefined && { expires_in: options.expiresIn }) },
+      signal: options.signal,
+    })) as PresignedUrl;
+  }
+
+  /**
+   * Moves a source's watermark back to an earlier success (`POST …/rewind`, admin), so the
+   * next run collects again from there; the reason is kept in an audit row.
+   */
+  async rewindWatermark(
+    sourceId: string,
+    rewind: { timestamp: Date | string; reason: string },
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<WatermarkRewound> {
+    return (await this.send('POST', `/api/v1/watermarks/${seg(sourceId)}/rewind`, {
+      json: rewind,
+      signal: options.signal,
+    })) as WatermarkRewound;
+  }
+
+  /** The rewinds of a source's watermark, newest first (`GET …/rewinds`). */
+  async listWatermarkRewinds(
+    sourceId: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<WatermarkRewinds> {
+    return (await this.send('GET', `/api/v1/watermarks/${seg(sourceId)}/rewinds`, {
+      signal: options.signal,
+    })) as WatermarkRewinds;
+  }
+
+  /**
+   * Ingests a detector's batch (`POST /v1/ingest/detections`; seed 000's store_detection),
+   * idempotent on detection_id. With a watermark (and `source_id`), one `watermark.commit` flow.
+   */
+  async ingestDetections(
+    batch: DetectionBatch,
+    options: CallOptions = {},
+  ): Promise<DetectionIngestFlow | DetectionIngestJobs> {
+    return (await this.send('POST', '/v1/ingest/detections', {
+      json: batch,
+      ...callOptions(options),
+    })) as DetectionIngestFlow | DetectionIngestJobs;
+  }
+
+  /**
+   * Moves a detection along its workflow (`POST /v1/detections/{id}/status`; seed 000's
+   * update_detection_status). The status it already has is a no-op (`changed: false`); an
+   * impossible move throws a StowageApiError with status 409.
+   */
+  async updateDetectionStatus(
+    detectionId: string,
+    update: DetectionStatusUpdate,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionStatusChanged> {
+    return (await this.send('POST', `/v1/detections/${seg(detectionId)}/status`, {
+      json: update,
+      signal: options.signal,
+    })) as DetectionStatusChanged;
+  }
+
+  /** A detection and its status history (`GET /v1/detections/{id}`), or undefined. */
+  async getDetection(
+    detectionId: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionWithHistory | undefined> {
+    return (await this.send('GET', `/v1/detections/${seg(detectionId)}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as DetectionWithHistory | undefined;
+  }
+
+  /**
+   * One page of detections, newest first (`GET /v1/detections`; seed 000's
+   * search_detections); pass `next_cursor` back as `cursor` for the next.
+   */
+  async searchDetections(
+    search: DetectionSearch = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionPage> {
+    return (await this.send('GET', `/v1/detections${queryOf(search)}`, {
+      signal: options.signal,
+    })) as DetectionPage;
+  }
+
+  /** Counts per severity and status (`GET /v1/detections/stats`), over a window when given. */
+  async detectionStats(
+    window: { since?: Date | string; until?: Date | string } = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DetectionStats> {
+    return (await this.send('GET', `/v1/detections/stats${queryOf(window)}`, {
+      signal: options.signal,
+    })) as DetectionStats;
+  }
+
   /**
    * Sends a batch of activity events (`POST /v1/ingest/activities`, seed 000's
    * store_activities_batch): activities.insert jobs, or with a watermark one flow that
@@ -302,7 +471,7 @@ export class StowageClient {
     search: ActivitySearch = {},
     options: Pick<CallOptions, 'signal'> = {},
   ): Promise<ActivityPage> {
-    return (await this.send('GET', `/v1/activities${activityQuery(search)}`, {
+    return (await this.send('GET', `/v1/activities${queryOf(search)}`, {
       signal: options.signal,
     })) as ActivityPage;
   }
@@ -312,7 +481,7 @@ export class StowageClient {
     window: Pick<ActivitySearch, 'start_time' | 'end_time'> = {},
     options: Pick<CallOptions, 'signal'> = {},
   ): Promise<ActivityStats> {
-    return (await this.send('GET', `/v1/activities/stats${activityQuery(window)}`, {
+    return (await this.send('GET', `/v1/activities/stats${queryOf(window)}`, {
       signal: options.signal,
     })) as ActivityStats;
   }
@@ -397,20 +566,19 @@ function callOptions(options: CallOptions): Pick<Send, 'idempotencyKey' | 'signa
   return { idempotencyKey: options.idempotencyKey, signal: options.signal };
 }
 
-/** A search as a query string (`?source=dns&…`), dates as ISO 8601; empty when nothing is set. */
-function activityQuery(search: ActivitySearch): string {
-  const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(search) as [string, Date | string | number][]) {
-    if (value === undefined) continue;
-    query.set(name, value instanceof Date ? value.toISOString() : String(value));
-  }
-  const text = query.toString();
-  return text === '' ? '' : `?${text}`;
-}
-
 /** A path segment, encoded (a URL IOC's slashes stay inside its segment). */
 function seg(value: string): string {
   return encodeURIComponent(value);
+}
+
+/** A query string of the defined fields (Dates as ISO 8601), or '' when there are none. */
+function queryOf(fields: object): string {
+  const query = new URLSearchParams(
+    Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]): [string, string] => [k, v instanceof Date ? v.toISOString() : String(v)]),
+  ).toString();
+  return query === '' ? '' : `?${query}`;
 }
 
 /** A body per attempt: bytes and factories can be sent again, a one-shot stream only once. */

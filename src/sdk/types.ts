@@ -8,9 +8,19 @@ import type { JOB_DEFINITIONS } from '../../jobs/registry.js';
 import type { ArtifactKind, artifactTargetSchema } from '../domain/artifact.js';
 import type { IocType, iocSchema } from '../domain/ioc.js';
 import type { watermarkPutBodySchema } from '../domain/watermark.js';
-import type { uploadAcceptedSchema } from '../domain/api/artifacts.js';
+import type {
+  artifactListSchema,
+  artifactStatsSchema,
+  presignedUrlSchema,
+  uploadAcceptedSchema,
+} from '../domain/api/artifacts.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
-import type { iocLookupSchema, iocViewSchema } from '../domain/api/iocs.js';
+import type {
+  cacheInvalidationSchema,
+  cacheStatsSchema,
+  iocLookupSchema,
+  iocViewSchema,
+} from '../domain/api/iocs.js';
 import type {
   jobAcceptedSchema,
   jobRefSchema,
@@ -98,6 +108,21 @@ type WithNumericVersion<T> = T extends { kind: 'ta-bundle' }
 
 /** `202` of `POST /v1/artifacts/{kind}`: the spooled upload and its `artifact.upload` job. */
 export type UploadAccepted = z.output<typeof uploadAcceptedSchema>;
+
+/** `200` of `GET /v1/artifacts/{kind}/{id}`: the artifacts of one request or run. */
+export type ArtifactList = z.output<typeof artifactListSchema>;
+
+/** `200` of `GET /v1/artifacts/stats`: objects, bytes, oldest and newest per kind. */
+export type ArtifactStats = z.output<typeof artifactStatsSchema>;
+
+/** `200` of `POST /v1/artifacts/{kind}/presign`: the URL and when it expires. */
+export type PresignedUrl = z.output<typeof presignedUrlSchema>;
+
+/** `200` of `GET /v1/cache/stats`. */
+export type CacheStats = z.output<typeof cacheStatsSchema>;
+
+/** `200` of `DELETE /v1/cache/iocs/{type}/{value}`: whether the IOC was cached. */
+export type CacheInvalidation = z.output<typeof cacheInvalidationSchema>;
 
 /** The body of `PUT /api/v1/watermarks/{source_id}`: one collection run. */
 export type WatermarkRun = z.input<typeof watermarkPutBodySchema>;

@@ -337,7 +337,7 @@ describe.each(['postgres', 'clickhouse'] as const)('activity events on %s', (hot
     await world.deps.activities.insert([
       { event_id: 'a', timestamp: at(1_000), source: 'dns', event_type: 'dns_query' },
       { event_id: 'b', timestamp: at(DAY + 1_000), source: 'dns', event_type: 'dns_query' },
-      { event_id: 'c', timestamp: at(DAY - 1), source: 'auth', event_type: 'logon' },
+      { event_id: 'c', timestamp: at(DAY - 1), source: 'auth_logs', event_type: 'logon' },
     ]);
     const day = (ms: number) => at(ms).slice(0, 10);
     expect(await world.deps.activities.days()).toEqual([day(0), day(DAY)]);

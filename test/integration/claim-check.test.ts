@@ -181,27 +181,24 @@ describe.each(['postgres', 'clickhouse'] as const)('claim-checked ingest on %s',
     );
     expect(await world.deps.batches.count()).toBe(2);
 
-    const dry = await world.producer.enqueue('batches.sweep', { dry_run: true });
-    const dryJob = await eventually(
-      async () => {
-        const job = await Job.fromId(world.queues.get('maintenance'), dry.id);
-        return (await job?.getState()) === 'completed' ? job : undefined;
-      },
-      30_000,
-      'dry sweep',
-    );
+    /** Enqueues a sweep and waits for the completed job. */
+    const sweep = async (payload: { dry_run?: boolean }) => {
+      const { id } = await world.producer.enqueue('batches.sweep', payload);
+      return eventually(
+        async () => {
+          const job = await Job.fromId(world.queues.get('maintenance'), id);
+          return (await job?.getState()) === 'completed' ? job : undefined;
+        },
+        30_000,
+        `sweep ${JSON.stringify(payload)}`,
+      );
+    };
+
+    const dryJob = await sweep({ dry_run: true });
     expect(dryJob.returnvalue).toMatchObject({ dry_run: true, examined: 2, removed: 1 });
     expect(await world.deps.batches.count()).toBe(2);
 
-    const real = await world.producer.enqueue('batches.sweep', {});
-    const realJob = await eventually(
-      async () => {
-        const job = await Job.fromId(world.queues.get('maintenance'), real.id);
-        return (await job?.getState()) === 'completed' ? job : undefined;
-      },
-      30_000,
-      'sweep',
-    );
+    const realJob = await sweep({});
     expect(realJob.returnvalue).toMatchObject({ dry_run: false, examined: 2, removed: 1 });
     expect(await world.deps.batches.count()).toBe(1);
     // The retained job's batch is still there: a retry from the dashboard reads it.

@@ -260,6 +260,64 @@ describe('StowageClient against the api', () => {
     });
   });
 
+  it('lists, counts and presigns artifacts; the presigned URL serves the bytes', async () => {
+    const bytes = randomBytes(10_000);
+    const up = await client.uploadArtifact(
+      { kind: 'sample', request_id: 'sdk-list', filename: 'one.log' },
+      bytes,
+    );
+    await client.waitForJob(up.id, { timeoutMs: 30_000, pollMs: 50 });
+    const list = await client.listArtifacts('sample', 'sdk-list');
+    expect(list).toMatchObject({ kind: 'sample', id: 'sdk-list', bucket: up.bucket });
+    expect(list.artifacts.map((a) => a.key)).toEqual(['samples/sdk-list/one.log']);
+    expect((await client.artifactStats()).sample?.objects).toBeGreaterThanOrEqual(1);
+    const presigned = await client.presignArtifact('sample', up.key, { expiresIn: 60 });
+    expect(presigned).toMatchObject({ kind: 'sample', key: up.key, expires_in: 60 });
+    const res = await fetch(presigned.url);
+    expect(res.status).toBe(200);
+    expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(bytes));
+    const { error } = await rejection(client.presignArtifact('sample', 'tas/x/v1/y.tgz'));
+    expect(error).toMatchObject({ status: 400, errors: [{ path: 'key' }] });
+  });
+
+  it('cache stats count a hit; uncacheIoc drops an IOC from the cache and the store keeps it', async () => {
+    const job = await client.enqueue('iocs.insert', {
+      iocs: [{ ...ioc('SDK-Cached.example.com'), source: 'sdk' }],
+    });
+    await client.waitForJob(job.id, { timeoutMs: 20_000, pollMs: 50 });
+    const before = await client.cacheStats();
+    expect((await client.lookupIoc('domain', 'sdk-cached.example.com'))?.cached).toBe(true);
+    const after = await client.cacheStats();
+    expect(after.hits).toBe(before.hits + 1);
+    expect(await client.uncacheIoc('domain', 'sdk-cached.example.com')).toEqual({
+      type: 'domain',
+      value: 'sdk-cached.example.com',
+      invalidated: true,
+    });
+    const again = await client.lookupIoc('domain', 'sdk-cached.example.com');
+    expect(again).toMatchObject({ cached: false, ioc: { value: 'sdk-cached.example.com' } });
+  });
+
+  it('runMaintenance enqueues a maintenance job; a rewind moves a watermark back and is listed', async () => {
+    const run = await client.runMaintenance('cache.promote', {});
+    expect(run).toMatchObject({ type: 'cache.promote' });
+    expect((await client.waitForJob(run.id, { timeoutMs: 30_000, pollMs: 50 })).state).toBe(
+      'completed',
+    );
+
+    await client.setWatermark('sdk-rewind', {
+      timestamp: '2026-03-01T00:00:00Z',
+      status: 'success',
+    });
+    const rewound = await client.rewindWatermark('sdk-rewind', {
+      timestamp: '2026-02-01T00:00:00Z',
+      reason: 'collector bug, collect again',
+    });
+    expect(rewound.watermark.last_successful_timestamp).toBe('2026-02-01T00:00:00Z');
+    const rewinds = await client.listWatermarkRewinds('sdk-rewind');
+    expect(rewinds.rewinds[0]).toMatchObject({ reason: 'collector bug, collect again' });
+  });
+
   it('waitForJob on a job that fails for good throws JobFailedError with the reason', async () => {
     // An address (no DNS) not on URL_SOURCE_ALLOWLIST: refused for good at the first attempt.
     const job = await client.enqueue('artifact.upload', {

@@ -1,6 +1,7 @@
 import { DatabaseError } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors/index.js';
+import { statusOf } from '../../src/errors/error-codes.js';
 import { classifyPostgresError } from '../../src/stores/postgres/classify-postgres-error.js';
 
 /** A server error as pg's parser builds it (severity FATAL for a terminated connection). */
@@ -41,8 +42,19 @@ describe('classifyPostgresError', () => {
   });
 
   it('a statement the server rejects stays permanent', () => {
-    const classified = classifyPostgresError(serverError('42P01', 'relation "x" does not exist'));
+    const classified = classifyPostgresError(serverError('22P02', 'invalid input syntax'));
     expect(classified).toBeInstanceOf(PermanentError);
     expect(classified.code).toBe('backend_rejected');
   });
+
+  it.each(['42P01', '3F000'])(
+    'a missing table or schema (%s) is the server not initialised: 5xx schema_not_ready',
+    (sqlState) => {
+      const classified = classifyPostgresError(serverError(sqlState, 'does not exist'));
+      expect(classified).toBeInstanceOf(PermanentError);
+      expect(classified.code).toBe('schema_not_ready');
+      expect(statusOf(classified.code)).toBe(500);
+      expect(classified.message).toMatch(/stowage init/);
+    },
+  );
 });

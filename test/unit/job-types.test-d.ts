@@ -28,6 +28,7 @@ describe('the typed handler table', () => {
       | 'retention.cleanup'
       | 'uploads.abort-stale'
       | 'batches.sweep'
+      | 'detections.insert'
       | 'activities.insert'
     >();
   });

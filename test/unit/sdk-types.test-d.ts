@@ -23,6 +23,7 @@ describe('StowageClient types', () => {
       | 'retention.cleanup'
       | 'uploads.abort-stale'
       | 'batches.sweep'
+      | 'detections.insert'
       | 'activities.insert'
     >();
   });

@@ -14,6 +14,9 @@ const PERMANENT_CODES = new Set([
 // Overload and timeouts: the server is there but cannot take the work now.
 const BUSY_CODES = new Set([159, 160, 202, 241, 252, 394]);
 
+// UNKNOWN_TABLE, UNKNOWN_DATABASE: `stowage init` has not run (or a table was dropped).
+const SCHEMA_MISSING_CODES = new Set([60, 81]);
+
 // The server (or one it talks to) cannot be reached.
 const UNAVAILABLE_CODES = new Set([203, 209, 210, 279, 425]);
 
@@ -70,6 +73,14 @@ export function classifyClickHouseError(err: unknown): PermanentError | Transien
     return new TransientError(
       'backend_busy',
       `ClickHouse busy, retry: ${summary}`,
+      context,
+      options,
+    );
+  }
+  if (SCHEMA_MISSING_CODES.has(code)) {
+    return new PermanentError(
+      'schema_not_ready',
+      `ClickHouse has no such table or database, run \`stowage init\`: ${summary}`,
       context,
       options,
     );

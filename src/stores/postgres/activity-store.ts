@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { StoredActivity } from '../../domain/activity.js';
 import type { StagedBatch } from '../../domain/staged-batch.js';
 import { UTC_DAY_MS, utcDayOf } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
 import type { ActivityCount, ActivityQuery, ActivityStore } from '../hot/activity-store.js';
-import { batchTableOf, checkStaged } from './batch-store.js';
+import { batchTableOf, readStagedBody } from './batch-store.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 
@@ -174,25 +173,12 @@ export class PostgresActivityStore implements ActivityStore {
   }
 
   private async loadStaged(jobId: string, batch: StagedBatch): Promise<StoredActivity[]> {
-    let rows: { body: string; records: number }[];
     try {
-      ({ rows } = await this.pool.query(
-        `SELECT body, records FROM ${this.batchTable} WHERE job_id = $1 AND digest = $2`,
-        [jobId, batch.digest],
-      ));
+      const body = await readStagedBody(this.pool, this.batchTable, jobId, batch);
+      return JSON.parse(body) as StoredActivity[];
     } catch (err) {
       throw classifyPostgresError(err);
     }
-    const row = rows[0];
-    checkStaged(
-      jobId,
-      batch,
-      row && {
-        records: row.records,
-        intact: createHash('sha256').update(row.body).digest('hex') === batch.digest,
-      },
-    );
-    return JSON.parse(row!.body) as StoredActivity[];
   }
 
   /**

@@ -26,6 +26,10 @@ const PERMANENT_CLASSES = new Set([
 // intervention (admin shutdown, cancelled statement), system errors.
 const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58']);
 
+// "relation does not exist", "schema does not exist": `stowage init` has not run on this
+// schema (or someone dropped a table) — the server's state, not the request, is wrong.
+const SCHEMA_MISSING_CODES = new Set(['42P01', '3F000']);
+
 // Serialization failures, deadlocks and lock timeouts: retrying is the documented remedy.
 const BUSY_CODES = new Set(['40001', '40P01', '55P03', '55006']);
 
@@ -67,6 +71,14 @@ export function classifyPostgresError(err: unknown): PermanentError | TransientE
     return new TransientError(
       'backend_busy',
       `PostgreSQL conflict, retry (${sqlState}): ${message}`,
+      context,
+      options,
+    );
+  }
+  if (SCHEMA_MISSING_CODES.has(sqlState)) {
+    return new PermanentError(
+      'schema_not_ready',
+      `PostgreSQL schema is missing a table or schema (${sqlState}), run \`stowage init\`: ${message}`,
       context,
       options,
     );

@@ -12,7 +12,7 @@ import type {
   UpsertResult,
   WindowDay,
 } from '../hot/hot-store.js';
-import { batchTableOf, checkStaged } from './batch-store.js';
+import { batchTableOf, readStagedBody } from './batch-store.js';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -196,17 +196,8 @@ export class PostgresHotStore implements HotStore {
       // The body comes back to this process and goes in as one array parameter per column:
       // measured faster than PostgreSQL parsing the JSON itself (jsonb_to_recordset cost
       // 6 ms per 1,000 records, more than the merge).
-      const { rows: found } = await client.query<{ body: string; records: number }>(
-        `SELECT body, records FROM ${this.batchTable} WHERE job_id = $1 AND digest = $2`,
-        [jobId, batch.digest],
-      );
-      const staged = found[0];
-      checkStaged(
-        jobId,
-        batch,
-        staged && { records: staged.records, intact: digestOf(staged.body) === batch.digest },
-      );
-      const records = JSON.parse(staged!.body) as StagedRecord[];
+      const body = await readStagedBody(client, this.batchTable, jobId, batch);
+      const records = JSON.parse(body) as StagedRecord[];
       // Sorted by key in byte order, so concurrent merges of overlapping batches lock rows
       // in the same order and cannot deadlock each other. Only hot rows come back whole; of
       // the others, only the key of one that existed (it may be cached and stopped being hot).
@@ -462,10 +453,6 @@ interface StagedRecord {
 /** A PostgreSQL array literal of strings (`{"a","b\\"c"}`), cast with ::text[] in SQL. */
 function arrayLiteral(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
-}
-
-function digestOf(body: string): string {
-  return createHash('sha256').update(body).digest('hex');
 }
 
 /** A row mergeStaged returns: whole when hot, else only its key. */
