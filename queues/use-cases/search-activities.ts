@@ -25,11 +25,9 @@ const window = {
   start_time: unboundedTimestampSchema
     .optional()
     .meta({ description: `Inclusive; default end_time minus 24 hours` }),
-  end_time: unboundedTimestampSchema
-    .optional()
-    .meta({
-      description: `Exclusive; default now. At most ${MAX_ACTIVITY_WINDOW_DAYS} days after start_time`,
-    }),
+  end_time: unboundedTimestampSchema.optional().meta({
+    description: `Exclusive; default now. At most ${MAX_ACTIVITY_WINDOW_DAYS} days after start_time`,
+  }),
 };
 
 /** The query of `GET /v1/activities` (seed 000's search_activities(source, start_time, limit)). */
