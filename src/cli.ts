@@ -155,6 +155,7 @@ async function main(argv: string[]): Promise<void> {
     case 'resume':
     case 'counts':
     case 'watermarks':
+    case 'config':
     case 'run':
     case 'schedules': {
       const { runOperatorCommand } = await import('./cli/operator.js');

@@ -1,5 +1,6 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
+import { parseCidrList, type NetworkCidr } from './domain/network-cidr.js';
 
 /** Every queue Stowage serves, in the order the worker starts them. */
 export const QUEUE_NAMES = ['ingest', 'cache', 'artifacts', 'archive', 'maintenance'] as const;
@@ -486,6 +487,17 @@ export const configSchema = z.object({
     .default(256)
     .describe(
       'Most connections one client address holds open at once; one more is answered 503 and closed. 0 turns the cap off (behind a proxy every client has its address).',
+    ),
+  WATERMARK_OPEN_CIDRS: z
+    .string()
+    .transform((raw, ctx): NetworkCidr[] => {
+      const { cidrs, problems } = parseCidrList(raw);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message });
+      return cidrs;
+    })
+    .default([])
+    .describe(
+      "Networks (IPv4/IPv6 CIDRs, comma-separated) whose clients may call GET/PUT /api/v1/watermarks/{source_id} and GET /status without an API key (seed 001's client). Empty: off. Matched on the socket address.",
     ),
   API_PUBLIC_URL: url(['http:', 'https:'])
     .optional()

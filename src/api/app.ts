@@ -10,7 +10,7 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
-import { authenticate } from '../http/auth.js';
+import { authenticateOrOpen } from './open-watermark-access.js';
 import { authorizeRoute } from './route-access.js';
 import { closeUnreadBody } from '../http/unread-body.js';
 import {
@@ -39,6 +39,7 @@ export interface AppOptions {
     | 'metrics'
     | 'idempotency'
     | 'detections'
+    | 'configStore'
     | 'activities'
   >;
   log: Logger;
@@ -110,7 +111,13 @@ export function createApp(options: AppOptions): Express {
   }
 
   const v1 = express.Router();
-  v1.use(authenticate(config.API_KEYS));
+  // With WATERMARK_OPEN_CIDRS set, seed 001's keyless client reaches its routes from those networks.
+  v1.use(
+    authenticateOrOpen(config.API_KEYS, {
+      openCidrs: config.WATERMARK_OPEN_CIDRS,
+      document: openApi,
+    }),
+  );
   // The scope each route needs, from the route table's metadata (the OpenAPI document), is
   // checked here, before any body parser: a refused body is never read.
   v1.use(authorizeRoute(openApi));

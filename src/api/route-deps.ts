@@ -2,6 +2,7 @@ import type { Root } from '../composition/root.js';
 import type { ArtifactKind } from '../domain/artifact.js';
 import type { CountableQueue } from '../metrics.js';
 import type { Spool } from '../stores/local/spool.js';
+import type { PostgresConfigStore } from '../stores/postgres/config-store.js';
 import type { WatermarkStore } from '../stores/postgres/watermark-store.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
@@ -38,6 +39,7 @@ export interface ApiRouteDeps {
     | 'activities'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
+    configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;
   };
   /** The queues whose depths a metrics scrape reports. */
   queues: () => readonly CountableQueue[];

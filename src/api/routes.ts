@@ -5,6 +5,7 @@ import type { ApiRouteDeps } from './route-deps.js';
 import { activityRouteTable } from './routes/activities.js';
 import { artifactRouteTable } from './routes/artifacts.js';
 import { detectionRouteTable } from './routes/detections.js';
+import { configRouteTable } from './routes/config.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
@@ -12,6 +13,7 @@ import { jobRouteTable } from './routes/jobs.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
+import { statusRouteTable } from './routes/status.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
 
 /** The public rows, served before the dashboard and without a key. */
@@ -35,6 +37,8 @@ export function v1RouteTables(
       ...iocRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),
+      ...configRouteTable,
+      ...statusRouteTable,
     ],
   };
 }

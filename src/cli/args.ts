@@ -4,6 +4,7 @@ import { QUEUE_NAMES, type QueueName } from '../config.js';
 import { unboundedTimestampSchema } from '../domain/timestamp.js';
 import { rewindActorNameSchema, rewindReasonSchema, sourceIdSchema } from '../domain/watermark.js';
 import { idempotencyKeySchema } from '../domain/idempotency-key.js';
+import { parseConfigArgs, type ConfigCommand } from './config-args.js';
 import { UsageError } from './usage-error.js';
 
 /** An operator command, parsed and checked; what is left to check needs a backend. */
@@ -35,7 +36,8 @@ export type OperatorCommand =
       /** Go back to an earlier timestamp (with a reason, audited); set only with --rewind. */
       rewind?: { reason: string; by?: string | undefined } | undefined;
       json: boolean;
-    };
+    }
+  | ConfigCommand;
 
 /** What `stowage run` was asked. */
 export interface RunOptions {
@@ -176,6 +178,8 @@ export function parseOperatorArgs(command: string, args: string[]): OperatorComm
     }
     case 'watermarks':
       return parseWatermarks(args);
+    case 'config':
+      return parseConfigArgs(args);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -9,6 +9,7 @@ import {
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { enqueueCommand, retryAllCommand, retryCommand, statusCommand } from './job-commands.js';
 import { openOperatorContext, type CliIo, type OperatorContext } from './operator-context.js';
+import { configCommand } from './config-commands.js';
 import { countsCommand, pauseCommand } from './queue-commands.js';
 import { runCommand } from './run-command.js';
 import { schedulesCommand } from './schedule-commands.js';
@@ -24,6 +25,7 @@ export const OPERATOR_COMMAND_NAMES = [
   'resume',
   'counts',
   'watermarks',
+  'config',
   'run',
   'schedules',
 ] as const;
@@ -49,7 +51,9 @@ export async function runOperatorCommand(
     const ctx = openOperatorContext(config(), io);
     try {
       // Watermarks live in PostgreSQL only; every other command needs the queue Redis.
-      if (!parsed.command.startsWith('watermarks')) await ctx.requireRedis();
+      if (!parsed.command.startsWith('watermarks') && !parsed.command.startsWith('config')) {
+        await ctx.requireRedis();
+      }
       return await dispatch(ctx, parsed);
     } finally {
       await ctx.close();
@@ -88,5 +92,9 @@ function dispatch(ctx: OperatorContext, cmd: OperatorCommand): Promise<ExitCode>
       return watermarksGetCommand(ctx, cmd);
     case 'watermarks-set':
       return watermarksSetCommand(ctx, cmd);
+    case 'config-get':
+    case 'config-set':
+    case 'config-list':
+      return configCommand(ctx, cmd);
   }
 }

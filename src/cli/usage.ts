@@ -51,6 +51,11 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
                            read or move a collector watermark (forward only;
                            --force creates a source's first one; --rewind goes
                            back, audited with the reason and --by or the OS user)
+  config get <key> [--version N]
+  config set <key> --value JSON [--version N] [--by NAME]
+  config list [--cursor KEY] [--limit N]
+                           read or write the configuration store (set names the
+                           version it replaces, 0 or none for a new key)
   run <job> [--dry-run] [--payload JSON] [--report FILE] [--no-wait]
 ${described(`run a maintenance job now (${RUNNABLE}), show its progress and print its report; --dry-run changes nothing`)}
   schedules [--json]       each scheduled job, its SCHEDULE_ variable and its cron (UTC)

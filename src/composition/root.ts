@@ -23,6 +23,7 @@ import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
 import { PostgresDetectionStore } from '../stores/postgres/detection-store.js';
+import { PostgresConfigStore } from '../stores/postgres/config-store.js';
 import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/schema-version.js';
 import { PostgresWatermarkStore } from '../stores/postgres/watermark-store.js';
 import { RedisIdempotencyStore } from '../stores/redis/idempotency-store.js';
@@ -102,6 +103,8 @@ export interface Stores {
   readonly archiveLedger: ArchiveLedger;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
   readonly sampleRetention: SampleRetention;
+  /** Versioned configuration values (PostgreSQL `config_entries`, whatever HOT_STORE is). */
+  readonly configStore: PostgresConfigStore;
 }
 
 /** The start checks of a process that reads the stores. */
@@ -438,6 +441,7 @@ function withStores(
     wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
     archiveLedger: new ArchiveLedger(pool, schema),
     sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
+    configStore: new PostgresConfigStore(pool, schema),
   };
   const clients: BackendClients = { cacheRedis, pg: pool, clickhouse, s3 };
   const full: InitRoot = {
@@ -453,6 +457,7 @@ function withStores(
       await stores.activities.init();
       await stores.archiveLedger.init();
       await stores.artifactAudit.init();
+      await stores.configStore.init();
       await stores.artifacts.ensureBuckets();
       // Last: a process start takes the recorded version as proof that all of the above exists.
       await schemaVersion.record();

@@ -11,6 +11,8 @@ export interface Problem {
   detail: string;
   code: ErrorCode;
   errors?: FieldIssue[];
+  /** A stale configuration write (409): the key's current version. */
+  current_version?: number;
 }
 
 const TITLES: Record<number, string> = {

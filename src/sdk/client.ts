@@ -28,6 +28,8 @@ import type {
   ArtifactTargetInput,
   CacheInvalidation,
   CacheStats,
+  ConfigEntryView,
+  ConfigList,
   IngestBatch,
   IngestFlowAccepted,
   IngestJobsAccepted,
@@ -40,6 +42,7 @@ import type {
   JobsAccepted,
   JobStatus,
   PresignedUrl,
+  ServiceStatus,
   UploadAccepted,
   WatermarkRewinds,
   WatermarkRewound,
@@ -290,7 +293,57 @@ export class StowageClient {
     })) as IocLookup | undefined;
   }
 
-  /** Hits, misses, hit rate and size of the IOC cache (`GET /v1/cache/stats`). */
+  /**
+   * A configuration key's value (`GET /v1/config/{key}`): the current version, or the one
+   * asked for; undefined when the key (or that version) does not exist.
+   */
+  async getConfig(
+    key: string,
+    options: { version?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<ConfigEntryView | undefined> {
+    const query = options.version === undefined ? '' : `?version=${options.version}`;
+    return (await this.send('GET', `/v1/config/${seg(key)}${query}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as ConfigEntryView | undefined;
+  }
+
+  /**
+   * Writes a configuration value (`PUT /v1/config/{key}`, admin scope) as the version after
+   * `version` (0 or absent: create the key). A stale version throws a StowageApiError with
+   * status 409 whose `problem.current_version` is the version to name.
+   */
+  async setConfig(
+    key: string,
+    value: unknown,
+    options: { version?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<ConfigEntryView> {
+    return (await this.send('PUT', `/v1/config/${seg(key)}`, {
+      json: { value, ...(options.version === undefined ? {} : { version: options.version }) },
+      signal: options.signal,
+    })) as ConfigEntryView;
+  }
+
+  /** One page of configuration keys with their versions (`GET /v1/config`); follow `next_cursor`. */
+  async listConfig(
+    options: { cursor?: string; limit?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<ConfigList> {
+    const query = new URLSearchParams();
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    const qs = query.size > 0 ? `?${query.toString()}` : '';
+    return (await this.send('GET', `/v1/config${qs}`, { signal: options.signal })) as ConfigList;
+  }
+
+  /** The service's status (`GET /status`, read scope): healthy or degraded, backends, queues. */
+  async status(options: Pick<CallOptions, 'signal'> = {}): Promise<ServiceStatus> {
+    return (await this.send('GET', '/status', { signal: options.signal })) as ServiceStatus;
+  }
+
+  /**
+   * The IOC cache's statistics (`GET /v1/cache/stats`, read scope), under Stowage's names and
+   * seed 000's: `hit_rate` a percent, `ioc_keys`, `used_memory`, …
+   */
   async cacheStats(options: Pick<CallOptions, 'signal'> = {}): Promise<CacheStats> {
     return (await this.send('GET', '/v1/cache/stats', { signal: options.signal })) as CacheStats;
   }

@@ -12,6 +12,8 @@ export interface ProblemBody {
   detail?: string;
   code?: string;
   errors?: ProblemField[];
+  /** A stale `PUT /v1/config/{key}` (409): the version the write must name. */
+  current_version?: number;
 }
 
 /**

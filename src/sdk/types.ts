@@ -14,6 +14,8 @@ import type {
   presignedUrlSchema,
   uploadAcceptedSchema,
 } from '../domain/api/artifacts.js';
+import type { configEntryViewSchema, configListSchema } from '../domain/api/config-entries.js';
+import type { serviceStatusSchema } from '../domain/api/status.js';
 import type { ingestFlowAcceptedSchema, ingestJobsAcceptedSchema } from '../domain/api/ingest.js';
 import type {
   cacheInvalidationSchema,
@@ -118,9 +120,6 @@ export type ArtifactStats = z.output<typeof artifactStatsSchema>;
 /** `200` of `POST /v1/artifacts/{kind}/presign`: the URL and when it expires. */
 export type PresignedUrl = z.output<typeof presignedUrlSchema>;
 
-/** `200` of `GET /v1/cache/stats`. */
-export type CacheStats = z.output<typeof cacheStatsSchema>;
-
 /** `200` of `DELETE /v1/cache/iocs/{type}/{value}`: whether the IOC was cached. */
 export type CacheInvalidation = z.output<typeof cacheInvalidationSchema>;
 
@@ -132,3 +131,15 @@ export type IocView = z.output<typeof iocViewSchema>;
 
 /** `GET /v1/iocs/{type}/{value}`: whether the Redis cache answered, and the IOC. */
 export type IocLookup = z.output<typeof iocLookupSchema>;
+
+/** `200` of `GET /v1/config/{key}` and of `PUT`: one version of a configuration key. */
+export type ConfigEntryView = z.output<typeof configEntryViewSchema>;
+
+/** `200` of `GET /v1/config`: a page of keys with their current versions. */
+export type ConfigList = z.output<typeof configListSchema>;
+
+/** `200` of `GET /status`: seed 001's `status`, then each backend and each queue. */
+export type ServiceStatus = z.output<typeof serviceStatusSchema>;
+
+/** `200` of `GET /v1/cache/stats`: Stowage's names and seed 000's (`hit_rate` a percent). */
+export type CacheStats = z.output<typeof cacheStatsSchema>;

@@ -23,12 +23,25 @@ export const cacheInvalidationSchema = z.strictObject({
   invalidated: z.boolean(),
 });
 
-/** `200` of `GET /v1/cache/stats`: counters and size of the IOC cache. */
+/**
+ * `200` of `GET /v1/cache/stats`: counters and size of the IOC cache, under Stowage's names
+ * and seed 000's (`hit_rate` as a percent, `ioc_keys`, `total_keys`, `used_memory`,
+ * `connected_clients`).
+ */
 export const cacheStatsSchema = z.strictObject({
   hits: z.int(),
   misses: z.int(),
-  hit_rate: z.number(),
+  hit_rate: z.number().describe('Hits as a percent of look-ups, 0..100 (seed 000).'),
+  hit_ratio: z.number().describe('Hits as a fraction of look-ups, 0..1.'),
   keys: z.int().describe('Cached indicators whose TTL has not run out.'),
+  ioc_keys: z.int().describe("The same count under seed 000's name."),
+  total_keys: z.int().describe("Every key in the cache Redis's database (DBSIZE)."),
+  used_memory: z
+    .string()
+    .nullable()
+    .describe("Redis's used_memory_human; null if INFO is refused."),
+  used_memory_bytes: z.int().nullable().describe("Redis's used_memory in bytes."),
+  connected_clients: z.int().nullable().describe("Redis's connected_clients."),
 });
 
 /** `GET /v1/iocs/{type}/{value}`'s answer. */

@@ -15,4 +15,8 @@ export const problemSchema = z.strictObject({
     'x-stowage-error-codes': ERROR_CODES,
   }),
   errors: z.array(fieldIssueSchema).describe('Each failing field of a bad request.').optional(),
+  current_version: z
+    .int()
+    .describe('A stale write (409 of PUT /v1/config/{key}): the version to name (0: no such key).')
+    .optional(),
 });

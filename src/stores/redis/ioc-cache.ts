@@ -5,9 +5,22 @@ import type { IocType, StoredIoc } from '../../domain/ioc.js';
 export interface CacheStats {
   hits: number;
   misses: number;
+  /** Hits as a percent of look-ups, 0..100 (seed 000's `hit_rate`); 0 before any look-up. */
   hit_rate: number;
+  /** Hits as a fraction of look-ups, 0..1. */
+  hit_ratio: number;
   /** Cached indicators whose TTL has not run out (from the expiry index, not a SCAN). */
   keys: number;
+  /** The same count under seed 000's name. */
+  ioc_keys: number;
+  /** Every key in the cache Redis's database (DBSIZE; queue keys too when it is the queue Redis). */
+  total_keys: number;
+  /** Redis's `used_memory_human` (`2.5M`), as seed 000 shows it; null when INFO is refused. */
+  used_memory: string | null;
+  /** Redis's `used_memory` in bytes; null when INFO is refused. */
+  used_memory_bytes: number | null;
+  /** Redis's `connected_clients`; null when INFO is refused. */
+  connected_clients: number | null;
 }
 
 type CachedJson = Omit<StoredIoc, 'first_seen' | 'last_seen'> & {
@@ -135,24 +148,51 @@ export class RedisIocCache {
   }
 
   /**
-   * Hits, misses, hit rate and the number of cached indicators: two commands whatever the
-   * cache holds (an HGETALL and a script doing a ZCOUNT and a bounded prune).
+   * Hits, misses, hit rate, the number of cached indicators and the server's memory and
+   * clients (seed 000's get_cache_stats names): one pipeline of constant cost whatever the
+   * cache holds (an HGETALL, a script doing a ZCOUNT and a bounded prune, DBSIZE, INFO).
    */
   async stats(): Promise<CacheStats> {
-    const [[countersErr, counters], [countErr, count]] = ((await this.redis
-      .pipeline()
-      .hgetall(this.statsKey)
-      .eval(COUNT_SCRIPT, 1, this.indexKey, PRUNE_BATCH)
-      .exec()) ?? []) as [[Error | null, Record<string, string>], [Error | null, number]];
-    if (countersErr) throw countersErr;
-    if (countErr) throw countErr;
+    const results =
+      (await this.redis
+        .pipeline()
+        .hgetall(this.statsKey)
+        .eval(COUNT_SCRIPT, 1, this.indexKey, PRUNE_BATCH)
+        .dbsize()
+        .info('memory')
+        .info('clients')
+        .exec()) ?? [];
+    const [counters, count, dbsize] = [0, 1, 2].map((i) => {
+      const [err, value] = results[i] ?? [new Error('no answer'), undefined];
+      if (err) throw err;
+      return value;
+    }) as [Record<string, string>, number, number];
+    // A managed Redis may refuse INFO: the server fields are then null, the counts stand.
+    const info = [3, 4]
+      .map((i) => {
+        const [err, text] = results[i] ?? [null, ''];
+        return !err && typeof text === 'string' ? text : '';
+      })
+      .join('\n');
+    const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+    const number = (name: string) => {
+      const value = Number(field(name) ?? NaN);
+      return Number.isFinite(value) ? value : null;
+    };
     const hits = Number(counters.hits ?? 0);
     const misses = Number(counters.misses ?? 0);
+    const total = hits + misses;
     return {
       hits,
       misses,
-      hit_rate: hits + misses === 0 ? 0 : hits / (hits + misses),
+      hit_rate: total === 0 ? 0 : (hits * 100) / total,
+      hit_ratio: total === 0 ? 0 : hits / total,
       keys: Number(count),
+      ioc_keys: Number(count),
+      total_keys: Number(dbsize),
+      used_memory: field('used_memory_human') ?? null,
+      used_memory_bytes: number('used_memory'),
+      connected_clients: number('connected_clients'),
     };
   }
 }
