@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { startServices } from '../test/helpers/services.js';
 import { goalCell, machineFacts, markdownTable, type Section } from './lib/report.js';
+import { activityIngest } from './scenarios/activity-ingest.js';
 import { apiEnqueue } from './scenarios/api-enqueue.js';
 import { archiveRetention } from './scenarios/archive-retention.js';
 import { artifactUpload } from './scenarios/artifact-upload.js';
@@ -48,6 +49,18 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
       perRequest: 1_000,
       concurrency: 4,
       rounds: quick ? 1 : 3,
+    }),
+  'activity-ingest-postgres': () =>
+    activityIngest('postgres', {
+      events: quick ? 20_000 : 200_000,
+      perRequest: 1_000,
+      concurrency: 4,
+    }),
+  'activity-ingest-clickhouse': () =>
+    activityIngest('clickhouse', {
+      events: quick ? 20_000 : 100_000,
+      perRequest: 1_000,
+      concurrency: 4,
     }),
   'artifact-upload': () => artifactUpload({ sizeMiB: quick ? 64 : 1024, runs: quick ? 1 : 3 }),
   'artifact-upload-small': () => artifactUpload({ sizeMiB: quick ? 16 : 256, runs: 1 }),

@@ -9,6 +9,7 @@ import { retentionCleanupJob } from './retention-cleanup/definition.js';
 import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
 import { batchesSweepJob } from './batches-sweep/definition.js';
 import { detectionsInsertJob } from './detections-insert/definition.js';
+import { activitiesInsertJob } from './activities-insert/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -79,6 +80,12 @@ export const JOB_TYPES = [
   jobType(detectionsInsertJob, async (r) =>
     (await import('./detections-insert/handler.js')).createDetectionsInsertHandler({
       detections: r.detections,
+      batches: r.batches,
+    }),
+  ),
+  jobType(activitiesInsertJob, async (r) =>
+    (await import('./activities-insert/handler.js')).createActivitiesInsertHandler({
+      activities: r.activities,
       batches: r.batches,
     }),
   ),

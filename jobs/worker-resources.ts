@@ -8,6 +8,7 @@ import type { PostgresDetectionStore } from '../src/stores/postgres/detection-st
 import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-store.js';
 import type { HotRetention } from '../src/stores/hot/hot-retention.js';
 import type { HotStore } from '../src/stores/hot/hot-store.js';
+import type { ActivityStore } from '../src/stores/hot/activity-store.js';
 import type { RedisIocCache } from '../src/stores/redis/ioc-cache.js';
 import type { S3ArtifactStore } from '../src/stores/s3/artifact-store.js';
 import type { SampleRetention } from '../src/stores/s3/sample-retention.js';
@@ -38,6 +39,8 @@ export interface WorkerResources {
   readonly settings: JobSettings;
   readonly hotStore: HotStore;
   readonly hotRetention: HotRetention;
+  /** Activity events on the hot backend. */
+  readonly activities: ActivityStore;
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records, staged by producers. */
   readonly batches: PostgresBatchStore;

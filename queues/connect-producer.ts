@@ -11,6 +11,11 @@ import {
   type IngestLimits,
   type IngestResult,
 } from './use-cases/ingest-iocs.js';
+import {
+  ingestActivities,
+  type ActivityIngestResult,
+  type IngestActivitiesInput,
+} from './use-cases/ingest-activities.js';
 
 /** The api's defaults of INGEST_MAX_IOCS and INGEST_CHUNK_SIZE. */
 const DEFAULT_INGEST_LIMITS: IngestLimits = { maxIocs: 10_000, chunkSize: 1_000 };
@@ -48,6 +53,11 @@ export interface ProducerConnection {
    * every insert; the same key (default: the batch's digest) and batch enqueue nothing twice.
    */
   ingestIocs: (input: IngestIocsInput) => Promise<IngestResult>;
+  /**
+   * What `POST /v1/ingest/activities` does, in-process (seed 000's store_activities_batch),
+   * with the same limits as ingestIocs.
+   */
+  ingestActivities: (input: IngestActivitiesInput) => Promise<ActivityIngestResult>;
   close: () => Promise<void>;
 }
 
@@ -82,5 +92,11 @@ export async function connectProducer(
     throw err;
   }
   const limits = { ...DEFAULT_INGEST_LIMITS, ...options.ingest };
-  return { producer, ingestIocs: (input) => ingestIocs(producer, limits, input), close };
+  const activityLimits = { maxActivities: limits.maxIocs, chunkSize: limits.chunkSize };
+  return {
+    producer,
+    ingestIocs: (input) => ingestIocs(producer, limits, input),
+    ingestActivities: (input) => ingestActivities(producer, activityLimits, input),
+    close,
+  };
 }

@@ -42,6 +42,7 @@ export interface AppOptions {
     | 'detections'
     | 'configStore'
     | 'archivedIocs'
+    | 'activities'
   >;
   log: Logger;
   registry: JobRegistry;

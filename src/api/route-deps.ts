@@ -40,6 +40,7 @@ export interface ApiRouteDeps {
     | 'detections'
     | 'artifactDeletions'
     | 'archivedIocs'
+    | 'activities'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Route } from './route.js';
 import type { ApiRouteDeps } from './route-deps.js';
+import { activityRouteTable } from './routes/activities.js';
 import { artifactRouteTable } from './routes/artifacts.js';
 import { detectionRouteTable } from './routes/detections.js';
 import { configRouteTable } from './routes/config.js';
@@ -33,6 +34,7 @@ export function v1RouteTables(
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),
       ...detectionRouteTable(config),
+      ...activityRouteTable(config),
       ...iocRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),

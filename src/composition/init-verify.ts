@@ -47,8 +47,9 @@ export const POSTGRES_TABLES = [
   'archive_index',
 ] as const;
 
-/** The ClickHouse hot-store table (HOT_STORE=clickhouse). */
-const CLICKHOUSE_TABLE = 'ioc_sightings';
+/** The hot store's own tables: PostgreSQL's when HOT_STORE=postgres, else ClickHouse's. */
+export const POSTGRES_HOT_TABLES = ['iocs', 'activities'] as const;
+export const CLICKHOUSE_TABLES = ['ioc_sightings', 'activities'] as const;
 
 type VerifyRoot = Pick<InitRoot, 'config' | 'settings' | 'pg' | 'clickhouse' | 's3'>;
 
@@ -105,7 +106,7 @@ async function postgresChecks(root: VerifyRoot): Promise<InitCheck[]> {
     );
     const present = new Set(rows.map((r) => r.table_name));
     const wanted: string[] = [...POSTGRES_TABLES];
-    if (root.config.HOT_STORE === 'postgres') wanted.push('iocs');
+    if (root.config.HOT_STORE === 'postgres') wanted.push(...POSTGRES_HOT_TABLES);
     for (const table of wanted) {
       out.push(
         present.has(table)
@@ -126,16 +127,19 @@ async function postgresChecks(root: VerifyRoot): Promise<InitCheck[]> {
 async function clickhouseChecks(root: VerifyRoot): Promise<InitCheck[]> {
   if (root.config.HOT_STORE !== 'clickhouse') return [];
   const database = root.config.CLICKHOUSE_DATABASE;
-  const what = `clickhouse table ${database}.${CLICKHOUSE_TABLE}`;
-  try {
-    await checkClickHouseTable(root.clickhouse, database, CLICKHOUSE_TABLE);
-    return [{ what, state: 'ok', detail: 'exists' }];
-  } catch (err) {
-    if (err instanceof SchemaNotReadyError) {
-      return [{ what, state: 'missing', detail: 'init would create it (and its database)' }];
+  const checks = CLICKHOUSE_TABLES.map(async (table): Promise<InitCheck> => {
+    const what = `clickhouse table ${database}.${table}`;
+    try {
+      await checkClickHouseTable(root.clickhouse, database, table);
+      return { what, state: 'ok', detail: 'exists' };
+    } catch (err) {
+      if (err instanceof SchemaNotReadyError) {
+        return { what, state: 'missing', detail: 'init would create it (and its database)' };
+      }
+      return { what, state: 'error', detail: message(err) };
     }
-    return [{ what, state: 'error', detail: message(err) }];
-  }
+  });
+  return Promise.all(checks);
 }
 
 /** Whether a bucket exists (HeadBucket: 404 is no, 403 another owner's, anything else thrown). */

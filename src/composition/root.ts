@@ -14,6 +14,8 @@ import { StartupRefusedError } from '../errors/index.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { createHotBackend } from '../stores/hot/create-hot-backend.js';
+import { createActivityStore } from '../stores/hot/create-activity-store.js';
+import type { ActivityStore } from '../stores/hot/activity-store.js';
 import type { HotRetention } from '../stores/hot/hot-retention.js';
 import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
@@ -84,6 +86,8 @@ export interface Stores {
   readonly hotStore: HotStore;
   /** Retention over the hot store HOT_STORE selects. */
   readonly hotRetention: HotRetention;
+  /** Activity events on the backend HOT_STORE selects. */
+  readonly activities: ActivityStore;
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records (PostgreSQL `job_batches`): iocs.insert batches. */
   readonly batches: PostgresBatchStore;
@@ -394,6 +398,7 @@ function withStores(
   const { pool, clickhouse, cacheRedis, schemaVersion, checks } = stage.clients;
   const schema = { schema: config.DATABASE_SCHEMA };
   const hot = createHotBackend(config, { pg: pool, clickhouse });
+  const activities = createActivityStore(config, { pg: pool, clickhouse });
 
   if (stage.kind === 'worker') {
     const served = options.queues ?? config.workerQueues;
@@ -404,6 +409,7 @@ function withStores(
       settings,
       hotStore: hot.store,
       hotRetention: hot.retention,
+      activities,
       watermarks: new PostgresWatermarkStore(pool, schema),
       batches: new PostgresBatchStore(pool, schema),
       detections: new PostgresDetectionStore(pool, schema),
@@ -432,6 +438,7 @@ function withStores(
   const stores: Stores = {
     hotStore: hot.store,
     hotRetention: hot.retention,
+    activities,
     watermarks: new PostgresWatermarkStore(pool, schema),
     batches: new PostgresBatchStore(pool, schema),
     detections: new PostgresDetectionStore(pool, schema),
@@ -466,6 +473,7 @@ function withStores(
       await stores.watermarks.init();
       await stores.batches.init();
       await stores.detections.init();
+      await stores.activities.init();
       await stores.archiveLedger.init();
       await stores.archiveIndex.init();
       await stores.artifactAudit.init();

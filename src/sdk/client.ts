@@ -14,6 +14,14 @@ import type {
   DetectionWithHistory,
 } from './detection-types.js';
 import type {
+  ActivityBatch,
+  ActivityIngestFlowAccepted,
+  ActivityIngestJobsAccepted,
+  ActivityPage,
+  ActivitySearch,
+  ActivityStats,
+} from './activity-types.js';
+import type {
   ArtifactDeleted,
   ArtifactKind,
   ArtifactList,
@@ -569,6 +577,52 @@ export class StowageClient {
     return (await this.send('GET', `/v1/detections/stats${queryOf(window)}`, {
       signal: options.signal,
     })) as DetectionStats;
+  }
+
+  /**
+   * Sends a batch of activity events (`POST /v1/ingest/activities`, seed 000's
+   * store_activities_batch): activities.insert jobs, or with a watermark one flow that
+   * commits it after every insert. An event already stored is not overwritten.
+   */
+  async ingestActivities(
+    batch: ActivityBatch & { watermark: NonNullable<ActivityBatch['watermark']> },
+    options?: CallOptions,
+  ): Promise<ActivityIngestFlowAccepted>;
+  async ingestActivities(
+    batch: ActivityBatch & { watermark?: undefined },
+    options?: CallOptions,
+  ): Promise<ActivityIngestJobsAccepted>;
+  async ingestActivities(
+    batch: ActivityBatch,
+    options: CallOptions = {},
+  ): Promise<ActivityIngestFlowAccepted | ActivityIngestJobsAccepted> {
+    return (await this.send('POST', '/v1/ingest/activities', {
+      json: batch,
+      ...callOptions(options),
+    })) as ActivityIngestFlowAccepted | ActivityIngestJobsAccepted;
+  }
+
+  /**
+   * One page of activity events (`GET /v1/activities`, seed 000's search_activities), oldest
+   * first; pass `next_cursor` back as `cursor` for the next page.
+   */
+  async searchActivities(
+    search: ActivitySearch = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ActivityPage> {
+    return (await this.send('GET', `/v1/activities${queryOf(search)}`, {
+      signal: options.signal,
+    })) as ActivityPage;
+  }
+
+  /** Event counts per source and type in a window (`GET /v1/activities/stats`). */
+  async activityStats(
+    window: Pick<ActivitySearch, 'start_time' | 'end_time'> = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ActivityStats> {
+    return (await this.send('GET', `/v1/activities/stats${queryOf(window)}`, {
+      signal: options.signal,
+    })) as ActivityStats;
   }
 
   /** Liveness of the api (`GET /health`). */

@@ -19,4 +19,5 @@ export { DEFAULT_RETRY } from './retry-policy.js';
 export type { RetryOptions } from './retry-policy.js';
 export type * from './types.js';
 export type * from './detection-types.js';
+export type * from './activity-types.js';
 export type { ErrorCode } from '../errors/error-codes.js';

@@ -9,6 +9,8 @@ import { HeadBucketCommand, PutBucketVersioningCommand, type S3Client } from '@a
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import {
+  CLICKHOUSE_TABLES,
+  POSTGRES_HOT_TABLES,
   POSTGRES_TABLES,
   initComplete,
   verifyInit,
@@ -116,11 +118,13 @@ describe.each(HOT_STORES)('stowage init --verify-only (HOT_STORE=%s)', (hotStore
     expect(missing).toContain(`archive bucket ${fresh.config.ARCHIVE_BUCKET}`);
     expect(missing).toContain(`spool directory ${fresh.config.SPOOL_DIR}`);
     if (hotStore === 'clickhouse') {
-      expect(missing).toContain(
-        `clickhouse table ${fresh.config.CLICKHOUSE_DATABASE}.ioc_sightings`,
-      );
+      for (const table of CLICKHOUSE_TABLES) {
+        expect(missing).toContain(`clickhouse table ${fresh.config.CLICKHOUSE_DATABASE}.${table}`);
+      }
     } else {
-      expect(missing).toContain(`postgres table ${fresh.config.DATABASE_SCHEMA}.iocs`);
+      for (const table of POSTGRES_HOT_TABLES) {
+        expect(missing).toContain(`postgres table ${fresh.config.DATABASE_SCHEMA}.${table}`);
+      }
     }
     await nothingCreated();
   });
@@ -139,7 +143,7 @@ describe.each(HOT_STORES)('stowage init --verify-only (HOT_STORE=%s)', (hotStore
       [ready.config.DATABASE_SCHEMA],
     );
     const expected: string[] = [...POSTGRES_TABLES];
-    if (hotStore === 'postgres') expected.push('iocs');
+    if (hotStore === 'postgres') expected.push(...POSTGRES_HOT_TABLES);
     expect(rows.map((r) => r.table_name).sort()).toEqual(expected.sort());
   });
 

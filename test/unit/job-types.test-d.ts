@@ -29,6 +29,7 @@ describe('the typed handler table', () => {
       | 'uploads.abort-stale'
       | 'batches.sweep'
       | 'detections.insert'
+      | 'activities.insert'
     >();
   });
 });

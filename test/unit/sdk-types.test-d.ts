@@ -24,6 +24,7 @@ describe('StowageClient types', () => {
       | 'uploads.abort-stale'
       | 'batches.sweep'
       | 'detections.insert'
+      | 'activities.insert'
     >();
   });
 

@@ -1,0 +1,202 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { StoredActivity } from '../../domain/activity.js';
+import { utcDayOf } from '../../domain/utc-day.js';
+import type { ActivityCount, ActivityQuery, ActivityStore } from '../hot/activity-store.js';
+import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
+import { chunkByLength, clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
+
+const TABLE = 'activities';
+
+// Inlined key text per query, well under max_query_size (256 KiB) as the hot store keeps it.
+const MAX_INLINED_CHARS = 60_000;
+
+// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another process won a concurrent init.
+const ALREADY_EXISTS = new Set([57, 82]);
+
+// One event is one row per (source, timestamp_ms, event_id): the sorting key, so
+// ReplacingMergeTree collapses replays. `ver` falls as the server's clock rises, so the
+// collapse keeps the earliest write (the first write wins, as on PostgreSQL), and reads take
+// the row of the highest `ver` until the merge has happened. Kept to the SQL of ClickHouse
+// 18.16 (no DateTime64, no insert_deduplication_token): times are Int64 milliseconds.
+const TABLE_COLUMNS = `
+  day Date,
+  source String,
+  timestamp_ms Int64,
+  event_id String,
+  event_type String,
+  record String,
+  ver UInt32 MATERIALIZED 4294967295 - toUInt32(now())`;
+
+const KEY = 'timestamp_ms, event_id, source';
+
+/**
+ * Activity events in ClickHouse: a ReplacingMergeTree partitioned by UTC day and ordered
+ * for search (source, timestamp, event id). An insert leaves out the events already stored
+ * (first write wins; `written` counts the new ones), and every read takes one row a key, so
+ * a replay that races the check is collapsed by the merge and never read twice.
+ */
+export class ClickHouseActivityStore implements ActivityStore {
+  readonly backend = 'clickhouse' as const;
+  private readonly database: string;
+  private readonly table: string;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    options: { database: string },
+  ) {
+    this.database = clickHouseIdentifier(options.database);
+    this.table = `${this.database}.${TABLE}`;
+  }
+
+  async init(): Promise<void> {
+    await this.run(async () => {
+      await this.createIfMissing(`CREATE DATABASE IF NOT EXISTS ${this.database}`);
+      await this.createIfMissing(
+        `CREATE TABLE IF NOT EXISTS ${this.table} (${TABLE_COLUMNS})
+         ENGINE = ReplacingMergeTree(ver)
+         PARTITION BY day
+         ORDER BY (source, timestamp_ms, event_id)`,
+      );
+    });
+  }
+
+  async insert(records: readonly StoredActivity[]): Promise<{ written: number }> {
+    if (records.length === 0) return { written: 0 };
+    const rows = records.map((r) => ({
+      day: utcDayOf(new Date(r.timestamp)),
+      source: r.source,
+      timestamp_ms: Date.parse(r.timestamp),
+      event_id: r.event_id,
+      event_type: r.event_type,
+      record: JSON.stringify(r),
+    }));
+    return this.run(async () => {
+      const stored = await this.storedKeys(rows);
+      const fresh = rows.filter((r) => !stored.has(keyOf(r)));
+      if (fresh.length > 0) {
+        await this.client.insert({ table: this.table, values: fresh, format: 'JSONEachRow' });
+      }
+      return { written: fresh.length };
+    });
+  }
+
+  async search(query: ActivityQuery): Promise<StoredActivity[]> {
+    const where = this.windowWhere(query);
+    if (query.source !== undefined) where.push(`source = ${clickHouseLiteral(query.source)}`);
+    if (query.event_type !== undefined) {
+      where.push(`event_type = ${clickHouseLiteral(query.event_type)}`);
+    }
+    if (query.after !== undefined) {
+      const ts = clickHouseLiteral(Date.parse(query.after.timestamp));
+      const id = clickHouseLiteral(query.after.event_id);
+      const src = clickHouseLiteral(query.after.source);
+      where.push(
+        `(timestamp_ms > ${ts} OR (timestamp_ms = ${ts} AND (event_id > ${id} OR (event_id = ${id} AND source > ${src}))))`,
+      );
+    }
+    const rows = await this.select<{ record: string }>(
+      `SELECT record FROM ${this.table} WHERE ${where.join(' AND ')}
+       ORDER BY ${KEY}, ver DESC
+       LIMIT 1 BY ${KEY}
+       LIMIT ${clickHouseLiteral(query.limit)}`,
+    );
+    return rows.map((r) => JSON.parse(r.record) as StoredActivity);
+  }
+
+  async stats(window: { start: Date; end: Date }): Promise<ActivityCount[]> {
+    const rows = await this.select<{ source: string; event_type: string; n: string | number }>(
+      `SELECT source, event_type, count() AS n FROM (
+         SELECT source, event_type FROM ${this.table}
+         WHERE ${this.windowWhere(window).join(' AND ')}
+         ORDER BY ${KEY}, ver DESC
+         LIMIT 1 BY ${KEY})
+       GROUP BY source, event_type ORDER BY source, event_type`,
+    );
+    return rows.map((r) => ({ source: r.source, event_type: r.event_type, count: Number(r.n) }));
+  }
+
+  async days(): Promise<string[]> {
+    const rows = await this.select<{ partition: string }>(
+      `SELECT DISTINCT partition FROM system.parts
+       WHERE database = ${clickHouseLiteral(this.database)}
+         AND table = ${clickHouseLiteral(TABLE)} AND active
+       ORDER BY partition`,
+    );
+    return rows.map((r) => r.partition.replace(/^'|'$/g, ''));
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.select<{ n: string | number }>(
+      `SELECT uniqExact(source, timestamp_ms, event_id) AS n FROM ${this.table}`,
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /** The partition and time bounds of a window [start, end). */
+  private windowWhere(window: { start: Date; end: Date }): string[] {
+    const lastMs = window.end.getTime() - 1;
+    return [
+      `day >= toDate(${clickHouseLiteral(utcDayOf(window.start))})`,
+      `day <= toDate(${clickHouseLiteral(utcDayOf(new Date(lastMs)))})`,
+      `timestamp_ms >= ${clickHouseLiteral(window.start.getTime())}`,
+      `timestamp_ms < ${clickHouseLiteral(window.end.getTime())}`,
+    ];
+  }
+
+  /** The keys of `rows` already stored, read in queries under max_query_size. */
+  private async storedKeys(
+    rows: readonly { day: string; source: string; timestamp_ms: number; event_id: string }[],
+  ): Promise<Set<string>> {
+    const days = [...new Set(rows.map((r) => r.day))].map((d) => `toDate(${clickHouseLiteral(d)})`);
+    const tuples = rows.map(
+      (r) =>
+        `(${clickHouseLiteral(r.source)}, ${clickHouseLiteral(r.timestamp_ms)}, ${clickHouseLiteral(r.event_id)})`,
+    );
+    const found = new Set<string>();
+    for (const chunk of chunkByLength(tuples, MAX_INLINED_CHARS)) {
+      const result = await this.client.query({
+        query: `SELECT source, timestamp_ms, event_id FROM ${this.table}
+                WHERE day IN (${days.join(', ')})
+                  AND (source, timestamp_ms, event_id) IN (${chunk.join(', ')})`,
+        format: 'JSONEachRow',
+      });
+      for (const r of await result.json<{
+        source: string;
+        timestamp_ms: string | number;
+        event_id: string;
+      }>()) {
+        found.add(keyOf({ ...r, timestamp_ms: Number(r.timestamp_ms) }));
+      }
+    }
+    return found;
+  }
+
+  private async select<T>(query: string): Promise<T[]> {
+    return this.run(async () => {
+      const result = await this.client.query({ query, format: 'JSONEachRow' });
+      return result.json<T>();
+    });
+  }
+
+  private async createIfMissing(ddl: string): Promise<void> {
+    try {
+      await this.client.command({ query: ddl });
+    } catch (err) {
+      // IF NOT EXISTS is checked before the create, so two processes can both pass it.
+      const code = clickHouseErrorCode(err);
+      if (code === undefined || !ALREADY_EXISTS.has(code)) throw err;
+    }
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw classifyClickHouseError(err);
+    }
+  }
+}
+
+function keyOf(r: { source: string; timestamp_ms: number; event_id: string }): string {
+  return `${r.source}\u0000${r.timestamp_ms}\u0000${r.event_id}`;
+}
