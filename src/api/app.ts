@@ -38,6 +38,10 @@ export interface AppOptions {
     | 'artifacts'
     | 'metrics'
     | 'idempotency'
+    | 'iocSearch'
+    | 'settings'
+    | 'log'
+    | 'pg'
   >;
   log: Logger;
   registry: JobRegistry;

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors/index.js';
@@ -45,14 +47,29 @@ function readInput(
   return input;
 }
 
-/** Writes a handler's answer: JSON, or a body of its own media type sent as is. */
-function send(res: Parameters<RequestHandler>[1], answer: Answer): void {
+/**
+ * Writes a handler's answer: JSON, a body of its own media type sent as is, or a Readable
+ * streamed. A stream that fails after its first byte cannot become a problem document any
+ * more: the connection is cut, so the client sees a truncated body, never a short one that
+ * looks whole.
+ */
+async function send(res: Parameters<RequestHandler>[1], answer: Answer): Promise<void> {
   for (const [name, value] of Object.entries(answer.headers ?? {})) {
     // As express writes a Location: URL-encoded.
     if (name.toLowerCase() === 'location') res.location(value);
     else res.set(name, value);
   }
   res.status(answer.status);
+  if (answer.body instanceof Readable) {
+    res.type(answer.type ?? 'application/octet-stream');
+    try {
+      await pipeline(answer.body, res);
+    } catch (err) {
+      if (!res.headersSent) throw err;
+      res.destroy();
+    }
+    return;
+  }
   if (answer.type === undefined) res.json(answer.body);
   else
     res
@@ -87,7 +104,10 @@ export function routerFor<D>(rows: readonly Route<D>[], deps: D): Router {
   for (const route of rows) {
     router[route.method](expressPath(route.path), ...before(route), async (req, res) => {
       const input = readInput(route, req);
-      send(res, await route.handler(input, { caller: res.locals.caller, deps, request: req }));
+      await send(
+        res,
+        await route.handler(input, { caller: res.locals.caller, deps, request: req }),
+      );
     });
   }
   return router;

@@ -28,7 +28,16 @@ export interface ArtifactRouteOptions {
 export interface ApiRouteDeps {
   stores: Pick<
     Root,
-    'checkBackends' | 'hotStore' | 'iocCache' | 'metrics' | 'idempotency' | 'artifacts'
+    | 'checkBackends'
+    | 'hotStore'
+    | 'iocCache'
+    | 'metrics'
+    | 'idempotency'
+    | 'artifacts'
+    | 'iocSearch'
+    | 'settings'
+    | 'log'
+    | 'pg'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
   };

@@ -6,6 +6,7 @@ import { artifactRouteTable } from './routes/artifacts.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
+import { iocSearchRouteTable } from './routes/ioc-search.js';
 import { jobRouteTable } from './routes/jobs.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
@@ -29,6 +30,7 @@ export function v1RouteTables(
       ...jobRouteTable(config, registry),
       ...ingestRouteTable(config),
       ...iocRouteTable,
+      ...iocSearchRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),
     ],

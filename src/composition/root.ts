@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { createHotBackend } from '../stores/hot/create-hot-backend.js';
 import type { HotRetention } from '../stores/hot/hot-retention.js';
+import type { IocSearch } from '../stores/hot/ioc-search.js';
 import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
@@ -79,6 +80,8 @@ export interface Stores {
   readonly hotStore: HotStore;
   /** Retention over the hot store HOT_STORE selects. */
   readonly hotRetention: HotRetention;
+  /** Filtered search, statistics and delete over the hot store HOT_STORE selects. */
+  readonly iocSearch: IocSearch;
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records (PostgreSQL `job_batches`): iocs.insert batches. */
   readonly batches: PostgresBatchStore;
@@ -325,7 +328,7 @@ function openClients(
     !worker || served.includes('ingest') || served.includes('cache')
       ? built(createRedis(config.cacheRedisUrl, connectionRole, 'cache', onRedisError), quit)
       : undefined;
-  const pool = built(createPgPool(config.DATABASE_URL, 10, log), (p) => p.end());
+  const pool = built(createPgPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, log), (p) => p.end());
   const clickhouse =
     !worker || config.HOT_STORE === 'clickhouse'
       ? built(createClickHouse(config), (c) => c.close())
@@ -414,6 +417,7 @@ function withStores(
   const stores: Stores = {
     hotStore: hot.store,
     hotRetention: hot.retention,
+    iocSearch: hot.search,
     watermarks: new PostgresWatermarkStore(pool, schema),
     batches: new PostgresBatchStore(pool, schema),
     iocCache: iocCacheOver(cacheRedis, config, settings),
@@ -435,6 +439,7 @@ function withStores(
     ...checks,
     async initStores() {
       await stores.hotStore.init();
+      await stores.iocSearch.init();
       await stores.watermarks.init();
       await stores.batches.init();
       await stores.archiveLedger.init();
