@@ -148,14 +148,29 @@ export const poolStatsSchema = z.strictObject({
   }),
 });
 
-/** The body of a STIX export: a stream of bytes (a handler answers it, nothing validates it). */
-export const stixBundleStreamSchema = z
-  .custom<Readable>((v) => v instanceof Readable)
-  .meta({
-    description:
-      'A STIX 2.1 bundle ({"type":"bundle","id":"bundle--…","objects":[indicator…]}), streamed; ' +
-      'x_stowage_next_cursor continues an export cut at `limit`.',
-  });
+/** A STIX 2.1 bundle as `GET /v1/export/stix` writes it. */
+const stixBundleSchema = z
+  .strictObject({
+    type: z.literal('bundle'),
+    id: z.string().describe('bundle--<uuid>'),
+    objects: z
+      .array(z.record(z.string(), z.unknown()))
+      .describe('STIX 2.1 indicators (pattern_type stix), one per IOC.'),
+    x_stowage_next_cursor: z
+      .string()
+      .optional()
+      .describe('Present when the export stopped at `limit`: the `cursor` that continues it.'),
+  })
+  .describe('A STIX 2.1 bundle of indicators, streamed.');
+
+/**
+ * The body of a STIX export: documented as the bundle it is, typed as the Readable the
+ * handler answers with (a response schema documents, nothing validates an answer).
+ */
+export const stixBundleStreamSchema = stixBundleSchema as unknown as z.ZodType<
+  Readable,
+  Readable
+>;
 
 export type IocSearchPage = z.output<typeof iocSearchPageSchema>;
 export type IocStatsView = z.output<typeof iocStatsSchema>;
