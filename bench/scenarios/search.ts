@@ -42,10 +42,10 @@ function filters(now: number): [string, IocFilter][] {
   ];
 }
 
-// The same indicators on both stores, from the row number i: eight types in turn (ipv4 is
+// (Exported for EXPLAIN sessions.) The same indicators on both stores, from the row number i: eight types in turn (ipv4 is
 // 10.0.0.0 + i), five threat types, confidence spread over [0, 1), 10 % tagged apt,
 // ~13 % tor+botnet, one of four sources, last_seen over the past 30 days.
-const PG_LOAD = (table: string, rows: number) => `
+export const PG_LOAD = (table: string, rows: number) => `
   INSERT INTO ${table} (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
   SELECT t, CASE t
       WHEN 'ipv4' THEN host((inet '10.0.0.0' + i)::inet)
@@ -66,7 +66,7 @@ const PG_LOAD = (table: string, rows: number) => `
   FROM generate_series(0, ${rows - 1}) AS i,
        LATERAL (SELECT (ARRAY['ipv4', 'ipv6', 'domain', 'url', 'email', 'md5', 'sha1', 'sha256'])[1 + i % 8] AS t) AS ty`;
 
-const CH_LOAD = (table: string, rows: number) => `
+export const CH_LOAD = (table: string, rows: number) => `
   INSERT INTO ${table} (type, value, threat_type, confidence, sources, tags, first_seen_ms, last_seen_ms, sighting_id)
   SELECT t,
     multiIf(t = 'ipv4', IPv4NumToString(toUInt32(167772160 + number)),
