@@ -63,7 +63,7 @@ export const PG_LOAD = (table: string, rows: number) => `
     now() - (i % 720) * interval '1 hour',
     CASE WHEN i % 10 = 0 THEN ARRAY['apt'] WHEN i % 7 = 0 THEN ARRAY['botnet', 'tor']
          ELSE ARRAY[]::text[] END
-  FROM generate_series(0, ${rows - 1}) AS i,
+  FROM generate_series(0::bigint, ${rows - 1}) AS i,
        LATERAL (SELECT (ARRAY['ipv4', 'ipv6', 'domain', 'url', 'email', 'md5', 'sha1', 'sha256'])[1 + i % 8] AS t) AS ty`;
 
 export const CH_LOAD = (table: string, rows: number) => `
