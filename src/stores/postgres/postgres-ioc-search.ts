@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { IocType, StoredIoc } from '../../domain/ioc.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
@@ -66,11 +67,23 @@ export class PostgresIocSearch implements IocSearch {
   }
 
   async init(): Promise<void> {
+    let client: pg.PoolClient | undefined;
+    let broken = false;
     try {
       // After PostgresHotStore.init (the table exists); IF NOT EXISTS makes a rerun free.
-      for (const ddl of INDEXES(this.table)) await this.pool.query(ddl);
+      // CREATE INDEX IF NOT EXISTS is not race-free either: concurrent inits take turns.
+      client = await this.pool.connect();
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(this.table)]);
+      for (const ddl of INDEXES(this.table)) await client.query(ddl);
+      await client.query('COMMIT');
     } catch (err) {
+      await client?.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
       throw classifyPostgresError(err);
+    } finally {
+      client?.release(broken);
     }
   }
 
@@ -188,6 +201,12 @@ function conditions(filter: IocFilter, params: unknown[]): string[] {
 
 function whereClause(where: readonly string[]): string {
   return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+}
+
+/** A 64-bit advisory lock id per table (init of the search indexes). */
+function lockKey(table: string): string {
+  const digest = createHash('sha256').update(`stowage:ioc-search:init:${table}`).digest();
+  return digest.readBigInt64BE(0).toString();
 }
 
 function assertLimit(limit: number): void {
