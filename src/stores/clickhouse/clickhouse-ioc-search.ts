@@ -143,8 +143,9 @@ export class ClickHouseIocSearch implements IocSearch {
    * `SELECT type, value` of the indicators matching the filter (after the cursor), one per
    * key. Conditions on the key go in WHERE (the primary key narrows them); conditions on the
    * merged row go in HAVING. The latest sighting alone satisfies every condition on
-   * threat_type, confidence and last_seen, so when there are such conditions an IN narrows
-   * the keys to aggregate to those with a sighting satisfying them all.
+   * threat_type, confidence and last_seen, and some sighting has the tag or source asked
+   * for, so INs narrow the keys to aggregate to those with such sightings (each IN reads
+   * only its columns; the aggregate then reads only the narrowed keys' granules' rows).
    */
   private matchingKeys(filter: IocFilter, after?: IocKeyCursor): string {
     const keyWhere: string[] = [];
@@ -199,11 +200,18 @@ export class ClickHouseIocSearch implements IocSearch {
     if (filter.tag !== undefined) {
       having.push(`max(has(tags, ${clickHouseLiteral(filter.tag)})) = 1`);
     }
+    // Keys with a sighting satisfying each group: the latest sighting satisfies all of
+    // `latest`; a tag or source is in the union when one sighting has it.
+    const narrowing: string[][] = latest.length > 0 ? [latest] : [];
+    if (filter.source !== undefined) {
+      narrowing.push([`has(sources, ${clickHouseLiteral(filter.source)})`]);
+    }
+    if (filter.tag !== undefined) narrowing.push([`has(tags, ${clickHouseLiteral(filter.tag)})`]);
     const where = [...keyWhere];
-    if (latest.length > 0) {
+    for (const group of narrowing) {
       where.push(
         `(type, value) IN (SELECT type, value FROM ${this.table}
-                           WHERE ${[...keyWhere, ...latest].join(' AND ')})`,
+                           WHERE ${[...keyWhere, ...group].join(' AND ')})`,
       );
     }
     return `SELECT type, value FROM ${this.table}
