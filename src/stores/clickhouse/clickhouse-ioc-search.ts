@@ -144,8 +144,8 @@ export class ClickHouseIocSearch implements IocSearch {
    * key. Conditions on the key go in WHERE (the primary key narrows them); conditions on the
    * merged row go in HAVING. The latest sighting alone satisfies every condition on
    * threat_type, confidence and last_seen, and some sighting has the tag or source asked
-   * for, so INs narrow the keys to aggregate to those with such sightings (each IN reads
-   * only its columns; the aggregate then reads only the narrowed keys' granules' rows).
+   * for, so INs narrow the keys the aggregate groups to those with such sightings (each IN
+   * reads only the columns it tests).
    */
   private matchingKeys(filter: IocFilter, after?: IocKeyCursor): string {
     const keyWhere: string[] = [];
