@@ -17,7 +17,7 @@ function valueOf(type: IocType, n: number): string {
     case 'ipv4':
       return n % 3 === 0 ? `10.1.${n % 7}.${n}` : `192.0.2.${n}`;
     case 'ipv6':
-      return n % 2 === 0 ? `2001:db8::${n.toString(16)}` : `2001:db9::${n.toString(16)}`;
+      return n % 3 === 0 ? `2001:db8::${n.toString(16)}` : `2001:db9::${n.toString(16)}`;
     case 'domain':
       return `host${n}.example.com`;
     case 'url':
