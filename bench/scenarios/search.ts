@@ -42,9 +42,11 @@ function filters(now: number): [string, IocFilter][] {
   ];
 }
 
-// (Exported for EXPLAIN sessions.) The same indicators on both stores, from the row number i: eight types in turn (ipv4 is
-// 10.0.0.0 + i), five threat types, confidence spread over [0, 1), 10 % tagged apt,
-// ~13 % tor+botnet, one of four sources, last_seen over the past 30 days.
+// (Exported for EXPLAIN sessions.) The same indicators on both stores, from the row number
+// i: eight types in turn (ipv4 is 10.0.0.0 + i); threat type (one of five), confidence
+// (over [0, 1)), tags (10 % apt, ~13 % tor+botnet), source (one of four) and last_seen
+// (past 30 days) each from its own multiplicative hash of i, so that no two attributes
+// (nor an attribute and the type) are correlated as `i % n` would make them.
 export const PG_LOAD = (table: string, rows: number) => `
   INSERT INTO ${table} (type, value, threat_type, confidence, sources, first_seen, last_seen, tags)
   SELECT t, CASE t
@@ -56,12 +58,13 @@ export const PG_LOAD = (table: string, rows: number) => `
       WHEN 'md5' THEN md5(i::text)
       WHEN 'sha1' THEN substr(md5(i::text) || md5((i + 1)::text), 1, 40)
       ELSE encode(sha256(i::text::bytea), 'hex') END,
-    (ARRAY['c2', 'malware', 'phishing', 'unknown', 'botnet'])[1 + i % 5],
-    ((i * 7919) % 1000) / 1000.0,
-    ARRAY[(ARRAY['abuse-ch', 'otx', 'feed-a', 'feed-b'])[1 + (i / 3) % 4]],
-    now() - (i % 720) * interval '1 hour' - interval '1 day',
-    now() - (i % 720) * interval '1 hour',
-    CASE WHEN i % 10 = 0 THEN ARRAY['apt'] WHEN i % 7 = 0 THEN ARRAY['botnet', 'tor']
+    (ARRAY['c2', 'malware', 'phishing', 'unknown', 'botnet'])[1 + ((i * 2654435761) >> 16) % 5],
+    (((i * 2246822519) >> 16) % 1000) / 1000.0,
+    ARRAY[(ARRAY['abuse-ch', 'otx', 'feed-a', 'feed-b'])[1 + ((i * 3266489917) >> 16) % 4]],
+    now() - (((i * 668265263) >> 16) % 720) * interval '1 hour' - interval '1 day',
+    now() - (((i * 668265263) >> 16) % 720) * interval '1 hour',
+    CASE WHEN ((i * 374761393) >> 16) % 10 = 0 THEN ARRAY['apt']
+         WHEN ((i * 374761393) >> 16) % 7 = 0 THEN ARRAY['botnet', 'tor']
          ELSE ARRAY[]::text[] END
   FROM generate_series(0::bigint, ${rows - 1}) AS i,
        LATERAL (SELECT (ARRAY['ipv4', 'ipv6', 'domain', 'url', 'email', 'md5', 'sha1', 'sha256'])[1 + i % 8] AS t) AS ty`;
@@ -77,12 +80,13 @@ export const CH_LOAD = (table: string, rows: number) => `
             t = 'md5', lower(hex(MD5(toString(number)))),
             t = 'sha1', lower(hex(SHA1(toString(number)))),
             lower(hex(SHA256(toString(number))))),
-    arrayElement(['c2', 'malware', 'phishing', 'unknown', 'botnet'], 1 + number % 5),
-    ((number * 7919) % 1000) / 1000,
-    [arrayElement(['abuse-ch', 'otx', 'feed-a', 'feed-b'], 1 + intDiv(number, 3) % 4)],
-    multiIf(number % 10 = 0, ['apt'], number % 7 = 0, ['botnet', 'tor'], emptyArrayString()),
-    toInt64(now()) * 1000 - (number % 720) * 3600000 - 86400000,
-    toInt64(now()) * 1000 - (number % 720) * 3600000,
+    arrayElement(['c2', 'malware', 'phishing', 'unknown', 'botnet'], 1 + bitShiftRight(number * 2654435761, 16) % 5),
+    (bitShiftRight(number * 2246822519, 16) % 1000) / 1000,
+    [arrayElement(['abuse-ch', 'otx', 'feed-a', 'feed-b'], 1 + bitShiftRight(number * 3266489917, 16) % 4)],
+    multiIf(bitShiftRight(number * 374761393, 16) % 10 = 0, ['apt'],
+            bitShiftRight(number * 374761393, 16) % 7 = 0, ['botnet', 'tor'], emptyArrayString()),
+    toInt64(now()) * 1000 - toInt64(bitShiftRight(number * 668265263, 16) % 720) * 3600000 - 86400000,
+    toInt64(now()) * 1000 - toInt64(bitShiftRight(number * 668265263, 16) % 720) * 3600000,
     toString(number)
   FROM (SELECT number, arrayElement(['ipv4', 'ipv6', 'domain', 'url', 'email', 'md5', 'sha1', 'sha256'], 1 + number % 8) AS t
         FROM system.numbers LIMIT ${rows})`;
