@@ -13,6 +13,7 @@ import { percentile } from '../lib/measure.js';
 import type { Row, Section } from '../lib/report.js';
 import { benchStack } from '../lib/stack.js';
 
+/** Size and repetitions of the `search` scenario. */
 export interface SearchOptions {
   rows: number;
   /** Timed runs per filter. */
@@ -125,6 +126,7 @@ async function measure(search: IocSearch, runs: number): Promise<Row[]> {
   return rows;
 }
 
+/** The `search` scenario: load `rows` IOCs per hot store, then time pages and counts per filter. */
 export async function search(options: SearchOptions): Promise<Section> {
   const stack = benchStack();
   const backends = options.backends ?? ['postgres', 'clickhouse'];
