@@ -5,7 +5,10 @@ export function iocSearchQueryString(
   filter: IocSearchFilter & { limit?: number; cursor?: string; count?: boolean },
 ): string {
   const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(filter) as [string, string | number | boolean | Date | undefined][]) {
+  for (const [name, value] of Object.entries(filter) as [
+    string,
+    string | number | boolean | Date | undefined,
+  ][]) {
     if (value === undefined) continue;
     query.set(name, value instanceof Date ? value.toISOString() : String(value));
   }

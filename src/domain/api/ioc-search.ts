@@ -167,10 +167,7 @@ const stixBundleSchema = z
  * The body of a STIX export: documented as the bundle it is, typed as the Readable the
  * handler answers with (a response schema documents, nothing validates an answer).
  */
-export const stixBundleStreamSchema = stixBundleSchema as unknown as z.ZodType<
-  Readable,
-  Readable
->;
+export const stixBundleStreamSchema = stixBundleSchema as unknown as z.ZodType<Readable, Readable>;
 
 export type IocSearchPage = z.output<typeof iocSearchPageSchema>;
 export type IocStatsView = z.output<typeof iocStatsSchema>;
