@@ -328,7 +328,9 @@ function openClients(
     !worker || served.includes('ingest') || served.includes('cache')
       ? built(createRedis(config.cacheRedisUrl, connectionRole, 'cache', onRedisError), quit)
       : undefined;
-  const pool = built(createPgPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, log), (p) => p.end());
+  const pool = built(createPgPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, log), (p) =>
+    p.end(),
+  );
   const clickhouse =
     !worker || config.HOT_STORE === 'clickhouse'
       ? built(createClickHouse(config), (c) => c.close())
