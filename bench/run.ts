@@ -23,6 +23,7 @@ import { cacheLookup } from './scenarios/cache-lookup.js';
 import { iocIngest, workerScaling } from './scenarios/ioc-ingest.js';
 import { noopJobs } from './scenarios/noop-jobs.js';
 import { redisMemory } from './scenarios/redis-memory.js';
+import { search } from './scenarios/search.js';
 
 const { values } = parseArgs({
   options: {
@@ -65,6 +66,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   'artifact-upload': () => artifactUpload({ sizeMiB: quick ? 64 : 1024, runs: quick ? 1 : 3 }),
   'artifact-upload-small': () => artifactUpload({ sizeMiB: quick ? 16 : 256, runs: 1 }),
   'cache-lookup': () => cacheLookup({ keys: 10_000, seconds: quick ? 2 : 10, concurrency: 16 }),
+  search: () => search({ rows: quick ? 100_000 : 1_000_000, runs: quick ? 10 : 30 }),
   'worker-scaling': () =>
     workerScaling({
       iocs: quick ? 20_000 : 100_000,

@@ -199,6 +199,15 @@ export const configSchema = z.object({
     .describe(
       'PostgreSQL: watermarks, staged ingest batches, archive ledger, and the hot store when HOT_STORE=postgres.',
     ),
+  DATABASE_POOL_MAX: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(10)
+    .describe(
+      'Most PostgreSQL connections one process opens (its pool); GET /v1/stats/pools shows their use.',
+    ),
   DATABASE_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier')

@@ -43,6 +43,10 @@ export interface AppOptions {
     | 'configStore'
     | 'archivedIocs'
     | 'activities'
+    | 'iocSearch'
+    | 'settings'
+    | 'log'
+    | 'pg'
   >;
   log: Logger;
   registry: JobRegistry;

@@ -51,15 +51,22 @@ function readInput(
  * Writes a handler's answer: JSON, a body of its own media type sent as is, or a stream
  * piped as it is read (sendStream).
  */
-function send(req: Request, res: Parameters<RequestHandler>[1], answer: Answer): void {
+async function send(
+  req: Request,
+  res: Parameters<RequestHandler>[1],
+  answer: Answer,
+): Promise<void> {
   for (const [name, value] of Object.entries(answer.headers ?? {})) {
     // As express writes a Location: URL-encoded.
     if (name.toLowerCase() === 'location') res.location(value);
     else res.set(name, value);
   }
   res.status(answer.status);
-  if (answer.body instanceof Readable) sendStream(req, res, answer.body, answer.type);
-  else if (answer.type === undefined) res.json(answer.body);
+  if (answer.body instanceof Readable) {
+    await sendStream(req, res, answer.body, answer.type);
+    return;
+  }
+  if (answer.type === undefined) res.json(answer.body);
   else
     res
       .type(answer.type)
@@ -71,26 +78,34 @@ function send(req: Request, res: Parameters<RequestHandler>[1], answer: Answer):
 }
 
 /**
- * Pipes a stream body (an S3 object) to the response with backpressure. The stream is
- * destroyed when the client goes away mid-way (pipeline does it: an S3 body's socket is
- * closed, not leaked) and unread for a HEAD, which has no body.
+ * Pipes a stream body (an S3 object, a STIX bundle) to the response with backpressure. The
+ * stream is destroyed when the client goes away mid-way (pipeline does it: an S3 body's
+ * socket is closed, not leaked) and unread for a HEAD, which has no body. A failure before
+ * the first byte is still a problem document; after it, the response is cut short (the
+ * client sees a truncated body, never a short one that looks whole) and both ends close.
  */
-function sendStream(
+async function sendStream(
   req: Request,
   res: Parameters<RequestHandler>[1],
   body: Readable,
   type: string | undefined,
-): void {
+): Promise<void> {
   res.type(type ?? 'application/octet-stream');
   if (req.method === 'HEAD') {
     body.destroy();
     res.end();
     return;
   }
-  res.flushHeaders();
-  // An error after the headers went out cannot become a problem document: the response is
-  // cut short (the client sees fewer bytes than Content-Length) and both ends are closed.
-  pipeline(body, res).catch(() => undefined);
+  try {
+    await pipeline(body, res);
+  } catch (err) {
+    // The client that went away needs no answer.
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    throw err;
+  }
 }
 
 /** What runs before a row's handler: the linger of a streamed body, the scope, its own JSON parser. */
@@ -116,7 +131,11 @@ export function routerFor<D>(rows: readonly Route<D>[], deps: D): Router {
   for (const route of rows) {
     router[route.method](expressPath(route.path), ...before(route), async (req, res) => {
       const input = readInput(route, req);
-      send(req, res, await route.handler(input, { caller: res.locals.caller, deps, request: req }));
+      await send(
+        req,
+        res,
+        await route.handler(input, { caller: res.locals.caller, deps, request: req }),
+      );
     });
   }
   return router;

@@ -41,6 +41,10 @@ export interface ApiRouteDeps {
     | 'artifactDeletions'
     | 'archivedIocs'
     | 'activities'
+    | 'iocSearch'
+    | 'settings'
+    | 'log'
+    | 'pg'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

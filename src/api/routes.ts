@@ -10,6 +10,7 @@ import { artifactObjectRouteTable } from './routes/artifact-objects.js';
 import { healthRouteTable } from './routes/health.js';
 import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
+import { iocSearchRouteTable } from './routes/ioc-search.js';
 import { jobRouteTable } from './routes/jobs.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
@@ -36,6 +37,7 @@ export function v1RouteTables(
       ...detectionRouteTable(config),
       ...activityRouteTable(config),
       ...iocRouteTable,
+      ...iocSearchRouteTable,
       ...watermarkRouteTable,
       ...maintenanceRouteTable(registry),
       ...configRouteTable,

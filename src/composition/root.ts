@@ -17,6 +17,7 @@ import { createHotBackend } from '../stores/hot/create-hot-backend.js';
 import { createActivityStore } from '../stores/hot/create-activity-store.js';
 import type { ActivityStore } from '../stores/hot/activity-store.js';
 import type { HotRetention } from '../stores/hot/hot-retention.js';
+import type { IocSearch } from '../stores/hot/ioc-search.js';
 import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
@@ -88,6 +89,8 @@ export interface Stores {
   readonly hotRetention: HotRetention;
   /** Activity events on the backend HOT_STORE selects. */
   readonly activities: ActivityStore;
+  /** Filtered search, statistics and delete over the hot store HOT_STORE selects. */
+  readonly iocSearch: IocSearch;
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records (PostgreSQL `job_batches`): iocs.insert batches. */
   readonly batches: PostgresBatchStore;
@@ -344,7 +347,9 @@ function openClients(
     !worker || served.includes('ingest') || served.includes('cache')
       ? built(createRedis(config.cacheRedisUrl, connectionRole, 'cache', onRedisError), quit)
       : undefined;
-  const pool = built(createPgPool(config.DATABASE_URL, 10, log), (p) => p.end());
+  const pool = built(createPgPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, log), (p) =>
+    p.end(),
+  );
   const clickhouse =
     !worker || config.HOT_STORE === 'clickhouse'
       ? built(createClickHouse(config), (c) => c.close())
@@ -439,6 +444,7 @@ function withStores(
     hotStore: hot.store,
     hotRetention: hot.retention,
     activities,
+    iocSearch: hot.search,
     watermarks: new PostgresWatermarkStore(pool, schema),
     batches: new PostgresBatchStore(pool, schema),
     detections: new PostgresDetectionStore(pool, schema),
@@ -470,6 +476,7 @@ function withStores(
     ...checks,
     async initStores() {
       await stores.hotStore.init();
+      await stores.iocSearch.init();
       await stores.watermarks.init();
       await stores.batches.init();
       await stores.detections.init();

@@ -2,6 +2,7 @@ import { JobFailedError } from './job-failed-error.js';
 import { JobWaitTimeoutError } from './job-wait-timeout-error.js';
 import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-policy.js';
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
+import { iocSearchQueryString } from './ioc-search-query.js';
 import type {
   DetectionBatch,
   DetectionIngestFlow,
@@ -35,7 +36,11 @@ import type {
   IngestFlowAccepted,
   IngestJobsAccepted,
   IngestWatermark,
+  IocDeleted,
   IocLookup,
+  IocSearchFilter,
+  IocSearchPage,
+  IocStats,
   IocType,
   JobAccepted,
   JobName,
@@ -44,6 +49,7 @@ import type {
   JobStatus,
   PresignedUrl,
   ServiceStatus,
+  PoolStats,
   UploadAccepted,
   WatermarkRewinds,
   WatermarkRewound,
@@ -623,6 +629,71 @@ export class StowageClient {
     return (await this.send('GET', `/v1/activities/stats${queryOf(window)}`, {
       signal: options.signal,
     })) as ActivityStats;
+  }
+
+  /**
+   * One page of IOCs matching a filter (`GET /v1/iocs`), in (type, value) order; pass
+   * `next_cursor` back as `cursor` for the next. `count: true` also counts the matches.
+   */
+  async searchIocs(
+    filter: IocSearchFilter & { limit?: number; cursor?: string; count?: boolean } = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<IocSearchPage> {
+    return (await this.send('GET', `/v1/iocs${iocSearchQueryString(filter)}`, {
+      signal: options.signal,
+    })) as IocSearchPage;
+  }
+
+  /** Every page of a search, in order: `for await (const page of client.searchIocPages(f))`. */
+  async *searchIocPages(
+    filter: IocSearchFilter & { limit?: number } = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): AsyncGenerator<IocSearchPage> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.searchIocs({ ...filter, ...(cursor ? { cursor } : {}) }, options);
+      yield page;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /** IOC counts per type, threat type and confidence bucket (`GET /v1/iocs/stats`). */
+  async iocStats(options: Pick<CallOptions, 'signal'> = {}): Promise<IocStats> {
+    return (await this.send('GET', '/v1/iocs/stats', { signal: options.signal })) as IocStats;
+  }
+
+  /** Deletes an IOC from the hot store and the cache (admin key); undefined when unknown. */
+  async deleteIoc(
+    type: IocType,
+    value: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<IocDeleted | undefined> {
+    return (await this.send('DELETE', `/v1/iocs/${seg(type)}/${seg(value)}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as IocDeleted | undefined;
+  }
+
+  /**
+   * The matching IOCs as a STIX 2.1 bundle (`GET /v1/export/stix`), as the byte stream the
+   * api sends (pipe it to a file, or parse it). No attempt timeout: an export may be long.
+   */
+  async exportStix(
+    filter: IocSearchFilter & { limit?: number; cursor?: string } = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const res = (await this.send('GET', `/v1/export/stix${iocSearchQueryString(filter)}`, {
+      signal: options.signal,
+      timeoutMs: undefined,
+      raw: true,
+    })) as Response;
+    if (res.body === null) throw new Error('the export answered without a body');
+    return res.body;
+  }
+
+  /** The api process's PostgreSQL pool: size, open, idle, in use, waiting (`GET /v1/stats/pools`). */
+  async poolStats(options: Pick<CallOptions, 'signal'> = {}): Promise<PoolStats> {
+    return (await this.send('GET', '/v1/stats/pools', { signal: options.signal })) as PoolStats;
   }
 
   /** Liveness of the api (`GET /health`). */

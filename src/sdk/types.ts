@@ -25,6 +25,12 @@ import type {
   iocViewSchema,
 } from '../domain/api/iocs.js';
 import type {
+  iocDeletedSchema,
+  iocSearchPageSchema,
+  iocStatsSchema,
+  poolStatsSchema,
+} from '../domain/api/ioc-search.js';
+import type {
   jobAcceptedSchema,
   jobRefSchema,
   jobsAcceptedSchema,
@@ -147,3 +153,32 @@ export type ServiceStatus = z.output<typeof serviceStatusSchema>;
 
 /** `200` of `GET /v1/cache/stats`: Stowage's names and seed 000's (`hit_rate` a percent). */
 export type CacheStats = z.output<typeof cacheStatsSchema>;
+/** What `GET /v1/iocs` and `GET /v1/export/stix` filter on, every field optional, all ANDed. */
+export interface IocSearchFilter {
+  type?: IocType;
+  /** The latest sighting's threat type (seed 000's `threat_type`). */
+  threat_type?: string;
+  /** Confidence at or above, 0..1 (seed 000's `min_confidence`; a score range with max). */
+  min_confidence?: number;
+  max_confidence?: number;
+  source?: string;
+  tag?: string;
+  /** IPs inside a network: `10.0.0.0/8`, `2001:db8::/32`. */
+  cidr?: string;
+  /** last_seen at or after. */
+  seen_since?: Date | string;
+  /** last_seen before. */
+  seen_until?: Date | string;
+}
+
+/** `200` of `GET /v1/iocs`: a page in (type, value) order and the cursor of the next. */
+export type IocSearchPage = z.output<typeof iocSearchPageSchema>;
+
+/** `200` of `GET /v1/iocs/stats`: counts per type, threat type and confidence bucket. */
+export type IocStats = z.output<typeof iocStatsSchema>;
+
+/** `200` of `DELETE /v1/iocs/{type}/{value}`. */
+export type IocDeleted = z.output<typeof iocDeletedSchema>;
+
+/** `200` of `GET /v1/stats/pools`. */
+export type PoolStats = z.output<typeof poolStatsSchema>;

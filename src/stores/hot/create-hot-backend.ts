@@ -3,10 +3,13 @@ import type pg from 'pg';
 import type { Config } from '../../config.js';
 import { ClickHouseHotRetention } from '../clickhouse/clickhouse-hot-retention.js';
 import { ClickHouseHotStore } from '../clickhouse/clickhouse-hot-store.js';
+import { ClickHouseIocSearch } from '../clickhouse/clickhouse-ioc-search.js';
 import { PostgresHotRetention } from '../postgres/postgres-hot-retention.js';
 import { PostgresHotStore } from '../postgres/postgres-hot-store.js';
+import { PostgresIocSearch } from '../postgres/postgres-ioc-search.js';
 import type { HotRetention } from './hot-retention.js';
 import type { HotStore } from './hot-store.js';
+import type { IocSearch } from './ioc-search.js';
 
 /** The clients a hot backend may need; only the selected backend's is read. */
 export interface HotBackendClients {
@@ -19,6 +22,8 @@ export interface HotBackendClients {
 export interface HotBackend {
   readonly store: HotStore;
   readonly retention: HotRetention;
+  /** Filtered search, statistics and delete over the same table. */
+  readonly search: IocSearch;
 }
 
 /** Builds the hot backend HOT_STORE selects (call `store.init()` before use). */
@@ -34,6 +39,7 @@ export function createHotBackend(
       return {
         store: new PostgresHotStore(pool, options),
         retention: new PostgresHotRetention(pool, options),
+        search: new PostgresIocSearch(pool, options),
       };
     }
     case 'clickhouse': {
@@ -43,6 +49,7 @@ export function createHotBackend(
       return {
         store: new ClickHouseHotStore(client, options),
         retention: new ClickHouseHotRetention(client, options),
+        search: new ClickHouseIocSearch(client, options),
       };
     }
   }
