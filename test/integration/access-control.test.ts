@@ -6,7 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Scope } from '../../src/config.js';
+import { JobRegistry } from '../../jobs/job-registry.js';
+import { JOB_DEFINITIONS } from '../../jobs/registry.js';
+import { apiRouteTable } from '../../src/api/routes.js';
+import { loadConfig, type Scope } from '../../src/config.js';
 import { ValidationError } from '../../src/errors/index.js';
 import { removeBucket } from '../helpers/buckets.js';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
@@ -80,6 +83,25 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/config/notification_rules', scope: 'read' },
   { method: 'PUT', path: '/v1/config/notification_rules', scope: 'admin', body: '{"value":1}' },
   { method: 'GET', path: '/status', scope: 'read' },
+  { method: 'GET', path: '/v1/artifacts/sample/objects/samples%2Freq-1%2Fa.log', scope: 'read' },
+  {
+    method: 'DELETE',
+    path: '/v1/artifacts/sample/objects/samples%2Freq-1%2Fa.log',
+    scope: 'admin',
+  },
+  { method: 'POST', path: '/v1/ingest/detections', scope: 'ingest', body: '{}' },
+  { method: 'GET', path: '/v1/detections', scope: 'read' },
+  { method: 'GET', path: '/v1/detections/stats', scope: 'read' },
+  { method: 'GET', path: '/v1/detections/det-1', scope: 'read' },
+  { method: 'POST', path: '/v1/detections/det-1/status', scope: 'ingest', body: '{}' },
+  { method: 'POST', path: '/v1/ingest/activities', scope: 'ingest', body: '{}' },
+  { method: 'GET', path: '/v1/activities', scope: 'read' },
+  { method: 'GET', path: '/v1/activities/stats', scope: 'read' },
+  { method: 'GET', path: '/v1/iocs', scope: 'read' },
+  { method: 'GET', path: '/v1/iocs/stats', scope: 'read' },
+  { method: 'DELETE', path: '/v1/iocs/domain/evil.example.com', scope: 'admin' },
+  { method: 'GET', path: '/v1/export/stix', scope: 'read' },
+  { method: 'GET', path: '/v1/stats/pools', scope: 'read' },
   { method: 'GET', path: DASHBOARD, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/queues`, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/redis/stats`, scope: 'read' },
@@ -102,6 +124,21 @@ async function dropPlace(world: StowageWorld, place: Record<string, string>): Pr
     else await removeBucket(world.deps.s3, value).catch(() => undefined);
   }
 }
+
+describe('the route list above', () => {
+  it('covers every authenticated operation of the api', () => {
+    const config = loadConfig({ API_KEYS: `t:${TEST_KEYS.admin}:admin` });
+    const registry = new JobRegistry(JOB_DEFINITIONS);
+    const missing = apiRouteTable(config, registry)
+      .filter((r) => r.access !== 'public')
+      .filter((r) => {
+        const template = new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}$`);
+        return !ROUTES.some((c) => c.method === r.method.toUpperCase() && template.test(c.path));
+      })
+      .map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(missing).toEqual([]);
+  });
+});
 
 describe('access control', () => {
   let world: StowageWorld;
