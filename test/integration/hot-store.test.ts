@@ -512,7 +512,7 @@ describe('hot store errors', () => {
     }
   });
 
-  it('ClickHouse reports a missing table as a permanent error', async () => {
+  it('ClickHouse reports a missing table as permanent schema_not_ready (run stowage init)', async () => {
     const client = createClient({
       url: env('CLICKHOUSE_URL'),
       log: { level: ClickHouseLogLevel.OFF },
@@ -522,7 +522,7 @@ describe('hot store errors', () => {
       const store = new ClickHouseHotStore(client, { database: isolatedName() });
       const error: unknown = await store.count().catch((err: unknown) => err);
       expect(error).toBeInstanceOf(PermanentError);
-      expect(error).toMatchObject({ code: 'backend_rejected', context: { backend: 'clickhouse' } });
+      expect(error).toMatchObject({ code: 'schema_not_ready', context: { backend: 'clickhouse' } });
     } finally {
       await client.close();
     }

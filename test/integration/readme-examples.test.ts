@@ -99,4 +99,32 @@ describe('README examples', () => {
     );
     expect(found.ioc.sources).toEqual(['mde_logs']);
   });
+  it("seed-000-ladon.ts: seed 000's README calls, one to one, give the seed's documented answers", async () => {
+    const out = await example('seed-000-ladon.ts');
+    const line = (prefix: string) => out.split('\n').find((l) => l.startsWith(prefix)) ?? out;
+    expect(line('Stored')).toBe('Stored 3/3 IOCs');
+    expect(line('get_ioc:')).toBe('get_ioc: evil.com confidence 0.95');
+    expect(line('get_ioc(use_cache=False)')).toBe(
+      'get_ioc(use_cache=False): cached false, tier hot',
+    );
+    // threat_type c2 at confidence >= 0.8, in (type, value) order; meh.example (0.5) is not one.
+    expect(line('search_iocs')).toBe('search_iocs: bad1.example, bad2.example, evil.com');
+    expect(line('invalidate_ioc_cache')).toBe('invalidate_ioc_cache: true');
+    expect(line('search_activities')).toBe('search_activities: 4 events');
+    expect(line('search_detections')).toBe('search_detections: det_123');
+    expect(line('update_detection_status')).toBe(
+      'update_detection_status: Investigating INC0012345',
+    );
+    // A failed run is recorded, and the watermark stays at the last success.
+    const success = (await client.getWatermark('mde_logs'))?.last_successful_timestamp;
+    expect(line('update_watermark')).toBe(`update_watermark: failed, still at ${success}`);
+    expect(JSON.parse(line('get_config').slice('get_config: '.length))).toEqual({
+      critical: { slack: true, email: true },
+      high: { slack: false, email: true },
+      medium: { email: false },
+    });
+    expect(line('Cache hit rate')).toMatch(/^Cache hit rate: \d+(\.\d+)?%$/);
+    expect(Number(/Total IOCs cached: (\d+)/.exec(out)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(line('Warmed cache')).toMatch(/"promoted":\d+/);
+  });
 });
