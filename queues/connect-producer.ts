@@ -92,11 +92,10 @@ export async function connectProducer(
     throw err;
   }
   const limits = { ...DEFAULT_INGEST_LIMITS, ...options.ingest };
-  const activityLimits = { maxActivities: limits.maxIocs, chunkSize: limits.chunkSize };
   return {
     producer,
     ingestIocs: (input) => ingestIocs(producer, limits, input),
-    ingestActivities: (input) => ingestActivities(producer, activityLimits, input),
+    ingestActivities: (input) => ingestActivities(producer, limits, input),
     close,
   };
 }

@@ -53,9 +53,11 @@ describe.each(['postgres', 'clickhouse'] as const)('claim-checked ingest on %s',
   const settled = (id: string) =>
     eventually(
       async () => {
-        const job = await Job.fromId(world.queues.get('ingest'), id);
-        const state = await job?.getState();
-        return state === 'completed' || state === 'failed' ? { state, job: job! } : undefined;
+        const queue = world.queues.get('ingest');
+        const state = await queue.getJobState(id);
+        if (state !== 'completed' && state !== 'failed') return undefined;
+        // Read once settled: a job read before its move to failed has no failedReason yet.
+        return { state, job: (await Job.fromId(queue, id))! };
       },
       60_000,
       `job ${id}`,

@@ -4,23 +4,17 @@ import {
   activityPageSchema,
   activityStatsSchema,
 } from '../../domain/api/activities.js';
-import { activitySchema } from '../../domain/activity.js';
-import {
-  activityIngestBodySchema,
-  enqueueActivityIngest,
-  parseActivityIngest,
-} from '../../../queues/use-cases/ingest-activities.js';
+import { ACTIVITY_KIND } from '../../../queues/use-cases/ingest-activities.js';
 import {
   activityStats,
   activityStatsQuerySchema,
   activitySearchQuerySchema,
   searchActivities,
 } from '../../../queues/use-cases/search-activities.js';
-import { badInput, json, keyConflict, ref } from '../contract/openapi-fragments.js';
-import { answerIdempotently, idempotentAnswer } from '../idempotent-request.js';
-import { defineRoute, ok, problem } from '../route.js';
+import { badInput } from '../contract/openapi-fragments.js';
+import { defineRoute, ok } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
-import { idempotencyHeaders } from './jobs.js';
+import { recordIngestRoute } from './record-ingest-route.js';
 
 type ActivityDeps = Pick<ApiRouteDeps, 'producer'> & {
   stores: Pick<ApiRouteDeps['stores'], 'idempotency' | 'activities'>;
@@ -34,66 +28,13 @@ const route = defineRoute<ActivityDeps>();
  * bounded window a page at a time; `GET /v1/activities/stats` counts a window.
  */
 export function activityRouteTable(config: Config) {
-  // An activity batch has the bounds of an IOC batch (INGEST_MAX_IOCS, INGEST_CHUNK_SIZE).
-  const limits = { maxActivities: config.INGEST_MAX_IOCS, chunkSize: config.INGEST_CHUNK_SIZE };
-  const body = activityIngestBodySchema(limits);
   return [
-    route({
+    recordIngestRoute(ACTIVITY_KIND, config, {
       operationId: 'ingestActivities',
-      method: 'post',
-      path: '/v1/ingest/activities',
       summary:
         'A batch of activity events, split into activities.insert jobs; with a watermark, the children of one watermark.commit flow',
-      access: 'ingest',
-      headers: idempotencyHeaders,
-      responses: {
-        202: ok(activityIngestAcceptedSchema, 'Enqueued'),
-        400: badInput,
-        409: keyConflict,
-        413: problem(`Body over API_BODY_LIMIT (${config.API_BODY_LIMIT})`),
-        415: problem('Not JSON'),
-      },
-      openapi: {
-        requestBody: {
-          required: true,
-          ...json(
-            {
-              allOf: [
-                ref('ActivityIngestBody'),
-                { properties: { activities: { items: ref('Activity') } } },
-              ],
-            },
-            'The batch',
-          ),
-        },
-        components: { Activity: activitySchema, ActivityIngestBody: body },
-      },
-      // The use case validates the body (its schema, then each record): `body` is left raw.
-      handler: async ({ headers, body }, { caller, deps }) => {
-        const batch = parseActivityIngest(body, limits);
-        const key = headers['Idempotency-Key'] ?? batch.digest;
-        const result = await answerIdempotently(
-          deps.stores.idempotency,
-          {
-            caller: caller?.name ?? '',
-            key,
-            route: 'POST /v1/ingest/activities',
-            request: batch.request,
-            digest: batch.digest,
-          },
-          async (scoped) => {
-            if (scoped === undefined) throw new Error('ingest: an idempotency key is always set');
-            const answer = await enqueueActivityIngest(deps.producer, batch, {
-              key: scoped.key,
-              keyScope: scoped.scope,
-            });
-            return 'status_url' in answer
-              ? { status: 202, location: answer.status_url, body: answer }
-              : { status: 202, body: answer };
-          },
-        );
-        return idempotentAnswer(result);
-      },
+      accepted: activityIngestAcceptedSchema,
+      components: { record: 'Activity', body: 'ActivityIngestBody' },
     }),
     route({
       operationId: 'searchActivities',

@@ -6,17 +6,13 @@ import {
   detectionStatusChangedSchema,
   detectionWithHistorySchema,
 } from '../../domain/api/detections.js';
-import { detectionIdSchema, detectionSchema } from '../../domain/detection.js';
+import { detectionIdSchema } from '../../domain/detection.js';
 import {
   detectionStats,
   detectionStatsQuerySchema,
 } from '../../../queues/use-cases/detection-stats.js';
 import { getDetection } from '../../../queues/use-cases/get-detection.js';
-import {
-  detectionIngestBodySchema,
-  enqueueDetectionIngest,
-  parseDetectionIngest,
-} from '../../../queues/use-cases/ingest-detections.js';
+import { DETECTION_KIND } from '../../../queues/use-cases/ingest-detections.js';
 import {
   detectionSearchQuerySchema,
   searchDetections,
@@ -25,11 +21,10 @@ import {
   detectionStatusBodySchema,
   updateDetectionStatus,
 } from '../../../queues/use-cases/update-detection-status.js';
-import { badInput, json, keyConflict, ref } from '../contract/openapi-fragments.js';
-import { answerIdempotently, idempotentAnswer } from '../idempotent-request.js';
+import { badInput } from '../contract/openapi-fragments.js';
 import { defineRoute, ok, problem } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
-import { idempotencyHeaders } from './jobs.js';
+import { recordIngestRoute } from './record-ingest-route.js';
 import { z } from 'zod';
 
 type DetectionDeps = Pick<ApiRouteDeps, 'producer' | 'ingest'> & {
@@ -49,66 +44,13 @@ const noDetection = problem('No such detection');
  * `{detection_id}` (and refused as an id), so it is never read as one.
  */
 export function detectionRouteTable(config: Config) {
-  const body = detectionIngestBodySchema({
-    maxIocs: config.INGEST_MAX_IOCS,
-    chunkSize: config.INGEST_CHUNK_SIZE,
-  });
   return [
-    route({
+    recordIngestRoute(DETECTION_KIND, config, {
       operationId: 'ingestDetections',
-      method: 'post',
-      path: '/v1/ingest/detections',
       summary:
         "A detector's batch, split into detections.insert jobs; with a watermark, the children of one watermark.commit flow",
-      access: 'ingest',
-      headers: idempotencyHeaders,
-      responses: {
-        202: ok(detectionIngestAcceptedSchema, 'Enqueued'),
-        400: badInput,
-        409: keyConflict,
-        413: problem(`Body over API_BODY_LIMIT (${config.API_BODY_LIMIT})`),
-        415: problem('Not JSON'),
-      },
-      openapi: {
-        requestBody: {
-          required: true,
-          ...json(
-            {
-              allOf: [
-                ref('DetectionIngestBody'),
-                { properties: { detections: { items: ref('Detection') } } },
-              ],
-            },
-            'The batch',
-          ),
-        },
-        components: { Detection: detectionSchema, DetectionIngestBody: body },
-      },
-      // The use case validates the body (its schema, then each record): `body` is left raw.
-      handler: async ({ headers, body }, { caller, deps }) => {
-        const batch = parseDetectionIngest(body, deps.ingest);
-        const result = await answerIdempotently(
-          deps.stores.idempotency,
-          {
-            caller: caller?.name ?? '',
-            key: headers['Idempotency-Key'] ?? batch.digest,
-            route: 'POST /v1/ingest/detections',
-            request: batch.request,
-            digest: batch.digest,
-          },
-          async (scoped) => {
-            if (scoped === undefined) throw new Error('ingest: an idempotency key is always set');
-            const answer = await enqueueDetectionIngest(deps.producer, batch, {
-              key: scoped.key,
-              keyScope: scoped.scope,
-            });
-            return 'status_url' in answer
-              ? { status: 202, location: answer.status_url, body: answer }
-              : { status: 202, body: answer };
-          },
-        );
-        return idempotentAnswer(result);
-      },
+      accepted: detectionIngestAcceptedSchema,
+      components: { record: 'Detection', body: 'DetectionIngestBody' },
     }),
     route({
       operationId: 'searchDetections',

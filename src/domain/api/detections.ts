@@ -64,7 +64,7 @@ export const detectionStatsSchema = z.strictObject({
 
 /** `202` of `POST /v1/ingest/detections` without a watermark: plain detections.insert jobs. */
 export const detectionIngestJobsSchema = z.strictObject({
-  source_id: z.string().nullable(),
+  source_id: z.string().exactOptional(),
   detections: z.int(),
   jobs: z.array(z.strictObject({ id: z.string(), type: z.string() })),
 });
