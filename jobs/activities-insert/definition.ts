@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { activitySchema, canonicalActivityBatch } from '../../src/domain/activity.js';
-import { stagedBatchSchema } from '../../src/domain/staged-batch.js';
+import { storedOrInline } from '../../src/domain/staged-batch.js';
 import { defineJob } from '../job-definition.js';
 
 /** Largest batch one activities.insert job carries; the ingest route splits bigger requests. */
@@ -10,22 +10,6 @@ export const MAX_ACTIVITY_INSERT_BATCH = 5_000;
 const payload = z.strictObject({
   activities: z.array(activitySchema).min(1).max(MAX_ACTIVITY_INSERT_BATCH),
 });
-
-const staged = z.strictObject({ batch: stagedBatchSchema });
-
-/**
- * What the worker parses: the staged reference, or (a payload enqueued inline, without a
- * batch store) the records, validated here; each form's own errors name their field.
- */
-const storedPayload = z
-  .unknown()
-  .transform((value, ctx): z.output<typeof staged> | z.output<typeof payload> => {
-    const form = value !== null && typeof value === 'object' && 'batch' in value ? staged : payload;
-    const parsed = form.safeParse(value);
-    if (parsed.success) return parsed.data;
-    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path });
-    return z.NEVER;
-  });
 
 /** Appends a batch of activity events to the activity store, each event once. */
 export const activitiesInsertJob = defineJob({
@@ -38,7 +22,7 @@ export const activitiesInsertJob = defineJob({
   // The records wait in the batch store, validated once by the producer: one per identity,
   // in search order. The job carries their digest.
   claimCheck: { kind: 'activities', records: (p) => canonicalActivityBatch(p.activities) },
-  stored: storedPayload,
+  stored: storedOrInline(payload),
   // The same batch is the same job: a collector re-posting it does not enqueue twice.
   idempotencyKey: (p) =>
     createHash('sha256')

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { iocKey, iocSchema, mergeBatch, type StoredIoc } from '../../src/domain/ioc.js';
-import { stagedBatchSchema } from '../../src/domain/staged-batch.js';
+import { storedOrInline } from '../../src/domain/staged-batch.js';
 import { defineJob } from '../job-definition.js';
 
 /** Largest batch one iocs.insert job carries; the ingest route splits bigger requests. */
@@ -29,22 +29,6 @@ export function canonicalIocBatch(iocs: z.output<typeof payload>['iocs']): Store
     });
 }
 
-const staged = z.strictObject({ batch: stagedBatchSchema });
-
-/**
- * What the worker parses: the staged reference, or (a payload an older producer enqueued)
- * the records inline, validated here; each form's own errors name their field.
- */
-const storedPayload = z
-  .unknown()
-  .transform((value, ctx): z.output<typeof staged> | z.output<typeof payload> => {
-    const form = value !== null && typeof value === 'object' && 'batch' in value ? staged : payload;
-    const parsed = form.safeParse(value);
-    if (parsed.success) return parsed.data;
-    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path });
-    return z.NEVER;
-  });
-
 /** Upserts a batch of IOCs into the hot store and caches the hot ones. */
 export const iocsInsertJob = defineJob({
   name: 'iocs.insert',
@@ -56,7 +40,7 @@ export const iocsInsertJob = defineJob({
   // The records wait in the batch store, validated once by the producer; the job carries
   // their digest. An inline batch is what an older producer enqueued: validated here.
   claimCheck: { kind: 'iocs', records: (p) => canonicalIocBatch(p.iocs) },
-  stored: storedPayload,
+  stored: storedOrInline(payload),
   // The same batch is the same job: a collector re-posting it does not enqueue twice.
   idempotencyKey: (p) => createHash('sha256').update(JSON.stringify(p.iocs)).digest('hex'),
   fixture: {

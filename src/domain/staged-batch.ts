@@ -39,3 +39,19 @@ export interface BatchToStage extends StagedBatch {
 export interface BatchStager {
   stage(batches: readonly BatchToStage[]): Promise<void>;
 }
+
+/**
+ * What a claim-checked job's worker parses: the staged reference `{ batch }`, or — the batch
+ * store was away when the producer enqueued, or an older producer — the records inline,
+ * validated here by the job's own payload schema. Each form's own errors name their field.
+ */
+export function storedOrInline<P extends z.ZodType>(payload: P) {
+  const staged = z.strictObject({ batch: stagedBatchSchema });
+  return z.unknown().transform((value, ctx): z.output<typeof staged> | z.output<P> => {
+    const form = value !== null && typeof value === 'object' && 'batch' in value ? staged : payload;
+    const parsed = form.safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path });
+    return z.NEVER;
+  });
+}
