@@ -1,5 +1,6 @@
 // Each README example (docs/examples/*.ts, included verbatim) run as its own process, as an
 // application would run it, against a real api and workers; judged on what it left behind.
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -132,5 +133,18 @@ describe('README examples', () => {
     expect(line('Cache hit rate')).toMatch(/^Cache hit rate: \d+(\.\d+)?%$/);
     expect(Number(/Total IOCs cached: (\d+)/.exec(out)?.[1])).toBeGreaterThanOrEqual(1);
     expect(line('Warmed cache')).toMatch(/"promoted":\d+/);
+  });
+  it("seed-003-ta-objects.ts: seed 003's README calls, one to one, store and serve the bytes back", async () => {
+    const out = await example('seed-003-ta-objects.ts');
+    const key = /^storage_key (samples\/[0-9a-f-]{36}\/sample\.log)$/m.exec(out)?.[1];
+    expect(key, out).toBeDefined();
+    expect(out).toContain('presigned for 3600 s');
+    const text = '2026-01-01T00:00:00Z host=a msg="login failed"\n';
+    const digest = createHash('sha256').update(text).digest('hex');
+    expect(out).toContain(`downloaded ${Buffer.byteLength(text)} bytes, sha256 ${digest}`);
+    expect(out).toContain(`samples: ${key}`);
+    expect(out).toMatch(/^ta bundle tas\/[0-9a-f-]{36}\/v1\/[0-9a-f-]{36}\.tgz$/m);
+    expect(out).toMatch(/^sample: objects [1-9]\d*, bytes [1-9]\d*$/m);
+    expect(out).toMatch(/^ta-bundle: objects [1-9]\d*, bytes [1-9]\d*$/m);
   });
 });
