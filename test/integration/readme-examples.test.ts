@@ -147,4 +147,16 @@ describe('README examples', () => {
     expect(out).toMatch(/^sample: objects [1-9]\d*, bytes [1-9]\d*$/m);
     expect(out).toMatch(/^ta-bundle: objects [1-9]\d*, bytes [1-9]\d*$/m);
   });
+  it("seed-004-nethical-recon.ts: seed 004's README calls, one to one, on IOC search, stats and delete", async () => {
+    const out = await example('seed-004-nethical-recon.ts');
+    expect(out).toContain('get_stain: ipv4 192.168.1.105 malware');
+    expect(Number(/^Total stains: (\d+)$/m.exec(out)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^get_all_stains: (\d+)$/m.exec(out)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^Found (\d+) high-threat stains$/m.exec(out)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(out).toContain('in 192.168.1.0/24: 192.168.1.105');
+    expect(out).toMatch(/^Connections in use: \d+ of [1-9]\d*$/m);
+    expect(out).toContain('delete_stain: true');
+    expect(out).toContain('after delete: gone');
+    expect(await client.lookupIoc('ipv4', '192.168.1.105')).toBeUndefined();
+  });
 });
