@@ -1,8 +1,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { UTC_DAY_MS, utcDayOfNumber } from '../../domain/utc-day.js';
-import { TransientError } from '../../errors/index.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral, chunkByLength } from './clickhouse-sql.js';
+import { mutationIds, waitForMutations, type MutationWait } from './mutations.js';
 import {
   boundedRanges,
   type ArchiveBounds,
@@ -34,12 +34,6 @@ interface KeyRow {
   type: string;
   value: string;
   max_ms: Int64;
-}
-
-/** How long deleteBatch waits for its mutations, and how often it looks. */
-export interface MutationWait {
-  timeoutMs: number;
-  pollMs: number;
 }
 
 /**
@@ -119,7 +113,7 @@ export class ClickHouseHotRetention implements HotRetention {
         tuple: `(${clickHouseLiteral(k.type)}, ${clickHouseLiteral(k.value)})`,
       };
     });
-    const before = await this.mutationIds();
+    const before = await mutationIds(this.client, { database: this.database, table: TABLE });
     // `last_seen_ms < cutoff` again: a sighting inserted since the keys were chosen is
     // newer than the cutoff and survives (the indicator lives on), instead of being lost;
     // `inserted_at <= mark`: so does a late sighting of an old day that no archive holds.
@@ -134,7 +128,12 @@ export class ClickHouseHotRetention implements HotRetention {
         }),
       );
     }
-    await this.waitForMutations(before);
+    await waitForMutations(
+      this.client,
+      { database: this.database, table: TABLE },
+      before,
+      this.wait,
+    );
     return { rows: keys.length, oldest: new Date(oldest), newest: new Date(newest) };
   }
 
@@ -150,46 +149,6 @@ export class ClickHouseHotRetention implements HotRetention {
               SELECT type, value FROM ${this.table} WHERE last_seen_ms < ${cutoffMs})
             GROUP BY type, value
             HAVING max_ms < ${cutoffMs}${having}`;
-  }
-
-  private async mutationIds(): Promise<Set<string>> {
-    const rows = await this.select<{ mutation_id: string }>(
-      `SELECT mutation_id FROM system.mutations
-       WHERE database = ${clickHouseLiteral(this.database)} AND table = ${clickHouseLiteral(TABLE)}`,
-    );
-    return new Set(rows.map((r) => r.mutation_id));
-  }
-
-  /**
-   * Waits until every mutation of the table that is not in `before` is done. Only new ones:
-   * on 18.16 a mutation that cannot finish stays not done for ever and must not stall every
-   * later run; a concurrent retention run's new mutations are waited for too (harmless).
-   */
-  private async waitForMutations(before: ReadonlySet<string>): Promise<void> {
-    const deadline = Date.now() + this.wait.timeoutMs;
-    for (;;) {
-      const pending = (
-        await this.select<{ mutation_id: string; parts_to_do: Int64 }>(
-          `SELECT mutation_id, parts_to_do FROM system.mutations
-           WHERE database = ${clickHouseLiteral(this.database)}
-             AND table = ${clickHouseLiteral(TABLE)} AND is_done = 0`,
-        )
-      ).filter((m) => !before.has(m.mutation_id));
-      if (pending.length === 0) return;
-      if (Date.now() > deadline) {
-        // Transient: the mutation keeps running, and a retry picks up whatever is left.
-        throw new TransientError(
-          'mutation_timeout',
-          `ClickHouse mutation(s) ${pending.map((m) => m.mutation_id).join(', ')} on ${this.table} not done after ${this.wait.timeoutMs} ms`,
-          {
-            backend: 'clickhouse',
-            table: this.table,
-            parts_to_do: pending.map((m) => Number(m.parts_to_do)),
-          },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, this.wait.pollMs));
-    }
   }
 
   private async select<T>(query: string): Promise<T[]> {

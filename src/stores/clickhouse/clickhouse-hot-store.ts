@@ -47,7 +47,7 @@ const TABLE_COLUMNS = `
 // no FINAL is needed. The latest sighting is the greatest (last_seen, confidence,
 // threat_type) tuple: bIsLatest's order. Aliases differ from column names because
 // ClickHouse substitutes aliases everywhere in the query.
-const MERGED_COLUMNS = `
+export const MERGED_COLUMNS = `
   type,
   value,
   max((last_seen_ms, confidence, threat_type)) AS latest,
@@ -58,7 +58,8 @@ const MERGED_COLUMNS = `
   groupUniqArrayArray(sources) AS all_sources,
   groupUniqArrayArray(tags) AS all_tags`;
 
-interface MergedRow {
+/** A row of MERGED_COLUMNS. */
+export interface MergedRow {
   type: string;
   value: string;
   latest_confidence: number;
@@ -424,7 +425,8 @@ export function toSightingRow(ioc: StoredIoc): SightingRow {
   };
 }
 
-function toStoredIoc(row: MergedRow): StoredIoc {
+/** A merged row as the stored indicator mergeIoc would give. */
+export function toStoredIoc(row: MergedRow): StoredIoc {
   return {
     type: row.type as IocType,
     value: row.value,

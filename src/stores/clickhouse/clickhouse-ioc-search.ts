@@ -1,9 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { bytesHex, bytesUint32 } from '../../domain/cidr.js';
-import type { IocType, StoredIoc } from '../../domain/ioc.js';
-import { TransientError } from '../../errors/index.js';
+import type { IocType } from '../../domain/ioc.js';
 import { classifyClickHouseError } from './classify-clickhouse-error.js';
 import { clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
+import { MERGED_COLUMNS, toStoredIoc, type MergedRow } from './clickhouse-hot-store.js';
+import { mutationIds, waitForMutations, type MutationWait } from './mutations.js';
 import {
   foldStats,
   type IocCount,
@@ -17,40 +18,10 @@ import {
 // ClickHouseHotStore's table of sightings.
 const TABLE = 'ioc_sightings';
 
-// mergeIoc as aggregates, as ClickHouseHotStore reads an indicator (aliases differ from
-// every column name: ClickHouse substitutes aliases everywhere in a query).
-const MERGED_COLUMNS = `
-  type,
-  value,
-  max((last_seen_ms, confidence, threat_type)) AS latest,
-  tupleElement(latest, 2) AS latest_confidence,
-  tupleElement(latest, 3) AS latest_threat_type,
-  min(first_seen_ms) AS min_first_seen_ms,
-  max(last_seen_ms) AS max_last_seen_ms,
-  groupUniqArrayArray(sources) AS all_sources,
-  groupUniqArrayArray(tags) AS all_tags`;
-
 // The latest sighting's (last_seen_ms, confidence, threat_type): bIsLatest's order.
 const LATEST = 'max((last_seen_ms, confidence, threat_type))';
 
 type Int64 = string | number;
-
-interface MergedRow {
-  type: string;
-  value: string;
-  latest_confidence: number;
-  latest_threat_type: string;
-  min_first_seen_ms: Int64;
-  max_last_seen_ms: Int64;
-  all_sources: string[];
-  all_tags: string[];
-}
-
-/** How long delete waits for its mutation, and how often it looks. */
-export interface DeleteWait {
-  timeoutMs: number;
-  pollMs: number;
-}
 
 /**
  * IocSearch over ClickHouseHotStore's sightings. The filters apply to the merged indicator,
@@ -62,11 +33,11 @@ export interface DeleteWait {
 export class ClickHouseIocSearch implements IocSearch {
   private readonly database: string;
   private readonly table: string;
-  private readonly wait: DeleteWait;
+  private readonly wait: MutationWait;
 
   constructor(
     private readonly client: ClickHouseClient,
-    options: { database: string; deleteWait?: Partial<DeleteWait> },
+    options: { database: string; deleteWait?: Partial<MutationWait> },
   ) {
     this.database = clickHouseIdentifier(options.database);
     this.table = `${this.database}.${TABLE}`;
@@ -127,7 +98,7 @@ export class ClickHouseIocSearch implements IocSearch {
       `SELECT count() AS n FROM ${this.table} WHERE ${key}`,
     );
     if (Number(row?.n ?? 0) === 0) return false;
-    const before = await this.mutationIds();
+    const before = await mutationIds(this.client, { database: this.database, table: TABLE });
     // A mutation takes the sightings in the parts that exist now; one inserted after it
     // survives (a sighting after the delete is a new indicator, as in PostgreSQL).
     await this.run(() =>
@@ -135,7 +106,12 @@ export class ClickHouseIocSearch implements IocSearch {
     );
     // Asynchronous on 18.16 (no mutations_sync): the caller evicts the cache after this
     // returns, so it returns only when reads no longer see the indicator.
-    await this.waitForMutations(before);
+    await waitForMutations(
+      this.client,
+      { database: this.database, table: TABLE },
+      before,
+      this.wait,
+    );
     return true;
   }
 
@@ -220,37 +196,6 @@ export class ClickHouseIocSearch implements IocSearch {
             ${having.length === 0 ? '' : `HAVING ${having.join(' AND ')}`}`;
   }
 
-  private async mutationIds(): Promise<Set<string>> {
-    const rows = await this.select<{ mutation_id: string }>(
-      `SELECT mutation_id FROM system.mutations
-       WHERE database = ${clickHouseLiteral(this.database)} AND table = ${clickHouseLiteral(TABLE)}`,
-    );
-    return new Set(rows.map((r) => r.mutation_id));
-  }
-
-  /** Waits until every mutation of the table not in `before` is done (as retention does). */
-  private async waitForMutations(before: ReadonlySet<string>): Promise<void> {
-    const deadline = Date.now() + this.wait.timeoutMs;
-    for (;;) {
-      const pending = (
-        await this.select<{ mutation_id: string }>(
-          `SELECT mutation_id FROM system.mutations
-           WHERE database = ${clickHouseLiteral(this.database)}
-             AND table = ${clickHouseLiteral(TABLE)} AND is_done = 0`,
-        )
-      ).filter((m) => !before.has(m.mutation_id));
-      if (pending.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new TransientError(
-          'mutation_timeout',
-          `ClickHouse mutation(s) ${pending.map((m) => m.mutation_id).join(', ')} on ${this.table} not done after ${this.wait.timeoutMs} ms`,
-          { backend: 'clickhouse', table: this.table },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, this.wait.pollMs));
-    }
-  }
-
   private async select<T>(query: string): Promise<T[]> {
     return this.run(async () => {
       const result = await this.client.query({ query, format: 'JSONEachRow' });
@@ -271,17 +216,4 @@ function assertLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new RangeError(`limit must be a positive integer, got ${limit}`);
   }
-}
-
-function toStoredIoc(row: MergedRow): StoredIoc {
-  return {
-    type: row.type as IocType,
-    value: row.value,
-    threat_type: row.latest_threat_type,
-    confidence: row.latest_confidence,
-    sources: [...row.all_sources].sort(),
-    first_seen: new Date(Number(row.min_first_seen_ms)),
-    last_seen: new Date(Number(row.max_last_seen_ms)),
-    tags: [...row.all_tags].sort(),
-  };
 }
