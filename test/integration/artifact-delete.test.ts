@@ -12,6 +12,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { archiveManifestKey, archivePartKey } from '../../src/domain/archive.js';
 import { StowageApiError, StowageClient } from '../../src/sdk/index.js';
 import { s3ErrorCode } from '../../src/stores/s3/classify-s3-error.js';
 import { artifactOverrides, dropArtifacts } from '../helpers/artifacts.js';
@@ -237,6 +238,24 @@ describe('artifact delete', () => {
       );
     expect(s3ErrorCode(refused)).toBe('AccessDenied');
     expect((await versionsOf(debug, key)).versions).toHaveLength(1);
+  });
+
+  it('no delete reaches the locked archive: an archive key is a 400, an archive kind a 404, before any S3 call', async () => {
+    // The archive bucket is no artifact kind, and every kind's key layout refuses an archive
+    // key; S3's own refusal of a locked archive part is shown in archive-lock.test.ts.
+    const keys = [archivePartKey('2026-01-01', 1), archiveManifestKey('2026-01-01')];
+    for (const kind of ['sample', 'ta-bundle', 'debug-bundle']) {
+      for (const key of keys) {
+        const res = await del(kind, key);
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as Problem).errors?.[0]?.path).toBe('key');
+      }
+    }
+    // No artifact kind is the archive: 404, naming kind.
+    const archiveKind = await del('archive', keys[0]!);
+    expect(archiveKind.status).toBe(404);
+    expect(((await archiveKind.json()) as Problem).errors?.[0]?.path).toBe('kind');
+    expect(sent).toEqual([]);
   });
 
   it('needs an admin key; a bad key is a 400 naming key, a bad reason a 400 naming reason', async () => {
