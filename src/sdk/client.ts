@@ -691,6 +691,23 @@ export class StowageClient {
     return res.body;
   }
 
+  /**
+   * The matching IOCs as one MISP event (`GET /v1/export/misp`, MISP's JSON import format), as
+   * the byte stream the api sends. No attempt timeout: an export may be long.
+   */
+  async exportMisp(
+    filter: IocSearchFilter & { limit?: number; cursor?: string } = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const res = (await this.send('GET', `/v1/export/misp${iocSearchQueryString(filter)}`, {
+      signal: options.signal,
+      timeoutMs: undefined,
+      raw: true,
+    })) as Response;
+    if (res.body === null) throw new Error('the export answered without a body');
+    return res.body;
+  }
+
   /** The api process's PostgreSQL pool: size, open, idle, in use, waiting (`GET /v1/stats/pools`). */
   async poolStats(options: Pick<CallOptions, 'signal'> = {}): Promise<PoolStats> {
     return (await this.send('GET', '/v1/stats/pools', { signal: options.signal })) as PoolStats;

@@ -101,6 +101,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/iocs/stats', scope: 'read' },
   { method: 'DELETE', path: '/v1/iocs/domain/evil.example.com', scope: 'admin' },
   { method: 'GET', path: '/v1/export/stix', scope: 'read' },
+  { method: 'GET', path: '/v1/export/misp', scope: 'read' },
   { method: 'GET', path: '/v1/stats/pools', scope: 'read' },
   { method: 'GET', path: DASHBOARD, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/queues`, scope: 'read' },

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidrContains, parseCidr } from '../../src/domain/cidr.js';
 import { iocKey, mergeIoc, type IocType, type StoredIoc } from '../../src/domain/ioc.js';
+import { mispAttribute, type MispAttribute } from '../../src/domain/misp.js';
 import { stixIndicator } from '../../src/domain/stix.js';
 import { BASE_TIME, pick, seededRandom, sortByKey, subset } from '../helpers/hot-store.js';
 import { StowageClient } from '../../src/sdk/index.js';
@@ -298,6 +299,35 @@ describe.each(['postgres', 'clickhouse'] as const)('IOC search on %s', (hotStore
       cursor = part.x_stowage_next_cursor;
     } while (cursor !== undefined);
     expect(parts).toEqual(bundle.objects.map((o) => o.id));
+  });
+
+  it('streams one MISP event with an attribute per matching IOC, continued past its limit', async () => {
+    const query = { type: 'ipv4' };
+    const want = sortByKey([...expected.values()].filter((ioc) => matches(ioc, query)));
+    const res = await call(`/v1/export/misp?${new URLSearchParams(query).toString()}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const doc = (await res.json()) as {
+      Event: { uuid: string; info: string; date: string; Attribute: MispAttribute[] };
+      x_stowage_next_cursor?: string;
+    };
+    expect(doc.Event.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(doc.Event.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(doc.x_stowage_next_cursor).toBeUndefined();
+    expect(doc.Event.Attribute).toEqual(want.map(mispAttribute));
+    expect(doc.Event.Attribute.every((a) => a.type === 'ip-dst')).toBe(true);
+
+    const parts: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const qs = new URLSearchParams({ ...query, limit: '7', ...(cursor ? { cursor } : {}) });
+      const part = (await (await call(`/v1/export/misp?${qs.toString()}`)).json()) as typeof doc;
+      expect(part.Event.Attribute.length).toBeLessThanOrEqual(7);
+      parts.push(...part.Event.Attribute.map((a) => a.value));
+      cursor = part.x_stowage_next_cursor;
+    } while (cursor !== undefined);
+    expect(parts).toEqual(want.map((i) => i.value));
+    expect((await call('/v1/export/misp?min_confidence=2')).status).toBe(400);
   });
 
   it('deletes an IOC from the store and the cache (admin only), then answers 404', async () => {

@@ -6,11 +6,13 @@ import {
   iocSearchQuerySchema,
   iocStatsSchema,
   poolStatsSchema,
+  mispEventStreamSchema,
   stixBundleStreamSchema,
   stixExportQuerySchema,
 } from '../../domain/api/ioc-search.js';
 import { IOC_TYPES } from '../../domain/ioc.js';
 import { deleteIoc } from '../../../queues/use-cases/delete-ioc.js';
+import { exportMisp } from '../../../queues/use-cases/export-misp.js';
 import { exportStix } from '../../../queues/use-cases/export-stix.js';
 import { iocStats } from '../../../queues/use-cases/ioc-stats.js';
 import { poolStats } from '../../../queues/use-cases/pool-stats.js';
@@ -102,6 +104,23 @@ export const iocSearchRouteTable = [
       status: 200,
       type: STIX_MEDIA_TYPE,
       body: Readable.from(await exportStix(query, { search: deps.stores.iocSearch })),
+    }),
+  }),
+  route({
+    operationId: 'exportMisp',
+    method: 'get',
+    path: '/v1/export/misp',
+    summary: 'Export matching IOCs as one MISP event of attributes (streamed)',
+    access: 'read',
+    query: stixExportQuerySchema,
+    responses: {
+      200: ok(mispEventStreamSchema, 'A MISP event', 'application/json'),
+      400: badInput,
+    },
+    handler: async ({ query }, { deps }) => ({
+      status: 200,
+      type: 'application/json',
+      body: Readable.from(await exportMisp(query, { search: deps.stores.iocSearch })),
     }),
   }),
   route({

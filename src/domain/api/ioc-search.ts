@@ -173,3 +173,31 @@ export type IocSearchPage = z.output<typeof iocSearchPageSchema>;
 export type IocStatsView = z.output<typeof iocStatsSchema>;
 export type IocDeleted = z.output<typeof iocDeletedSchema>;
 export type PoolStats = z.output<typeof poolStatsSchema>;
+
+/** A MISP event as `GET /v1/export/misp` writes it. */
+const mispEventSchema = z
+  .strictObject({
+    Event: z.strictObject({
+      uuid: z.string(),
+      info: z.string(),
+      date: z.string().describe('YYYY-MM-DD, the export day.'),
+      timestamp: z.string().describe('Epoch seconds.'),
+      threat_level_id: z.string(),
+      analysis: z.string(),
+      distribution: z.string(),
+      published: z.boolean(),
+      Attribute: z
+        .array(z.record(z.string(), z.unknown()))
+        .describe(
+          'One attribute per IOC: type (ip-dst, domain, url, email-src, md5, sha1, sha256), category, value, to_ids, first_seen, last_seen, Tag.',
+        ),
+    }),
+    x_stowage_next_cursor: z
+      .string()
+      .optional()
+      .describe('Present when the export stopped at `limit`: the `cursor` that continues it.'),
+  })
+  .describe("A MISP event in MISP's JSON import format, streamed.");
+
+/** The body of a MISP export, documented as the event, typed as the Readable it is. */
+export const mispEventStreamSchema = mispEventSchema as unknown as z.ZodType<Readable, Readable>;
