@@ -5,6 +5,7 @@ import { JobRegistry } from './job-registry.js';
 import { definitionsOf, jobType } from './job-type.js';
 import { watermarkCommitJob } from './watermark-commit/definition.js';
 import { archiveLockJob } from './archive-lock/definition.js';
+import { archiveReindexJob } from './archive-reindex/definition.js';
 import { retentionCleanupJob } from './retention-cleanup/definition.js';
 import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
 import { batchesSweepJob } from './batches-sweep/definition.js';
@@ -53,6 +54,12 @@ export const JOB_TYPES = [
       archive: required(r, 'wormArchive'),
       settings: r.settings.archive,
       index: r.archiveIndex,
+    }),
+  ),
+  jobType(archiveReindexJob, async (r) =>
+    (await import('./archive-reindex/handler.js')).createArchiveReindexHandler({
+      index: r.archiveIndex,
+      generations: required(r, 'archivedGenerations'),
     }),
   ),
   jobType(retentionCleanupJob, async (r) =>

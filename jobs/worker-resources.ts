@@ -13,6 +13,7 @@ import type { RedisIocCache } from '../src/stores/redis/ioc-cache.js';
 import type { S3ArtifactStore } from '../src/stores/s3/artifact-store.js';
 import type { SampleRetention } from '../src/stores/s3/sample-retention.js';
 import type { WormArchive } from '../src/stores/s3/worm-archive.js';
+import type { ArchivedGenerationReader } from '../src/stores/s3/archived-generation-reader.js';
 import type { ArchiveLockSettings } from './archive-lock/handler.js';
 import type { ArtifactUploadSettings } from './artifact-upload/handler.js';
 import type { RetentionSettings } from './retention-cleanup/handler.js';
@@ -55,6 +56,8 @@ export interface WorkerResources {
   readonly iocCache?: RedisIocCache;
   readonly artifacts?: S3ArtifactStore;
   readonly wormArchive?: WormArchive;
+  /** Reads recorded archive generations back, verified (archive.reindex). */
+  readonly archivedGenerations?: ArchivedGenerationReader;
   readonly sampleRetention?: SampleRetention;
   /**
    * Whether an artifact.upload job still needs its spool file (it exists and has not

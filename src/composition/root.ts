@@ -23,6 +23,7 @@ import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArchiveIndex } from '../stores/postgres/archive-index.js';
 import { ArchivedIocReader } from '../stores/s3/archived-ioc-reader.js';
+import { ArchivedGenerationReader } from '../stores/s3/archived-generation-reader.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { ArtifactDeletionLog } from '../stores/postgres/artifact-deletions.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
@@ -111,6 +112,8 @@ export interface Stores {
   readonly archiveLedger: ArchiveLedger;
   /** Which archive part holds each archived indicator (PostgreSQL). */
   readonly archiveIndex: ArchiveIndex;
+  /** Reads recorded archive generations back, verified (archive.reindex). */
+  readonly archivedGenerations: ArchivedGenerationReader;
   /** Look-ups of indicators that left the hot store; undefined when ARCHIVE_ENABLED is false. */
   readonly archivedIocs: ArchivedIocReader | undefined;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
@@ -427,6 +430,7 @@ function withStores(
         ? {
             artifacts: artifactStoreOver(s3, config, settings),
             wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
+            archivedGenerations: new ArchivedGenerationReader(s3),
             sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
           }
         : {}),
@@ -459,6 +463,7 @@ function withStores(
     wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
     archiveLedger: new ArchiveLedger(pool, schema),
     archiveIndex,
+    archivedGenerations: new ArchivedGenerationReader(s3),
     archivedIocs: config.ARCHIVE_ENABLED
       ? new ArchivedIocReader(archiveIndex, s3, {
           memoTtlMs: config.ARCHIVE_LOOKUP_MEMO_SECONDS * 1000,

@@ -9,6 +9,7 @@ import { toIocView } from '../../src/domain/api/iocs.js';
 import { utcDayOf } from '../../src/domain/utc-day.js';
 import type { RetentionReport } from '../../jobs/retention-cleanup/report.js';
 import type { ArchiveLockResult } from '../../jobs/archive-lock/handler.js';
+import type { ArchiveReindexResult } from '../../jobs/archive-reindex/handler.js';
 import { ArchiveIndex } from '../../src/stores/postgres/archive-index.js';
 import { ArchivedIocReader } from '../../src/stores/s3/archived-ioc-reader.js';
 import { randomBucketName, removeBucket } from '../helpers/buckets.js';
@@ -73,6 +74,10 @@ async function openWorld(hotStore: 'postgres' | 'clickhouse', archive = true) {
     async archive(): Promise<ArchiveLockResult> {
       const { id } = await world.producer.enqueue('archive.lock', {});
       return (await finish(id, 'archive')) as ArchiveLockResult;
+    },
+    async reindex(): Promise<ArchiveReindexResult> {
+      const { id } = await world.producer.enqueue('archive.reindex', {});
+      return (await finish(id, 'archive')) as ArchiveReindexResult;
     },
     async retention() {
       const { id } = await world.producer.enqueue('retention.cleanup', {
@@ -141,6 +146,42 @@ describe.each(['postgres', 'clickhouse'] as const)(
 
       // Nowhere at all: 404, as before.
       expect(await client.lookupIoc('domain', 'nowhere.example.com')).toBeUndefined();
+    });
+
+    it('archive.reindex indexes a day archived without index rows (or half of them), and look-ups then find its IOCs in the archive', async () => {
+      env = await openWorld(hotStore);
+      const { world, client } = env;
+      const rows = [1, 2, 3, 4, 5].map((n) => ioc(`r${n}.example.com`, d + n * HOUR));
+      await world.deps.hotStore.upsert(rows);
+      await env.archive();
+      // As an archive written before the index existed: no index rows at all.
+      const table = `"${world.config.DATABASE_SCHEMA}".archive_index`;
+      await world.deps.pg.query(`DELETE FROM ${table}`);
+      await env.retention();
+      expect(
+        await client.lookupIoc('domain', 'r3.example.com', { useCache: false }),
+      ).toBeUndefined();
+
+      const first = await env.reindex();
+      expect(first).toEqual({ days: [{ day, generation: 1, parts: 3, rows: 5 }], rows: 5 });
+      for (const r of rows) {
+        expect(await client.lookupIoc('domain', r.value, { useCache: false })).toEqual({
+          cached: false,
+          tier: 'archive',
+          ioc: toIocView(r),
+        });
+      }
+      // Nothing left: a rerun indexes nothing. A day half indexed (a run killed part-way) is
+      // found again and completed.
+      expect(await env.reindex()).toEqual({ days: [], rows: 0 });
+      await world.deps.pg.query(
+        `DELETE FROM ${table} WHERE value IN ('r1.example.com', 'r5.example.com')`,
+      );
+      expect((await env.reindex()).days).toEqual([{ day, generation: 1, parts: 3, rows: 5 }]);
+      const { rows: left } = await world.deps.pg.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${table}`,
+      );
+      expect(Number(left[0]?.n)).toBe(5);
     });
 
     it('the archive index names a part only once its generation is in the ledger, and the newest day of an indicator', async () => {

@@ -25,6 +25,7 @@ describe('the typed handler table', () => {
       | 'cache.promote'
       | 'artifact.upload'
       | 'archive.lock'
+      | 'archive.reindex'
       | 'retention.cleanup'
       | 'uploads.abort-stale'
       | 'batches.sweep'

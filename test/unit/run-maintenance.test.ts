@@ -29,6 +29,7 @@ describe('running maintenance now (use case)', () => {
         known: [
           'cache.promote',
           'archive.lock',
+          'archive.reindex',
           'retention.cleanup',
           'uploads.abort-stale',
           'batches.sweep',

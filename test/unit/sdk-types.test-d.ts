@@ -20,6 +20,7 @@ describe('StowageClient types', () => {
       | 'cache.promote'
       | 'artifact.upload'
       | 'archive.lock'
+      | 'archive.reindex'
       | 'retention.cleanup'
       | 'uploads.abort-stale'
       | 'batches.sweep'

@@ -16,6 +16,17 @@ export interface ArchiveLocation {
   manifest_sha256: string;
 }
 
+/** A recorded generation not (wholly) indexed, and where its manifest is. */
+export interface UnindexedGeneration {
+  day: string;
+  generation: number;
+  rows: number;
+  bucket: string;
+  manifest_key: string;
+  manifest_version_id: string | null;
+  manifest_sha256: string;
+}
+
 /**
  * The per-indicator index of the WORM archive (`<schema>.archive_index`): one row per
  * (type, value) and archive generation of a day, naming the part that holds it. archive.lock
@@ -50,6 +61,10 @@ export class ArchiveIndex {
           part int NOT NULL CHECK (part >= 1),
           PRIMARY KEY (type, value, day, generation)
         )`);
+      // Serves clearing a generation and finding generations not indexed yet.
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS archive_index_generation_idx ON ${this.table} (day, generation)`,
+      );
     });
   }
 
@@ -86,6 +101,30 @@ export class ArchiveIndex {
          ON CONFLICT (type, value, day, generation) DO UPDATE SET part = excluded.part`,
         [keys.map((k) => k.type), keys.map((k) => k.value), day, generation, part],
       );
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  /**
+   * The newest recorded generation of each day with fewer index rows than it holds (archived
+   * before the index existed, or indexed by a run killed part-way), oldest day first, at most
+   * `limit`. Counts every day's index rows (an index-only scan): an operator's backfill query.
+   */
+  async unindexedGenerations(limit: number): Promise<UnindexedGeneration[]> {
+    try {
+      const { rows } = await this.pool.query<UnindexedGeneration>(
+        `SELECT to_char(l.day, 'YYYY-MM-DD') AS day, l.generation, l.rows::int AS rows, l.bucket,
+                l.manifest_key, l.manifest_version_id, l.manifest_sha256
+         FROM ${this.ledger} AS l
+         WHERE l.generation = (SELECT max(generation) FROM ${this.ledger} WHERE day = l.day)
+           AND (SELECT count(*) FROM ${this.table} AS i
+                WHERE i.day = l.day AND i.generation = l.generation) < l.rows
+         ORDER BY l.day
+         LIMIT $1`,
+        [limit],
+      );
+      return rows;
     } catch (err) {
       throw classifyPostgresError(err);
     }

@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ArchiveManifest } from '../../domain/archive.js';
 import { IOC_TYPES, type IocType, type StoredIoc } from '../../domain/ioc.js';
 import { PermanentError } from '../../errors/index.js';
 import { ExpiringMemo } from '../local/expiring-memo.js';
 import type { ArchiveIndex, ArchiveLocation } from '../postgres/archive-index.js';
-import { classifyS3Error } from './classify-s3-error.js';
+import { readVerifiedObject } from './verified-object.js';
 
 /** How long and how many archive answers the process keeps (ARCHIVE_LOOKUP_MEMO_*). */
 export interface ArchivedIocReaderOptions {
@@ -59,12 +58,12 @@ export class ArchivedIocReader {
     type: IocType,
     value: string,
   ): Promise<ArchivedIoc | undefined> {
-    const manifestBody = await this.getVerified(
-      location.bucket,
-      location.manifest_key,
-      location.manifest_version_id,
-      location.manifest_sha256,
-    );
+    const manifestBody = await readVerifiedObject(this.s3, {
+      bucket: location.bucket,
+      key: location.manifest_key,
+      versionId: location.manifest_version_id,
+      sha256: location.manifest_sha256,
+    });
     const manifest = JSON.parse(manifestBody.toString('utf8')) as ArchiveManifest;
     const part = manifest.parts[location.part - 1];
     if (part === undefined) {
@@ -74,44 +73,18 @@ export class ArchivedIocReader {
         { ...location },
       );
     }
-    const body = await this.getVerified(location.bucket, part.key, part.version_id, part.sha256);
+    const body = await readVerifiedObject(this.s3, {
+      bucket: location.bucket,
+      key: part.key,
+      versionId: part.version_id,
+      sha256: part.sha256,
+    });
     const line = await findGzipLine(
       body,
       `{"type":${JSON.stringify(type)},"value":${JSON.stringify(value)},`,
     );
     if (line === undefined) return undefined;
     return { ioc: parseArchiveLine(line), day: location.day, generation: location.generation };
-  }
-
-  /** The bytes of one object version, refused unless their SHA-256 is the one expected. */
-  private async getVerified(
-    bucket: string,
-    key: string,
-    versionId: string | null,
-    sha256: string,
-  ): Promise<Buffer> {
-    let body: Buffer;
-    try {
-      const out = await this.s3.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ...(versionId ? { VersionId: versionId } : {}),
-        }),
-      );
-      body = Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array());
-    } catch (err) {
-      throw classifyS3Error(err, { bucket, key, operation: 'GetObject' });
-    }
-    const actual = createHash('sha256').update(body).digest('hex');
-    if (actual !== sha256) {
-      throw new PermanentError(
-        'archive_verification_failed',
-        `archive object ${bucket}/${key} has SHA-256 ${actual}, the archive vouches for ${sha256}`,
-        { bucket, key, versionId },
-      );
-    }
-    return body;
   }
 }
 
