@@ -22,6 +22,7 @@ import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArchiveIndex } from '../stores/postgres/archive-index.js';
+import { ActivityArchiveLedger } from '../stores/postgres/activity-archive-ledger.js';
 import { ArchivedIocReader } from '../stores/s3/archived-ioc-reader.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { ArtifactDeletionLog } from '../stores/postgres/artifact-deletions.js';
@@ -111,6 +112,8 @@ export interface Stores {
   readonly archiveLedger: ArchiveLedger;
   /** Which archive part holds each archived indicator (PostgreSQL). */
   readonly archiveIndex: ArchiveIndex;
+  /** Which activity days are archived, and which of them retention dropped (PostgreSQL). */
+  readonly activityArchiveLedger: ActivityArchiveLedger;
   /** Look-ups of indicators that left the hot store; undefined when ARCHIVE_ENABLED is false. */
   readonly archivedIocs: ArchivedIocReader | undefined;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
@@ -420,6 +423,7 @@ function withStores(
       detections: new PostgresDetectionStore(pool, schema),
       archiveLedger: new ArchiveLedger(pool, schema),
       archiveIndex: new ArchiveIndex(pool, schema),
+      activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
       ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
@@ -459,6 +463,7 @@ function withStores(
     wormArchive: new WormArchive(s3, config.ARCHIVE_BUCKET),
     archiveLedger: new ArchiveLedger(pool, schema),
     archiveIndex,
+    activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
     archivedIocs: config.ARCHIVE_ENABLED
       ? new ArchivedIocReader(archiveIndex, s3, {
           memoTtlMs: config.ARCHIVE_LOOKUP_MEMO_SECONDS * 1000,
@@ -483,6 +488,7 @@ function withStores(
       await stores.activities.init();
       await stores.archiveLedger.init();
       await stores.archiveIndex.init();
+      await stores.activityArchiveLedger.init();
       await stores.artifactAudit.init();
       await stores.configStore.init();
       await stores.artifactDeletions.init();
