@@ -152,11 +152,12 @@ export class ClickHouseActivityStore implements ActivityStore {
   async dayCounts(before: string): Promise<ActivityDay[]> {
     const days = (await this.days()).filter((d) => d < before);
     if (days.length === 0) return [];
-    const rows = await this.select<{ day: string; n: string | number }>(
-      `SELECT toString(day) AS day, uniqExact(source, timestamp_ms, event_id) AS n
+    // The alias is not `day`: ClickHouse would read the WHERE's `day` as the alias.
+    const rows = await this.select<{ d: string; n: string | number }>(
+      `SELECT toString(day) AS d, uniqExact(source, timestamp_ms, event_id) AS n
        FROM ${this.table} WHERE day < toDate(${clickHouseLiteral(before)}) GROUP BY day`,
     );
-    const counts = new Map(rows.map((r) => [r.day, Number(r.n)]));
+    const counts = new Map(rows.map((r) => [r.d, Number(r.n)]));
     return days.map((day) => ({ day, rows: counts.get(day) ?? 0 }));
   }
 

@@ -164,9 +164,12 @@ export class PostgresActivityStore implements ActivityStore {
   }
 
   /**
-   * One transaction: the day's partition locked ACCESS EXCLUSIVE (an insert into the day
-   * waits, and fails over to a retry once the partition is gone), counted, compared, then
-   * detached and dropped.
+   * One transaction: the day's partition locked ACCESS EXCLUSIVE, counted, compared, then
+   * detached and dropped. The parent is locked first, as inserts lock it: locking the
+   * partition first would deadlock with an insert into the day, which holds the parent and
+   * waits for the partition while DETACH waits for the parent. Activity reads and writes
+   * wait for the count of one day; an insert into the dropped day then fails as transient
+   * and its retry creates the partition again, so the event is kept for the next archive.
    */
   async retireDay(
     day: string,
@@ -192,6 +195,7 @@ export class PostgresActivityStore implements ActivityStore {
         await client.query('ROLLBACK');
         return { day, rows: 0, dropped: false };
       }
+      await client.query(`LOCK TABLE ONLY ${this.table} IN ACCESS EXCLUSIVE MODE`);
       await client.query(`LOCK TABLE ${partition} IN ACCESS EXCLUSIVE MODE`);
       const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${partition}`);
       const n = Number(rows[0]?.n ?? 0);
