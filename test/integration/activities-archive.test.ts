@@ -72,7 +72,7 @@ describe.each(['postgres', 'clickhouse'] as const)(
       payload: Record<string, unknown>,
     ): Promise<T> {
       const queueName = name === 'activities.archive' ? 'archive' : 'maintenance';
-      const { id } = await world.producer.enqueue(name, payload as never);
+      const { id } = await world.producer.enqueue(name, payload);
       const queue = world.queues.get(queueName);
       await eventually(
         async () => {
