@@ -11,6 +11,7 @@ import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
 import { batchesSweepJob } from './batches-sweep/definition.js';
 import { detectionsInsertJob } from './detections-insert/definition.js';
 import { activitiesInsertJob } from './activities-insert/definition.js';
+import { activitiesArchiveJob } from './activities-archive/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -68,6 +69,8 @@ export const JOB_TYPES = [
       hotRetention: r.hotRetention,
       archiveLedger: r.archiveLedger,
       sampleRetention: required(r, 'sampleRetention'),
+      activities: r.activities,
+      activityLedger: r.activityArchiveLedger,
     }),
   ),
   jobType(uploadsAbortStaleJob, async (r) =>
@@ -94,6 +97,14 @@ export const JOB_TYPES = [
     (await import('./activities-insert/handler.js')).createActivitiesInsertHandler({
       activities: r.activities,
       batches: r.batches,
+    }),
+  ),
+  jobType(activitiesArchiveJob, async (r) =>
+    (await import('./activities-archive/handler.js')).createActivitiesArchiveHandler({
+      activities: r.activities,
+      ledger: r.activityArchiveLedger,
+      archive: required(r, 'wormArchive'),
+      settings: r.settings.archive,
     }),
   ),
 ] as const;

@@ -2,6 +2,7 @@ import type { HotRule } from '../src/domain/ioc.js';
 import type { Spool } from '../src/stores/local/spool.js';
 import type { ArchiveIndex } from '../src/stores/postgres/archive-index.js';
 import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
+import type { ActivityArchiveLedger } from '../src/stores/postgres/activity-archive-ledger.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
 import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
 import type { PostgresDetectionStore } from '../src/stores/postgres/detection-store.js';
@@ -50,6 +51,8 @@ export interface WorkerResources {
   readonly archiveLedger: ArchiveLedger;
   /** The per-indicator archive index archive.lock writes (look-ups read it). */
   readonly archiveIndex: ArchiveIndex;
+  /** Which activity days are archived, and which of them retention dropped (PostgreSQL). */
+  readonly activityArchiveLedger: ActivityArchiveLedger;
   readonly artifactAudit: ArtifactAuditLog;
   /** The spool shared with the api (SPOOL_DIR). */
   readonly spool: Spool;

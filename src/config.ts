@@ -463,6 +463,14 @@ export const configSchema = z.object({
     .describe(
       'Hot-store rows last seen longer ago are deleted by retention.cleanup (seed 002: 90).',
     ),
+  ACTIVITY_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(90)
+    .describe(
+      'Activity day partitions older than this are dropped by retention.cleanup, each only once its archive holds exactly its events (while ARCHIVE_ENABLED).',
+    ),
   SAMPLE_RETENTION_ENABLED: bool
     .default(true)
     .describe('Delete log samples past SAMPLE_RETENTION_DAYS.'),

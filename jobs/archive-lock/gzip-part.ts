@@ -18,14 +18,15 @@ export interface BuiltPart {
  * kept (a part's rows are never all in memory as text), with the digest of the
  * uncompressed lines computed along the way.
  */
-export class GzipNdjsonPart {
+export class GzipNdjsonPart<Row = StoredIoc> {
   private readonly gzip: Gzip = createGzip({ level: 6 });
   private readonly chunks: Buffer[] = [];
   private readonly ndjson = createHash('sha256');
   private failure: Error | undefined;
   private count = 0;
 
-  constructor() {
+  /** `line` turns a row into its NDJSON line (an IOC's archiveLine by default). */
+  constructor(private readonly line: (row: Row) => string = archiveLine as (row: Row) => string) {
     this.gzip.on('data', (chunk: Buffer) => this.chunks.push(chunk));
     // Kept, and rethrown by the next write or finish, instead of crashing the process.
     this.gzip.on('error', (err) => {
@@ -39,10 +40,10 @@ export class GzipNdjsonPart {
   }
 
   /** Appends rows as NDJSON lines; waits while zlib catches up. */
-  async write(rows: readonly StoredIoc[]): Promise<void> {
+  async write(rows: readonly Row[]): Promise<void> {
     if (this.failure) throw this.failure;
     if (rows.length === 0) return;
-    const text = rows.map(archiveLine).join('');
+    const text = rows.map((row) => this.line(row)).join('');
     this.ndjson.update(text);
     this.count += rows.length;
     if (!this.gzip.write(text)) await once(this.gzip, 'drain');

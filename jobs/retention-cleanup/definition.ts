@@ -2,21 +2,22 @@ import { z } from 'zod';
 import { defineJob } from '../job-definition.js';
 
 /** What retention.cleanup can clean. */
-export const RETENTION_TARGETS = ['hot', 'samples'] as const;
+export const RETENTION_TARGETS = ['hot', 'samples', 'activities'] as const;
 export type RetentionTarget = (typeof RETENTION_TARGETS)[number];
 
 // A century: a larger window is a typo, not a policy.
 const MAX_DAYS = 36_500;
 
 /**
- * Deletes hot-store rows past the hot window (only archived days while archiving is on) and
- * log samples past the sample window; TA and debug bundles never.
+ * Deletes hot-store rows past the hot window (only archived days while archiving is on), log
+ * samples past the sample window and activity day partitions past the activity window (only
+ * days archived as they are while archiving is on); TA and debug bundles never.
  */
 export const retentionCleanupJob = defineJob({
   name: 'retention.cleanup',
   queue: 'maintenance',
   description:
-    'Deletes hot-store rows older than the hot window (archived days only when archiving is on) and log samples older than the sample window, in logged batches; dry run reports the same without deleting.',
+    'Deletes hot-store rows older than the hot window (archived days only when archiving is on), log samples older than the sample window, and activity day partitions older than the activity window (each only when its archive holds exactly its events), logged; dry run reports the same without deleting.',
   scope: 'admin',
   payload: z.strictObject({
     /** Report what would be deleted, delete nothing. */
@@ -31,14 +32,25 @@ export const retentionCleanupJob = defineJob({
      * Protected objects stay protected; SAMPLE_RETENTION_ENABLED=false still wins.
      */
     sample_days: z.number().int().min(0).max(MAX_DAYS).optional(),
-    /** Which stores to clean; both by default. */
+    /**
+     * Overrides ACTIVITY_RETENTION_DAYS for this run (0: every activity day before today).
+     * A day's partition is still dropped only when its archive holds exactly its events.
+     */
+    activity_days: z.number().int().min(0).max(MAX_DAYS).optional(),
+    /** Which stores to clean; all by default. */
     targets: z
       .array(z.enum(RETENTION_TARGETS))
       .min(1)
       .default([...RETENTION_TARGETS])
       .transform((t) => [...new Set(t)]),
   }),
-  fixture: { dry_run: true, hot_days: 90, sample_days: 30, targets: ['hot', 'samples'] },
+  fixture: {
+    dry_run: true,
+    hot_days: 90,
+    sample_days: 30,
+    activity_days: 90,
+    targets: ['hot', 'samples', 'activities'],
+  },
   summary: 'retention cleanup',
   schedule: { key: 'RETENTION', cron: '45 2 * * *' },
   operator: { runNow: true, dryRun: true },

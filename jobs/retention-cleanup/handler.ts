@@ -1,4 +1,6 @@
-import { UTC_DAY_MS, utcDayNumberOf } from '../../src/domain/utc-day.js';
+import { UTC_DAY_MS, utcDayNumberOf, utcDayOf } from '../../src/domain/utc-day.js';
+import type { ActivityStore } from '../../src/stores/hot/activity-store.js';
+import type { ActivityArchiveLedger } from '../../src/stores/postgres/activity-archive-ledger.js';
 import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
   summarizeRetentionDays,
@@ -9,7 +11,13 @@ import {
 import type { SampleRetention } from '../../src/stores/s3/sample-retention.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
 import type { retentionCleanupJob } from './definition.js';
-import type { HotRetentionReport, RetentionReport, SampleRetentionReport } from './report.js';
+import type {
+  ActivityRetentionDay,
+  ActivityRetentionReport,
+  HotRetentionReport,
+  RetentionReport,
+  SampleRetentionReport,
+} from './report.js';
 
 /** The archive ledger as retention reads it. */
 export interface ArchivedDaysReader {
@@ -28,6 +36,8 @@ export interface RetentionSettings {
   readonly sampleRetentionDays: number;
   /** RETENTION_BATCH_SIZE: rows or objects per delete. */
   readonly batchSize: number;
+  /** ACTIVITY_RETENTION_DAYS: the activity window, unless a payload says otherwise. */
+  readonly activityRetentionDays: number;
 }
 
 /** What retention.cleanup needs. */
@@ -36,6 +46,10 @@ export interface RetentionCleanupDeps {
   readonly hotRetention: HotRetention;
   readonly archiveLedger: ArchivedDaysReader;
   readonly sampleRetention: SampleRetention;
+  /** Activity events (target `activities`); absent: that target is skipped, saying so. */
+  readonly activities?: Pick<ActivityStore, 'backend' | 'dayCounts' | 'retireDay'>;
+  /** The activity archive ledger the activities target checks each day against. */
+  readonly activityLedger?: Pick<ActivityArchiveLedger, 'latestGenerations' | 'markDropped'>;
 }
 
 type Payload = PayloadOf<typeof retentionCleanupJob>;
@@ -66,6 +80,8 @@ export function createRetentionCleanupHandler(
         });
       if (target === 'hot') {
         report.targets.hot = await cleanHot(deps, payload, ctx, asOf, progress);
+      } else if (target === 'activities') {
+        report.targets.activities = await cleanActivities(deps, payload, ctx, asOf, progress);
       } else {
         report.targets.samples = await cleanSamples(deps, payload, ctx, asOf, progress);
       }
@@ -234,5 +250,111 @@ async function cleanSamples(
     bucket: sampleRetention.bucket,
   };
   if (bucket_missing) report.skipped = `bucket ${sampleRetention.bucket} does not exist`;
+  return report;
+}
+
+/** What retention does with one activity day past the window. */
+type ActivityDayPlan =
+  | { day: string; rows: number; action: 'drop'; generation: number | null }
+  | { day: string; rows: number; action: 'blocked' | 'changed' };
+
+/**
+ * Drops whole activity day partitions past the window. While archiving is on, a day goes
+ * only when its newest archive generation holds every event the partition holds: the
+ * store counts the partition again under a lock that keeps inserts into the day out, and
+ * drops it only when the count is still the one planned (the events, append-only, are then
+ * exactly those planned, all archived). The generation is marked dropped first, so events
+ * arriving later are archived as a generation of their own.
+ */
+async function cleanActivities(
+  deps: RetentionCleanupDeps,
+  payload: Payload,
+  ctx: JobContext,
+  asOf: Date,
+  progress: Progress,
+): Promise<ActivityRetentionReport> {
+  const { settings, activities, activityLedger } = deps;
+  const days = payload.activity_days ?? settings.activityRetentionDays;
+  const cutoffDay = utcDayOf(new Date(asOf.getTime() - days * UTC_DAY_MS));
+  const base = { cutoff_day: cutoffDay, archive_required: settings.archiveEnabled };
+  const empty = { days: [], rows: 0, blocked_unarchived: [], kept_changed_since_archive: [] };
+  if (activities === undefined || activityLedger === undefined) {
+    return { ...empty, ...base, skipped: 'no activity store in this worker' };
+  }
+  const candidates = await activities.dayCounts(cutoffDay);
+  const first = candidates[0];
+  const last = candidates.at(-1);
+  const latest =
+    settings.archiveEnabled && first && last
+      ? await activityLedger.latestGenerations(first.day, last.day)
+      : new Map<string, never>();
+  const plan: ActivityDayPlan[] = candidates.map(({ day, rows }) => {
+    if (!settings.archiveEnabled || rows === 0) {
+      return { day, rows, action: 'drop', generation: null };
+    }
+    const generation = latest.get(day);
+    if (
+      generation === undefined ||
+      generation.dropped ||
+      generation.backend !== activities.backend
+    ) {
+      return { day, rows, action: 'blocked' };
+    }
+    // A generation holds a subset of the partition it was read from: as many events or more
+    // means the partition holds nothing else.
+    return rows <= generation.rows
+      ? { day, rows, action: 'drop', generation: generation.generation }
+      : { day, rows, action: 'changed' };
+  });
+  const only = (action: ActivityDayPlan['action']): ActivityRetentionDay[] =>
+    plan.filter((p) => p.action === action).map(({ day, rows }) => ({ day, rows }));
+  const report: ActivityRetentionReport = {
+    days: [],
+    rows: 0,
+    blocked_unarchived: only('blocked'),
+    kept_changed_since_archive: only('changed'),
+    ...base,
+  };
+  const drops = plan.filter((p) => p.action === 'drop');
+  if (payload.dry_run) {
+    report.days = drops.map(({ day, rows }) => ({ day, rows }));
+    report.rows = drops.reduce((sum, d) => sum + d.rows, 0);
+  } else {
+    for (const [index, planned] of drops.entries()) {
+      ctx.signal.throwIfAborted();
+      if (planned.action !== 'drop') continue;
+      const { generation } = planned;
+      const retired = await activities.retireDay(
+        planned.day,
+        settings.archiveEnabled ? planned.rows : null,
+        async () => {
+          if (generation !== null) await activityLedger.markDropped(planned.day, generation);
+        },
+      );
+      if (retired.dropped) {
+        report.days.push({ day: retired.day, rows: retired.rows });
+        report.rows += retired.rows;
+        ctx.log.info(
+          { target: 'activities', day: retired.day, rows: retired.rows, generation },
+          'activity day partition dropped',
+        );
+      } else if (retired.rows > 0) {
+        // An event arrived since the plan: kept until the next archive holds it.
+        report.kept_changed_since_archive.push({ day: retired.day, rows: retired.rows });
+      }
+      await progress((index + 1) / drops.length, { day: planned.day, dropped: report.days.length });
+    }
+  }
+  const kept = report.blocked_unarchived.length + report.kept_changed_since_archive.length;
+  if (kept > 0) {
+    ctx.log.warn(
+      {
+        target: 'activities',
+        blocked_unarchived: report.blocked_unarchived.map((d) => d.day),
+        kept_changed_since_archive: report.kept_changed_since_archive.map((d) => d.day),
+      },
+      'activity days past the window kept: no archive holds them as they are',
+    );
+  }
   return report;
 }

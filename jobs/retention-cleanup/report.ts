@@ -43,13 +43,45 @@ export interface SampleRetentionReport {
   skipped?: string;
 }
 
+/** One activity day partition past the window. */
+export interface ActivityRetentionDay {
+  day: string;
+  /** Events the partition holds (when dropped: counted under the lock, just before the drop). */
+  rows: number;
+}
+
+/** The activity part of a retention report: whole day partitions, dropped or kept. */
+export interface ActivityRetentionReport {
+  /** Day partitions dropped (dry: that would be), oldest first. */
+  days: ActivityRetentionDay[];
+  /** Events in them. */
+  rows: number;
+  /** Days past the window kept: no archive generation holds them (never archived, or refilled after a drop). */
+  blocked_unarchived: ActivityRetentionDay[];
+  /**
+   * Days past the window kept: they hold events their newest generation does not (a late
+   * event arrived after the archive); the next activities.archive writes them.
+   */
+  kept_changed_since_archive: ActivityRetentionDay[];
+  /** 'YYYY-MM-DD': partitions of days before it were candidates. */
+  cutoff_day: string;
+  /** Whether the activity archive ledger limited the days (ARCHIVE_ENABLED). */
+  archive_required: boolean;
+  /** Why nothing was looked at, when nothing was. */
+  skipped?: string;
+}
+
 /** What retention.cleanup returns (and `stowage run retention.cleanup --report` writes). */
 export interface RetentionReport {
   dry_run: boolean;
   /** ISO 8601: the "now" both cutoffs were computed from. */
   as_of: string;
   /** One entry per requested target. */
-  targets: { hot?: HotRetentionReport; samples?: SampleRetentionReport };
+  targets: {
+    hot?: HotRetentionReport;
+    samples?: SampleRetentionReport;
+    activities?: ActivityRetentionReport;
+  };
 }
 
 /** Writes a report as pretty JSON; atomically (temp file, then rename), so a reader never sees half of it. */

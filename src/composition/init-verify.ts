@@ -45,6 +45,7 @@ export const POSTGRES_TABLES = [
   'config_entries',
   'config_versions',
   'archive_index',
+  'activity_archive_ledger',
 ] as const;
 
 /** The hot store's own tables: PostgreSQL's when HOT_STORE=postgres, else ClickHouse's. */

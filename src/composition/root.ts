@@ -22,6 +22,7 @@ import type { HotStore } from '../stores/hot/hot-store.js';
 import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArchiveIndex } from '../stores/postgres/archive-index.js';
+import { ActivityArchiveLedger } from '../stores/postgres/activity-archive-ledger.js';
 import { ArchivedIocReader } from '../stores/s3/archived-ioc-reader.js';
 import { ArchivedGenerationReader } from '../stores/s3/archived-generation-reader.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
@@ -114,6 +115,8 @@ export interface Stores {
   readonly archiveIndex: ArchiveIndex;
   /** Reads recorded archive generations back, verified (archive.reindex). */
   readonly archivedGenerations: ArchivedGenerationReader;
+  /** Which activity days are archived, and which of them retention dropped (PostgreSQL). */
+  readonly activityArchiveLedger: ActivityArchiveLedger;
   /** Look-ups of indicators that left the hot store; undefined when ARCHIVE_ENABLED is false. */
   readonly archivedIocs: ArchivedIocReader | undefined;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
@@ -423,6 +426,7 @@ function withStores(
       detections: new PostgresDetectionStore(pool, schema),
       archiveLedger: new ArchiveLedger(pool, schema),
       archiveIndex: new ArchiveIndex(pool, schema),
+      activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
       ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
@@ -464,6 +468,7 @@ function withStores(
     archiveLedger: new ArchiveLedger(pool, schema),
     archiveIndex,
     archivedGenerations: new ArchivedGenerationReader(s3),
+    activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
     archivedIocs: config.ARCHIVE_ENABLED
       ? new ArchivedIocReader(archiveIndex, s3, {
           memoTtlMs: config.ARCHIVE_LOOKUP_MEMO_SECONDS * 1000,
@@ -488,6 +493,7 @@ function withStores(
       await stores.activities.init();
       await stores.archiveLedger.init();
       await stores.archiveIndex.init();
+      await stores.activityArchiveLedger.init();
       await stores.artifactAudit.init();
       await stores.configStore.init();
       await stores.artifactDeletions.init();

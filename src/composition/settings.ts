@@ -75,6 +75,7 @@ export function retentionSettings(
     | 'SAMPLE_RETENTION_ENABLED'
     | 'SAMPLE_RETENTION_DAYS'
     | 'RETENTION_BATCH_SIZE'
+    | 'ACTIVITY_RETENTION_DAYS'
   >,
 ): RetentionSettings {
   return {
@@ -83,6 +84,7 @@ export function retentionSettings(
     sampleRetentionEnabled: config.SAMPLE_RETENTION_ENABLED,
     sampleRetentionDays: config.SAMPLE_RETENTION_DAYS,
     batchSize: config.RETENTION_BATCH_SIZE,
+    activityRetentionDays: config.ACTIVITY_RETENTION_DAYS,
   };
 }
 

@@ -40,6 +40,7 @@ describe('job schedules', () => {
       'cache.promote': '5 * * * *',
       'uploads.abort-stale': '35 * * * *',
       'batches.sweep': '*/15 * * * *',
+      'activities.archive': '30 1 * * *',
     });
     const names = entries.map((e) => e.jobName);
     expect(names.indexOf('archive.lock')).toBeLessThan(names.indexOf('retention.cleanup'));
@@ -57,6 +58,7 @@ describe('job schedules', () => {
       'cache.promote': 'SCHEDULE_CACHE_WARM',
       'uploads.abort-stale': 'SCHEDULE_ABORT_STALE_UPLOADS',
       'batches.sweep': 'SCHEDULE_SWEEP_BATCHES',
+      'activities.archive': 'SCHEDULE_ACTIVITIES_ARCHIVE',
     });
   });
 

@@ -31,6 +31,7 @@ describe('the typed handler table', () => {
       | 'batches.sweep'
       | 'detections.insert'
       | 'activities.insert'
+      | 'activities.archive'
     >();
   });
 });

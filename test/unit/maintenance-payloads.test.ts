@@ -3,10 +3,10 @@ import { retentionCleanupJob } from '../../jobs/retention-cleanup/definition.js'
 import { uploadsAbortStaleJob } from '../../jobs/uploads-abort-stale/definition.js';
 
 describe('retention.cleanup payload', () => {
-  it('defaults to a real run over both targets with the configured windows', () => {
+  it('defaults to a real run over every target with the configured windows', () => {
     expect(retentionCleanupJob.payload.parse({})).toEqual({
       dry_run: false,
-      targets: ['hot', 'samples'],
+      targets: ['hot', 'samples', 'activities'],
     });
   });
 
@@ -20,6 +20,8 @@ describe('retention.cleanup payload', () => {
     for (const bad of [
       { hot_days: -1 },
       { sample_days: 1.5 },
+      { activity_days: -1 },
+      { activity_days: 0.5 },
       { targets: ['ta-bundles'] },
       { targets: [] },
       { dry_run: 'yes' },

@@ -33,6 +33,7 @@ describe('running maintenance now (use case)', () => {
           'retention.cleanup',
           'uploads.abort-stale',
           'batches.sweep',
+          'activities.archive',
         ],
       },
     });

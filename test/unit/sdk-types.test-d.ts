@@ -26,6 +26,7 @@ describe('StowageClient types', () => {
       | 'batches.sweep'
       | 'detections.insert'
       | 'activities.insert'
+      | 'activities.archive'
     >();
   });
 

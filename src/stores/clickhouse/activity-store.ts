@@ -1,7 +1,14 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StoredActivity } from '../../domain/activity.js';
 import { utcDayOf } from '../../domain/utc-day.js';
-import type { ActivityCount, ActivityQuery, ActivityStore } from '../hot/activity-store.js';
+import type {
+  ActivityCount,
+  ActivityDay,
+  ActivityQuery,
+  ActivityStore,
+  RetiredActivityDay,
+} from '../hot/activity-store.js';
+import type { ActivityDayLocks } from '../postgres/activity-day-locks.js';
 import { classifyClickHouseError, clickHouseErrorCode } from './classify-clickhouse-error.js';
 import { chunkByLength, clickHouseIdentifier, clickHouseLiteral } from './clickhouse-sql.js';
 
@@ -29,6 +36,9 @@ const TABLE_COLUMNS = `
 
 const KEY = 'timestamp_ms, event_id, source';
 
+// How long retireDay waits for inserts into the day in flight before it gives up.
+const RETIRE_LOCK_TIMEOUT_MS = 10_000;
+
 /**
  * Activity events in ClickHouse: a ReplacingMergeTree partitioned by UTC day and ordered
  * for search (source, timestamp, event id). An insert leaves out the events already stored
@@ -39,11 +49,20 @@ export class ClickHouseActivityStore implements ActivityStore {
   readonly backend = 'clickhouse' as const;
   private readonly database: string;
   private readonly table: string;
+  private readonly dayLocks: ActivityDayLocks | undefined;
 
   constructor(
     private readonly client: ClickHouseClient,
-    options: { database: string },
+    options: {
+      database: string;
+      /**
+       * The per-day locks inserts share and retireDay holds alone; without them inserts
+       * take none and retireDay refuses (it could drop an event landing after its count).
+       */
+      dayLocks?: ActivityDayLocks;
+    },
   ) {
+    this.dayLocks = options.dayLocks;
     this.database = clickHouseIdentifier(options.database);
     this.table = `${this.database}.${TABLE}`;
   }
@@ -70,14 +89,19 @@ export class ClickHouseActivityStore implements ActivityStore {
       event_type: r.event_type,
       record: JSON.stringify(r),
     }));
-    return this.run(async () => {
-      const stored = await this.storedKeys(rows);
-      const fresh = rows.filter((r) => !stored.has(keyOf(r)));
-      if (fresh.length > 0) {
-        await this.client.insert({ table: this.table, values: fresh, format: 'JSONEachRow' });
-      }
-      return { written: fresh.length };
-    });
+    const write = () =>
+      this.run(async () => {
+        const stored = await this.storedKeys(rows);
+        const fresh = rows.filter((r) => !stored.has(keyOf(r)));
+        if (fresh.length > 0) {
+          await this.client.insert({ table: this.table, values: fresh, format: 'JSONEachRow' });
+        }
+        return { written: fresh.length };
+      });
+    // Shared with other inserts, never with a retirement of one of these days.
+    return this.dayLocks
+      ? this.dayLocks.shared([...new Set(rows.map((r) => r.day))], write)
+      : write();
   }
 
   async search(query: ActivityQuery): Promise<StoredActivity[]> {
@@ -123,6 +147,48 @@ export class ClickHouseActivityStore implements ActivityStore {
        ORDER BY partition`,
     );
     return rows.map((r) => r.partition.replace(/^'|'$/g, ''));
+  }
+
+  async dayCounts(before: string): Promise<ActivityDay[]> {
+    const days = (await this.days()).filter((d) => d < before);
+    if (days.length === 0) return [];
+    // The alias is not `day`: ClickHouse would read the WHERE's `day` as the alias.
+    const rows = await this.select<{ d: string; n: string | number }>(
+      `SELECT toString(day) AS d, uniqExact(source, timestamp_ms, event_id) AS n
+       FROM ${this.table} WHERE day < toDate(${clickHouseLiteral(before)}) GROUP BY day`,
+    );
+    const counts = new Map(rows.map((r) => [r.d, Number(r.n)]));
+    return days.map((day) => ({ day, rows: counts.get(day) ?? 0 }));
+  }
+
+  /**
+   * Holds the day's lock exclusive (inserts into the day wait), counts the partition's
+   * distinct events, compares, and drops the partition.
+   */
+  async retireDay(
+    day: string,
+    expectedRows: number | null,
+    beforeDrop: (rows: number) => Promise<void>,
+  ): Promise<RetiredActivityDay> {
+    const locks = this.dayLocks;
+    if (locks === undefined) {
+      throw new Error('ClickHouseActivityStore.retireDay needs the day locks (dayLocks)');
+    }
+    return locks.exclusive(day, RETIRE_LOCK_TIMEOUT_MS, async () => {
+      const [row] = await this.select<{ n: string | number }>(
+        `SELECT uniqExact(source, timestamp_ms, event_id) AS n FROM ${this.table}
+         WHERE day = toDate(${clickHouseLiteral(day)})`,
+      );
+      const n = Number(row?.n ?? 0);
+      if (expectedRows !== null && n !== expectedRows) return { day, rows: n, dropped: false };
+      await beforeDrop(n);
+      await this.run(() =>
+        this.client.command({
+          query: `ALTER TABLE ${this.table} DROP PARTITION ${clickHouseLiteral(day)}`,
+        }),
+      );
+      return { day, rows: n, dropped: true };
+    });
   }
 
   async count(): Promise<number> {

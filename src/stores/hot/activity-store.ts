@@ -26,6 +26,20 @@ export interface ActivityCount {
   count: number;
 }
 
+/** A day partition and how many events (distinct identities) it holds. */
+export interface ActivityDay {
+  day: string;
+  rows: number;
+}
+
+/** What retireDay found and did. */
+export interface RetiredActivityDay {
+  day: string;
+  /** Events the partition held, counted under the lock (0 when it had none or was gone). */
+  rows: number;
+  dropped: boolean;
+}
+
 /**
  * The activity event store over the hot backend (HOT_STORE): append-only telemetry, one
  * event per (source, timestamp, event_id), the first write kept; partitioned by UTC day.
@@ -47,6 +61,22 @@ export interface ActivityStore {
   stats(window: { start: Date; end: Date }): Promise<ActivityCount[]>;
   /** The UTC days (`YYYY-MM-DD`) that have a partition, oldest first. */
   days(): Promise<string[]>;
+  /**
+   * The days with a partition before `before` ('YYYY-MM-DD', exclusive), oldest first, each
+   * with the events it holds.
+   */
+  dayCounts(before: string): Promise<ActivityDay[]>;
+  /**
+   * Drops a day's partition when it holds exactly `expectedRows` events (null: whatever it
+   * holds), counted under a lock that keeps inserts into the day out until the drop, so an
+   * event arriving meanwhile is never dropped uncounted. `beforeDrop` runs once the count
+   * matched, before the drop (a failure there drops nothing). Otherwise nothing changes.
+   */
+  retireDay(
+    day: string,
+    expectedRows: number | null,
+    beforeDrop: (rows: number) => Promise<void>,
+  ): Promise<RetiredActivityDay>;
   /** How many events are stored (tests, benchmarks). */
   count(): Promise<number>;
 }

@@ -3,7 +3,13 @@ import type { StoredActivity } from '../../domain/activity.js';
 import type { StagedBatch } from '../../domain/staged-batch.js';
 import { UTC_DAY_MS, utcDayOf } from '../../domain/utc-day.js';
 import { TransientError } from '../../errors/index.js';
-import type { ActivityCount, ActivityQuery, ActivityStore } from '../hot/activity-store.js';
+import type {
+  ActivityCount,
+  ActivityDay,
+  ActivityQuery,
+  ActivityStore,
+  RetiredActivityDay,
+} from '../hot/activity-store.js';
 import { batchTableOf, readStagedBody } from './batch-store.js';
 import { classifyPostgresError } from './classify-postgres-error.js';
 import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
@@ -11,6 +17,8 @@ import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
 // SQLSTATE of "no partition of relation found for row" (a day dropped meanwhile).
 const NO_PARTITION = '23514';
 // SQLSTATE of "relation does not exist".
+// How long retireDay waits for inserts holding the day's partition before it gives up.
+const RETIRE_LOCK_TIMEOUT_MS = 10_000;
 const UNDEFINED_TABLE = '42P01';
 
 /** The partition of a UTC day: `activities_p20260101`. */
@@ -136,6 +144,78 @@ export class PostgresActivityStore implements ActivityStore {
       });
     } catch (err) {
       throw classifyPostgresError(err);
+    }
+  }
+
+  async dayCounts(before: string): Promise<ActivityDay[]> {
+    const days = (await this.days()).filter((d) => d < before);
+    if (days.length === 0) return [];
+    try {
+      const { rows } = await this.pool.query<{ day: string; n: string }>(
+        `SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS n
+         FROM ${this.table} WHERE ts < $1::timestamptz GROUP BY 1`,
+        [`${before}T00:00:00Z`],
+      );
+      const counts = new Map(rows.map((r) => [r.day, Number(r.n)]));
+      return days.map((day) => ({ day, rows: counts.get(day) ?? 0 }));
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  /**
+   * One transaction: the day's partition locked ACCESS EXCLUSIVE, counted, compared, then
+   * detached and dropped. The parent is locked first, as inserts lock it: locking the
+   * partition first would deadlock with an insert into the day, which holds the parent and
+   * waits for the partition while DETACH waits for the parent. Activity reads and writes
+   * wait for the count of one day; an insert into the dropped day then fails as transient
+   * and its retry creates the partition again, so the event is kept for the next archive.
+   */
+  async retireDay(
+    day: string,
+    expectedRows: number | null,
+    beforeDrop: (rows: number) => Promise<void>,
+  ): Promise<RetiredActivityDay> {
+    const partition = `"${this.schema}".${partitionName(day)}`;
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${RETIRE_LOCK_TIMEOUT_MS}`);
+      const { rows: present } = await client.query<{ oid: string | null }>(
+        'SELECT to_regclass($1)::text AS oid',
+        [partition],
+      );
+      if (present[0]?.oid == null) {
+        await client.query('ROLLBACK');
+        return { day, rows: 0, dropped: false };
+      }
+      await client.query(`LOCK TABLE ONLY ${this.table} IN ACCESS EXCLUSIVE MODE`);
+      await client.query(`LOCK TABLE ${partition} IN ACCESS EXCLUSIVE MODE`);
+      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${partition}`);
+      const n = Number(rows[0]?.n ?? 0);
+      if (expectedRows !== null && n !== expectedRows) {
+        await client.query('ROLLBACK');
+        return { day, rows: n, dropped: false };
+      }
+      await beforeDrop(n);
+      await client.query(`ALTER TABLE ${this.table} DETACH PARTITION ${partition}`);
+      await client.query(`DROP TABLE ${partition}`);
+      await client.query('COMMIT');
+      this.knownDays.delete(day);
+      return { day, rows: n, dropped: true };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw classifyPostgresError(err);
+    } finally {
+      client.release(broken);
     }
   }
 
