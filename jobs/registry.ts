@@ -10,6 +10,7 @@ import { uploadsAbortStaleJob } from './uploads-abort-stale/definition.js';
 import { batchesSweepJob } from './batches-sweep/definition.js';
 import { detectionsInsertJob } from './detections-insert/definition.js';
 import { activitiesInsertJob } from './activities-insert/definition.js';
+import { recordsInsertJob } from './records-insert/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -87,6 +88,15 @@ export const JOB_TYPES = [
     (await import('./activities-insert/handler.js')).createActivitiesInsertHandler({
       activities: r.activities,
       batches: r.batches,
+    }),
+  ),
+  jobType(recordsInsertJob, async (r) =>
+    (await import('./records-insert/handler.js')).createRecordsInsertHandler({
+      records: r.records,
+      index: r.recordIndex,
+      archive: required(r, 'wormArchive'),
+      batches: r.batches,
+      settings: r.settings.archive,
     }),
   ),
 ] as const;

@@ -30,6 +30,7 @@ describe('the typed handler table', () => {
       | 'batches.sweep'
       | 'detections.insert'
       | 'activities.insert'
+      | 'records.insert'
     >();
   });
 });

@@ -25,6 +25,7 @@ describe('StowageClient types', () => {
       | 'batches.sweep'
       | 'detections.insert'
       | 'activities.insert'
+      | 'records.insert'
     >();
   });
 
