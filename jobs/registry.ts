@@ -62,6 +62,7 @@ export const JOB_TYPES = [
       hotRetention: r.hotRetention,
       archiveLedger: r.archiveLedger,
       sampleRetention: required(r, 'sampleRetention'),
+      records: { records: r.records, index: r.recordIndex },
     }),
   ),
   jobType(uploadsAbortStaleJob, async (r) =>

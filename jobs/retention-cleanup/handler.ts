@@ -10,6 +10,7 @@ import type { SampleRetention } from '../../src/stores/s3/sample-retention.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
 import type { retentionCleanupJob } from './definition.js';
 import type { HotRetentionReport, RetentionReport, SampleRetentionReport } from './report.js';
+import { cleanRecords, type RecordRetentionDeps } from './records.js';
 
 /** The archive ledger as retention reads it. */
 export interface ArchivedDaysReader {
@@ -36,6 +37,8 @@ export interface RetentionCleanupDeps {
   readonly hotRetention: HotRetention;
   readonly archiveLedger: ArchivedDaysReader;
   readonly sampleRetention: SampleRetention;
+  /** Seed 002's hot records and their index (target `records`); absent: that target is skipped. */
+  readonly records?: RecordRetentionDeps;
 }
 
 type Payload = PayloadOf<typeof retentionCleanupJob>;
@@ -64,7 +67,12 @@ export function createRetentionCleanupHandler(
           target,
           ...detail,
         });
-      if (target === 'hot') {
+      if (target === 'records') {
+        const days = payload.hot_days ?? deps.settings.hotRetentionDays;
+        const cutoff = new Date(asOf.getTime() - days * UTC_DAY_MS);
+        const options = { cutoff, batchSize: deps.settings.batchSize, dryRun: payload.dry_run };
+        report.targets.records = await cleanRecords(deps.records, options, ctx, progress);
+      } else if (target === 'hot') {
         report.targets.hot = await cleanHot(deps, payload, ctx, asOf, progress);
       } else {
         report.targets.samples = await cleanSamples(deps, payload, ctx, asOf, progress);

@@ -1,4 +1,5 @@
 import { rename, writeFile } from 'node:fs/promises';
+import type { RecordRetentionReport } from './records.js';
 
 /** The hot-store part of a retention report. */
 export interface HotRetentionReport {
@@ -49,7 +50,11 @@ export interface RetentionReport {
   /** ISO 8601: the "now" both cutoffs were computed from. */
   as_of: string;
   /** One entry per requested target. */
-  targets: { hot?: HotRetentionReport; samples?: SampleRetentionReport };
+  targets: {
+    hot?: HotRetentionReport;
+    samples?: SampleRetentionReport;
+    records?: RecordRetentionReport;
+  };
 }
 
 /** Writes a report as pretty JSON; atomically (temp file, then rename), so a reader never sees half of it. */
