@@ -66,7 +66,13 @@ export async function cleanRecords(
       report.newest = deletable.at(-1)?.timestamp ?? report.newest;
       if (!dryRun) ctx.metrics.rowsDeleted(deleted);
       ctx.log.info(
-        { target: 'records', batch: report.batches, count: deleted, deleted: report.rows, dry_run: dryRun },
+        {
+          target: 'records',
+          batch: report.batches,
+          count: deleted,
+          deleted: report.rows,
+          dry_run: dryRun,
+        },
         dryRun ? 'retention batch (dry run, nothing deleted)' : 'retention batch deleted',
       );
       await progress(0.5, { batch: report.batches, deleted: dryRun ? 0 : report.rows });

@@ -87,8 +87,7 @@ export function canonicalRecord(input: StorageRecord | StoredRecord): CanonicalR
     source_data: input.source_data,
     mapped_data: input.mapped_data,
     model_version: input.model_version,
-    timestamp:
-      input.timestamp instanceof Date ? input.timestamp.toISOString() : input.timestamp,
+    timestamp: input.timestamp instanceof Date ? input.timestamp.toISOString() : input.timestamp,
     metadata: sortKeys(input.metadata) as Record<string, unknown>,
   };
   const line = JSON.stringify(record);
