@@ -13,6 +13,7 @@ export const MAX_RECORD_ID = 128;
 const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 // NUL is refused by PostgreSQL text, a lone surrogate half by jsonb and by UTF-8 itself.
 // Newlines and tabs stay allowed: a detector's output is free text.
+// eslint-disable-next-line no-control-regex
 const NUL = /\u0000/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const CONTROL = /\p{Cc}/u;
