@@ -5,7 +5,7 @@ import { canonicalRecordBatch, storageRecordSchema } from '../../src/domain/stor
 import { defineJob } from '../job-definition.js';
 
 /** Largest batch one records.insert job carries; the ingest route splits bigger requests. */
-export const MAX_RECORD_INSERT_BATCH = 1_000;
+export const MAX_RECORD_INSERT_BATCH = 5_000;
 
 const payload = z.strictObject({
   records: z.array(storageRecordSchema).min(1).max(MAX_RECORD_INSERT_BATCH),
