@@ -33,7 +33,8 @@ describe('storage records (seed 002)', () => {
   });
 
   it('default metadata to {} and keep the first of duplicate ids, ordered by id', () => {
-    const { metadata: _, ...bare } = base;
+    const bare: Partial<typeof base> = { ...base };
+    delete bare.metadata;
     expect(storageRecordSchema.parse(bare).metadata).toEqual({});
     const batch = canonicalRecordBatch(
       [
