@@ -12,6 +12,7 @@ import { batchesSweepJob } from './batches-sweep/definition.js';
 import { detectionsInsertJob } from './detections-insert/definition.js';
 import { activitiesInsertJob } from './activities-insert/definition.js';
 import { activitiesArchiveJob } from './activities-archive/definition.js';
+import { recordsInsertJob } from './records-insert/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -71,6 +72,7 @@ export const JOB_TYPES = [
       sampleRetention: required(r, 'sampleRetention'),
       activities: r.activities,
       activityLedger: r.activityArchiveLedger,
+      records: { records: r.records, index: r.recordIndex },
     }),
   ),
   jobType(uploadsAbortStaleJob, async (r) =>
@@ -104,6 +106,15 @@ export const JOB_TYPES = [
       activities: r.activities,
       ledger: r.activityArchiveLedger,
       archive: required(r, 'wormArchive'),
+      settings: r.settings.archive,
+    }),
+  ),
+  jobType(recordsInsertJob, async (r) =>
+    (await import('./records-insert/handler.js')).createRecordsInsertHandler({
+      records: r.records,
+      index: r.recordIndex,
+      archive: required(r, 'wormArchive'),
+      batches: r.batches,
       settings: r.settings.archive,
     }),
   ),

@@ -10,6 +10,8 @@ import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-st
 import type { HotRetention } from '../src/stores/hot/hot-retention.js';
 import type { HotStore } from '../src/stores/hot/hot-store.js';
 import type { ActivityStore } from '../src/stores/hot/activity-store.js';
+import type { RecordStore } from '../src/stores/hot/record-store.js';
+import type { RecordIndex } from '../src/stores/postgres/record-index.js';
 import type { RedisIocCache } from '../src/stores/redis/ioc-cache.js';
 import type { S3ArtifactStore } from '../src/stores/s3/artifact-store.js';
 import type { SampleRetention } from '../src/stores/s3/sample-retention.js';
@@ -43,6 +45,10 @@ export interface WorkerResources {
   readonly hotRetention: HotRetention;
   /** Activity events on the hot backend. */
   readonly activities: ActivityStore;
+  /** Seed 002's records on the hot backend. */
+  readonly records: RecordStore;
+  /** Which archive object and line hold each record (PostgreSQL). */
+  readonly recordIndex: RecordIndex;
   readonly watermarks: PostgresWatermarkStore;
   /** Claim-checked job records, staged by producers. */
   readonly batches: PostgresBatchStore;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineJob } from '../job-definition.js';
 
 /** What retention.cleanup can clean. */
-export const RETENTION_TARGETS = ['hot', 'samples', 'activities'] as const;
+export const RETENTION_TARGETS = ['hot', 'samples', 'activities', 'records'] as const;
 export type RetentionTarget = (typeof RETENTION_TARGETS)[number];
 
 // A century: a larger window is a typo, not a policy.

@@ -18,6 +18,7 @@ import type {
   RetentionReport,
   SampleRetentionReport,
 } from './report.js';
+import { cleanRecords, type RecordRetentionDeps } from './records.js';
 
 /** The archive ledger as retention reads it. */
 export interface ArchivedDaysReader {
@@ -50,6 +51,8 @@ export interface RetentionCleanupDeps {
   readonly activities?: Pick<ActivityStore, 'backend' | 'dayCounts' | 'retireDay'>;
   /** The activity archive ledger the activities target checks each day against. */
   readonly activityLedger?: Pick<ActivityArchiveLedger, 'latestGenerations' | 'markDropped'>;
+  /** Seed 002's hot records and their index (target `records`); absent: that target is skipped. */
+  readonly records?: RecordRetentionDeps;
 }
 
 type Payload = PayloadOf<typeof retentionCleanupJob>;
@@ -78,7 +81,12 @@ export function createRetentionCleanupHandler(
           target,
           ...detail,
         });
-      if (target === 'hot') {
+      if (target === 'records') {
+        const days = payload.hot_days ?? deps.settings.hotRetentionDays;
+        const cutoff = new Date(asOf.getTime() - days * UTC_DAY_MS);
+        const options = { cutoff, batchSize: deps.settings.batchSize, dryRun: payload.dry_run };
+        report.targets.records = await cleanRecords(deps.records, options, ctx, progress);
+      } else if (target === 'hot') {
         report.targets.hot = await cleanHot(deps, payload, ctx, asOf, progress);
       } else if (target === 'activities') {
         report.targets.activities = await cleanActivities(deps, payload, ctx, asOf, progress);

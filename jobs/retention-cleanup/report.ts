@@ -1,4 +1,5 @@
 import { rename, writeFile } from 'node:fs/promises';
+import type { RecordRetentionReport } from './records.js';
 
 /** The hot-store part of a retention report. */
 export interface HotRetentionReport {
@@ -81,6 +82,7 @@ export interface RetentionReport {
     hot?: HotRetentionReport;
     samples?: SampleRetentionReport;
     activities?: ActivityRetentionReport;
+    records?: RecordRetentionReport;
   };
 }
 

@@ -43,6 +43,8 @@ export interface AppOptions {
     | 'configStore'
     | 'archivedIocs'
     | 'activities'
+    | 'records'
+    | 'archivedRecords'
     | 'iocSearch'
     | 'settings'
     | 'log'

@@ -41,6 +41,8 @@ export interface ApiRouteDeps {
     | 'artifactDeletions'
     | 'archivedIocs'
     | 'activities'
+    | 'records'
+    | 'archivedRecords'
     | 'iocSearch'
     | 'settings'
     | 'log'

@@ -15,6 +15,7 @@ import { jobRouteTable } from './routes/jobs.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
+import { recordRouteTable } from './routes/records.js';
 import { statusRouteTable } from './routes/status.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
 
@@ -36,6 +37,7 @@ export function v1RouteTables(
       ...ingestRouteTable(config),
       ...detectionRouteTable(config),
       ...activityRouteTable(config),
+      ...recordRouteTable(config),
       ...iocRouteTable,
       ...iocSearchRouteTable,
       ...watermarkRouteTable,

@@ -46,11 +46,12 @@ export const POSTGRES_TABLES = [
   'config_versions',
   'archive_index',
   'activity_archive_ledger',
+  'record_index',
 ] as const;
 
 /** The hot store's own tables: PostgreSQL's when HOT_STORE=postgres, else ClickHouse's. */
-export const POSTGRES_HOT_TABLES = ['iocs', 'activities'] as const;
-export const CLICKHOUSE_TABLES = ['ioc_sightings', 'activities'] as const;
+export const POSTGRES_HOT_TABLES = ['iocs', 'activities', 'records'] as const;
+export const CLICKHOUSE_TABLES = ['ioc_sightings', 'activities', 'records'] as const;
 
 type VerifyRoot = Pick<InitRoot, 'config' | 'settings' | 'pg' | 'clickhouse' | 's3'>;
 

@@ -15,6 +15,10 @@ import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { createHotBackend } from '../stores/hot/create-hot-backend.js';
 import { createActivityStore } from '../stores/hot/create-activity-store.js';
+import { createRecordStore } from '../stores/hot/create-record-store.js';
+import type { RecordStore } from '../stores/hot/record-store.js';
+import { RecordIndex } from '../stores/postgres/record-index.js';
+import { ArchivedRecordReader } from '../stores/s3/archived-record-reader.js';
 import type { ActivityStore } from '../stores/hot/activity-store.js';
 import type { HotRetention } from '../stores/hot/hot-retention.js';
 import type { IocSearch } from '../stores/hot/ioc-search.js';
@@ -121,6 +125,12 @@ export interface Stores {
   readonly archivedIocs: ArchivedIocReader | undefined;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
   readonly sampleRetention: SampleRetention;
+  /** Seed 002's records on the backend HOT_STORE selects. */
+  readonly records: RecordStore;
+  /** Which archive object and line hold each record (PostgreSQL `record_index`). */
+  readonly recordIndex: RecordIndex;
+  /** Reads records that left the hot store back from the archive, through the index. */
+  readonly archivedRecords: ArchivedRecordReader;
   /** Versioned configuration values (PostgreSQL `config_entries`, whatever HOT_STORE is). */
   readonly configStore: PostgresConfigStore;
 }
@@ -410,6 +420,8 @@ function withStores(
   const schema = { schema: config.DATABASE_SCHEMA };
   const hot = createHotBackend(config, { pg: pool, clickhouse });
   const activities = createActivityStore(config, { pg: pool, clickhouse });
+  const records = createRecordStore(config, { pg: pool, clickhouse });
+  const recordIndex = new RecordIndex(pool, schema);
 
   if (stage.kind === 'worker') {
     const served = options.queues ?? config.workerQueues;
@@ -421,6 +433,8 @@ function withStores(
       hotStore: hot.store,
       hotRetention: hot.retention,
       activities,
+      records,
+      recordIndex,
       watermarks: new PostgresWatermarkStore(pool, schema),
       batches: new PostgresBatchStore(pool, schema),
       detections: new PostgresDetectionStore(pool, schema),
@@ -476,6 +490,9 @@ function withStores(
         })
       : undefined,
     sampleRetention: new SampleRetention(s3, config.ARTIFACT_BUCKET_SAMPLES),
+    records,
+    recordIndex,
+    archivedRecords: new ArchivedRecordReader(recordIndex, s3),
     configStore: new PostgresConfigStore(pool, schema),
   };
   const clients: BackendClients = { cacheRedis, pg: pool, clickhouse, s3 };
@@ -497,6 +514,8 @@ function withStores(
       await stores.artifactAudit.init();
       await stores.configStore.init();
       await stores.artifactDeletions.init();
+      await stores.records.init();
+      await stores.recordIndex.init();
       await stores.artifacts.ensureBuckets();
       // Last: a process start takes the recorded version as proof that all of the above exists.
       await schemaVersion.record();

@@ -23,6 +23,14 @@ import type {
   ActivityStats,
 } from './activity-types.js';
 import type {
+  RecordBatch,
+  RecordIngestFlowAccepted,
+  RecordIngestJobsAccepted,
+  RecordRead,
+  RecordStoreAccepted,
+  StorageRecordInput,
+} from './record-types.js';
+import type {
   ArtifactDeleted,
   ArtifactKind,
   ArtifactList,
@@ -606,6 +614,53 @@ export class StowageClient {
       json: batch,
       ...callOptions(options),
     })) as ActivityIngestFlowAccepted | ActivityIngestJobsAccepted;
+  }
+
+  /**
+   * Stores a batch of records (`POST /v1/records`, seed 002's store_record): records.insert
+   * jobs that archive each batch under Object Lock, index it, then write it hot; with a
+   * watermark one flow that commits it after every store. An id stored already is a no-op
+   * with the same content and a refused conflict (counted in the job's result) with another.
+   */
+  async storeRecords(
+    batch: RecordBatch & { watermark: NonNullable<RecordBatch['watermark']> },
+    options?: CallOptions,
+  ): Promise<RecordIngestFlowAccepted>;
+  async storeRecords(
+    batch: RecordBatch & { watermark?: undefined },
+    options?: CallOptions,
+  ): Promise<RecordIngestJobsAccepted>;
+  async storeRecords(
+    batch: RecordBatch,
+    options: CallOptions = {},
+  ): Promise<RecordIngestFlowAccepted | RecordIngestJobsAccepted> {
+    return (await this.send('POST', '/v1/records', {
+      json: batch,
+      ...callOptions(options),
+    })) as RecordIngestFlowAccepted | RecordIngestJobsAccepted;
+  }
+
+  /** Stores one record (seed 002's store_record): its id and the records.insert job. */
+  async storeRecord(
+    record: StorageRecordInput,
+    options: CallOptions = {},
+  ): Promise<RecordStoreAccepted> {
+    const accepted = await this.storeRecords({ records: [record] }, options);
+    return { id: record.id, ...accepted };
+  }
+
+  /**
+   * A record (`GET /v1/records/{id}`, seed 002's retrieve_record), hot first, then from the
+   * archive (`tier` says which); undefined when neither holds it.
+   */
+  async getRecord(
+    id: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<RecordRead | undefined> {
+    return (await this.send('GET', `/v1/records/${seg(id)}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as RecordRead | undefined;
   }
 
   /**

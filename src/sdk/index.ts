@@ -20,4 +20,5 @@ export type { RetryOptions } from './retry-policy.js';
 export type * from './types.js';
 export type * from './detection-types.js';
 export type * from './activity-types.js';
+export type * from './record-types.js';
 export type { ErrorCode } from '../errors/error-codes.js';

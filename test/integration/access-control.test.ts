@@ -97,6 +97,8 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/v1/ingest/activities', scope: 'ingest', body: '{}' },
   { method: 'GET', path: '/v1/activities', scope: 'read' },
   { method: 'GET', path: '/v1/activities/stats', scope: 'read' },
+  { method: 'POST', path: '/v1/records', scope: 'ingest', body: '{}' },
+  { method: 'GET', path: '/v1/records/unique-id', scope: 'read' },
   { method: 'GET', path: '/v1/iocs', scope: 'read' },
   { method: 'GET', path: '/v1/iocs/stats', scope: 'read' },
   { method: 'DELETE', path: '/v1/iocs/domain/evil.example.com', scope: 'admin' },

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StowageClient } from '../../src/sdk/index.js';
 import { artifactOverrides, dropArtifacts, objectDigest } from '../helpers/artifacts.js';
 import { REPO_ROOT } from '../helpers/cli-process.js';
+import { randomBucketName, removeBucket } from '../helpers/buckets.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
 const run = promisify(execFile);
@@ -158,5 +159,48 @@ describe('README examples', () => {
     expect(out).toContain('delete_stain: true');
     expect(out).toContain('after delete: gone');
     expect(await client.lookupIoc('ipv4', '192.168.1.105')).toBeUndefined();
+  });
+});
+
+describe('README example of seed 002 (records in the WORM archive)', () => {
+  let world: StowageWorld;
+  let client: StowageClient;
+  let env: Record<string, string>;
+  const bucket = randomBucketName('archive');
+
+  beforeAll(async () => {
+    world = new StowageWorld({
+      ARCHIVE_BUCKET: bucket,
+      // GOVERNANCE and one year, so that the test can remove what it archived.
+      ARCHIVE_LOCK_MODE: 'GOVERNANCE',
+      ARCHIVE_RETENTION_YEARS: '1',
+    });
+    await world.initStores();
+    await world.deps.wormArchive.ensureBucket();
+    await world.startWorker(['archive', 'maintenance']);
+    const base = await world.startApi();
+    client = new StowageClient({ baseUrl: base, apiKey: TEST_KEYS.admin });
+    env = { STOWAGE_URL: base, STOWAGE_API_KEY: TEST_KEYS.admin };
+  });
+  afterAll(async () => {
+    await removeBucket(world.deps.s3, bucket).finally(() => world.close());
+  });
+
+  it("seed-002-llama-mapper.ts: seed 002's README calls, one to one, store a record and read it back", async () => {
+    const { stdout: out } = await run(
+      process.execPath,
+      ['--conditions=stowage-source', '--import', 'tsx', 'docs/examples/seed-002-llama-mapper.ts'],
+      { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 90_000 },
+    );
+    expect(out).toContain('Storage healthy');
+    expect(out).toContain('store_record: unique-id');
+    expect(out).toContain('retrieve_record: unique-id (canonical taxonomy mapping) from hot');
+    expect(out).toContain('Cleaned up 0 records');
+    const read = await client.getRecord('unique-id');
+    expect(read?.record).toMatchObject({
+      model_version: 'llama-2-7b-v1.0',
+      metadata: { detector: 'example' },
+    });
+    expect(await world.deps.recordIndex.locate('unique-id')).toMatchObject({ bucket, line: 0 });
   });
 });

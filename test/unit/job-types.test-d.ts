@@ -32,6 +32,7 @@ describe('the typed handler table', () => {
       | 'detections.insert'
       | 'activities.insert'
       | 'activities.archive'
+      | 'records.insert'
     >();
   });
 });

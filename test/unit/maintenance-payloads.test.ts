@@ -6,7 +6,7 @@ describe('retention.cleanup payload', () => {
   it('defaults to a real run over every target with the configured windows', () => {
     expect(retentionCleanupJob.payload.parse({})).toEqual({
       dry_run: false,
-      targets: ['hot', 'samples', 'activities'],
+      targets: ['hot', 'samples', 'activities', 'records'],
     });
   });
 

@@ -27,6 +27,7 @@ describe('StowageClient types', () => {
       | 'detections.insert'
       | 'activities.insert'
       | 'activities.archive'
+      | 'records.insert'
     >();
   });
 

@@ -25,6 +25,8 @@ export interface RecordIngestRouteSpec {
   accepted: z.ZodType;
   /** OpenAPI component names of one record and of the body. */
   components: { record: string; body: string };
+  /** The route's path; `/v1/ingest/{field}` by default. */
+  path?: string;
 }
 
 /**
@@ -41,7 +43,7 @@ export function recordIngestRoute<F extends string, R>(
     maxIocs: config.INGEST_MAX_IOCS,
     chunkSize: config.INGEST_CHUNK_SIZE,
   });
-  const path = `/v1/ingest/${kind.field}`;
+  const path = spec.path ?? `/v1/ingest/${kind.field}`;
   return route({
     operationId: spec.operationId,
     method: 'post',
