@@ -15,6 +15,10 @@ import { runCommand } from './run-command.js';
 import { schedulesCommand } from './schedule-commands.js';
 import { UsageError } from './usage-error.js';
 import { watermarksGetCommand, watermarksSetCommand } from './watermark-commands.js';
+import { activityCommand } from './activity-commands.js';
+import { artifactCommand } from './artifact-commands.js';
+import { detectionCommand } from './detection-commands.js';
+import { iocCommand } from './ioc-commands.js';
 
 /** The commands runOperatorCommand serves. */
 export const OPERATOR_COMMAND_NAMES = [
@@ -28,7 +32,14 @@ export const OPERATOR_COMMAND_NAMES = [
   'config',
   'run',
   'schedules',
+  'iocs',
+  'activities',
+  'detections',
+  'artifacts',
 ] as const;
+
+/** Commands that read stored records (hot store, PostgreSQL, buckets), never a queue. */
+const RECORD_COMMANDS = ['iocs', 'activities', 'detections', 'artifacts'];
 
 /**
  * Runs one operator command: parses its arguments (a usage error exits 2 before any
@@ -51,7 +62,11 @@ export async function runOperatorCommand(
     const ctx = openOperatorContext(config(), io);
     try {
       // Watermarks live in PostgreSQL only; every other command needs the queue Redis.
-      if (!parsed.command.startsWith('watermarks') && !parsed.command.startsWith('config')) {
+      if (
+        !parsed.command.startsWith('watermarks') &&
+        !parsed.command.startsWith('config') &&
+        !RECORD_COMMANDS.includes(command)
+      ) {
         await ctx.requireRedis();
       }
       return await dispatch(ctx, parsed);
@@ -96,5 +111,23 @@ function dispatch(ctx: OperatorContext, cmd: OperatorCommand): Promise<ExitCode>
     case 'config-set':
     case 'config-list':
       return configCommand(ctx, cmd);
+    case 'iocs-search':
+    case 'iocs-stats':
+    case 'iocs-get':
+    case 'iocs-delete':
+    case 'iocs-export-stix':
+      return iocCommand(ctx, cmd);
+    case 'activities-search':
+    case 'activities-stats':
+      return activityCommand(ctx, cmd);
+    case 'detections-list':
+    case 'detections-show':
+    case 'detections-status':
+    case 'detections-stats':
+      return detectionCommand(ctx, cmd);
+    case 'artifacts-get':
+    case 'artifacts-head':
+    case 'artifacts-delete':
+      return artifactCommand(ctx, cmd);
   }
 }
