@@ -123,183 +123,210 @@ describe.each(['postgres', 'clickhouse'] as const)(
       await world?.close();
     });
 
-    it('iocs search filters, counts and pages as GET /v1/iocs does; iocs stats counts the store', async () => {
-      interface Page {
-        items: { type: string; value: string; confidence: number; sources: string[] }[];
-        next_cursor: string | null;
-        count?: number;
-      }
-      const first = jsonOf<Page>(
-        await run(
-          'iocs',
-          'search',
-          '--type',
-          'domain',
-          '--min-confidence',
-          '0.8',
-          '--count',
-          '--limit',
-          '2',
-        ),
-      );
-      expect(first.count).toBe(3);
-      expect(first.items.map((i) => i.value)).toEqual(['a.example.com', 'b.example.com']);
-      expect(first.items[1]).toMatchObject({ confidence: 0.95, sources: ['feed-a', 'feed-b'] });
-      expect(first.next_cursor).not.toBeNull();
-      const second = jsonOf<Page>(
-        await run(
-          'iocs',
-          'search',
-          '--type',
-          'domain',
-          '--min-confidence',
-          '0.8',
-          '--limit',
-          '2',
-          '--cursor',
-          first.next_cursor!,
-        ),
-      );
-      expect(second.items.map((i) => i.value)).toEqual(['d.example.com']);
-      expect(second.next_cursor).toBeNull();
-      const network = jsonOf<Page>(await run('iocs', 'search', '--cidr', '10.0.0.0/8'));
-      expect(network.items.map((i) => i.value)).toEqual(['10.1.2.3']);
+    it(
+      'iocs search filters, counts and pages as GET /v1/iocs does; iocs stats counts the store',
+      async () => {
+        interface Page {
+          items: { type: string; value: string; confidence: number; sources: string[] }[];
+          next_cursor: string | null;
+          count?: number;
+        }
+        const first = jsonOf<Page>(
+          await run(
+            'iocs',
+            'search',
+            '--type',
+            'domain',
+            '--min-confidence',
+            '0.8',
+            '--count',
+            '--limit',
+            '2',
+          ),
+        );
+        expect(first.count).toBe(3);
+        expect(first.items.map((i) => i.value)).toEqual(['a.example.com', 'b.example.com']);
+        expect(first.items[1]).toMatchObject({ confidence: 0.95, sources: ['feed-a', 'feed-b'] });
+        expect(first.next_cursor).not.toBeNull();
+        const second = jsonOf<Page>(
+          await run(
+            'iocs',
+            'search',
+            '--type',
+            'domain',
+            '--min-confidence',
+            '0.8',
+            '--limit',
+            '2',
+            '--cursor',
+            first.next_cursor!,
+          ),
+        );
+        expect(second.items.map((i) => i.value)).toEqual(['d.example.com']);
+        expect(second.next_cursor).toBeNull();
+        const network = jsonOf<Page>(await run('iocs', 'search', '--cidr', '10.0.0.0/8'));
+        expect(network.items.map((i) => i.value)).toEqual(['10.1.2.3']);
 
-      const stats = jsonOf<{ total: number; by_type: Record<string, number> }>(
-        await run('iocs', 'stats'),
-      );
-      expect(stats.total).toBe(IOCS.length);
-      expect(stats.by_type).toMatchObject({ domain: 4, ipv4: 2 });
-    });
+        const stats = jsonOf<{ total: number; by_type: Record<string, number> }>(
+          await run('iocs', 'stats'),
+        );
+        expect(stats.total).toBe(IOCS.length);
+        expect(stats.by_type).toMatchObject({ domain: 4, ipv4: 2 });
+      },
+      CLI_TEST_MS,
+    );
 
-    it('iocs get reads one IOC (--no-cache skips the cache); iocs delete removes it, and get then exits 1', async () => {
-      interface Lookup {
-        cached: boolean;
-        tier: string;
-        ioc: { value: string; confidence: number };
-      }
-      const got = jsonOf<Lookup>(await run('iocs', 'get', 'domain', 'A.Example.com'));
-      expect(got).toMatchObject({ tier: 'hot', ioc: { value: 'a.example.com', confidence: 0.9 } });
-      const direct = jsonOf<Lookup>(
-        await run('iocs', 'get', 'domain', 'a.example.com', '--no-cache'),
-      );
-      expect(direct).toMatchObject({ cached: false, tier: 'hot' });
+    it(
+      'iocs get reads one IOC (--no-cache skips the cache); iocs delete removes it, and get then exits 1',
+      async () => {
+        interface Lookup {
+          cached: boolean;
+          tier: string;
+          ioc: { value: string; confidence: number };
+        }
+        const got = jsonOf<Lookup>(await run('iocs', 'get', 'domain', 'A.Example.com'));
+        expect(got).toMatchObject({
+          tier: 'hot',
+          ioc: { value: 'a.example.com', confidence: 0.9 },
+        });
+        const direct = jsonOf<Lookup>(
+          await run('iocs', 'get', 'domain', 'a.example.com', '--no-cache'),
+        );
+        expect(direct).toMatchObject({ cached: false, tier: 'hot' });
 
-      const deleted = jsonOf<{ deleted: boolean; value: string }>(
-        await run('iocs', 'delete', 'ipv4', '192.0.2.7'),
-      );
-      expect(deleted).toMatchObject({ deleted: true, value: '192.0.2.7' });
-      expect(await world.deps.hotStore.get('ipv4', '192.0.2.7')).toBeUndefined();
-      const gone = await run('iocs', 'get', 'ipv4', '192.0.2.7');
-      expect(gone.code).toBe(1);
-      expect(gone.stderr).toContain('no ipv4 192.0.2.7');
-      expect(gone.stdout).toBe('');
-      const again = await run('iocs', 'delete', 'ipv4', '192.0.2.7');
-      expect(again.code).toBe(1);
-    });
+        const deleted = jsonOf<{ deleted: boolean; value: string }>(
+          await run('iocs', 'delete', 'ipv4', '192.0.2.7'),
+        );
+        expect(deleted).toMatchObject({ deleted: true, value: '192.0.2.7' });
+        expect(await world.deps.hotStore.get('ipv4', '192.0.2.7')).toBeUndefined();
+        const gone = await run('iocs', 'get', 'ipv4', '192.0.2.7');
+        expect(gone.code).toBe(1);
+        expect(gone.stderr).toContain('no ipv4 192.0.2.7');
+        expect(gone.stdout).toBe('');
+        const again = await run('iocs', 'delete', 'ipv4', '192.0.2.7');
+        expect(again.code).toBe(1);
+      },
+      CLI_TEST_MS,
+    );
 
-    it('iocs export-stix streams a parsable STIX 2.1 bundle of the matching indicators, continued by its cursor', async () => {
-      interface Bundle {
-        type: string;
-        id: string;
-        objects: { type: string; spec_version: string; pattern: string }[];
-        x_stowage_next_cursor?: string;
-      }
-      const bundle = jsonOf<Bundle>(await run('iocs', 'export-stix', '--type', 'domain'));
-      expect(bundle.type).toBe('bundle');
-      expect(bundle.id).toMatch(/^bundle--[0-9a-f-]{36}$/);
-      expect(bundle.objects.map((o) => o.pattern)).toEqual(
-        ['a', 'b', 'c', 'd'].map((h) => `[domain-name:value = '${h}.example.com']`),
-      );
-      expect(bundle.objects.every((o) => o.type === 'indicator' && o.spec_version === '2.1')).toBe(
-        true,
-      );
-      expect(bundle.x_stowage_next_cursor).toBeUndefined();
+    it(
+      'iocs export-stix streams a parsable STIX 2.1 bundle of the matching indicators, continued by its cursor',
+      async () => {
+        interface Bundle {
+          type: string;
+          id: string;
+          objects: { type: string; spec_version: string; pattern: string }[];
+          x_stowage_next_cursor?: string;
+        }
+        const bundle = jsonOf<Bundle>(await run('iocs', 'export-stix', '--type', 'domain'));
+        expect(bundle.type).toBe('bundle');
+        expect(bundle.id).toMatch(/^bundle--[0-9a-f-]{36}$/);
+        expect(bundle.objects.map((o) => o.pattern)).toEqual(
+          ['a', 'b', 'c', 'd'].map((h) => `[domain-name:value = '${h}.example.com']`),
+        );
+        expect(
+          bundle.objects.every((o) => o.type === 'indicator' && o.spec_version === '2.1'),
+        ).toBe(true);
+        expect(bundle.x_stowage_next_cursor).toBeUndefined();
 
-      const head = jsonOf<Bundle>(
-        await run(
-          'iocs',
-          'export-stix',
-          '--type',
-          'domain',
-          '--min-confidence',
-          '0.8',
-          '--limit',
-          '2',
-        ),
-      );
-      expect(head.objects).toHaveLength(2);
-      expect(head.x_stowage_next_cursor).toBeDefined();
-      const rest = jsonOf<Bundle>(
-        await run(
-          'iocs',
-          'export-stix',
-          '--type',
-          'domain',
-          '--min-confidence',
-          '0.8',
-          '--cursor',
-          head.x_stowage_next_cursor!,
-        ),
-      );
-      expect(rest.objects.map((o) => o.pattern)).toEqual(["[domain-name:value = 'd.example.com']"]);
-    });
+        const head = jsonOf<Bundle>(
+          await run(
+            'iocs',
+            'export-stix',
+            '--type',
+            'domain',
+            '--min-confidence',
+            '0.8',
+            '--limit',
+            '2',
+          ),
+        );
+        expect(head.objects).toHaveLength(2);
+        expect(head.x_stowage_next_cursor).toBeDefined();
+        const rest = jsonOf<Bundle>(
+          await run(
+            'iocs',
+            'export-stix',
+            '--type',
+            'domain',
+            '--min-confidence',
+            '0.8',
+            '--cursor',
+            head.x_stowage_next_cursor!,
+          ),
+        );
+        expect(rest.objects.map((o) => o.pattern)).toEqual([
+          "[domain-name:value = 'd.example.com']",
+        ]);
+      },
+      CLI_TEST_MS,
+    );
 
-    it('activities search pages a window in time order; activities stats counts it', async () => {
-      interface Page {
-        activities: { event_id: string; source: string }[];
-        next_cursor: string | null;
-      }
-      const window = ['--since', iso(DAY0), '--until', iso(DAY0 + HOUR)];
-      const first = jsonOf<Page>(await run('activities', 'search', ...window, '--limit', '3'));
-      expect(first.activities.map((a) => a.event_id)).toEqual(['evt_0', 'evt_1', 'evt_2']);
-      const rest = jsonOf<Page>(
-        await run(
+    it(
+      'activities search pages a window in time order; activities stats counts it',
+      async () => {
+        interface Page {
+          activities: { event_id: string; source: string }[];
+          next_cursor: string | null;
+        }
+        const window = ['--since', iso(DAY0), '--until', iso(DAY0 + HOUR)];
+        const first = jsonOf<Page>(await run('activities', 'search', ...window, '--limit', '3'));
+        expect(first.activities.map((a) => a.event_id)).toEqual(['evt_0', 'evt_1', 'evt_2']);
+        const rest = jsonOf<Page>(
+          await run(
+            'activities',
+            'search',
+            ...window,
+            '--limit',
+            '3',
+            '--cursor',
+            first.next_cursor!,
+          ),
+        );
+        expect(rest.activities.map((a) => a.event_id)).toEqual(['evt_3', 'evt_4']);
+        expect(rest.next_cursor).toBeNull();
+        const proxy = jsonOf<Page>(
+          await run('activities', 'search', ...window, '--source', 'proxy'),
+        );
+        expect(proxy.activities.map((a) => a.event_id)).toEqual(['evt_3', 'evt_4']);
+
+        const stats = jsonOf<{ total: number; counts: { source: string; count: number }[] }>(
+          await run('activities', 'stats', ...window),
+        );
+        expect(stats.total).toBe(5);
+        expect(stats.counts.find((c) => c.source === 'dns')?.count).toBe(3);
+      },
+      CLI_TEST_MS,
+    );
+
+    it(
+      'a bad flag value exits 2 naming the flag, and prints nothing on stdout',
+      async () => {
+        const confidence = await run('iocs', 'search', '--min-confidence', '2');
+        expect(confidence.code).toBe(2);
+        expect(confidence.stderr).toContain('--min-confidence');
+        expect(confidence.stdout).toBe('');
+        // Checked by the use case once connected: a cursor it never gave out.
+        const cursor = await run('iocs', 'export-stix', '--cursor', 'bm90LWEtY3Vyc29y');
+        expect(cursor.code).toBe(2);
+        expect(cursor.stderr).toContain('--cursor');
+        expect(cursor.stdout).toBe('');
+        const wide = await run(
           'activities',
-          'search',
-          ...window,
-          '--limit',
-          '3',
-          '--cursor',
-          first.next_cursor!,
-        ),
-      );
-      expect(rest.activities.map((a) => a.event_id)).toEqual(['evt_3', 'evt_4']);
-      expect(rest.next_cursor).toBeNull();
-      const proxy = jsonOf<Page>(await run('activities', 'search', ...window, '--source', 'proxy'));
-      expect(proxy.activities.map((a) => a.event_id)).toEqual(['evt_3', 'evt_4']);
-
-      const stats = jsonOf<{ total: number; counts: { source: string; count: number }[] }>(
-        await run('activities', 'stats', ...window),
-      );
-      expect(stats.total).toBe(5);
-      expect(stats.counts.find((c) => c.source === 'dns')?.count).toBe(3);
-    });
-
-    it('a bad flag value exits 2 naming the flag, and prints nothing on stdout', async () => {
-      const confidence = await run('iocs', 'search', '--min-confidence', '2');
-      expect(confidence.code).toBe(2);
-      expect(confidence.stderr).toContain('--min-confidence');
-      expect(confidence.stdout).toBe('');
-      // Checked by the use case once connected: a cursor it never gave out.
-      const cursor = await run('iocs', 'export-stix', '--cursor', 'bm90LWEtY3Vyc29y');
-      expect(cursor.code).toBe(2);
-      expect(cursor.stderr).toContain('--cursor');
-      expect(cursor.stdout).toBe('');
-      const wide = await run(
-        'activities',
-        'stats',
-        '--since',
-        iso(DAY0 - 7 * DAY),
-        '--until',
-        iso(DAY0 + HOUR),
-      );
-      expect(wide.code).toBe(2);
-      expect(wide.stderr).toContain('--since');
-      const type = await run('iocs', 'get', 'hostname', 'x');
-      expect(type.code).toBe(2);
-      expect(type.stderr).toContain('<type>');
-    });
+          'stats',
+          '--since',
+          iso(DAY0 - 7 * DAY),
+          '--until',
+          iso(DAY0 + HOUR),
+        );
+        expect(wide.code).toBe(2);
+        expect(wide.stderr).toContain('--since');
+        const type = await run('iocs', 'get', 'hostname', 'x');
+        expect(type.code).toBe(2);
+        expect(type.stderr).toContain('<type>');
+      },
+      CLI_TEST_MS,
+    );
   },
 );
 
