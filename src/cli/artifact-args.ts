@@ -60,14 +60,14 @@ export function parseArtifactArgs(args: string[]): ArtifactCommand {
   };
 }
 
-/** `--range 0-99`, `100-` or `-50` (bytes, as HTTP's `bytes=` spells them) as a Range header. */
+/** `--range 0-99`, `100-` or `=-50` (bytes, as HTTP's `bytes=` spells them) as a Range header. */
 function rangeOf(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   // The api ignores a Range it cannot read (RFC 9110); an operator who typed one wants to know.
   const range = parseByteRange(raw.startsWith('bytes=') ? raw : `bytes=${raw}`);
   if (range === undefined) {
     throw new UsageError(
-      `artifacts get: --range "${raw}" must be FIRST-LAST, FIRST- or -SUFFIX (bytes, inclusive, FIRST ≤ LAST)`,
+      `artifacts get: --range "${raw}" must be FIRST-LAST, FIRST- or -SUFFIX (bytes, inclusive, FIRST ≤ LAST; the last N bytes: --range=-N)`,
     );
   }
   return byteRangeHeader(range);
