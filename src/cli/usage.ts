@@ -85,7 +85,7 @@ records (the hot store, PostgreSQL and the buckets directly; JSON as the api ans
   detections status <id> <status> [--case-id ID] [--note TEXT] [--by NAME]
                            move it along its workflow (recorded as cli:<--by or OS user>)
   detections stats [--since ISO] [--until ISO]
-  artifacts get <kind> <key> [-o FILE] [--range FIRST-LAST|FIRST-|=-SUFFIX]
+  artifacts get <kind> <key> [-o|--output FILE] [--range FIRST-LAST|FIRST-|=-SUFFIX]
                            stream the bytes to FILE or stdout; a whole object's SHA-256
                            is checked against the stored one
   artifacts head <kind> <key>

@@ -2,6 +2,11 @@
 // use cases' own schemas, and every error names the flag or positional the operator typed.
 import { describe, expect, it } from 'vitest';
 import { parseOperatorArgs } from '../../src/cli/args.js';
+import { ACTIVITY_FLAGS } from '../../src/cli/activity-args.js';
+import { ARTIFACT_FLAGS } from '../../src/cli/artifact-args.js';
+import { DETECTION_FLAGS } from '../../src/cli/detection-args.js';
+import { IOC_FLAGS } from '../../src/cli/ioc-args.js';
+import { USAGE } from '../../src/cli/usage.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 
 const usageError = (f: () => unknown) => {
@@ -149,5 +154,26 @@ describe('record command arguments', () => {
         parseOperatorArgs('artifacts', ['get', 'sample', 'samples/r1/a', '--range', 'x']),
       ),
     ).toMatch(/--range/);
+  });
+
+  it('the usage text lists every record subcommand and every flag it takes', () => {
+    const families = {
+      iocs: IOC_FLAGS,
+      activities: ACTIVITY_FLAGS,
+      detections: DETECTION_FLAGS,
+      artifacts: ARTIFACT_FLAGS,
+    };
+    for (const [family, subs] of Object.entries(families)) {
+      for (const [sub, spec] of Object.entries(subs)) {
+        expect(USAGE).toContain(`${family} ${sub}`);
+        const flags = Object.keys({
+          ...('strings' in spec ? spec.strings : {}),
+          ...('booleans' in spec ? spec.booleans : {}),
+        });
+        // export-stix names the search filters as a group.
+        if (sub === 'export-stix') continue;
+        for (const flag of flags) expect(USAGE, `${family} ${sub}`).toContain(`--${flag}`);
+      }
+    }
   });
 });
