@@ -5,10 +5,6 @@ import { unboundedTimestampSchema } from '../domain/timestamp.js';
 import { rewindActorNameSchema, rewindReasonSchema, sourceIdSchema } from '../domain/watermark.js';
 import { idempotencyKeySchema } from '../domain/idempotency-key.js';
 import { parseConfigArgs, type ConfigCommand } from './config-args.js';
-import { parseActivityArgs, type ActivityCommand } from './activity-args.js';
-import { parseArtifactArgs, type ArtifactCommand } from './artifact-args.js';
-import { parseDetectionArgs, type DetectionCommand } from './detection-args.js';
-import { parseIocArgs, type IocCommand } from './ioc-args.js';
 import { UsageError } from './usage-error.js';
 
 /** An operator command, parsed and checked; what is left to check needs a backend. */
@@ -41,11 +37,7 @@ export type OperatorCommand =
       rewind?: { reason: string; by?: string | undefined } | undefined;
       json: boolean;
     }
-  | ConfigCommand
-  | IocCommand
-  | ActivityCommand
-  | DetectionCommand
-  | ArtifactCommand;
+  | ConfigCommand;
 
 /** What `stowage run` was asked. */
 export interface RunOptions {
@@ -188,14 +180,6 @@ export function parseOperatorArgs(command: string, args: string[]): OperatorComm
       return parseWatermarks(args);
     case 'config':
       return parseConfigArgs(args);
-    case 'iocs':
-      return parseIocArgs(args);
-    case 'activities':
-      return parseActivityArgs(args);
-    case 'detections':
-      return parseDetectionArgs(args);
-    case 'artifacts':
-      return parseArtifactArgs(args);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

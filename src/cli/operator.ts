@@ -15,10 +15,6 @@ import { runCommand } from './run-command.js';
 import { schedulesCommand } from './schedule-commands.js';
 import { UsageError } from './usage-error.js';
 import { watermarksGetCommand, watermarksSetCommand } from './watermark-commands.js';
-import { activityCommand } from './activity-commands.js';
-import { artifactCommand } from './artifact-commands.js';
-import { detectionCommand } from './detection-commands.js';
-import { iocCommand } from './ioc-commands.js';
 
 /** The commands runOperatorCommand serves. */
 export const OPERATOR_COMMAND_NAMES = [
@@ -38,8 +34,8 @@ export const OPERATOR_COMMAND_NAMES = [
   'artifacts',
 ] as const;
 
-/** Commands that read stored records (hot store, PostgreSQL, buckets), never a queue. */
-const RECORD_COMMANDS = ['iocs', 'activities', 'detections', 'artifacts'];
+/** The record families (see record-commands.ts), kept out of the job commands' start-up. */
+const RECORD_COMMANDS: readonly string[] = ['iocs', 'activities', 'detections', 'artifacts'];
 
 /**
  * Runs one operator command: parses its arguments (a usage error exits 2 before any
@@ -58,15 +54,21 @@ export async function runOperatorCommand(
       const options = parseSchedulesArgs(args);
       return schedulesCommand(config(), options, io);
     }
+    if (RECORD_COMMANDS.includes(command)) {
+      const records = await import('./record-commands.js');
+      const parsed = records.parseRecordArgs(command, args);
+      const ctx = openOperatorContext(config(), io);
+      try {
+        return await records.runRecordCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
+    }
     const parsed = parseOperatorArgs(command, args);
     const ctx = openOperatorContext(config(), io);
     try {
       // Watermarks live in PostgreSQL only; every other command needs the queue Redis.
-      if (
-        !parsed.command.startsWith('watermarks') &&
-        !parsed.command.startsWith('config') &&
-        !RECORD_COMMANDS.includes(command)
-      ) {
+      if (!parsed.command.startsWith('watermarks') && !parsed.command.startsWith('config')) {
         await ctx.requireRedis();
       }
       return await dispatch(ctx, parsed);
@@ -111,23 +113,5 @@ function dispatch(ctx: OperatorContext, cmd: OperatorCommand): Promise<ExitCode>
     case 'config-set':
     case 'config-list':
       return configCommand(ctx, cmd);
-    case 'iocs-search':
-    case 'iocs-stats':
-    case 'iocs-get':
-    case 'iocs-delete':
-    case 'iocs-export-stix':
-      return iocCommand(ctx, cmd);
-    case 'activities-search':
-    case 'activities-stats':
-      return activityCommand(ctx, cmd);
-    case 'detections-list':
-    case 'detections-show':
-    case 'detections-status':
-    case 'detections-stats':
-      return detectionCommand(ctx, cmd);
-    case 'artifacts-get':
-    case 'artifacts-head':
-    case 'artifacts-delete':
-      return artifactCommand(ctx, cmd);
   }
 }

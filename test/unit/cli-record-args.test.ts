@@ -1,11 +1,11 @@
 // The record commands' arguments: kebab-case flags become the api's fields, checked by the
 // use cases' own schemas, and every error names the flag or positional the operator typed.
 import { describe, expect, it } from 'vitest';
-import { parseOperatorArgs } from '../../src/cli/args.js';
 import { ACTIVITY_FLAGS } from '../../src/cli/activity-args.js';
 import { ARTIFACT_FLAGS } from '../../src/cli/artifact-args.js';
 import { DETECTION_FLAGS } from '../../src/cli/detection-args.js';
 import { IOC_FLAGS } from '../../src/cli/ioc-args.js';
+import { parseRecordArgs } from '../../src/cli/record-commands.js';
 import { USAGE } from '../../src/cli/usage.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 
@@ -21,7 +21,7 @@ const usageError = (f: () => unknown) => {
 
 describe('record command arguments', () => {
   it('iocs search turns its flags into the query GET /v1/iocs validates', () => {
-    const parsed = parseOperatorArgs('iocs', [
+    const parsed = parseRecordArgs('iocs', [
       'search',
       '--type',
       'ipv4',
@@ -47,7 +47,7 @@ describe('record command arguments', () => {
 
   it('a bad value names its flag, every failing one at once', () => {
     const message = usageError(() =>
-      parseOperatorArgs('iocs', [
+      parseRecordArgs('iocs', [
         'search',
         '--min-confidence',
         '0.9',
@@ -60,16 +60,16 @@ describe('record command arguments', () => {
     expect(message).toMatch(/^iocs search: /);
     expect(message).toContain('--max-confidence: below min_confidence');
     expect(message).toContain('--limit');
-    expect(usageError(() => parseOperatorArgs('iocs', ['search', '--colour', 'red']))).toMatch(
+    expect(usageError(() => parseRecordArgs('iocs', ['search', '--colour', 'red']))).toMatch(
       /--colour/,
     );
-    expect(usageError(() => parseOperatorArgs('iocs', ['get', 'ipv4', 'x']))).toMatch(/<value>/);
-    expect(usageError(() => parseOperatorArgs('iocs', ['get', 'ipv4']))).toMatch(/missing <value>/);
-    expect(usageError(() => parseOperatorArgs('iocs', ['grep']))).toMatch(/not "grep"/);
+    expect(usageError(() => parseRecordArgs('iocs', ['get', 'ipv4', 'x']))).toMatch(/<value>/);
+    expect(usageError(() => parseRecordArgs('iocs', ['get', 'ipv4']))).toMatch(/missing <value>/);
+    expect(usageError(() => parseRecordArgs('iocs', ['grep']))).toMatch(/not "grep"/);
   });
 
   it('iocs get normalizes the indicator as the api does; --no-cache skips the cache', () => {
-    expect(parseOperatorArgs('iocs', ['get', 'domain', 'Evil.Example.COM', '--no-cache'])).toEqual({
+    expect(parseRecordArgs('iocs', ['get', 'domain', 'Evil.Example.COM', '--no-cache'])).toEqual({
       command: 'iocs-get',
       type: 'domain',
       value: 'evil.example.com',
@@ -79,7 +79,7 @@ describe('record command arguments', () => {
 
   it('activities take the window as --since and --until (start_time and end_time)', () => {
     expect(
-      parseOperatorArgs('activities', [
+      parseRecordArgs('activities', [
         'search',
         '--since',
         '2024-01-01T00:00:00Z',
@@ -97,13 +97,13 @@ describe('record command arguments', () => {
       },
     });
     expect(
-      usageError(() => parseOperatorArgs('activities', ['stats', '--since', 'yesterday'])),
+      usageError(() => parseRecordArgs('activities', ['stats', '--since', 'yesterday'])),
     ).toMatch(/--since/);
   });
 
   it('detections status takes the id and status as positionals and the body fields as flags', () => {
     expect(
-      parseOperatorArgs('detections', [
+      parseRecordArgs('detections', [
         'status',
         'det_1',
         'False Positive',
@@ -118,17 +118,15 @@ describe('record command arguments', () => {
       body: { status: 'False Positive', case_id: 'C-1' },
       by: 'alice',
     });
-    expect(usageError(() => parseOperatorArgs('detections', ['status', 'det_1', 'Done']))).toMatch(
+    expect(usageError(() => parseRecordArgs('detections', ['status', 'det_1', 'Done']))).toMatch(
       /<status>/,
     );
-    expect(usageError(() => parseOperatorArgs('detections', ['list', '--ioc', '']))).toMatch(
-      /--ioc/,
-    );
+    expect(usageError(() => parseRecordArgs('detections', ['list', '--ioc', '']))).toMatch(/--ioc/);
   });
 
   it('artifacts check the kind, the key layout and the range before any connection', () => {
     expect(
-      parseOperatorArgs('artifacts', [
+      parseRecordArgs('artifacts', [
         'get',
         'sample',
         'samples/r1/a.log',
@@ -143,15 +141,13 @@ describe('record command arguments', () => {
       output: 'a.log',
       range: 'bytes=-10',
     });
-    expect(usageError(() => parseOperatorArgs('artifacts', ['head', 'blob', 'x']))).toMatch(
-      /<kind>/,
-    );
+    expect(usageError(() => parseRecordArgs('artifacts', ['head', 'blob', 'x']))).toMatch(/<kind>/);
     expect(
-      usageError(() => parseOperatorArgs('artifacts', ['head', 'sample', 'debug/r1/a.zip'])),
+      usageError(() => parseRecordArgs('artifacts', ['head', 'sample', 'debug/r1/a.zip'])),
     ).toMatch(/<key>: not a sample key/);
     expect(
       usageError(() =>
-        parseOperatorArgs('artifacts', ['get', 'sample', 'samples/r1/a', '--range', 'x']),
+        parseRecordArgs('artifacts', ['get', 'sample', 'samples/r1/a', '--range', 'x']),
       ),
     ).toMatch(/--range/);
   });
