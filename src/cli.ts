@@ -192,7 +192,11 @@ async function main(argv: string[]): Promise<void> {
     case 'watermarks':
     case 'config':
     case 'run':
-    case 'schedules': {
+    case 'schedules':
+    case 'iocs':
+    case 'activities':
+    case 'detections':
+    case 'artifacts': {
       const { runOperatorCommand } = await import('./cli/operator.js');
       process.exit(await runOperatorCommand(command, rest, () => config()));
       return;

@@ -12,7 +12,8 @@ import { terminalSafeJson } from './terminal-text.js';
 
 /** Where a command writes: its result on stdout, progress and messages on stderr. */
 export interface CliIo {
-  stdout: { write(text: string): unknown };
+  /** Text, or the bytes of a download (`artifacts get` without -o). */
+  stdout: { write(chunk: string | Uint8Array): unknown };
   stderr: ProgressStream;
 }
 

@@ -28,7 +28,14 @@ export const OPERATOR_COMMAND_NAMES = [
   'config',
   'run',
   'schedules',
+  'iocs',
+  'activities',
+  'detections',
+  'artifacts',
 ] as const;
+
+/** The record families (see record-commands.ts), kept out of the job commands' start-up. */
+const RECORD_COMMANDS: readonly string[] = ['iocs', 'activities', 'detections', 'artifacts'];
 
 /**
  * Runs one operator command: parses its arguments (a usage error exits 2 before any
@@ -46,6 +53,16 @@ export async function runOperatorCommand(
     if (command === 'schedules') {
       const options = parseSchedulesArgs(args);
       return schedulesCommand(config(), options, io);
+    }
+    if (RECORD_COMMANDS.includes(command)) {
+      const records = await import('./record-commands.js');
+      const parsed = records.parseRecordArgs(command, args);
+      const ctx = openOperatorContext(config(), io);
+      try {
+        return await records.runRecordCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
     }
     const parsed = parseOperatorArgs(command, args);
     const ctx = openOperatorContext(config(), io);

@@ -63,6 +63,36 @@ ${described(`run a maintenance job now (${RUNNABLE}), show its progress and prin
   schedules [--json]       each scheduled job, its SCHEDULE_ variable and its cron (UTC)
                            or off: the definition's default unless the environment sets it
 
+records (the hot store, PostgreSQL and the buckets directly; JSON as the api answers it)
+  iocs search [--type T] [--threat-type T] [--min-confidence N] [--max-confidence N]
+              [--source S] [--tag T] [--cidr NET] [--seen-since ISO] [--seen-until ISO]
+              [--limit N] [--cursor C] [--count]
+                           a page of IOCs in (type, value) order; next_cursor continues
+  iocs stats               counts per type, threat type and confidence bucket
+  iocs get <type> <value> [--no-cache]
+                           one IOC: cache, hot store, then archive (--no-cache: no cache)
+  iocs delete <type> <value>
+                           remove an IOC from the hot store and the cache
+  iocs export-stix [search filters] [--limit N] [--cursor C] > bundle.json
+                           matching IOCs as a STIX 2.1 bundle, streamed
+  activities search [--since ISO] [--until ISO] [--source S] [--event-type T]
+                    [--limit N] [--cursor C]
+  activities stats [--since ISO] [--until ISO]
+                           events of a window (default the last 24 h, at most 7 days)
+  detections list [--severity S] [--status S] [--ioc VALUE] [--since ISO] [--until ISO]
+                  [--limit N] [--cursor C]
+  detections show <id>     a detection and its status history
+  detections status <id> <status> [--case-id ID] [--note TEXT] [--by NAME]
+                           move it along its workflow (recorded as cli:<--by or OS user>)
+  detections stats [--since ISO] [--until ISO]
+  artifacts get <kind> <key> [-o|--output FILE] [--range FIRST-LAST|FIRST-|=-SUFFIX]
+                           stream the bytes to FILE or stdout; a whole object's SHA-256
+                           is checked against the stored one
+  artifacts head <kind> <key>
+                           size, SHA-256, version and metadata, without the bytes
+  artifacts delete <kind> <key> [--reason TEXT]
+                           delete a sample or debug bundle for good (audited)
+
 exit codes: 0 ok, 1 failed (job failed, not found, refused, backend away),
             2 usage or validation error (bad configuration),
             3 a process refused to start (schema missing or older: run init;
