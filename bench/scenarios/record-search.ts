@@ -194,7 +194,12 @@ function detectionPaths(endMs: number): [string, string][] {
 }
 
 /** Loads activities (and, on PostgreSQL, detections) into a stack's stores; seconds per load. */
-async function load(stack: BenchStack, backend: HotStoreName, rows: number, endMs: number) {
+export async function loadRecordSearch(
+  stack: BenchStack,
+  backend: HotStoreName,
+  rows: number,
+  endMs: number,
+) {
   const config = loadConfig(stack.env);
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   const clickhouse = createClickHouse(config);
@@ -245,7 +250,9 @@ export async function recordSearch(options: RecordSearchOptions): Promise<Sectio
     const name = backend === 'postgres' ? 'PostgreSQL' : 'ClickHouse';
     try {
       await StowageProcess.init(stack);
-      loads.push(`${name}: ${(await load(stack, backend, options.rows, endMs)).join(', ')}`);
+      loads.push(
+        `${name}: ${(await loadRecordSearch(stack, backend, options.rows, endMs)).join(', ')}`,
+      );
       const { proc, base } = await StowageProcess.api(stack);
       try {
         rows.push(...(await measure(base, stack.key, name, activityPaths(endMs), options.runs)));
