@@ -50,6 +50,7 @@ function activityQueries(endMs: number): [string, Omit<ActivityQuery, 'limit'>][
     ['source=okta', { ...day, source: 'okta' }],
     ['event_type=process_start', { ...day, event_type: 'process_start' }],
     ['event_type=logon, 7 d', { ...week, event_type: 'logon' }],
+    ['event_type=other, 7 d (8 events)', { ...week, event_type: 'other' }],
     ['source=edr&event_type=file_create', { ...day, source: 'edr', event_type: 'file_create' }],
     ['cursor halfway through 24 h', { ...day, after }],
   ];

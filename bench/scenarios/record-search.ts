@@ -157,6 +157,7 @@ function activityPaths(endMs: number): [string, string][] {
     ['source=okta (1 %)', `/v1/activities?${day}&source=okta`],
     ['event_type=process_start (6 %)', `/v1/activities?${day}&event_type=process_start`],
     ['event_type=logon, 7 d (5 %)', `/v1/activities?${week}&event_type=logon`],
+    ['event_type=other, 7 d (8 events)', `/v1/activities?${week}&event_type=other`],
     [
       'source=edr&event_type=file_create',
       `/v1/activities?${day}&source=edr&event_type=file_create`,
@@ -211,17 +212,17 @@ export async function loadRecordSearch(
   };
   try {
     const schema = config.DATABASE_SCHEMA;
+    // One event a day through the store's own insert (on PostgreSQL it makes the day
+    // partitions): the eight events of source and type `other`, the rare filter.
+    await createActivityStore(config, { pg: pool, clickhouse }).insert(
+      Array.from({ length: ACTIVITY_DAYS + 1 }, (_, d) => ({
+        event_id: `seed-${d}`,
+        timestamp: new Date(endMs - 1 - d * DAY).toISOString(),
+        source: 'other' as const,
+        event_type: 'other' as const,
+      })),
+    );
     if (backend === 'postgres') {
-      // One event a day through the store's own insert makes the day partitions.
-      const store = createActivityStore(config, { pg: pool, clickhouse });
-      await store.insert(
-        Array.from({ length: ACTIVITY_DAYS + 1 }, (_, d) => ({
-          event_id: `seed-${d}`,
-          timestamp: new Date(endMs - 1 - d * DAY).toISOString(),
-          source: 'other' as const,
-          event_type: 'other' as const,
-        })),
-      );
       await timed('activities', () => pool.query(PG_ACTIVITIES(schema, rows, endMs)));
       await timed('detections', () => pool.query(PG_DETECTIONS(schema, rows, endMs)));
       await pool.query(`VACUUM ANALYZE "${schema}".activities`);
