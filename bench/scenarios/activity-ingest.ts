@@ -118,6 +118,7 @@ async function directPostgres(stack: BenchStack, options: ActivityIngestOptions)
       event_id text COLLATE "C" NOT NULL, event_type text NOT NULL, record jsonb NOT NULL,
       inserted_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (source, ts, event_id))`);
     await client.query(`CREATE INDEX ON "${schema}".activities (ts, event_id, source)`);
+    await client.query(`CREATE INDEX ON "${schema}".activities (event_type, ts, event_id, source)`);
     const esc = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => `\\${c}`);
     const lines = collectorEvents(0, options.events, 'direct').map(
       (r) =>
