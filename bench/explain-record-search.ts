@@ -5,7 +5,7 @@
  * (18.16 has no EXPLAIN) the server's trace of the same statement through clickhouse-client:
  * parts and marks selected by the partition and primary key, rows read.
  *
- *   npx tsx bench/explain-record-search.ts --rows 1000000 [--native-port 19000]
+ *   npx tsx bench/explain-record-search.ts --rows 1000000 [--only postgres] [--native-port 19000]
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,8 @@ const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
     'native-port': { type: 'string', default: '19000' },
+    /** One store only: postgres or clickhouse. */
+    only: { type: 'string' },
   },
 });
 const rows = Number(values.rows);
@@ -174,6 +176,6 @@ async function clickhouse(endMs: number) {
 
 await startServices();
 const endMs = Math.floor(Date.now() / 1000) * 1000;
-await postgres(endMs);
-await clickhouse(endMs);
+if (values.only !== 'clickhouse') await postgres(endMs);
+if (values.only !== 'postgres') await clickhouse(endMs);
 process.exit(0);
