@@ -256,9 +256,25 @@ export async function recordSearch(options: RecordSearchOptions): Promise<Sectio
       );
       const { proc, base } = await StowageProcess.api(stack);
       try {
-        rows.push(...(await measure(base, stack.key, name, activityPaths(endMs), options.runs)));
+        rows.push(
+          ...(await measure(
+            base,
+            stack.key,
+            `${name} activities`,
+            activityPaths(endMs),
+            options.runs,
+          )),
+        );
         if (backend === 'postgres') {
-          rows.push(...(await measure(base, stack.key, name, detectionPaths(endMs), options.runs)));
+          rows.push(
+            ...(await measure(
+              base,
+              stack.key,
+              `${name} detections`,
+              detectionPaths(endMs),
+              options.runs,
+            )),
+          );
         }
       } finally {
         await proc.stop();
