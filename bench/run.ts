@@ -23,6 +23,7 @@ import { cacheLookup } from './scenarios/cache-lookup.js';
 import { iocIngest, workerScaling } from './scenarios/ioc-ingest.js';
 import { noopJobs } from './scenarios/noop-jobs.js';
 import { redisMemory } from './scenarios/redis-memory.js';
+import { recordSearch } from './scenarios/record-search.js';
 import { search } from './scenarios/search.js';
 
 const { values } = parseArgs({
@@ -67,6 +68,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   'artifact-upload-small': () => artifactUpload({ sizeMiB: quick ? 16 : 256, runs: 1 }),
   'cache-lookup': () => cacheLookup({ keys: 10_000, seconds: quick ? 2 : 10, concurrency: 16 }),
   search: () => search({ rows: quick ? 100_000 : 1_000_000, runs: quick ? 10 : 30 }),
+  'record-search': () => recordSearch({ rows: quick ? 20_000 : 1_000_000, runs: quick ? 20 : 100 }),
   'worker-scaling': () =>
     workerScaling({
       iocs: quick ? 20_000 : 100_000,

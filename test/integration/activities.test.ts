@@ -1,7 +1,7 @@
 import { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredActivity } from '../../src/domain/activity.js';
-import type { StagedBatch } from '../../src/domain/staged-batch.js';
+import { stagedBody, type StagedBatch } from '../../src/domain/staged-batch.js';
 import { StowageClient } from '../../src/sdk/index.js';
 import { TransientError } from '../../src/errors/index.js';
 import { connectProducer } from '../../queues/index.js';
@@ -370,6 +370,56 @@ describe.each(['postgres', 'clickhouse'] as const)('activity events on %s', (hot
     expect(await world.deps.activities.days()).toEqual([day(0), day(DAY), day(2 * DAY)]);
     expect(await world.deps.activities.count()).toBe(7);
   });
+
+  it.runIf(hotStore === 'postgres')(
+    'a staged batch is inserted by the database: new days get partitions, an altered or missing batch is refused, a replay writes nothing',
+    async () => {
+      const insertStaged = world.deps.activities.insertStaged!.bind(world.deps.activities);
+      const stage = async (jobId: string, records: StoredActivity[]) => {
+        const staged = stagedBody(records);
+        await world.deps.batches.stage([{ jobId, queue: 'ingest', kind: 'activities', ...staged }]);
+        return { digest: staged.digest, records: staged.records };
+      };
+      // Two days no insert has made yet; one record carries a nested "timestamp" of another day.
+      const records: StoredActivity[] = [
+        { event_id: 'x1', timestamp: at(5 * DAY + 1), source: 'dns', event_type: 'dns_query' },
+        {
+          event_id: 'x2',
+          timestamp: at(6 * DAY + 2),
+          source: 'edr',
+          event_type: 'process_start',
+          attributes: { timestamp: at(9 * DAY), note: 'ünïcode "quoted"' },
+        },
+      ];
+      const batch = await stage('job-a', records);
+      expect(await insertStaged('job-a', batch)).toEqual({ written: 2 });
+      const day = (ms: number) => at(ms).slice(0, 10);
+      expect(await world.deps.activities.days()).toEqual([day(5 * DAY), day(6 * DAY)]);
+      const page = await search({ start_time: at(5 * DAY), end_time: at(7 * DAY) });
+      expect(page.activities).toEqual(records);
+      // A replay (the job retried after its insert) writes nothing and is not an error.
+      expect(await insertStaged('job-a', batch)).toEqual({ written: 0 });
+
+      // Bytes changed after staging: refused, nothing inserted.
+      const other = await stage('job-b', [
+        { event_id: 'x3', timestamp: at(5 * DAY + 3), source: 'dns', event_type: 'dns_query' },
+      ]);
+      await world.deps.pg.query(
+        `UPDATE "${world.config.DATABASE_SCHEMA}".job_batches
+         SET body = replace(body, 'x3', 'x4') WHERE job_id = 'job-b'`,
+      );
+      await expect(insertStaged('job-b', other)).rejects.toMatchObject({
+        code: 'batch_digest_mismatch',
+      });
+      await expect(insertStaged('job-c', other)).rejects.toMatchObject({
+        code: 'batch_not_staged',
+      });
+      await expect(insertStaged('job-a', { ...batch, records: 3 })).rejects.toMatchObject({
+        code: 'batch_digest_mismatch',
+      });
+      expect(await world.deps.activities.count()).toBe(2);
+    },
+  );
 
   it.runIf(hotStore === 'postgres')(
     'an insert into a day whose partition was dropped meanwhile fails transiently, and its retry lands',
