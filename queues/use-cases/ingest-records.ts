@@ -23,6 +23,15 @@ export interface RecordKind<F extends string, R> {
   readonly job: string;
   /** One record as the api checks it. */
   readonly schema: z.ZodType<R>;
+  /**
+   * For a kind whose first write wins and whose later writes are refused (seed 002's records):
+   * a record's identity, the field that holds it and its content, so that one request cannot
+   * carry two records with one identity and different contents (a 400 naming the later one).
+   */
+  readonly identity?: {
+    field: string;
+    of(record: R): { key: string; content: string };
+  };
 }
 
 /**
@@ -105,6 +114,7 @@ export function parseRecordIngest<F extends string, R>(
     if (parsed.success) records.push(parsed.data);
     else issues.push(...ValidationError.fromZod(parsed.error, `${kind.field}.${i}`).issues);
   });
+  if (issues.length === 0 && kind.identity) issues.push(...identityClashes(kind, records));
   if (issues.length > 0) throw new ValidationError(issues.slice(0, 100));
 
   const chunks: R[][] = [];
@@ -238,4 +248,26 @@ export async function ingestRecords<F extends string, R>(
     key: idempotencyKey ?? batch.digest,
     keyScope: APP_KEY_SCOPE,
   });
+}
+
+/** Records of a request that repeat an earlier one's identity with other content. */
+function identityClashes<F extends string, R>(
+  kind: RecordKind<F, R>,
+  records: readonly R[],
+): ValidationError['issues'] {
+  const identity = kind.identity;
+  if (identity === undefined) return [];
+  const first = new Map<string, { index: number; content: string }>();
+  const issues: ValidationError['issues'] = [];
+  records.forEach((record, i) => {
+    const { key, content } = identity.of(record);
+    const seen = first.get(key);
+    if (seen === undefined) first.set(key, { index: i, content });
+    else if (seen.content !== content)
+      issues.push({
+        path: `${kind.field}.${i}.${identity.field}`,
+        message: `${kind.noun} ${JSON.stringify(key)} is also ${kind.field}.${seen.index}, with other content: one request cannot hold both`,
+      });
+  });
+  return issues;
 }

@@ -1,4 +1,8 @@
-import { storageRecordSchema, type StorageRecord } from '../../src/domain/storage-record.js';
+import {
+  canonicalRecord,
+  storageRecordSchema,
+  type StorageRecord,
+} from '../../src/domain/storage-record.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { Producer } from '../producer.js';
 import type { IngestLimits } from './ingest-iocs.js';
@@ -15,6 +19,11 @@ export const STORAGE_RECORD_KIND: RecordKind<'records', StorageRecord> = {
   noun: 'record',
   job: 'records.insert',
   schema: storageRecordSchema,
+  // A stored id is never rewritten: two versions of one id in a request are a caller's error.
+  identity: {
+    field: 'id',
+    of: (r) => ({ key: r.id, content: canonicalRecord(r).line }),
+  },
 };
 
 /** What a record store enqueued: records.insert jobs, or a watermark.commit flow over them. */

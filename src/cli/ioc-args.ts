@@ -15,7 +15,8 @@ export type IocCommand =
   | { command: 'iocs-stats' }
   | { command: 'iocs-get'; type: IocType; value: string; useCache: boolean }
   | { command: 'iocs-delete'; type: IocType; value: string }
-  | { command: 'iocs-export-stix'; query: StixExportQuery };
+  | { command: 'iocs-export-stix'; query: StixExportQuery }
+  | { command: 'iocs-export-misp'; query: StixExportQuery };
 
 /** The filter flags of search and export: `GET /v1/iocs`'s query fields, kebab-cased. */
 const FILTER_FLAGS = {
@@ -39,12 +40,13 @@ export const IOC_FLAGS = {
   get: { positionals: ['type', 'value'], booleans: { 'no-cache': 'no_cache' } },
   delete: { positionals: ['type', 'value'] },
   'export-stix': { strings: FILTER_FLAGS },
+  'export-misp': { strings: FILTER_FLAGS },
 } satisfies Record<string, RecordFlags>;
 
 type Sub = keyof typeof IOC_FLAGS;
 const isSub = (s: string | undefined): s is Sub => s !== undefined && s in IOC_FLAGS;
 
-/** Parses `iocs search|stats|get|delete|export-stix …`; a usage error names the flag. */
+/** Parses `iocs search|stats|get|delete|export-stix|export-misp …`; a usage error names the flag. */
 export function parseIocArgs(args: string[]): IocCommand {
   const [sub, ...rest] = args;
   if (!isSub(sub)) {
@@ -60,8 +62,9 @@ export function parseIocArgs(args: string[]): IocCommand {
         query: parseWith(command, spec, iocSearchQuerySchema, fields),
       };
     case 'export-stix':
+    case 'export-misp':
       return {
-        command: 'iocs-export-stix',
+        command: sub === 'export-stix' ? 'iocs-export-stix' : 'iocs-export-misp',
         query: parseWith(command, spec, stixExportQuerySchema, fields),
       };
     case 'stats':

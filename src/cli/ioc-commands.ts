@@ -1,5 +1,6 @@
 import { NotFoundError } from '../errors/index.js';
 import { deleteIoc } from '../../queues/use-cases/delete-ioc.js';
+import { exportMisp } from '../../queues/use-cases/export-misp.js';
 import { exportStix } from '../../queues/use-cases/export-stix.js';
 import { iocStats } from '../../queues/use-cases/ioc-stats.js';
 import { lookupIoc } from '../../queues/use-cases/lookup-ioc.js';
@@ -13,7 +14,7 @@ import { writeChunks } from './stdout-stream.js';
 import { terminalSafeJson } from './terminal-text.js';
 
 /**
- * `stowage iocs search|stats|get|delete|export-stix`: the hot store (and the cache for
+ * `stowage iocs search|stats|get|delete|export-stix|export-misp`: the hot store (and the cache for
  * get and delete) through the api's use cases, printed as the api answers (JSON).
  */
 export async function iocCommand(ctx: OperatorContext, cmd: IocCommand): Promise<ExitCode> {
@@ -60,10 +61,13 @@ export async function iocCommand(ctx: OperatorContext, cmd: IocCommand): Promise
           }),
         );
         return EXIT.ok;
-      case 'iocs-export-stix': {
+      case 'iocs-export-stix':
+      case 'iocs-export-misp': {
+        const stix = cmd.command === 'iocs-export-stix';
+        const sub = stix ? 'export-stix' : 'export-misp';
         // The first page is read here: a bad cursor is exit 2 before any byte is written.
-        const chunks = await asUsage('iocs export-stix', IOC_FLAGS['export-stix'], () =>
-          exportStix(cmd.query, { search: deps.iocSearch }),
+        const chunks = await asUsage(`iocs ${sub}`, IOC_FLAGS[sub], () =>
+          (stix ? exportStix : exportMisp)(cmd.query, { search: deps.iocSearch }),
         );
         await writeChunks(ctx.io.stdout, safe(chunks));
         ctx.io.stdout.write('\n');

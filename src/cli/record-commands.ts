@@ -39,6 +39,7 @@ export function runRecordCommand(ctx: OperatorContext, cmd: RecordCommand): Prom
     case 'iocs-get':
     case 'iocs-delete':
     case 'iocs-export-stix':
+    case 'iocs-export-misp':
       return iocCommand(ctx, cmd);
     case 'activities-search':
     case 'activities-stats':

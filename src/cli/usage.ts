@@ -74,6 +74,7 @@ records (the hot store, PostgreSQL and the buckets directly; JSON as the api ans
   iocs delete <type> <value>
                            remove an IOC from the hot store and the cache
   iocs export-stix [search filters] [--limit N] [--cursor C] > bundle.json
+  iocs export-misp [search filters] [--limit N] [--cursor C] > event.json
                            matching IOCs as a STIX 2.1 bundle, streamed
   activities search [--since ISO] [--until ISO] [--source S] [--event-type T]
                     [--limit N] [--cursor C]

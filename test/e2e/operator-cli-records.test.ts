@@ -210,7 +210,7 @@ describe.each(['postgres', 'clickhouse'] as const)(
     );
 
     it(
-      'iocs export-stix streams a parsable STIX 2.1 bundle of the matching indicators, continued by its cursor',
+      'iocs export-stix streams a parsable STIX 2.1 bundle of the matching indicators, continued by its cursor; export-misp the same as a MISP event',
       async () => {
         interface Bundle {
           type: string;
@@ -258,6 +258,14 @@ describe.each(['postgres', 'clickhouse'] as const)(
         expect(rest.objects.map((o) => o.pattern)).toEqual([
           "[domain-name:value = 'd.example.com']",
         ]);
+
+        // The same filters as one MISP event.
+        const misp = jsonOf<{ Event: { Attribute: { type: string; value: string }[] } }>(
+          await run('iocs', 'export-misp', '--type', 'domain'),
+        );
+        expect(misp.Event.Attribute.map((a) => `${a.type} ${a.value}`)).toEqual(
+          ['a', 'b', 'c', 'd'].map((h) => `domain ${h}.example.com`),
+        );
       },
       CLI_TEST_MS,
     );

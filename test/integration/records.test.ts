@@ -210,6 +210,33 @@ describe.each(['postgres', 'clickhouse'] as const)('records on %s', (hotStore) =
     expect(await world.queues.get('archive').count()).toBe(0);
   });
 
+  it('one request with two versions of an id is a 400 naming the later one; the same record twice is one', async () => {
+    const post = (records: unknown[]) =>
+      fetch(`${base}/v1/records`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TEST_KEYS.ingest}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ records }),
+      });
+    const twice = record('twice-1');
+    const clash = await post([twice, record('other'), { ...twice, mapped_data: 'rewritten' }]);
+    expect(clash.status).toBe(400);
+    const problem = (await clash.json()) as { errors: { path: string; message: string }[] };
+    expect(problem.errors).toEqual([
+      { path: 'records.2.id', message: expect.stringMatching(/also records\.0/) as string },
+    ]);
+    expect(await world.queues.get('archive').count()).toBe(0);
+
+    // The same content twice (metadata keys in another order) is no clash: stored once.
+    const reordered = {
+      ...twice,
+      metadata: { nested: { a: [1, 'x'], b: 2 }, detector: 'example' },
+    };
+    expect((await post([twice, reordered])).status).toBe(202);
+  });
+
   it('a job retried after a crash at any step leaves one object, one index row and one hot row per record', async () => {
     const batch = [record('crash-1', 2), record('crash-2', 2), record('crash-3')];
     const deps: RecordsInsertDeps = {

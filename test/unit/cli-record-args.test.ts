@@ -166,8 +166,8 @@ describe('record command arguments', () => {
           ...('strings' in spec ? spec.strings : {}),
           ...('booleans' in spec ? spec.booleans : {}),
         });
-        // export-stix names the search filters as a group.
-        if (sub === 'export-stix') continue;
+        // The exports name the search filters as a group.
+        if (sub === 'export-stix' || sub === 'export-misp') continue;
         for (const flag of flags) expect(USAGE, `${family} ${sub}`).toContain(`--${flag}`);
       }
     }
