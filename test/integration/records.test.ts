@@ -234,7 +234,13 @@ describe.each(['postgres', 'clickhouse'] as const)('records on %s', (hotStore) =
       ...twice,
       metadata: { nested: { a: [1, 'x'], b: 2 }, detector: 'example' },
     };
-    expect((await post([twice, reordered])).status).toBe(202);
+    const once = await post([twice, reordered]);
+    expect(once.status).toBe(202);
+    const { jobs } = (await once.json()) as { jobs: { id: string }[] };
+    expect(jobs).toHaveLength(1);
+    const result = (await finish(jobs[0]!.id, 'archive')) as RecordsInsertResult;
+    expect(await indexRows('twice-1')).toBe(1);
+    expect(result).toMatchObject({ stored: 1, conflicts: 0 });
   });
 
   it('a job retried after a crash at any step leaves one object, one index row and one hot row per record', async () => {
