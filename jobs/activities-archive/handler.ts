@@ -7,7 +7,6 @@ import {
   type ActivityArchiveManifest,
 } from '../../src/domain/activity-archive.js';
 import type { StoredActivity } from '../../src/domain/activity.js';
-import { retentionEnd, type ArchivePart } from '../../src/domain/archive.js';
 import { utcDayOf, utcDayWindow } from '../../src/domain/utc-day.js';
 import { PermanentError } from '../../src/errors/index.js';
 import type { ActivityStore } from '../../src/stores/hot/activity-store.js';
@@ -15,9 +14,9 @@ import type {
   ActivityArchiveLedger,
   LatestActivityGeneration,
 } from '../../src/stores/postgres/activity-archive-ledger.js';
-import type { LockedObject, WormArchive } from '../../src/stores/s3/worm-archive.js';
+import type { WormArchive } from '../../src/stores/s3/worm-archive.js';
 import type { ArchiveLockSettings } from '../archive-lock/handler.js';
-import { GzipNdjsonPart, type BuiltPart } from '../archive-lock/gzip-part.js';
+import { LockedGenerationWriter } from '../archive-lock/locked-generation.js';
 import type { Handler, JobContext } from '../job-definition.js';
 import type { activitiesArchiveJob } from './definition.js';
 
@@ -182,52 +181,24 @@ async function archiveDay(
     const generation = (recorded?.generation ?? 0) + 1;
     const window = utcDayWindow(day);
     const startedAt = now();
-    const policy = { mode: settings.lockMode, sse: settings.sse, kmsKeyId: settings.kmsKeyId };
-    const retainUntil = retentionEnd(startedAt, settings.retentionYears);
     const pageRows = settings.pageRows ?? Math.min(settings.partRows, DEFAULT_PAGE_ROWS);
-    const stored: { part: ArchivePart; object: LockedObject }[] = [];
-    let rows = 0;
-
-    const store = async (built: BuiltPart) => {
-      const key = activityArchivePartKey(day, generation, stored.length + 1);
-      const metadata = { 'ndjson-sha256': built.ndjsonSha256, rows: String(built.rows) };
-      // A part a crashed run already wrote, with the same events, is kept: no second version.
-      const object =
-        (await archive.findReusable(key, {
-          ...policy,
-          metadata,
-          retentionYears: settings.retentionYears,
-        })) ??
-        (await archive.putLocked(key, built.body, {
-          ...policy,
-          retainUntil,
-          contentType: 'application/gzip',
-          metadata: { ...metadata, 'archive-day': day, 'archive-generation': String(generation) },
-        }));
-      stored.push({
-        part: {
-          key,
-          version_id: object.versionId,
-          rows: built.rows,
-          bytes: object.bytes,
-          sha256: object.sha256,
-          ndjson_sha256: built.ndjsonSha256,
-        },
-        object,
-      });
-      if (!object.reused) ctx.metrics.bytesUploaded(object.bytes);
-      ctx.log.info(
-        { day, generation, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
-        object.reused
-          ? 'activity archive part already there, kept'
-          : 'activity archive part written',
-      );
-      await ctx.progress({ day, rows, parts: stored.length });
-    };
+    const writer = new LockedGenerationWriter<StoredActivity>(
+      archive,
+      settings,
+      {
+        day,
+        generation,
+        partKey: (n) => activityArchivePartKey(day, generation, n),
+        line: activityArchiveLine,
+        noun: 'activity archive part',
+        onStored: (parts, rows) => ctx.progress({ day, rows, parts }),
+      },
+      ctx,
+      startedAt,
+    );
 
     // Pages in the search order (timestamp, event_id, source) after the last one read;
     // a full part is uploaded before the next page is read.
-    let part = new GzipNdjsonPart<StoredActivity>(activityArchiveLine);
     let after: { timestamp: string; event_id: string; source: string } | undefined;
     for (;;) {
       const page = await activities.search({
@@ -236,24 +207,15 @@ async function archiveDay(
         after,
         limit: pageRows,
       });
-      for (let i = 0; i < page.length;) {
-        const take = Math.min(page.length - i, settings.partRows - part.rows);
-        await part.write(page.slice(i, i + take));
-        i += take;
-        rows += take;
-        if (part.rows === settings.partRows) {
-          await store(await part.finish());
-          part = new GzipNdjsonPart<StoredActivity>(activityArchiveLine);
-        }
-      }
+      await writer.write(page);
       const last = page.at(-1);
       if (last === undefined || page.length < pageRows) break;
       after = { timestamp: last.timestamp, event_id: last.event_id, source: last.source };
       ctx.signal.throwIfAborted();
     }
-    if (part.rows > 0) await store(await part.finish());
+    const { parts, rows, bytes, earliest, reused: reusedParts } = await writer.finish();
 
-    if (stored.length === 0) {
+    if (parts.length === 0) {
       ctx.log.info({ day }, 'activity day holds no events, nothing archived');
       return {
         day,
@@ -267,11 +229,6 @@ async function archiveDay(
       };
     }
 
-    const parts = stored.map((s) => s.part);
-    const bytes = parts.reduce((sum, p) => sum + p.bytes, 0);
-    const earliest = new Date(
-      Math.min(retainUntil.getTime(), ...stored.map((s) => s.object.retainUntil.getTime())),
-    );
     const manifest: ActivityArchiveManifest = {
       schema_version: ACTIVITY_ARCHIVE_SCHEMA_VERSION,
       kind: 'activities',
@@ -290,24 +247,11 @@ async function archiveDay(
       created_at: startedAt.toISOString(),
     };
     const manifestKey = activityArchiveManifestKey(day, generation);
-    const manifestMetadata = { 'content-sha256': activityManifestDigest(manifest) };
-    const manifestObject =
-      (await archive.findReusable(manifestKey, {
-        ...policy,
-        metadata: manifestMetadata,
-        retentionYears: settings.retentionYears,
-      })) ??
-      (await archive.putLocked(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
-        ...policy,
-        retainUntil,
-        contentType: 'application/json',
-        metadata: {
-          ...manifestMetadata,
-          'archive-day': day,
-          'archive-generation': String(generation),
-        },
-      }));
-    if (!manifestObject.reused) ctx.metrics.bytesUploaded(manifestObject.bytes);
+    const manifestObject = await writer.putManifest(
+      manifestKey,
+      manifest,
+      activityManifestDigest(manifest),
+    );
     const lockedUntil = new Date(
       Math.min(earliest.getTime(), manifestObject.retainUntil.getTime()),
     );
@@ -326,7 +270,7 @@ async function archiveDay(
       retain_until: lockedUntil,
       job_id: ctx.jobId || null,
     });
-    const reused = stored.filter((s) => s.object.reused).length + (manifestObject.reused ? 1 : 0);
+    const reused = reusedParts + (manifestObject.reused ? 1 : 0);
     ctx.log.info(
       {
         day,

@@ -1,21 +1,21 @@
 import {
   ARCHIVE_SCHEMA_VERSION,
+  archiveLine,
   archiveManifestKey,
   archivePartKey,
   manifestContentDigest,
-  retentionEnd,
   type ArchiveManifest,
-  type ArchivePart,
 } from '../../src/domain/archive.js';
+import type { StoredIoc } from '../../src/domain/ioc.js';
 import { startOfUtcDay, utcDayOf, utcDayWindow } from '../../src/domain/utc-day.js';
 import { PermanentError } from '../../src/errors/index.js';
 import type { ArchiveIndex } from '../../src/stores/postgres/archive-index.js';
 import type { ArchiveLedger, ArchiveLockMode } from '../../src/stores/postgres/archive-ledger.js';
 import type { HotStore } from '../../src/stores/hot/hot-store.js';
-import type { ArchiveSse, LockedObject, WormArchive } from '../../src/stores/s3/worm-archive.js';
+import type { ArchiveSse, WormArchive } from '../../src/stores/s3/worm-archive.js';
 import type { Handler, JobContext } from '../job-definition.js';
 import type { archiveLockJob } from './definition.js';
-import { GzipNdjsonPart, type BuiltPart } from './gzip-part.js';
+import { LockedGenerationWriter } from './locked-generation.js';
 
 /** The configuration archive.lock runs with (ARCHIVE_*). */
 export interface ArchiveLockSettings {
@@ -70,8 +70,6 @@ export interface ArchiveLockResult {
   bytes: number;
 }
 
-const PART_CONTENT_TYPE = 'application/gzip';
-const MANIFEST_CONTENT_TYPE = 'application/json';
 const DEFAULT_PAGE_ROWS = 10_000;
 
 /**
@@ -213,81 +211,45 @@ async function archiveDay(
     // below, so the generation holds each row at or below it as that version.
     const highWater = await deps.hotStore.versionHighWater();
     const startedAt = now();
-    const policy = { mode: settings.lockMode, sse: settings.sse, kmsKeyId: settings.kmsKeyId };
-    const retainUntil = retentionEnd(startedAt, settings.retentionYears);
     const pageRows = settings.pageRows ?? Math.min(settings.partRows, DEFAULT_PAGE_ROWS);
-    const stored: { part: ArchivePart; object: LockedObject }[] = [];
-    let rows = 0;
     // A crashed run's index rows of this generation may name other parts: start afresh
     // (the generation is not in the ledger, so no look-up follows them meanwhile).
     await deps.index?.clearGeneration(day, generation);
-
-    const store = async (built: BuiltPart) => {
-      const key = archivePartKey(day, stored.length + 1, generation);
-      const metadata = { 'ndjson-sha256': built.ndjsonSha256, rows: String(built.rows) };
-      // A part a crashed run already wrote, with the same rows, is kept: no second version.
-      const object =
-        (await archive.findReusable(key, {
-          ...policy,
-          metadata,
-          retentionYears: settings.retentionYears,
-        })) ??
-        (await archive.putLocked(key, built.body, {
-          ...policy,
-          retainUntil,
-          contentType: PART_CONTENT_TYPE,
-          metadata: { ...metadata, 'archive-day': day, 'archive-generation': String(generation) },
-        }));
-      stored.push({
-        part: {
-          key,
-          version_id: object.versionId,
-          rows: built.rows,
-          bytes: object.bytes,
-          sha256: object.sha256,
-          ndjson_sha256: built.ndjsonSha256,
-        },
-        object,
-      });
-      if (!object.reused) ctx.metrics.bytesUploaded(object.bytes);
-      ctx.log.info(
-        { day, generation, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
-        object.reused ? 'archive part already there, kept' : 'archive part written',
-      );
-      await report(expectedRows ? rows / expectedRows : 0, { rows, parts: stored.length });
-    };
+    const writer = new LockedGenerationWriter<StoredIoc>(
+      archive,
+      settings,
+      {
+        day,
+        generation,
+        partKey: (n) => archivePartKey(day, n, generation),
+        line: archiveLine,
+        noun: 'archive part',
+        onStored: (parts, rows) => report(expectedRows ? rows / expectedRows : 0, { rows, parts }),
+      },
+      ctx,
+      startedAt,
+    );
+    const { index } = deps;
+    const indexSlice = index
+      ? async (slice: readonly StoredIoc[], part: number) => {
+          await indexed();
+          // Caught here and rethrown by indexed(): never an unhandled rejection meanwhile.
+          indexing = index.addRows(day, generation, part, slice).catch((err: unknown) => {
+            indexFailure = err instanceof Error ? err : new Error(String(err));
+          });
+        }
+      : undefined;
 
     // Rows stream page by page into the current part; a full part is uploaded before the
     // next page is read, so memory holds one page and one compressed part at most.
-    let part = new GzipNdjsonPart();
     for await (const page of deps.hotStore.streamWindow(window.start, window.end, pageRows)) {
-      for (let i = 0; i < page.length;) {
-        const take = Math.min(page.length - i, settings.partRows - part.rows);
-        const slice = page.slice(i, i + take);
-        await part.write(slice);
-        if (deps.index) {
-          const { index } = deps;
-          await indexed();
-          // Caught here and rethrown by indexed(): never an unhandled rejection meanwhile.
-          indexing = index
-            .addRows(day, generation, stored.length + 1, slice)
-            .catch((err: unknown) => {
-              indexFailure = err instanceof Error ? err : new Error(String(err));
-            });
-        }
-        i += take;
-        rows += take;
-        if (part.rows === settings.partRows) {
-          await store(await part.finish());
-          part = new GzipNdjsonPart();
-        }
-      }
+      await writer.write(page, indexSlice);
       ctx.signal.throwIfAborted();
     }
-    if (part.rows > 0) await store(await part.finish());
+    const { parts, rows, bytes, earliest, reused: reusedParts } = await writer.finish();
     await indexed();
 
-    if (stored.length === 0) {
+    if (parts.length === 0) {
       ctx.log.info({ day }, 'day holds no rows, nothing archived');
       return {
         day,
@@ -301,12 +263,6 @@ async function archiveDay(
       };
     }
 
-    const parts = stored.map((s) => s.part);
-    const bytes = parts.reduce((sum, p) => sum + p.bytes, 0);
-    // The earliest lock of the day: a reused part may have been locked a little earlier.
-    const earliest = new Date(
-      Math.min(retainUntil.getTime(), ...stored.map((s) => s.object.retainUntil.getTime())),
-    );
     const manifest: ArchiveManifest = {
       schema_version: ARCHIVE_SCHEMA_VERSION,
       day,
@@ -324,26 +280,12 @@ async function archiveDay(
       created_at: startedAt.toISOString(),
     };
     const manifestKey = archiveManifestKey(day, generation);
-    const contentDigest = manifestContentDigest(manifest);
-    const manifestMetadata = { 'content-sha256': contentDigest };
     // A manifest over exactly these parts (a crash between it and the ledger) is kept.
-    const manifestObject =
-      (await archive.findReusable(manifestKey, {
-        ...policy,
-        metadata: manifestMetadata,
-        retentionYears: settings.retentionYears,
-      })) ??
-      (await archive.putLocked(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
-        ...policy,
-        retainUntil,
-        contentType: MANIFEST_CONTENT_TYPE,
-        metadata: {
-          ...manifestMetadata,
-          'archive-day': day,
-          'archive-generation': String(generation),
-        },
-      }));
-    if (!manifestObject.reused) ctx.metrics.bytesUploaded(manifestObject.bytes);
+    const manifestObject = await writer.putManifest(
+      manifestKey,
+      manifest,
+      manifestContentDigest(manifest),
+    );
     const lockedUntil = new Date(
       Math.min(earliest.getTime(), manifestObject.retainUntil.getTime()),
     );
@@ -366,7 +308,7 @@ async function archiveDay(
       retain_until: lockedUntil,
       job_id: ctx.jobId || null,
     });
-    const reused = stored.filter((s) => s.object.reused).length + (manifestObject.reused ? 1 : 0);
+    const reused = reusedParts + (manifestObject.reused ? 1 : 0);
     ctx.log.info(
       {
         day,
