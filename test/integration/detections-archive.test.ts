@@ -264,7 +264,7 @@ describe('detection archive and retention', () => {
     expect(await world.deps.detections.count()).toBe(0);
   });
 
-  it('a status change committed before the DELETE keeps the row even when planned', async () => {
+  it('a status change racing the delete keeps the row: the DELETE checks the high-water mark itself', async () => {
     await insert(detectionsOn(D1, 1, 'e'));
     await move('e_0', 'Resolved');
     await archive({ day: D1 });
@@ -272,11 +272,39 @@ describe('detection archive and retention', () => {
     expect(await world.deps.detectionRetention.summary(cutoff, true)).toMatchObject({
       deletable: 1,
     });
-    await move('e_0', 'Closed');
-    expect(await world.deps.detectionRetention.deleteBatch(cutoff, true, 10)).toMatchObject({
-      rows: 0,
-    });
+    // A status change holds the row while the delete starts: the delete selects the row at its
+    // archived version, waits for the lock, then sees the changed one.
+    const table = `"${world.config.DATABASE_SCHEMA}".detections`;
+    const client = await world.deps.pg.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `UPDATE ${table} SET status = 'Closed', updated_at = clock_timestamp()
+         WHERE detection_id = 'e_0'`,
+      );
+      const deleting = world.deps.detectionRetention.deleteBatch(cutoff, true, 10);
+      await eventually(
+        async () => {
+          const { rows } = await world.deps.pg.query<{ n: string }>(
+            `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()
+             AND (locktype = 'transactionid' OR relation = to_regclass($1))`,
+            [table],
+          );
+          return Number(rows[0]?.n) > 0 ? true : undefined;
+        },
+        30_000,
+        'the delete waits for the status change',
+      );
+      await client.query('COMMIT');
+      expect(await deleting).toMatchObject({ rows: 0 });
+    } finally {
+      client.release();
+    }
     expect(await ids()).toEqual(['e_0']);
+    expect(await world.deps.detectionRetention.summary(cutoff, true)).toMatchObject({
+      deletable: 0,
+      kept_changed_since_archive: 1,
+    });
   });
 
   it('with ARCHIVE_ENABLED=false every terminal detection past the window goes, open ones stay', async () => {
