@@ -511,7 +511,11 @@ function assertLimit(limit: number): void {
  * A transient error after timeoutMs: a session left idle in a transaction holds it up.
  */
 /** Waits until every transaction writing to `table` now has ended (or throws at the deadline). */
-export async function waitForWriters(pool: pg.Pool, table: string, timeoutMs: number): Promise<void> {
+export async function waitForWriters(
+  pool: pg.Pool,
+  table: string,
+  timeoutMs: number,
+): Promise<void> {
   const holders = `SELECT DISTINCT virtualtransaction FROM pg_locks
     WHERE locktype = 'relation' AND relation = $1::regclass AND granted
       AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()`;
