@@ -160,7 +160,9 @@ export class PostgresDetectionStore {
    * statement. A new detection is stored as given; a known one keeps its status, case id,
    * IOC and activity, and takes the earliest timestamp and first_seen, the latest
    * last_seen, the highest confidence and severity. A record that changes nothing writes
-   * nothing, so a replayed batch leaves every row (and updated_at) as it was.
+   * nothing, so a replayed batch leaves every row (and updated_at) as it was. updated_at is
+   * clock_timestamp(), drawn under the table's write lock (not the transaction's start), so
+   * detections.archive's high-water mark cannot miss a version committed after it.
    */
   async upsertBatch(body: string): Promise<{ written: number }> {
     const t = 'd';

@@ -510,7 +510,6 @@ function assertLimit(limit: number): void {
  * CREATE INDEX CONCURRENTLY waits for older writers); later writers are not waited for.
  * A transient error after timeoutMs: a session left idle in a transaction holds it up.
  */
-/** Waits until every transaction writing to `table` now has ended (or throws at the deadline). */
 export async function waitForWriters(
   pool: pg.Pool,
   table: string,
