@@ -307,6 +307,23 @@ describe('detection archive and retention', () => {
     });
   });
 
+  it('deletes in batches of the size asked, oldest first', async () => {
+    await insert(detectionsOn(D1, 5, 'h'));
+    for (let i = 0; i < 5; i += 1) await move(`h_${i}`, 'Closed');
+    await archive({ day: D1 });
+    const cutoff = utcDayWindow(utcDayOf(new Date())).start;
+    const first = await world.deps.detectionRetention.deleteBatch(cutoff, true, 2);
+    expect(first).toEqual({
+      rows: 2,
+      oldest: utcDayWindow(D1).start,
+      newest: new Date(utcDayWindow(D1).start.getTime() + 60_000),
+    });
+    expect(await ids()).toEqual(['h_2', 'h_3', 'h_4']);
+    expect((await world.deps.detectionRetention.deleteBatch(cutoff, true, 2)).rows).toBe(2);
+    expect((await world.deps.detectionRetention.deleteBatch(cutoff, true, 2)).rows).toBe(1);
+    expect(await world.deps.detections.count()).toBe(0);
+  });
+
   it('with ARCHIVE_ENABLED=false every terminal detection past the window goes, open ones stay', async () => {
     await removeBucket(world.deps.s3, bucket);
     await world.close();
