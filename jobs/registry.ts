@@ -13,6 +13,7 @@ import { detectionsInsertJob } from './detections-insert/definition.js';
 import { activitiesInsertJob } from './activities-insert/definition.js';
 import { activitiesArchiveJob } from './activities-archive/definition.js';
 import { recordsInsertJob } from './records-insert/definition.js';
+import { detectionsArchiveJob } from './detections-archive/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -73,6 +74,7 @@ export const JOB_TYPES = [
       activities: r.activities,
       activityLedger: r.activityArchiveLedger,
       records: { records: r.records, index: r.recordIndex },
+      detections: r.detectionRetention,
     }),
   ),
   jobType(uploadsAbortStaleJob, async (r) =>
@@ -115,6 +117,14 @@ export const JOB_TYPES = [
       index: r.recordIndex,
       archive: required(r, 'wormArchive'),
       batches: r.batches,
+      settings: r.settings.archive,
+    }),
+  ),
+  jobType(detectionsArchiveJob, async (r) =>
+    (await import('./detections-archive/handler.js')).createDetectionsArchiveHandler({
+      detections: r.detectionRetention,
+      ledger: r.detectionArchiveLedger,
+      archive: required(r, 'wormArchive'),
       settings: r.settings.archive,
     }),
   ),

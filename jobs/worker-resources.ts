@@ -3,6 +3,8 @@ import type { Spool } from '../src/stores/local/spool.js';
 import type { ArchiveIndex } from '../src/stores/postgres/archive-index.js';
 import type { ArchiveLedger } from '../src/stores/postgres/archive-ledger.js';
 import type { ActivityArchiveLedger } from '../src/stores/postgres/activity-archive-ledger.js';
+import type { DetectionArchiveLedger } from '../src/stores/postgres/detection-archive-ledger.js';
+import type { PostgresDetectionRetention } from '../src/stores/postgres/detection-retention.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
 import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
 import type { PostgresDetectionStore } from '../src/stores/postgres/detection-store.js';
@@ -59,6 +61,10 @@ export interface WorkerResources {
   readonly archiveIndex: ArchiveIndex;
   /** Which activity days are archived, and which of them retention dropped (PostgreSQL). */
   readonly activityArchiveLedger: ActivityArchiveLedger;
+  /** Which detection days are archived, and up to which updated_at (PostgreSQL). */
+  readonly detectionArchiveLedger: DetectionArchiveLedger;
+  /** Detections as detections.archive reads and retention deletes them (PostgreSQL). */
+  readonly detectionRetention: PostgresDetectionRetention;
   readonly artifactAudit: ArtifactAuditLog;
   /** The spool shared with the api (SPOOL_DIR). */
   readonly spool: Spool;

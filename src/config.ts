@@ -471,6 +471,14 @@ export const configSchema = z.object({
     .describe(
       'Activity day partitions older than this are dropped by retention.cleanup, each only once its archive holds exactly its events (while ARCHIVE_ENABLED).',
     ),
+  DETECTION_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(90)
+    .describe(
+      "Terminal detections (not New, Investigating or Escalated) of days older than this are deleted by retention.cleanup, each only once its day's newest archive holds it as it is (while ARCHIVE_ENABLED); open ones are kept.",
+    ),
   SAMPLE_RETENTION_ENABLED: bool
     .default(true)
     .describe('Delete log samples past SAMPLE_RETENTION_DAYS.'),

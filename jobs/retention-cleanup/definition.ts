@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineJob } from '../job-definition.js';
 
 /** What retention.cleanup can clean. */
-export const RETENTION_TARGETS = ['hot', 'samples', 'activities', 'records'] as const;
+export const RETENTION_TARGETS = ['hot', 'samples', 'activities', 'records', 'detections'] as const;
 export type RetentionTarget = (typeof RETENTION_TARGETS)[number];
 
 // A century: a larger window is a typo, not a policy.
@@ -17,7 +17,7 @@ export const retentionCleanupJob = defineJob({
   name: 'retention.cleanup',
   queue: 'maintenance',
   description:
-    'Deletes hot-store rows older than the hot window (archived days only when archiving is on), log samples older than the sample window, and activity day partitions older than the activity window (each only when its archive holds exactly its events), logged; dry run reports the same without deleting.',
+    "Deletes hot-store rows older than the hot window (archived days only when archiving is on), log samples older than the sample window, activity day partitions older than the activity window (each only when its archive holds exactly its events), and terminal detections of days older than the detection window (each only when its day's archive holds it as it is; open ones never), logged; dry run reports the same without deleting.",
   scope: 'admin',
   payload: z.strictObject({
     /** Report what would be deleted, delete nothing. */
@@ -37,6 +37,11 @@ export const retentionCleanupJob = defineJob({
      * A day's partition is still dropped only when its archive holds exactly its events.
      */
     activity_days: z.number().int().min(0).max(MAX_DAYS).optional(),
+    /**
+     * Overrides DETECTION_RETENTION_DAYS for this run (0: every detection day before today).
+     * Open detections stay; an archived one goes only at the version its archive holds.
+     */
+    detection_days: z.number().int().min(0).max(MAX_DAYS).optional(),
     /** Which stores to clean; all by default. */
     targets: z
       .array(z.enum(RETENTION_TARGETS))

@@ -19,6 +19,8 @@ import type {
   SampleRetentionReport,
 } from './report.js';
 import { cleanRecords, type RecordRetentionDeps } from './records.js';
+import { cleanDetections } from './detections.js';
+import type { PostgresDetectionRetention } from '../../src/stores/postgres/detection-retention.js';
 
 /** The archive ledger as retention reads it. */
 export interface ArchivedDaysReader {
@@ -39,6 +41,8 @@ export interface RetentionSettings {
   readonly batchSize: number;
   /** ACTIVITY_RETENTION_DAYS: the activity window, unless a payload says otherwise. */
   readonly activityRetentionDays: number;
+  /** DETECTION_RETENTION_DAYS: the detection window, unless a payload says otherwise. */
+  readonly detectionRetentionDays: number;
 }
 
 /** What retention.cleanup needs. */
@@ -53,6 +57,8 @@ export interface RetentionCleanupDeps {
   readonly activityLedger?: Pick<ActivityArchiveLedger, 'latestGenerations' | 'markDropped'>;
   /** Seed 002's hot records and their index (target `records`); absent: that target is skipped. */
   readonly records?: RecordRetentionDeps;
+  /** Detections (target `detections`); absent: that target is skipped, saying so. */
+  readonly detections?: Pick<PostgresDetectionRetention, 'summary' | 'deleteBatch'>;
 }
 
 type Payload = PayloadOf<typeof retentionCleanupJob>;
@@ -86,6 +92,15 @@ export function createRetentionCleanupHandler(
         const cutoff = new Date(asOf.getTime() - days * UTC_DAY_MS);
         const options = { cutoff, batchSize: deps.settings.batchSize, dryRun: payload.dry_run };
         report.targets.records = await cleanRecords(deps.records, options, ctx, progress);
+      } else if (target === 'detections') {
+        const days = payload.detection_days ?? deps.settings.detectionRetentionDays;
+        const options = {
+          cutoffDay: utcDayOf(new Date(asOf.getTime() - days * UTC_DAY_MS)),
+          archiveRequired: deps.settings.archiveEnabled,
+          batchSize: deps.settings.batchSize,
+          dryRun: payload.dry_run,
+        };
+        report.targets.detections = await cleanDetections(deps.detections, options, ctx, progress);
       } else if (target === 'hot') {
         report.targets.hot = await cleanHot(deps, payload, ctx, asOf, progress);
       } else if (target === 'activities') {

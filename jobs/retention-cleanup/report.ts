@@ -72,6 +72,33 @@ export interface ActivityRetentionReport {
   skipped?: string;
 }
 
+/** The detection part of a retention report. */
+export interface DetectionRetentionReport {
+  /** Detections deleted (dry: deletable), with their status history. */
+  rows: number;
+  /** ISO 8601 timestamps of the oldest and newest of them; null when there are none. */
+  oldest: string | null;
+  newest: string | null;
+  /** Detections past the window kept because they are open (New, Investigating, Escalated). */
+  kept_open: number;
+  /** Terminal detections past the window kept because no archive generation holds their day. */
+  blocked_unarchived: number;
+  /**
+   * Terminal detections past the window kept because they changed (a status or case id, a
+   * re-sent detection) after their day's newest archive generation; the next
+   * detections.archive writes them. The real run counts what is left after its deletes.
+   */
+  kept_changed_since_archive: number;
+  /** 'YYYY-MM-DD': detections of days before it were candidates. */
+  cutoff_day: string;
+  /** Deletion batches run (dry: that would run, at RETENTION_BATCH_SIZE each). */
+  batches: number;
+  /** Whether the detection archive ledger limited the deletes (ARCHIVE_ENABLED). */
+  archive_required: boolean;
+  /** Why nothing was looked at, when nothing was. */
+  skipped?: string;
+}
+
 /** What retention.cleanup returns (and `stowage run retention.cleanup --report` writes). */
 export interface RetentionReport {
   dry_run: boolean;
@@ -83,6 +110,7 @@ export interface RetentionReport {
     samples?: SampleRetentionReport;
     activities?: ActivityRetentionReport;
     records?: RecordRetentionReport;
+    detections?: DetectionRetentionReport;
   };
 }
 

@@ -46,6 +46,7 @@ export const POSTGRES_TABLES = [
   'config_versions',
   'archive_index',
   'activity_archive_ledger',
+  'detection_archive_ledger',
   'record_index',
 ] as const;
 

@@ -27,6 +27,8 @@ import { Spool } from '../stores/local/spool.js';
 import { ArchiveLedger } from '../stores/postgres/archive-ledger.js';
 import { ArchiveIndex } from '../stores/postgres/archive-index.js';
 import { ActivityArchiveLedger } from '../stores/postgres/activity-archive-ledger.js';
+import { DetectionArchiveLedger } from '../stores/postgres/detection-archive-ledger.js';
+import { PostgresDetectionRetention } from '../stores/postgres/detection-retention.js';
 import { ArchivedIocReader } from '../stores/s3/archived-ioc-reader.js';
 import { ArchivedGenerationReader } from '../stores/s3/archived-generation-reader.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
@@ -121,6 +123,10 @@ export interface Stores {
   readonly archivedGenerations: ArchivedGenerationReader;
   /** Which activity days are archived, and which of them retention dropped (PostgreSQL). */
   readonly activityArchiveLedger: ActivityArchiveLedger;
+  /** Which detection days are archived, and up to which updated_at (PostgreSQL). */
+  readonly detectionArchiveLedger: DetectionArchiveLedger;
+  /** Detections as detections.archive reads and retention deletes them (PostgreSQL). */
+  readonly detectionRetention: PostgresDetectionRetention;
   /** Look-ups of indicators that left the hot store; undefined when ARCHIVE_ENABLED is false. */
   readonly archivedIocs: ArchivedIocReader | undefined;
   /** Retention of log samples in ARTIFACT_BUCKET_SAMPLES. */
@@ -441,6 +447,8 @@ function withStores(
       archiveLedger: new ArchiveLedger(pool, schema),
       archiveIndex: new ArchiveIndex(pool, schema),
       activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
+      detectionArchiveLedger: new DetectionArchiveLedger(pool, schema),
+      detectionRetention: new PostgresDetectionRetention(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
       ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
@@ -483,6 +491,8 @@ function withStores(
     archiveIndex,
     archivedGenerations: new ArchivedGenerationReader(s3),
     activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
+    detectionArchiveLedger: new DetectionArchiveLedger(pool, schema),
+    detectionRetention: new PostgresDetectionRetention(pool, schema),
     archivedIocs: config.ARCHIVE_ENABLED
       ? new ArchivedIocReader(archiveIndex, s3, {
           memoTtlMs: config.ARCHIVE_LOOKUP_MEMO_SECONDS * 1000,
@@ -511,6 +521,7 @@ function withStores(
       await stores.archiveLedger.init();
       await stores.archiveIndex.init();
       await stores.activityArchiveLedger.init();
+      await stores.detectionArchiveLedger.init();
       await stores.artifactAudit.init();
       await stores.configStore.init();
       await stores.artifactDeletions.init();

@@ -76,6 +76,7 @@ export function retentionSettings(
     | 'SAMPLE_RETENTION_DAYS'
     | 'RETENTION_BATCH_SIZE'
     | 'ACTIVITY_RETENTION_DAYS'
+    | 'DETECTION_RETENTION_DAYS'
   >,
 ): RetentionSettings {
   return {
@@ -85,6 +86,7 @@ export function retentionSettings(
     sampleRetentionDays: config.SAMPLE_RETENTION_DAYS,
     batchSize: config.RETENTION_BATCH_SIZE,
     activityRetentionDays: config.ACTIVITY_RETENTION_DAYS,
+    detectionRetentionDays: config.DETECTION_RETENTION_DAYS,
   };
 }
 

@@ -41,9 +41,11 @@ describe('job schedules', () => {
       'uploads.abort-stale': '35 * * * *',
       'batches.sweep': '*/15 * * * *',
       'activities.archive': '30 1 * * *',
+      'detections.archive': '45 1 * * *',
     });
     const names = entries.map((e) => e.jobName);
     expect(names.indexOf('archive.lock')).toBeLessThan(names.indexOf('retention.cleanup'));
+    expect(names.indexOf('activities.archive')).toBeLessThan(names.indexOf('detections.archive'));
     for (const e of entries) expect(e.payload).toEqual({});
   });
 
@@ -59,6 +61,7 @@ describe('job schedules', () => {
       'uploads.abort-stale': 'SCHEDULE_ABORT_STALE_UPLOADS',
       'batches.sweep': 'SCHEDULE_SWEEP_BATCHES',
       'activities.archive': 'SCHEDULE_ACTIVITIES_ARCHIVE',
+      'detections.archive': 'SCHEDULE_DETECTIONS_ARCHIVE',
     });
   });
 

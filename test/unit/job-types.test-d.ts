@@ -33,6 +33,7 @@ describe('the typed handler table', () => {
       | 'activities.insert'
       | 'activities.archive'
       | 'records.insert'
+      | 'detections.archive'
     >();
   });
 });

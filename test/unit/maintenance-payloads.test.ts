@@ -6,7 +6,7 @@ describe('retention.cleanup payload', () => {
   it('defaults to a real run over every target with the configured windows', () => {
     expect(retentionCleanupJob.payload.parse({})).toEqual({
       dry_run: false,
-      targets: ['hot', 'samples', 'activities', 'records'],
+      targets: ['hot', 'samples', 'activities', 'records', 'detections'],
     });
   });
 
@@ -22,6 +22,8 @@ describe('retention.cleanup payload', () => {
       { sample_days: 1.5 },
       { activity_days: -1 },
       { activity_days: 0.5 },
+      { detection_days: -1 },
+      { detection_days: 0.5 },
       { targets: ['ta-bundles'] },
       { targets: [] },
       { dry_run: 'yes' },

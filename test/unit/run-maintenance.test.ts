@@ -34,6 +34,7 @@ describe('running maintenance now (use case)', () => {
           'uploads.abort-stale',
           'batches.sweep',
           'activities.archive',
+          'detections.archive',
         ],
       },
     });

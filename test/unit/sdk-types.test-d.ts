@@ -28,6 +28,7 @@ describe('StowageClient types', () => {
       | 'activities.insert'
       | 'activities.archive'
       | 'records.insert'
+      | 'detections.archive'
     >();
   });
 

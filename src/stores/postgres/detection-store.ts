@@ -160,7 +160,9 @@ export class PostgresDetectionStore {
    * statement. A new detection is stored as given; a known one keeps its status, case id,
    * IOC and activity, and takes the earliest timestamp and first_seen, the latest
    * last_seen, the highest confidence and severity. A record that changes nothing writes
-   * nothing, so a replayed batch leaves every row (and updated_at) as it was.
+   * nothing, so a replayed batch leaves every row (and updated_at) as it was. updated_at is
+   * clock_timestamp(), drawn under the table's write lock (not the transaction's start), so
+   * detections.archive's high-water mark cannot miss a version committed after it.
    */
   async upsertBatch(body: string): Promise<{ written: number }> {
     const t = 'd';
@@ -177,17 +179,18 @@ export class PostgresDetectionStore {
       const result = await this.pool.query(
         `INSERT INTO ${this.table} AS d (detection_id, ts, ioc_value, ioc_type,
            activity_event_id, activity_source, severity, confidence, first_seen, last_seen,
-           status, case_id)
+           status, case_id, updated_at)
          SELECT r.detection_id, r."timestamp", r.ioc_value, r.ioc_type, r.activity_event_id,
                 r.activity_source, r.severity, r.confidence, r.first_seen, r.last_seen,
-                r.status, r.case_id
+                r.status, r.case_id, clock_timestamp()
          FROM jsonb_to_recordset($1::jsonb) AS r(detection_id text, "timestamp" timestamptz,
            ioc_value text, ioc_type text, activity_event_id text, activity_source text,
            severity text, confidence double precision, first_seen timestamptz,
            last_seen timestamptz, status text, case_id text)
          ON CONFLICT (detection_id) DO UPDATE SET
            ts = ${merged.ts}, first_seen = ${merged.first_seen}, last_seen = ${merged.last_seen},
-           confidence = ${merged.confidence}, severity = ${merged.severity}, updated_at = now()
+           confidence = ${merged.confidence}, severity = ${merged.severity},
+           updated_at = clock_timestamp()
          WHERE (${merged.ts}, ${merged.first_seen}, ${merged.last_seen}, ${merged.confidence},
                 ${merged.severity})
            IS DISTINCT FROM (${t}.ts, ${t}.first_seen, ${t}.last_seen, ${t}.confidence,
@@ -256,7 +259,7 @@ export class PostgresDetectionStore {
       else {
         const updated = await client.query<StoredDetection>(
           `UPDATE ${this.table} SET status = $2, case_id = COALESCE($3, case_id),
-                  updated_at = now()
+                  updated_at = clock_timestamp()
            WHERE detection_id = $1 RETURNING ${COLUMNS}`,
           [change.detectionId, change.status, change.caseId ?? null],
         );

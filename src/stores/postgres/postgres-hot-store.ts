@@ -510,7 +510,11 @@ function assertLimit(limit: number): void {
  * CREATE INDEX CONCURRENTLY waits for older writers); later writers are not waited for.
  * A transient error after timeoutMs: a session left idle in a transaction holds it up.
  */
-async function waitForWriters(pool: pg.Pool, table: string, timeoutMs: number): Promise<void> {
+export async function waitForWriters(
+  pool: pg.Pool,
+  table: string,
+  timeoutMs: number,
+): Promise<void> {
   const holders = `SELECT DISTINCT virtualtransaction FROM pg_locks
     WHERE locktype = 'relation' AND relation = $1::regclass AND granted
       AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()`;
