@@ -1,5 +1,3 @@
-import type { ArchivePart } from '../../src/domain/archive.js';
-import { retentionEnd } from '../../src/domain/archive.js';
 import {
   DETECTION_ARCHIVE_SCHEMA_VERSION,
   detectionArchiveLine,
@@ -16,9 +14,9 @@ import type {
   DetectionArchiveCursor,
   PostgresDetectionRetention,
 } from '../../src/stores/postgres/detection-retention.js';
-import type { LockedObject, WormArchive } from '../../src/stores/s3/worm-archive.js';
+import type { WormArchive } from '../../src/stores/s3/worm-archive.js';
 import type { ArchiveLockSettings } from '../archive-lock/handler.js';
-import { GzipNdjsonPart, type BuiltPart } from '../archive-lock/gzip-part.js';
+import { LockedGenerationWriter } from '../archive-lock/locked-generation.js';
 import type { Handler, JobContext } from '../job-definition.js';
 import type { detectionsArchiveJob } from './definition.js';
 
@@ -190,81 +188,38 @@ async function archiveDay(
     }
     const window = utcDayWindow(day);
     const startedAt = now();
-    const policy = { mode: settings.lockMode, sse: settings.sse, kmsKeyId: settings.kmsKeyId };
-    const retainUntil = retentionEnd(startedAt, settings.retentionYears);
     const pageRows = settings.pageRows ?? Math.min(settings.partRows, DEFAULT_PAGE_ROWS);
-    const stored: { part: ArchivePart; object: LockedObject }[] = [];
-    let rows = 0;
-
-    const store = async (built: BuiltPart) => {
-      const key = detectionArchivePartKey(day, generation, stored.length + 1);
-      const metadata = { 'ndjson-sha256': built.ndjsonSha256, rows: String(built.rows) };
-      // A part a crashed run already wrote, with the same lines, is kept: no second version.
-      const object =
-        (await archive.findReusable(key, {
-          ...policy,
-          metadata,
-          retentionYears: settings.retentionYears,
-        })) ??
-        (await archive.putLocked(key, built.body, {
-          ...policy,
-          retainUntil,
-          contentType: 'application/gzip',
-          metadata: { ...metadata, 'archive-day': day, 'archive-generation': String(generation) },
-        }));
-      stored.push({
-        part: {
-          key,
-          version_id: object.versionId,
-          rows: built.rows,
-          bytes: object.bytes,
-          sha256: object.sha256,
-          ndjson_sha256: built.ndjsonSha256,
-        },
-        object,
-      });
-      if (!object.reused) ctx.metrics.bytesUploaded(object.bytes);
-      ctx.log.info(
-        { day, generation, key, rows: built.rows, bytes: object.bytes, reused: object.reused },
-        object.reused
-          ? 'detection archive part already there, kept'
-          : 'detection archive part written',
-      );
-      await ctx.progress({ day, rows, parts: stored.length });
-    };
+    const writer = new LockedGenerationWriter<ArchivedDetection>(
+      archive,
+      settings,
+      {
+        day,
+        generation,
+        partKey: (n) => detectionArchivePartKey(day, generation, n),
+        line: detectionArchiveLine,
+        noun: 'detection archive part',
+        onStored: (parts, rows) => ctx.progress({ day, rows, parts }),
+      },
+      ctx,
+      startedAt,
+    );
 
     // Pages in (ts, detection_id) order after the last one read; a full part is uploaded
     // before the next page is read.
-    let part = new GzipNdjsonPart<ArchivedDetection>(detectionArchiveLine);
     let after: DetectionArchiveCursor | undefined;
     for (;;) {
       const page = await detections.archivePage(day, after, pageRows);
-      const lines = page.detections;
-      for (let i = 0; i < lines.length;) {
-        const take = Math.min(lines.length - i, settings.partRows - part.rows);
-        await part.write(lines.slice(i, i + take));
-        i += take;
-        rows += take;
-        if (part.rows === settings.partRows) {
-          await store(await part.finish());
-          part = new GzipNdjsonPart<ArchivedDetection>(detectionArchiveLine);
-        }
-      }
-      if (page.last === undefined || lines.length < pageRows) break;
+      await writer.write(page.detections);
+      if (page.last === undefined || page.detections.length < pageRows) break;
       after = page.last;
       ctx.signal.throwIfAborted();
     }
-    if (part.rows > 0) await store(await part.finish());
-    if (stored.length === 0) {
+    const { parts, rows, bytes, earliest, reused: reusedParts } = await writer.finish();
+    if (parts.length === 0) {
       ctx.log.info({ day }, 'detection day holds no detections, nothing archived');
       return empty;
     }
 
-    const parts = stored.map((s) => s.part);
-    const bytes = parts.reduce((sum, p) => sum + p.bytes, 0);
-    const earliest = new Date(
-      Math.min(retainUntil.getTime(), ...stored.map((s) => s.object.retainUntil.getTime())),
-    );
     const manifest: DetectionArchiveManifest = {
       schema_version: DETECTION_ARCHIVE_SCHEMA_VERSION,
       kind: 'detections',
@@ -283,24 +238,11 @@ async function archiveDay(
       created_at: startedAt.toISOString(),
     };
     const manifestKey = detectionArchiveManifestKey(day, generation);
-    const manifestMetadata = { 'content-sha256': detectionManifestDigest(manifest) };
-    const manifestObject =
-      (await archive.findReusable(manifestKey, {
-        ...policy,
-        metadata: manifestMetadata,
-        retentionYears: settings.retentionYears,
-      })) ??
-      (await archive.putLocked(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
-        ...policy,
-        retainUntil,
-        contentType: 'application/json',
-        metadata: {
-          ...manifestMetadata,
-          'archive-day': day,
-          'archive-generation': String(generation),
-        },
-      }));
-    if (!manifestObject.reused) ctx.metrics.bytesUploaded(manifestObject.bytes);
+    const manifestObject = await writer.putManifest(
+      manifestKey,
+      manifest,
+      detectionManifestDigest(manifest),
+    );
     const lockedUntil = new Date(
       Math.min(earliest.getTime(), manifestObject.retainUntil.getTime()),
     );
@@ -319,7 +261,7 @@ async function archiveDay(
       retain_until: lockedUntil,
       job_id: ctx.jobId || null,
     });
-    const reused = stored.filter((s) => s.object.reused).length + (manifestObject.reused ? 1 : 0);
+    const reused = reusedParts + (manifestObject.reused ? 1 : 0);
     ctx.log.info(
       {
         day,
