@@ -104,27 +104,50 @@ export class ClickHouseActivityStore implements ActivityStore {
       : write();
   }
 
+  /**
+   * The page's keys first, then only their records: the first query reads the sort key
+   * columns (and `event_type` when filtered) of the window, the second the `record` column
+   * of the page's rows alone, instead of every matching row's before the LIMIT.
+   */
   async search(query: ActivityQuery): Promise<StoredActivity[]> {
-    const where = this.windowWhere(query);
-    if (query.source !== undefined) where.push(`source = ${clickHouseLiteral(query.source)}`);
-    if (query.event_type !== undefined) {
-      where.push(`event_type = ${clickHouseLiteral(query.event_type)}`);
-    }
-    if (query.after !== undefined) {
-      const ts = clickHouseLiteral(Date.parse(query.after.timestamp));
-      const id = clickHouseLiteral(query.after.event_id);
-      const src = clickHouseLiteral(query.after.source);
-      where.push(
-        `(timestamp_ms > ${ts} OR (timestamp_ms = ${ts} AND (event_id > ${id} OR (event_id = ${id} AND source > ${src}))))`,
-      );
-    }
-    const rows = await this.select<{ record: string }>(
-      `SELECT record FROM ${this.table} WHERE ${where.join(' AND ')}
-       ORDER BY ${KEY}, ver DESC
+    const filters = this.filterWhere(query);
+    const keys = await this.select<ActivityKeyRow>(
+      `SELECT source, timestamp_ms, event_id FROM ${this.table}
+       WHERE ${[...this.windowWhere(query), ...filters].join(' AND ')}
+       ORDER BY ${KEY}
        LIMIT 1 BY ${KEY}
        LIMIT ${clickHouseLiteral(query.limit)}`,
     );
-    return rows.map((r) => JSON.parse(r.record) as StoredActivity);
+    const first = keys[0];
+    const last = keys.at(-1);
+    if (first === undefined || last === undefined) return [];
+    // The keys' own span (a sub-window of the query's) and sources let the partition and
+    // primary key prune; the filters again, so that among replays not yet merged the row
+    // read is the one the keys query matched, as a single query would: the highest `ver`
+    // (the first write) of the rows passing the filters.
+    const span = {
+      start: new Date(Number(first.timestamp_ms)),
+      end: new Date(Number(last.timestamp_ms) + 1),
+    };
+    const sources = [...new Set(keys.map((k) => clickHouseLiteral(k.source)))];
+    const tuples = keys.map(
+      (k) =>
+        `(${clickHouseLiteral(k.source)}, ${clickHouseLiteral(Number(k.timestamp_ms))}, ${clickHouseLiteral(k.event_id)})`,
+    );
+    const records: StoredActivity[] = [];
+    // Chunks in key order, each read in key order: their concatenation is the page's order.
+    for (const chunk of chunkByLength(tuples, MAX_INLINED_CHARS)) {
+      const rows = await this.select<{ record: string }>(
+        `SELECT record FROM ${this.table}
+         WHERE ${[...this.windowWhere(span), ...filters].join(' AND ')}
+           AND source IN (${sources.join(', ')})
+           AND (source, timestamp_ms, event_id) IN (${chunk.join(', ')})
+         ORDER BY ${KEY}, ver DESC
+         LIMIT 1 BY ${KEY}`,
+      );
+      for (const r of rows) records.push(JSON.parse(r.record) as StoredActivity);
+    }
+    return records;
   }
 
   async stats(window: { start: Date; end: Date }): Promise<ActivityCount[]> {
@@ -198,6 +221,24 @@ export class ClickHouseActivityStore implements ActivityStore {
     return Number(row?.n ?? 0);
   }
 
+  /** The conditions of a search besides its window: source, event type, cursor. */
+  private filterWhere(query: ActivityQuery): string[] {
+    const where: string[] = [];
+    if (query.source !== undefined) where.push(`source = ${clickHouseLiteral(query.source)}`);
+    if (query.event_type !== undefined) {
+      where.push(`event_type = ${clickHouseLiteral(query.event_type)}`);
+    }
+    if (query.after !== undefined) {
+      const ts = clickHouseLiteral(Date.parse(query.after.timestamp));
+      const id = clickHouseLiteral(query.after.event_id);
+      const src = clickHouseLiteral(query.after.source);
+      where.push(
+        `(timestamp_ms > ${ts} OR (timestamp_ms = ${ts} AND (event_id > ${id} OR (event_id = ${id} AND source > ${src}))))`,
+      );
+    }
+    return where;
+  }
+
   /** The partition and time bounds of a window [start, end). */
   private windowWhere(window: { start: Date; end: Date }): string[] {
     const lastMs = window.end.getTime() - 1;
@@ -261,6 +302,13 @@ export class ClickHouseActivityStore implements ActivityStore {
       throw classifyClickHouseError(err);
     }
   }
+}
+
+/** A row's identity as JSONEachRow returns it (Int64 quoted). */
+interface ActivityKeyRow {
+  source: string;
+  timestamp_ms: string | number;
+  event_id: string;
 }
 
 function keyOf(r: { source: string; timestamp_ms: number; event_id: string }): string {
