@@ -108,9 +108,11 @@ export class ClickHouseActivityStore implements ActivityStore {
    * The page's keys first, then only their records, in one statement: the subquery reads
    * the sort key columns (and `event_type` when filtered) of the window and keeps the
    * page's keys; the outer query reads the `record` column of the granules holding them
-   * alone, instead of every matching row's before the LIMIT. The keys go to the server as
+   * alone, instead of every matching row's before the LIMIT. The keys are an explicit
+   * PREWHERE: 18.16 would move a window bound there instead and read the record of every
+   * row in the window (7 days of 200,000 rows: 30 MiB, not 5.5). They reach the server as
    * a subquery's set, not inlined: 18.16 parses an inlined list of tuples slowly (100 keys
-   * cost more than the search they spare).
+   * cost 12 ms, more than the search they spare on a small window).
    */
   async search(query: ActivityQuery): Promise<StoredActivity[]> {
     // The filters in both: among replays not yet merged, the row read is the highest `ver`
@@ -118,13 +120,13 @@ export class ClickHouseActivityStore implements ActivityStore {
     const where = [...this.windowWhere(query), ...this.filterWhere(query)].join(' AND ');
     const rows = await this.select<{ record: string }>(
       `SELECT record FROM ${this.table}
+       PREWHERE (source, timestamp_ms, event_id) IN (
+         SELECT source, timestamp_ms, event_id FROM ${this.table}
+         WHERE ${where}
+         ORDER BY ${KEY}
+         LIMIT 1 BY ${KEY}
+         LIMIT ${clickHouseLiteral(query.limit)})
        WHERE ${where}
-         AND (source, timestamp_ms, event_id) IN (
-           SELECT source, timestamp_ms, event_id FROM ${this.table}
-           WHERE ${where}
-           ORDER BY ${KEY}
-           LIMIT 1 BY ${KEY}
-           LIMIT ${clickHouseLiteral(query.limit)})
        ORDER BY ${KEY}, ver DESC
        LIMIT 1 BY ${KEY}`,
     );
