@@ -112,7 +112,7 @@ export class ClickHouseActivityStore implements ActivityStore {
    * PREWHERE: 18.16 would move a window bound there instead and read the record of every
    * row in the window (7 days of 200,000 rows: 30 MiB, not 5.5). They reach the server as
    * a subquery's set, not inlined: 18.16 parses an inlined list of tuples slowly (100 keys
-   * cost 12 ms, more than the search they spare on a small window).
+   * took 13 ms, more than the search they spare on a small window).
    */
   async search(query: ActivityQuery): Promise<StoredActivity[]> {
     // The filters in both: among replays not yet merged, the row read is the highest `ver`
