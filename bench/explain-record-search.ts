@@ -2,7 +2,7 @@
  * The plans behind the `record-search` figures: loads the same rows as the scenario, then
  * runs each search through the store's own code with the client intercepted, printing
  * PostgreSQL's `EXPLAIN (ANALYZE, BUFFERS)` of the statement it sent, and for ClickHouse
- * (18.16 has no EXPLAIN) the server's trace of the same statement through clickhouse-client:
+ * (18.16 has no EXPLAIN) the server's trace of each statement it sent through clickhouse-client:
  * parts and marks selected by the partition and primary key, rows read.
  *
  *   npx tsx bench/explain-record-search.ts --rows 1000000 [--only postgres] [--native-port 19000]
@@ -147,20 +147,24 @@ async function clickhouse(endMs: number) {
       `ClickHouse load: ${(await loadRecordSearch(stack, 'clickhouse', rows, endMs)).join(', ')}\n`,
     );
     const run = async (name: string, work: (store: ActivityStore) => Promise<unknown>) => {
-      let sql = '';
+      // Every statement the store sends, answered by the server so that a search's second
+      // statement (the page's records, by the keys the first returned) is sent too.
+      const sent: string[] = [];
       const capture = {
-        query: (q: { query: string }) => {
-          sql = q.query;
-          return Promise.resolve({ json: () => Promise.resolve([]) });
+        query: (q: { query: string; format: 'JSONEachRow' }) => {
+          sent.push(q.query);
+          return client.query(q);
         },
       } as unknown as ClickHouseClient;
       await work(new ClickHouseActivityStore(capture, { database: config.CLICKHOUSE_DATABASE }));
-      const trace = chTrace(sql, values['native-port']);
-      const keep = trace
-        .split('\n')
-        .filter((l) => /Selected|marks to read|Read \d+ rows|Key condition|MinMax index/.test(l))
-        .map((l) => l.replace(/^.*?<\w+> /, ''));
-      process.stdout.write(`\n### activities: ${name}\n\n${keep.join('\n')}\n`);
+      process.stdout.write(`\n### activities: ${name}\n`);
+      for (const [i, sql] of sent.entries()) {
+        const keep = chTrace(sql, values['native-port'])
+          .split('\n')
+          .filter((l) => /Selected|marks to read|Read \d+ rows|Key condition|MinMax index/.test(l))
+          .map((l) => l.replace(/^.*?<\w+> /, ''));
+        process.stdout.write(`\nstatement ${i + 1} of ${sent.length}:\n${keep.join('\n')}\n`);
+      }
     };
     for (const [name, q] of activityQueries(endMs)) {
       await run(name, (store) => store.search({ ...q, limit: 101 }));

@@ -104,25 +104,31 @@ export class ClickHouseActivityStore implements ActivityStore {
       : write();
   }
 
+  /**
+   * The page's keys first, then only their records, in one statement: the subquery reads
+   * the sort key columns (and `event_type` when filtered) of the window and keeps the
+   * page's keys; the outer query reads the `record` column of the granules holding them
+   * alone, instead of every matching row's before the LIMIT. The keys are an explicit
+   * PREWHERE: 18.16 would move a window bound there instead and read the record of every
+   * row in the window (7 days of 200,000 rows: 30 MiB, not 5.5). They reach the server as
+   * a subquery's set, not inlined: 18.16 parses an inlined list of tuples slowly (100 keys
+   * took 13 ms, more than the search they spare on a small window).
+   */
   async search(query: ActivityQuery): Promise<StoredActivity[]> {
-    const where = this.windowWhere(query);
-    if (query.source !== undefined) where.push(`source = ${clickHouseLiteral(query.source)}`);
-    if (query.event_type !== undefined) {
-      where.push(`event_type = ${clickHouseLiteral(query.event_type)}`);
-    }
-    if (query.after !== undefined) {
-      const ts = clickHouseLiteral(Date.parse(query.after.timestamp));
-      const id = clickHouseLiteral(query.after.event_id);
-      const src = clickHouseLiteral(query.after.source);
-      where.push(
-        `(timestamp_ms > ${ts} OR (timestamp_ms = ${ts} AND (event_id > ${id} OR (event_id = ${id} AND source > ${src}))))`,
-      );
-    }
+    // The filters in both: among replays not yet merged, the row read is the highest `ver`
+    // (the first write) of the rows passing them, as a single scan would take.
+    const where = [...this.windowWhere(query), ...this.filterWhere(query)].join(' AND ');
     const rows = await this.select<{ record: string }>(
-      `SELECT record FROM ${this.table} WHERE ${where.join(' AND ')}
+      `SELECT record FROM ${this.table}
+       PREWHERE (source, timestamp_ms, event_id) IN (
+         SELECT source, timestamp_ms, event_id FROM ${this.table}
+         WHERE ${where}
+         ORDER BY ${KEY}
+         LIMIT 1 BY ${KEY}
+         LIMIT ${clickHouseLiteral(query.limit)})
+       WHERE ${where}
        ORDER BY ${KEY}, ver DESC
-       LIMIT 1 BY ${KEY}
-       LIMIT ${clickHouseLiteral(query.limit)}`,
+       LIMIT 1 BY ${KEY}`,
     );
     return rows.map((r) => JSON.parse(r.record) as StoredActivity);
   }
@@ -196,6 +202,24 @@ export class ClickHouseActivityStore implements ActivityStore {
       `SELECT uniqExact(source, timestamp_ms, event_id) AS n FROM ${this.table}`,
     );
     return Number(row?.n ?? 0);
+  }
+
+  /** The conditions of a search besides its window: source, event type, cursor. */
+  private filterWhere(query: ActivityQuery): string[] {
+    const where: string[] = [];
+    if (query.source !== undefined) where.push(`source = ${clickHouseLiteral(query.source)}`);
+    if (query.event_type !== undefined) {
+      where.push(`event_type = ${clickHouseLiteral(query.event_type)}`);
+    }
+    if (query.after !== undefined) {
+      const ts = clickHouseLiteral(Date.parse(query.after.timestamp));
+      const id = clickHouseLiteral(query.after.event_id);
+      const src = clickHouseLiteral(query.after.source);
+      where.push(
+        `(timestamp_ms > ${ts} OR (timestamp_ms = ${ts} AND (event_id > ${id} OR (event_id = ${id} AND source > ${src}))))`,
+      );
+    }
+    return where;
   }
 
   /** The partition and time bounds of a window [start, end). */
