@@ -229,6 +229,7 @@ function jobContext(deps: Root, name: string, queue: QueueName): JobContext {
       return Promise.resolve();
     },
     checkpoint: undefined,
+    meta: {},
     saveCheckpoint: () => Promise.resolve(),
     childResults: () => Promise.resolve({}),
   };

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { QueueName, Scope } from '../src/config.js';
 import type { Logger } from '../src/log.js';
 import type { JobMetrics } from '../src/metrics.js';
+import type { JobMeta } from './job-meta.js';
 
 /** Options a job type may set over its queue's defaults. */
 export interface JobTypeOptions {
@@ -86,6 +87,11 @@ export interface JobDefinition<
    * from a trusted caller, which the generic API routes never say.
    */
   reserved?(payload: z.output<Schema>): { path: string; message: string }[];
+  /**
+   * Search tags of a job from its validated payload (`source:<id>`, `artifact:<key>`,
+   * `ioc:<value>`): recorded under `$meta`, bounded in number and length (jobs/job-meta.ts).
+   */
+  tags?(payload: z.output<Schema>): string[];
   /** A valid example payload; the contract test parses it. */
   readonly fixture: z.input<Schema>;
   /**
@@ -151,6 +157,8 @@ export interface JobContext {
   saveCheckpoint(state: unknown): Promise<void>;
   /** Return values of this job's children in a flow, keyed by child job id. */
   childResults(): Promise<Record<string, unknown>>;
+  /** Who enqueued the job, its tenant and tags (empty for a job of an older producer). */
+  readonly meta: JobMeta;
 }
 
 /** What a worker runs for one job. */

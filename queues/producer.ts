@@ -4,6 +4,7 @@ import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/s
 import { ValidationError, isPermanent } from '../src/errors/index.js';
 import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
+import { META_KEY, jobMeta, withMeta, type JobOrigin } from '../jobs/job-meta.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
 import type { QueueSet } from './queue-set.js';
 
@@ -32,6 +33,11 @@ export interface EnqueueOptions {
    * artifact intake naming its own spool file). Never set it for payloads from outside.
    */
   trusted?: boolean;
+  /**
+   * Who asks (the API key's name and tenant, `scheduler`, `cli:<user>`): recorded with the
+   * job's tags under `$meta` (jobs/job-meta.ts) so it can be found and accounted.
+   */
+  origin?: JobOrigin | undefined;
 }
 
 /** What an enqueue returns. */
@@ -58,6 +64,8 @@ export interface FlowNode<N extends string = string> {
 /** The typed way applications, the API and the scheduler put work on the queues. */
 export class Producer<Defs extends readonly AnyJobDefinition[]> {
   private readonly flows: FlowProducer;
+  /** Who asks when an enqueue names no origin (see onBehalfOf). */
+  private defaultOrigin: JobOrigin | undefined;
 
   constructor(
     private readonly registry: JobRegistry<Defs>,
@@ -77,6 +85,16 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     this.flows = new FlowProducer({ connection, prefix: queues.prefix });
     // Connection errors are logged by the connection's owner (see QueueSet).
     this.flows.on('error', () => undefined);
+  }
+
+  /**
+   * This producer, recording `origin` on every job it enqueues that names none: the api
+   * hands each request one bound to its caller. Shares queues and connections (no copy).
+   */
+  onBehalfOf(origin: JobOrigin): Producer<Defs> {
+    const bound = Object.create(this) as Producer<Defs>;
+    bound.defaultOrigin = origin;
+    return bound;
   }
 
   /** Validates a payload against its type and enqueues it. */
@@ -137,6 +155,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
           ...(options.keyScope === undefined ? {} : { keyScope: options.keyScope }),
           ...(options.validated ? { validated: true } : {}),
           ...(options.trusted ? { trusted: true } : {}),
+          ...(options.origin === undefined ? {} : { origin: options.origin }),
         },
         `payloads.${i}`,
       );
@@ -164,15 +183,22 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     children: FlowNode<C>[];
     /** The namespace of every node's idempotencyKey (see EnqueueOptions.keyScope). */
     keyScope?: string;
+    /** Who asks, recorded on every node (see EnqueueOptions.origin). */
+    origin?: JobOrigin | undefined;
   }): Promise<EnqueuedJob & { children: EnqueuedJob[] }> {
     const parent = this.prepare(
       flow.parent.name,
       flow.parent.payload,
-      keyOf(flow.parent, flow.keyScope),
+      keyOf(flow.parent, flow.keyScope, flow.origin),
       'parent.payload',
     );
     const children = flow.children.map((child, i) =>
-      this.prepare(child.name, child.payload, keyOf(child, flow.keyScope), `children.${i}.payload`),
+      this.prepare(
+        child.name,
+        child.payload,
+        keyOf(child, flow.keyScope, flow.origin),
+        `children.${i}.payload`,
+      ),
     );
     await this.stage([parent, ...children]);
     const node = (p: Prepared): FlowJob => ({
@@ -208,7 +234,11 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     const definition = this.registry.get(name);
     if (!definition) return undefined;
     const job = await this.queues.get(definition.queue).getJob(id);
-    return job?.data as unknown;
+    if (!job) return undefined;
+    // Who enqueued it is not part of what was asked for.
+    const payload = { ...(job.data as Record<string, unknown>) };
+    delete payload[META_KEY];
+    return payload;
   }
 
   /** Whether a job with this id of type `name` exists (waiting, running, done or failed). */
@@ -265,14 +295,15 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         : natural !== undefined
           ? jobIdForKey(name, natural)
           : newJobId(name));
-    if (!definition.claimCheck) return { definition, data, id };
+    const meta = jobMeta(options.origin ?? this.defaultOrigin, definition.tags?.(data));
+    if (!definition.claimCheck) return { definition, data: withMeta(data, meta), id };
     // The records go to the batch store; the job carries their digest and count.
     const records = definition.claimCheck.records(data);
     const { body, digest } = stagedBody(records);
     const batch = { digest, records: records.length };
     return {
       definition,
-      data: { batch },
+      data: withMeta({ batch }, meta),
       id,
       staged: {
         ...batch,
@@ -281,7 +312,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         queue: definition.queue,
         kind: definition.claimCheck.kind,
       },
-      inline: data,
+      inline: withMeta(data, meta),
     };
   }
 
@@ -330,10 +361,15 @@ interface Prepared {
   inline?: unknown;
 }
 
-function keyOf(node: FlowNode, keyScope: string | undefined): EnqueueOptions {
+function keyOf(
+  node: FlowNode,
+  keyScope: string | undefined,
+  origin: JobOrigin | undefined,
+): EnqueueOptions {
   return {
     ...(node.idempotencyKey === undefined ? {} : { idempotencyKey: node.idempotencyKey }),
     ...(keyScope === undefined ? {} : { keyScope }),
     ...(node.validated ? { validated: true } : {}),
+    ...(origin === undefined ? {} : { origin }),
   };
 }

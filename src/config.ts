@@ -19,7 +19,15 @@ export interface ApiKey {
   name: string;
   secret: string;
   scopes: ReadonlySet<Scope>;
+  /**
+   * Whose work the key's requests are: fairness, quotas, usage and job search group by it.
+   * Several keys may share one; unset in API_KEYS, the key's own name.
+   */
+  tenant: string;
 }
+
+/** A tenant name: it becomes part of queue names, metric labels and Redis keys. */
+const TENANT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -39,16 +47,36 @@ const url = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
 
-/** `name:secret:scope+scope,…` — several keys, comma-separated. */
+/** The tenant of a key that names none: its name, folded into a tenant name's alphabet. */
+export function tenantOfKeyName(name: string): string {
+  const folded = name
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/^[-_]+/, '')
+    .slice(0, 63);
+  return folded === '' ? 'default' : folded;
+}
+
+/** `name:secret:scope+scope[:tenant],…` — several keys, comma-separated. */
 const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
   const keys: ApiKey[] = [];
   for (const [i, entry] of raw.split(',').entries()) {
     const trimmed = entry.trim();
     if (trimmed === '') continue;
-    const [name, secret, scopeList, ...rest] = trimmed.split(':');
-    if (!name || !secret || !scopeList || rest.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `entry ${i} must be name:secret:scope+scope` });
+    const [name, secret, scopeList, tenantField, ...rest] = trimmed.split(':');
+    if (!name || !secret || !scopeList || tenantField === '' || rest.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${i} must be name:secret:scope+scope or name:secret:scope+scope:tenant`,
+      });
       continue;
+    }
+    const tenant = tenantField ?? tenantOfKeyName(name);
+    if (!TENANT_NAME.test(tenant)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `key "${name}" tenant "${tenant}" must be 1-63 of a-z, 0-9, _ and -, starting with a letter or digit`,
+      });
     }
     if (secret.length < 16) {
       ctx.addIssue({
@@ -72,7 +100,7 @@ const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
         message: `key "${name}" has the same secret as key "${twin.name}"; each key needs its own`,
       });
     }
-    keys.push({ name, secret, scopes: new Set(scopes as Scope[]) });
+    keys.push({ name, secret, scopes: new Set(scopes as Scope[]), tenant });
   }
   return keys;
 });
@@ -512,7 +540,9 @@ export const configSchema = z.object({
   API_PORT: port.default(8080).describe('Port of the api (intake, status, dashboard mount).'),
   API_KEYS: apiKeys
     .default([])
-    .describe('API keys: name:secret:scope+scope,… Scopes: ingest, artifacts, read, admin.'),
+    .describe(
+      'API keys: name:secret:scope+scope[:tenant],… Scopes: ingest, artifacts, read, admin. The tenant (a-z, 0-9, _, -) groups keys for fairness, quotas and usage; unset, the key name.',
+    ),
   API_BODY_LIMIT: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 512kb or 5mb')

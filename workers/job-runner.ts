@@ -6,6 +6,7 @@ import type { JobMetrics, Metrics } from '../src/metrics.js';
 import type { AnyJobDefinition, Handler, JobContext } from '../jobs/job-definition.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { CHECKPOINT_KEY } from '../jobs/checkpoint.js';
+import { META_KEY, metaOf, type JobMeta } from '../jobs/job-meta.js';
 
 /** Handlers by job name, already built from their dependencies. */
 export type HandlerTable = Record<string, Handler<never> | undefined>;
@@ -35,9 +36,13 @@ class AttemptContext implements JobContext {
     readonly metrics: JobMetrics,
     readonly signal: AbortSignal,
     readonly checkpoint: unknown,
-    /** The payload without the checkpoint, as saveCheckpoint writes it back. */
+    /** The job data without the checkpoint, as saveCheckpoint writes it back. */
     private readonly raw: Record<string, unknown>,
   ) {}
+
+  get meta(): JobMeta {
+    return metaOf(this.job.data);
+  }
 
   get jobId(): string {
     return this.job.id ?? '';
@@ -133,8 +138,15 @@ export function createJobRunner(options: {
       if (Object.hasOwn(data, CHECKPOINT_KEY)) {
         ({ [CHECKPOINT_KEY]: checkpoint, ...raw } = data);
       }
+      // Metadata is not part of the payload: parse without it (and keep it in raw, so a saved
+      // checkpoint writes it back).
+      let payload = raw;
+      if (Object.hasOwn(raw, META_KEY)) {
+        payload = { ...raw };
+        delete payload[META_KEY];
+      }
       // A claim-checked type's stored form is a reference to records validated when staged.
-      const parsed = (type.definition.stored ?? type.definition.payload).safeParse(raw);
+      const parsed = (type.definition.stored ?? type.definition.payload).safeParse(payload);
       if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'payload');
 
       ctx = new AttemptContext(

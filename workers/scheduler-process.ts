@@ -17,7 +17,8 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   // before any queue opens).
   const root = await startRoot(config, log, { role: 'scheduler', registry });
   for (const s of skipped) log.info(s, 'schedule entry not active');
-  const scheduler = new Scheduler({ entries, producer: root.producer, log });
+  const producer = root.producer.onBehalfOf({ enqueuedBy: 'scheduler' });
+  const scheduler = new Scheduler({ entries, producer, log });
   scheduler.start();
   return {
     name: 'scheduler',

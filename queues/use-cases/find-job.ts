@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { QueueName } from '../../src/config.js';
 import { NotFoundError } from '../../src/errors/index.js';
 import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
+import { META_KEY, metaOf } from '../../jobs/job-meta.js';
 import { typeOfJobId } from '../../jobs/job-id.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import { redactJobData, redactText } from '../../jobs/redact.js';
@@ -53,6 +54,8 @@ export async function describeJob(job: Job, state: string) {
   const childCount = Object.values(dependencies).reduce((sum: number, n) => sum + (n ?? 0), 0);
   const payload = { ...(job.data as Record<string, unknown>) };
   delete payload[CHECKPOINT_KEY];
+  delete payload[META_KEY];
+  const meta = metaOf(job.data);
   // Readers see no spool file name, URL query or secret-shaped field (jobs/redact.ts).
   return {
     id: job.id,
@@ -68,6 +71,9 @@ export async function describeJob(job: Job, state: string) {
     processed_at: job.processedOn ? new Date(job.processedOn).toISOString() : null,
     finished_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
     ...(childCount > 0 ? { children: dependencies } : {}),
+    enqueued_by: meta.enqueued_by ?? null,
+    tenant: meta.tenant ?? null,
+    tags: meta.tags ?? [],
     payload: redactJobData(payload),
   };
 }

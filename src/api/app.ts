@@ -12,6 +12,7 @@ import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { authenticateOrOpen } from './open-watermark-access.js';
 import { authorizeRoute } from './route-access.js';
+import type { Caller } from '../http/auth.js';
 import { closeUnreadBody } from '../http/unread-body.js';
 import {
   API_SECURITY_HEADERS,
@@ -131,7 +132,7 @@ export function createApp(options: AppOptions): Express {
   // checked here, before any body parser: a refused body is never read.
   v1.use(authorizeRoute(openApi));
   // Before the JSON parser and its 415 guard: uploads are streamed, in any media type.
-  v1.use(routerFor(v1Rows.streamed, routeDeps));
+  v1.use(routerFor(v1Rows.streamed, routeDeps, onBehalfOfCaller));
   v1.use(jsonBody(config.API_BODY_LIMIT, { max: sizeInBytes(config.API_BODY_BUDGET), used: 0 }));
   v1.use((req, res, next) => {
     // A body the JSON parser did not read is the wrong media type, not an empty payload.
@@ -148,7 +149,7 @@ export function createApp(options: AppOptions): Express {
     }
     next();
   });
-  v1.use(routerFor(v1Rows.json, routeDeps));
+  v1.use(routerFor(v1Rows.json, routeDeps, onBehalfOfCaller));
   app.use(v1);
 
   app.use((req, _res, next) => {
@@ -156,4 +157,12 @@ export function createApp(options: AppOptions): Express {
   });
   app.use(problemHandler(log));
   return app;
+}
+
+/** A request's dependencies: every job it enqueues records its key's name and tenant. */
+function onBehalfOfCaller(caller: Caller, deps: ApiRouteDeps): ApiRouteDeps {
+  return {
+    ...deps,
+    producer: deps.producer.onBehalfOf({ enqueuedBy: caller.name, tenant: caller.tenant }),
+  };
 }

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors/index.js';
-import { requireScope } from '../http/auth.js';
+import { requireScope, type Caller } from '../http/auth.js';
 import { jsonBody } from './json-body.js';
 import type { Answer, Route, RouteContract } from './route.js';
 import { lingerAfterEarlyAnswer } from './upload-body.js';
@@ -126,16 +126,19 @@ function before(route: RouteContract): RequestHandler[] {
  * caller was set by `authenticate`), the schemas (a ValidationError naming each failing
  * field), then the handler. Errors go to the app's problem middleware.
  */
-export function routerFor<D>(rows: readonly Route<D>[], deps: D): Router {
+export function routerFor<D>(
+  rows: readonly Route<D>[],
+  deps: D,
+  /** The dependencies of one authenticated request (a producer recording its caller). */
+  depsFor?: (caller: Caller, deps: D) => D,
+): Router {
   const router = Router();
   for (const route of rows) {
     router[route.method](expressPath(route.path), ...before(route), async (req, res) => {
       const input = readInput(route, req);
-      await send(
-        req,
-        res,
-        await route.handler(input, { caller: res.locals.caller, deps, request: req }),
-      );
+      const caller = res.locals.caller;
+      const own = caller && depsFor ? depsFor(caller, deps) : deps;
+      await send(req, res, await route.handler(input, { caller, deps: own, request: req }));
     });
   }
   return router;

@@ -5,6 +5,9 @@ import { authenticate } from '../http/auth.js';
 import type { OpenApiDocument } from './openapi.js';
 import { decideRoute, guardedRoutes } from './route-access.js';
 
+/** The tenant of callers let in by network instead of a key. */
+export const OPEN_NETWORK_TENANT = 'open-network';
+
 /**
  * The operations seed 001's collection client calls, and the only ones a request without
  * an Authorization header may reach from a network in WATERMARK_OPEN_CIDRS.
@@ -46,7 +49,12 @@ export function authenticateOrOpen(
         OPEN_WATERMARK_OPERATIONS.has(`${decision.route.method} ${decision.route.template}`) &&
         inOpenNetwork(address)
       ) {
-        res.locals.caller = { name: openCallerName(address), scopes: new Set([decision.scope]) };
+        res.locals.caller = {
+          name: openCallerName(address),
+          scopes: new Set([decision.scope]),
+          // One tenant for every keyless collector: their quotas and usage are counted together.
+          tenant: OPEN_NETWORK_TENANT,
+        };
         next();
         return;
       }

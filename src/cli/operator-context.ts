@@ -6,6 +6,7 @@ import { pingRedis, withTimeout } from '../connections/redis.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
+import { osUser } from './os-user.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import type { ProgressStream } from './progress.js';
 import { terminalSafeJson } from './terminal-text.js';
@@ -53,7 +54,8 @@ export function openOperatorContext(config: Config, io: CliIo): OperatorContext 
     deps,
     registry,
     queues,
-    producer,
+    // Jobs an operator enqueues say who did.
+    producer: producer.onBehalfOf({ enqueuedBy: `cli:${osUser()}` }),
     io,
     async requireRedis() {
       await pingRedis(deps.redis, BACKEND_DEADLINE_MS).catch((err: unknown) => {

@@ -8,6 +8,8 @@ import { closeUnreadBody } from './unread-body.js';
 export interface Caller {
   name: string;
   scopes: ReadonlySet<Scope>;
+  /** The key's tenant (see ApiKey.tenant). */
+  tenant: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -77,7 +79,7 @@ export function authenticate(
       );
       return;
     }
-    res.locals.caller = { name: key.name, scopes: key.scopes };
+    res.locals.caller = { name: key.name, scopes: key.scopes, tenant: key.tenant };
     next();
   };
 }

@@ -41,7 +41,19 @@ describe('intake API', () => {
     expect(body.queue).toBe('ingest');
     expect(res.headers.get('location')).toBe(`/v1/jobs/${body.id}`);
     const job = await world.queues.get('ingest').getJob(body.id);
-    expect(job?.data).toEqual({ value: 'from-api', times: 1 });
+    // The payload, and who asked for it (the key's name and tenant).
+    expect(job?.data).toEqual({
+      value: 'from-api',
+      times: 1,
+      $meta: { enqueued_by: 'ingest-client', tenant: 'ingest-client' },
+    });
+    const status = await fetch(`${base}/v1/jobs/${body.id}`, { headers: auth(TEST_KEYS.read) });
+    expect(await status.json()).toMatchObject({
+      enqueued_by: 'ingest-client',
+      tenant: 'ingest-client',
+      tags: [],
+      payload: { value: 'from-api', times: 1 },
+    });
   });
 
   it('Idempotency-Key maps to one job id', async () => {

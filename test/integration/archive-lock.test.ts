@@ -500,6 +500,7 @@ describe('archive.lock recovery and limits', () => {
       signal: new AbortController().signal,
       progress: () => Promise.resolve(),
       checkpoint: undefined,
+      meta: {},
       saveCheckpoint: () => Promise.resolve(),
       childResults: () => Promise.resolve({}),
     };

@@ -145,6 +145,7 @@ describe('artifact upload API', () => {
       source: { type: 'spool', file, size: bytes.length, sha256: sha256(bytes) },
       content_type: 'text/plain; charset=utf-8',
       metadata: { origin: 'otx' },
+      $meta: { enqueued_by: 'artifacts-client', tenant: 'artifacts-client' },
     });
     expect(await readFile(join(spoolDir, file!))).toEqual(bytes);
   });
@@ -171,6 +172,7 @@ describe('artifact upload API', () => {
       source: { type: 'spool', file, size: bytes.length, sha256: sha256(bytes) },
       content_type: 'application/gzip',
       metadata: { 'user-id': 'u-7' },
+      $meta: { enqueued_by: 'artifacts-client', tenant: 'artifacts-client' },
     });
     expect(await readFile(join(spoolDir, file!))).toEqual(bytes);
   });

@@ -90,7 +90,12 @@ describe.each(['postgres', 'clickhouse'] as const)('claim-checked ingest on %s',
 
     for (const child of children) {
       const job = await Job.fromId(world.queues.get('ingest'), child);
-      expect(Object.keys(job!.data as object)).toEqual(['batch']);
+      // The reference and who asked for it: nothing of the records.
+      expect(Object.keys(job!.data as object)).toEqual(['batch', '$meta']);
+      expect((job!.data as { $meta: unknown }).$meta).toEqual({
+        enqueued_by: 'ingest-client',
+        tenant: 'ingest-client',
+      });
       expect((job!.data as { batch: { records: number } }).batch.records).toBeGreaterThan(0);
     }
     const held = await everythingUnder(world, world.config.QUEUE_PREFIX);

@@ -153,7 +153,11 @@ describe.each(['postgres', 'clickhouse'] as const)('detections with HOT_STORE=%s
       world.queues.get('ingest'),
       (first.jobs as { id: string }[])[0]!.id,
     );
-    expect(Object.keys(held!.data as object)).toEqual(['batch']);
+    expect(Object.keys(held!.data as object)).toEqual(['batch', '$meta']);
+    expect((held!.data as { $meta: unknown }).$meta).toEqual({
+      enqueued_by: 'ingest-client',
+      tenant: 'ingest-client',
+    });
     const before = await get('/v1/detections/det_r3');
 
     // The same request again: the same jobs, nothing enqueued twice.

@@ -47,6 +47,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ API_KEYS: 'bot-without-secret' })).toThrow(/name:secret:scope/);
   });
 
+  it('gives each key a tenant: the fourth field, else its name folded to the tenant alphabet', () => {
+    const cfg = loadConfig({
+      API_KEYS: 'Bot.One:0123456789abcdef0:ingest, ops:fedcba9876543210x:admin:acme',
+    });
+    expect(cfg.API_KEYS.map((k) => k.tenant)).toEqual(['bot-one', 'acme']);
+    expect(() => loadConfig({ API_KEYS: 'ops:fedcba9876543210x:admin:Acme Corp' })).toThrow(
+      /tenant "Acme Corp" must be/,
+    );
+    expect(() => loadConfig({ API_KEYS: 'ops:fedcba9876543210x:admin:' })).toThrow(
+      /name:secret:scope\+scope:tenant/,
+    );
+  });
+
   it('never puts a key secret in its error message', () => {
     try {
       loadConfig({ API_KEYS: 'bot:supersecretvalue123:nope' });

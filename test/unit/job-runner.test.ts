@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { defineJob, type JobContext } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
+import { META_KEY } from '../../jobs/job-meta.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createJobRunner, type HandlerTable } from '../../workers/job-runner.js';
@@ -132,6 +133,22 @@ describe('job runner', () => {
     expect(written.data).toEqual([{ n: 4, [CHECKPOINT_KEY]: { done: 5 } }]);
     // The job's own data is left as BullMQ gave it.
     expect(job.data).toEqual({ n: 4, [CHECKPOINT_KEY]: { done: 3 } });
+  });
+
+  it('parses the payload without its $meta, hands the meta to the handler and keeps it in a checkpoint', async () => {
+    let meta: unknown;
+    const { run } = runner({
+      'test.chatty': async (_payload: { n: number }, ctx) => {
+        meta = ctx.meta;
+        await ctx.saveCheckpoint({ done: 1 });
+      },
+    });
+    const $meta = { enqueued_by: 'bot', tenant: 'acme', tags: ['source:otx'] };
+    const { job, written } = fakeJob('test.chatty', { n: 4, [META_KEY]: $meta });
+    // Real payload schemas are strict (an unknown key is refused): $meta never reaches them.
+    await run(job);
+    expect(meta).toEqual($meta);
+    expect(written.data).toEqual([{ n: 4, [META_KEY]: $meta, [CHECKPOINT_KEY]: { done: 1 } }]);
   });
 
   it('fails a payload its schema refuses for good, logging the job it was', async () => {

@@ -47,5 +47,11 @@ export const jobStatusSchema = z.strictObject({
     .record(z.string(), z.number())
     .describe('Dependency counts of a flow parent.')
     .exactOptional(),
+  enqueued_by: z
+    .string()
+    .nullable()
+    .describe('The API key (by name), `scheduler` or `cli:<user>` that enqueued the job.'),
+  tenant: z.string().nullable().describe("The enqueuing key's tenant; null for in-process work."),
+  tags: z.array(z.string()).describe('Search tags: `source:<id>`, `request:<id>`, …'),
   payload: z.record(z.string(), z.unknown()),
 });
