@@ -497,6 +497,20 @@ export const configSchema = z.object({
     .max(1_000_000)
     .default(10_000)
     .describe('Rows or objects deleted per retention batch.'),
+  RETENTION_APPROVAL: z
+    .enum(['auto', 'manual'])
+    .default('auto')
+    .describe(
+      'How a plain or scheduled retention.cleanup run treats its stored plan: auto executes it at once (plan, report and outcomes stay with it); manual only plans, and an admin approves it (POST /v1/plans/{id}/approve, `stowage plans approve`), which enqueues the execution.',
+    ),
+  RETENTION_PLAN_MAX_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(8_760)
+    .default(72)
+    .describe(
+      'A retention plan older than this can no longer be approved (it becomes expired): approve what the data still looks like.',
+    ),
   UPLOAD_STALE_HOURS: z.coerce
     .number()
     .positive()
