@@ -49,6 +49,7 @@ export interface AppOptions {
     | 'settings'
     | 'log'
     | 'pg'
+    | 'maintenancePlans'
   >;
   log: Logger;
   registry: JobRegistry;
