@@ -235,6 +235,8 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
     const report = await w.run({ targets: ['hot'] });
     expect(report.dry_run).toBe(false);
     expect(report.targets.samples).toBeUndefined();
+    // RETENTION_APPROVAL=auto: the run planned, approved and executed its own plan.
+    expect(report.plan).toMatchObject({ status: 'executed', counts: { hot: 2_500 } });
     // Everything but the cutoff (each run computes it from its own "now").
     const real = report.targets.hot!;
     expect({ ...real, cutoff: null }).toEqual({ ...dry, cutoff: null });
