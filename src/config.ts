@@ -501,7 +501,7 @@ export const configSchema = z.object({
     .enum(['auto', 'manual'])
     .default('auto')
     .describe(
-      'How a plain or scheduled retention.cleanup run treats its stored plan: auto executes it at once (plan, report and outcomes stay with it); manual only plans, and an admin approves it (POST /v1/plans/{id}/approve, `stowage plans approve`), which enqueues the execution.',
+      "auto: a plain or scheduled retention.cleanup run executes its own stored plan at once; manual: it only plans, and an admin's approval (POST /v1/plans/{id}/approve) enqueues the execution.",
     ),
   RETENTION_PLAN_MAX_AGE_HOURS: z.coerce
     .number()

@@ -178,12 +178,14 @@ async function makePlan(
     activity_days: payload.activity_days ?? settings.activityRetentionDays,
     detection_days: payload.detection_days ?? settings.detectionRetentionDays,
   };
-  const { dry_run: _dry, ...days } = windows;
   const parameters: RetentionPlanParameters = {
     job: 'retention.cleanup',
     as_of: asOf.toISOString(),
     targets: payload.targets,
-    ...days,
+    hot_days: windows.hot_days,
+    sample_days: windows.sample_days,
+    activity_days: windows.activity_days,
+    detection_days: windows.detection_days,
     archive_required: settings.archiveEnabled,
     hot_backend: deps.hotRetention.backend,
   };

@@ -42,7 +42,12 @@ describe.each(['postgres', 'clickhouse'] as const)('retention plans on %s', (hot
     await world.initStores();
     const base = await world.startApi();
     const w = world;
-    const call = async <T>(method: string, path: string, body?: unknown, key = TEST_KEYS.admin) => {
+    const call = async <T>(
+      method: string,
+      path: string,
+      body?: unknown,
+      key: string = TEST_KEYS.admin,
+    ) => {
       const res = await fetch(`${base}${path}`, {
         method,
         headers: {
