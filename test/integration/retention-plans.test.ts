@@ -2,6 +2,8 @@
 // against the local PostgreSQL and ClickHouse: the dry run stores the plan, an admin approves
 // it by digest, and the execution deletes exactly the plan's rows, except a row that changed
 // after the approval.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StoredIoc } from '../../src/domain/ioc.js';
@@ -9,6 +11,7 @@ import type { PlanDetail, PlanApproved } from '../../src/domain/api/plans.js';
 import type { RetentionReport } from '../../jobs/retention-cleanup/report.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
+const run = promisify(execFile);
 const DAY = 86_400_000;
 const OLD = Date.now() - 100 * DAY;
 
@@ -221,4 +224,80 @@ describe.each(['postgres', 'clickhouse'] as const)('retention plans on %s', (hot
     const missing = await call('POST', '/v1/plans/999999/approve', { digest: 'a'.repeat(64) });
     expect(missing.status).toBe(404);
   });
+});
+
+describe('stowage plans', () => {
+  let world: StowageWorld | undefined;
+  afterEach(async () => {
+    await world?.close();
+    world = undefined;
+  });
+
+  it('lists and shows a plan, refuses another digest (exit 1) and approves by the digest shown, which executes it', async () => {
+    world = new StowageWorld({ ARCHIVE_ENABLED: 'false', RETENTION_APPROVAL: 'manual' });
+    const w = world;
+    await w.initStores();
+    await w.deps.hotStore.upsert([ioc('cli-a.example.com', OLD), ioc('cli-b.example.com', OLD)]);
+    await w.startWorker(['maintenance']);
+    const { id } = await w.producer.enqueue('retention.cleanup', {
+      dry_run: true,
+      targets: ['hot'],
+    });
+    const dry = await eventually(
+      async () => {
+        const j = await Job.fromId(w.queues.get('maintenance'), id);
+        return j?.finishedOn ? (j.returnvalue as RetentionReport) : undefined;
+      },
+      60_000,
+      'dry run',
+    );
+    const planId = dry.plan!.id;
+    const env = {
+      ...process.env,
+      QUEUE_PREFIX: w.config.QUEUE_PREFIX,
+      DATABASE_SCHEMA: w.config.DATABASE_SCHEMA,
+      RETENTION_APPROVAL: 'manual',
+    };
+    const stowage = (...args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'plans', ...args], {
+        env,
+        timeout: 60_000,
+      });
+
+    const list = JSON.parse((await stowage('list', '--json')).stdout) as {
+      plans: { id: string; status: string }[];
+    };
+    expect(list.plans).toEqual([expect.objectContaining({ id: planId, status: 'planned' })]);
+    const shown = JSON.parse((await stowage('show', planId, '--json')).stdout) as PlanDetail;
+    expect(shown.plan.digest).toBe(dry.plan!.digest);
+    expect(shown.items.map((i) => i.unit).sort()).toEqual([
+      'domain|cli-a.example.com',
+      'domain|cli-b.example.com',
+    ]);
+
+    await expect(stowage('approve', planId, '--digest', 'e'.repeat(64))).rejects.toMatchObject({
+      code: 1,
+    });
+    expect(await w.deps.hotStore.count()).toBe(2);
+
+    const approved = JSON.parse(
+      (await stowage('approve', planId, '--digest', shown.plan.digest, '--by', 'ops', '--json'))
+        .stdout,
+    ) as { plan: { status: string; approved_by: string }; job: { id: string } };
+    expect(approved.plan).toMatchObject({ status: 'approved', approved_by: 'cli:ops' });
+    await eventually(
+      async () => ((await w.deps.hotStore.count()) === 0 ? true : undefined),
+      60_000,
+      'the approved plan executed',
+    );
+    const after = await eventually(
+      async () => {
+        const plan = await w.deps.maintenancePlans.get(planId);
+        return plan?.status === 'executed' ? plan : undefined;
+      },
+      60_000,
+      'the plan executed',
+    );
+    expect(after).toMatchObject({ approved_by: 'cli:ops', executions: 1 });
+  }, 180_000);
 });
