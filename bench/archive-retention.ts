@@ -643,6 +643,7 @@ async function runBackend(backend: 'postgres' | 'clickhouse', cleanup: Cleanup) 
     hotRetention: deps.hotRetention,
     archiveLedger: deps.archiveLedger,
     sampleRetention: deps.sampleRetention,
+    plans: deps.maintenancePlans,
   });
   const r0 = performance.now();
   const report = (await retention(

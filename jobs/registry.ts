@@ -75,6 +75,7 @@ export const JOB_TYPES = [
       activityLedger: r.activityArchiveLedger,
       records: { records: r.records, index: r.recordIndex },
       detections: r.detectionRetention,
+      plans: r.maintenancePlans,
     }),
   ),
   jobType(uploadsAbortStaleJob, async (r) =>

@@ -9,6 +9,7 @@ import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js'
 import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
 import type { PostgresDetectionStore } from '../src/stores/postgres/detection-store.js';
 import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-store.js';
+import type { MaintenancePlanStore } from '../src/stores/postgres/maintenance-plan-store.js';
 import type { HotRetention } from '../src/stores/hot/hot-retention.js';
 import type { HotStore } from '../src/stores/hot/hot-store.js';
 import type { ActivityStore } from '../src/stores/hot/activity-store.js';
@@ -52,6 +53,8 @@ export interface WorkerResources {
   /** Which archive object and line hold each record (PostgreSQL). */
   readonly recordIndex: RecordIndex;
   readonly watermarks: PostgresWatermarkStore;
+  /** Plans of destructive maintenance (retention.cleanup), in PostgreSQL. */
+  readonly maintenancePlans: MaintenancePlanStore;
   /** Claim-checked job records, staged by producers. */
   readonly batches: PostgresBatchStore;
   /** Detections (seed 000), in PostgreSQL whatever HOT_STORE says. */

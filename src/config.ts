@@ -525,6 +525,20 @@ export const configSchema = z.object({
     .max(1_000_000)
     .default(10_000)
     .describe('Rows or objects deleted per retention batch.'),
+  RETENTION_APPROVAL: z
+    .enum(['auto', 'manual'])
+    .default('auto')
+    .describe(
+      "auto: a plain or scheduled retention.cleanup run executes its own stored plan at once; manual: it only plans, and an admin's approval (POST /v1/plans/{id}/approve) enqueues the execution.",
+    ),
+  RETENTION_PLAN_MAX_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(8_760)
+    .default(72)
+    .describe(
+      'A retention plan older than this can no longer be approved (it becomes expired): approve what the data still looks like.',
+    ),
   UPLOAD_STALE_HOURS: z.coerce
     .number()
     .positive()

@@ -4,20 +4,31 @@ import type { ActivityArchiveLedger } from '../../src/stores/postgres/activity-a
 import type { LatestGeneration } from '../../src/stores/postgres/archive-ledger.js';
 import {
   summarizeRetentionDays,
-  widen,
   type ArchiveBounds,
   type HotRetention,
+  type PlannedIndicator,
 } from '../../src/stores/hot/hot-retention.js';
 import type { SampleRetention } from '../../src/stores/s3/sample-retention.js';
+import type { MaintenancePlanStore } from '../../src/stores/postgres/maintenance-plan-store.js';
+import {
+  PlanDigest,
+  UNPLANNED,
+  iocUnit,
+  type MaintenancePlan,
+  type PlanItem,
+} from '../../src/domain/maintenance-plan.js';
+import { PermanentError } from '../../src/errors/index.js';
 import type { Handler, JobContext, PayloadOf } from '../job-definition.js';
-import type { retentionCleanupJob } from './definition.js';
+import type { RetentionTarget, retentionCleanupJob } from './definition.js';
 import type {
   ActivityRetentionDay,
   ActivityRetentionReport,
   HotRetentionReport,
+  RetentionPlanRef,
   RetentionReport,
   SampleRetentionReport,
 } from './report.js';
+import { executeHot } from './execute-hot.js';
 import { cleanRecords, type RecordRetentionDeps } from './records.js';
 import { cleanDetections } from './detections.js';
 import type { PostgresDetectionRetention } from '../../src/stores/postgres/detection-retention.js';
@@ -43,6 +54,13 @@ export interface RetentionSettings {
   readonly activityRetentionDays: number;
   /** DETECTION_RETENTION_DAYS: the detection window, unless a payload says otherwise. */
   readonly detectionRetentionDays: number;
+  /**
+   * RETENTION_APPROVAL: `auto` executes a run's own plan at once; `manual` only plans, and an
+   * admin's approval enqueues the execution.
+   */
+  readonly approval: 'auto' | 'manual';
+  /** RETENTION_PLAN_MAX_AGE_HOURS, in ms: an older plan can no longer be approved. */
+  readonly planMaxAgeMs: number;
 }
 
 /** What retention.cleanup needs. */
@@ -51,6 +69,8 @@ export interface RetentionCleanupDeps {
   readonly hotRetention: HotRetention;
   readonly archiveLedger: ArchivedDaysReader;
   readonly sampleRetention: SampleRetention;
+  /** Where plans, their items and execution reports are kept (PostgreSQL). */
+  readonly plans: PlanStore;
   /** Activity events (target `activities`); absent: that target is skipped, saying so. */
   readonly activities?: Pick<ActivityStore, 'backend' | 'dayCounts' | 'retireDay'>;
   /** The activity archive ledger the activities target checks each day against. */
@@ -61,74 +81,274 @@ export interface RetentionCleanupDeps {
   readonly detections?: Pick<PostgresDetectionRetention, 'summary' | 'deleteBatch'>;
 }
 
+/** The plan store as retention uses it. */
+export type PlanStore = Pick<
+  MaintenancePlanStore,
+  'create' | 'approve' | 'startExecution' | 'listItems' | 'settle' | 'outcomeCounts' | 'finish'
+>;
+
 type Payload = PayloadOf<typeof retentionCleanupJob>;
 
+/** The windows and mode of one pass over the targets (a plan's, or its execution's). */
+export interface RunWindows {
+  dry_run: boolean;
+  hot_days: number;
+  sample_days: number;
+  activity_days: number;
+  detection_days: number;
+}
+
+/** What a retention plan records as its parameters (and digests). */
+interface RetentionPlanParameters {
+  job: 'retention.cleanup';
+  as_of: string;
+  targets: RetentionTarget[];
+  hot_days: number;
+  sample_days: number;
+  activity_days: number;
+  detection_days: number;
+  archive_required: boolean;
+  hot_backend: string;
+}
+
 /**
- * Deletes what is past the hot and sample windows (or, dry, reports it), target by target,
- * in batches of RETENTION_BATCH_SIZE, each logged. Idempotent: a rerun finds only what is
- * left. The report is the job's return value.
+ * Plan, approve, execute. A run without `plan_id` first stores its plan (the hot target unit
+ * by unit, the others as "unplanned (executes live)"); dry, that plan and its report are the
+ * answer; otherwise, with RETENTION_APPROVAL=auto, it approves its own plan and executes it,
+ * with `manual` it stops there. A run with `plan_id` executes that approved plan: only its
+ * units, each only in the state planned. The execution's report is the job's return value
+ * and is stored with the plan; executing an executed plan again returns that report.
  */
 export function createRetentionCleanupHandler(
   deps: RetentionCleanupDeps,
 ): Handler<typeof retentionCleanupJob> {
   return async (payload, ctx) => {
-    const asOf = new Date();
-    const report: RetentionReport = {
-      dry_run: payload.dry_run,
-      as_of: asOf.toISOString(),
-      targets: {},
-    };
-    const stages = payload.targets.length;
-    for (const [index, target] of payload.targets.entries()) {
-      // Each target gets an equal share of the progress bar.
-      const progress = (fraction: number, detail: Record<string, unknown>) =>
-        ctx.progress({
-          percent: Math.round(((index + Math.min(1, fraction)) / stages) * 100),
-          target,
-          ...detail,
-        });
-      if (target === 'records') {
-        const days = payload.hot_days ?? deps.settings.hotRetentionDays;
-        const cutoff = new Date(asOf.getTime() - days * UTC_DAY_MS);
-        const options = { cutoff, batchSize: deps.settings.batchSize, dryRun: payload.dry_run };
-        report.targets.records = await cleanRecords(deps.records, options, ctx, progress);
-      } else if (target === 'detections') {
-        const days = payload.detection_days ?? deps.settings.detectionRetentionDays;
-        const options = {
-          cutoffDay: utcDayOf(new Date(asOf.getTime() - days * UTC_DAY_MS)),
-          archiveRequired: deps.settings.archiveEnabled,
-          batchSize: deps.settings.batchSize,
-          dryRun: payload.dry_run,
-        };
-        report.targets.detections = await cleanDetections(deps.detections, options, ctx, progress);
-      } else if (target === 'hot') {
-        report.targets.hot = await cleanHot(deps, payload, ctx, asOf, progress);
-      } else if (target === 'activities') {
-        report.targets.activities = await cleanActivities(deps, payload, ctx, asOf, progress);
-      } else {
-        report.targets.samples = await cleanSamples(deps, payload, ctx, asOf, progress);
+    if (payload.plan_id !== undefined) return executePlan(deps, payload.plan_id, ctx);
+    const plan = await makePlan(deps, payload, ctx);
+    const summary = plan.summary as unknown as RetentionReport;
+    if (payload.dry_run || deps.settings.approval === 'manual') {
+      const report: RetentionReport = { ...summary, plan: planRef(plan) };
+      if (!payload.dry_run) {
+        ctx.log.info(
+          { plan: report.plan },
+          'retention planned; RETENTION_APPROVAL=manual: nothing is deleted until an admin approves the plan',
+        );
       }
+      await ctx.progress({ percent: 100 });
+      return report;
     }
-    await ctx.progress({ percent: 100 });
-    ctx.log.info({ report }, payload.dry_run ? 'retention dry run finished' : 'retention finished');
-    return report;
+    const approval = await deps.plans.approve(plan.id, {
+      digest: plan.digest,
+      by: 'auto (RETENTION_APPROVAL=auto)',
+      maxAgeMs: deps.settings.planMaxAgeMs,
+    });
+    if (approval.outcome !== 'approved') {
+      throw new PermanentError('conflict', `plan ${plan.id} could not be approved`, {
+        plan_id: plan.id,
+        outcome: approval.outcome,
+      });
+    }
+    return executePlan(deps, plan.id, ctx);
   };
+}
+
+/** A plan as a report names it. */
+function planRef(plan: MaintenancePlan): RetentionPlanRef {
+  return {
+    id: plan.id,
+    digest: plan.digest,
+    status: plan.status,
+    counts: plan.counts,
+    unplanned: Object.fromEntries(plan.unplanned.map((t) => [t, UNPLANNED])),
+  };
+}
+
+/** Stores the plan of a run: parameters, the hot units, the dry-run report of every target. */
+async function makePlan(
+  deps: RetentionCleanupDeps,
+  payload: Payload,
+  ctx: JobContext,
+): Promise<MaintenancePlan> {
+  const asOf = new Date();
+  const { settings } = deps;
+  const windows: RunWindows = {
+    dry_run: true,
+    hot_days: payload.hot_days ?? settings.hotRetentionDays,
+    sample_days: payload.sample_days ?? settings.sampleRetentionDays,
+    activity_days: payload.activity_days ?? settings.activityRetentionDays,
+    detection_days: payload.detection_days ?? settings.detectionRetentionDays,
+  };
+  const parameters: RetentionPlanParameters = {
+    job: 'retention.cleanup',
+    as_of: asOf.toISOString(),
+    targets: payload.targets,
+    hot_days: windows.hot_days,
+    sample_days: windows.sample_days,
+    activity_days: windows.activity_days,
+    detection_days: windows.detection_days,
+    archive_required: settings.archiveEnabled,
+    hot_backend: deps.hotRetention.backend,
+  };
+  const unplanned = payload.targets.filter((t) => t !== 'hot');
+  const plan = await deps.plans.create(
+    {
+      job: 'retention.cleanup',
+      parameters: { ...parameters },
+      unplanned,
+      planned_by: `job ${ctx.jobId}`,
+    },
+    async (add) => {
+      const digest = new PlanDigest({ ...parameters });
+      const report: RetentionReport = { dry_run: true, as_of: parameters.as_of, targets: {} };
+      const counts: Record<string, number> = {};
+      const stages = payload.targets.length;
+      for (const [index, target] of payload.targets.entries()) {
+        const progress = stageProgress(ctx, target, index, stages);
+        if (target === 'hot') {
+          report.targets.hot = await planHot(deps, asOf, windows.hot_days, async (items) => {
+            for (const item of items) digest.add(item);
+            await add(items);
+          });
+          counts.hot = report.targets.hot.rows;
+        } else {
+          await runLiveTarget(deps, target, windows, asOf, ctx, progress, report);
+        }
+      }
+      return { digest: digest.hex(), counts, summary: { ...report } };
+    },
+  );
+  ctx.log.info(
+    { plan_id: plan.id, digest: plan.digest, counts: plan.counts, unplanned },
+    'retention plan stored',
+  );
+  return plan;
+}
+
+/**
+ * Executes an approved plan (resumes an executing one): the hot units still in their planned
+ * state are deleted, batch by batch, each batch's outcomes stored before the next; the
+ * unplanned targets run live with the plan's windows and "now". Refuses a plan that is not
+ * approved; an executed plan is not executed again (its report is returned).
+ */
+async function executePlan(
+  deps: RetentionCleanupDeps,
+  id: string,
+  ctx: JobContext,
+): Promise<RetentionReport> {
+  const plan = await deps.plans.startExecution(id);
+  if (plan === undefined) {
+    throw new PermanentError('not_found', `no maintenance plan ${id}`, { plan_id: id });
+  }
+  if (plan.status === 'executed' && plan.report !== null) {
+    ctx.log.info({ plan_id: id }, 'retention plan already executed: nothing to do');
+    await ctx.progress({ percent: 100 });
+    return plan.report as unknown as RetentionReport;
+  }
+  const parameters = plan.parameters as unknown as RetentionPlanParameters;
+  if (plan.job !== 'retention.cleanup' || plan.status !== 'executing') {
+    throw new PermanentError(
+      'conflict',
+      `plan ${id} is ${plan.status}${plan.job === 'retention.cleanup' ? '' : ` (${plan.job})`}, not approved: nothing deleted`,
+      { plan_id: id, status: plan.status },
+    );
+  }
+  if (parameters.hot_backend !== deps.hotRetention.backend) {
+    throw new PermanentError(
+      'conflict',
+      `plan ${id} lists ${parameters.hot_backend} rows; this worker's hot store is ${deps.hotRetention.backend}`,
+      { plan_id: id },
+    );
+  }
+  const summary = plan.summary as unknown as RetentionReport;
+  const asOf = new Date(parameters.as_of);
+  const windows: RunWindows = {
+    dry_run: false,
+    hot_days: parameters.hot_days,
+    sample_days: parameters.sample_days,
+    activity_days: parameters.activity_days,
+    detection_days: parameters.detection_days,
+  };
+  const report: RetentionReport = {
+    dry_run: false,
+    as_of: parameters.as_of,
+    targets: {},
+    plan: { ...planRef(plan), status: 'executed' },
+  };
+  const stages = parameters.targets.length;
+  for (const [index, target] of parameters.targets.entries()) {
+    const progress = stageProgress(ctx, target, index, stages);
+    if (target === 'hot' && summary.targets.hot !== undefined) {
+      report.targets.hot = await executeHot(
+        { plans: deps.plans, hotRetention: deps.hotRetention, batchSize: deps.settings.batchSize },
+        plan,
+        summary.targets.hot,
+        ctx,
+        progress,
+      );
+    } else {
+      await runLiveTarget(deps, target, windows, asOf, ctx, progress, report);
+    }
+  }
+  await deps.plans.finish(id, { ...report });
+  await ctx.progress({ percent: 100 });
+  ctx.log.info({ report }, 'retention finished');
+  return report;
+}
+
+/** Runs one target that is not plan-based yet, as it always ran: its own checks, live. */
+async function runLiveTarget(
+  deps: RetentionCleanupDeps,
+  target: Exclude<RetentionTarget, 'hot'> | 'hot',
+  windows: RunWindows,
+  asOf: Date,
+  ctx: JobContext,
+  progress: Progress,
+  report: RetentionReport,
+): Promise<void> {
+  if (target === 'records') {
+    const cutoff = new Date(asOf.getTime() - windows.hot_days * UTC_DAY_MS);
+    const options = { cutoff, batchSize: deps.settings.batchSize, dryRun: windows.dry_run };
+    report.targets.records = await cleanRecords(deps.records, options, ctx, progress);
+  } else if (target === 'detections') {
+    const options = {
+      cutoffDay: utcDayOf(new Date(asOf.getTime() - windows.detection_days * UTC_DAY_MS)),
+      archiveRequired: deps.settings.archiveEnabled,
+      batchSize: deps.settings.batchSize,
+      dryRun: windows.dry_run,
+    };
+    report.targets.detections = await cleanDetections(deps.detections, options, ctx, progress);
+  } else if (target === 'activities') {
+    report.targets.activities = await cleanActivities(deps, windows, ctx, asOf, progress);
+  } else if (target === 'samples') {
+    report.targets.samples = await cleanSamples(deps, windows, ctx, asOf, progress);
+  }
+}
+
+/** Each target gets an equal share of the progress bar. */
+function stageProgress(ctx: JobContext, target: string, index: number, stages: number): Progress {
+  return (fraction, detail) =>
+    ctx.progress({
+      percent: Math.round(((index + Math.min(1, fraction)) / stages) * 100),
+      target,
+      ...detail,
+    });
 }
 
 type Progress = (fraction: number, detail: Record<string, unknown>) => Promise<void>;
 
-async function cleanHot(
+/**
+ * Lists the hot indicators past the window that may go now (archived as they are, when
+ * archiving is on) into the plan, page by page, each with its state; returns the target's
+ * dry-run report.
+ */
+async function planHot(
   deps: RetentionCleanupDeps,
-  payload: Payload,
-  ctx: JobContext,
   asOf: Date,
-  progress: Progress,
+  days: number,
+  add: (items: PlanItem[]) => Promise<void>,
 ): Promise<HotRetentionReport> {
   const { settings, hotRetention } = deps;
-  const batchSize = settings.batchSize;
-  const cutoff = new Date(
-    asOf.getTime() - (payload.hot_days ?? settings.hotRetentionDays) * UTC_DAY_MS,
-  );
+  const cutoff = new Date(asOf.getTime() - days * UTC_DAY_MS);
   // With archiving on, a row may go only when its day's newest archive generation holds it
   // at its current version: rows of days not in the ledger are blocked, rows that arrived
   // or changed after the archive are kept (the next archive.lock writes them). Without
@@ -136,64 +356,43 @@ async function cleanHot(
   const bounds = settings.archiveEnabled
     ? await archiveBounds(deps, hotRetention, cutoff)
     : undefined;
-  const plan = summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
-  const base = {
-    cutoff: cutoff.toISOString(),
-    archive_required: settings.archiveEnabled,
-  };
-  const warnKept = (kept: {
-    blocked_unarchived_rows: number;
-    kept_changed_since_archive: number;
-  }) => {
-    if (kept.blocked_unarchived_rows + kept.kept_changed_since_archive === 0) return;
-    ctx.log.warn(
-      { target: 'hot', ...kept },
-      'hot-store rows past the window kept: no archive holds them as they are',
-    );
-  };
-  if (payload.dry_run) {
-    warnKept(plan);
-    return { ...plan, ...base, batches: Math.ceil(plan.rows / batchSize) };
-  }
-
+  const kept = summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
+  const page = Math.max(settings.batchSize, 1_000);
   let rows = 0;
-  let batches = 0;
-  let range: { oldest: Date | null; newest: Date | null } = { oldest: null, newest: null };
-  while (plan.rows > 0) {
-    ctx.signal.throwIfAborted();
-    const batch = await hotRetention.deleteBatch(cutoff, bounds, batchSize);
-    if (batch.rows === 0) break;
-    batches += 1;
-    rows += batch.rows;
-    ctx.metrics.rowsDeleted(batch.rows);
-    range = widen(range, batch);
-    ctx.log.info(
-      { target: 'hot', batch: batches, count: batch.rows, deleted: rows, planned: plan.rows },
-      'retention batch deleted',
+  let oldest: Date | null = null;
+  let newest: Date | null = null;
+  let after: PlannedIndicator | undefined;
+  for (;;) {
+    const indicators = await hotRetention.planPage(cutoff, bounds, page, after);
+    if (indicators.length === 0) break;
+    await add(
+      indicators.map((i) => ({
+        target: 'hot',
+        unit: iocUnit(i.type, i.value),
+        state: i.state,
+        at: i.lastSeen,
+      })),
     );
-    await progress(rows / plan.rows, { batch: batches, deleted: rows, planned: plan.rows });
-    // A short batch means nothing was left to select.
-    if (batch.rows < batchSize) break;
+    rows += indicators.length;
+    for (const i of indicators) {
+      if (oldest === null || i.lastSeen < oldest) oldest = i.lastSeen;
+      if (newest === null || i.lastSeen > newest) newest = i.lastSeen;
+    }
+    if (indicators.length < page) break;
+    after = indicators.at(-1);
   }
-  // What stayed behind, counted again after the deletes: a row that changed while the run
-  // went on was kept, and is counted as kept, not as planned.
-  const left =
-    rows === plan.rows
-      ? plan
-      : summarizeRetentionDays(await hotRetention.daysBefore(cutoff, bounds), bounds);
-  const kept = {
-    blocked_unarchived_rows: left.blocked_unarchived_rows,
-    // Still deletable now means it became so during the run: kept all the same.
-    kept_changed_since_archive: left.kept_changed_since_archive + (left === plan ? 0 : left.rows),
-  };
-  warnKept(kept);
   return {
     rows,
-    oldest: range.oldest?.toISOString() ?? null,
-    newest: range.newest?.toISOString() ?? null,
-    ...kept,
-    ...base,
-    batches,
+    oldest: oldest?.toISOString() ?? null,
+    newest: newest?.toISOString() ?? null,
+    blocked_unarchived_rows: kept.blocked_unarchived_rows,
+    kept_changed_since_archive: kept.kept_changed_since_archive,
+    cutoff: cutoff.toISOString(),
+    batches: Math.ceil(rows / settings.batchSize),
+    archive_required: settings.archiveEnabled,
+    planned: rows,
+    drifted: 0,
+    gone: 0,
   };
 }
 
@@ -223,7 +422,7 @@ async function archiveBounds(
 
 async function cleanSamples(
   deps: RetentionCleanupDeps,
-  payload: Payload,
+  payload: RunWindows,
   ctx: JobContext,
   asOf: Date,
   progress: Progress,
@@ -239,9 +438,7 @@ async function cleanSamples(
     };
   }
   const sampleRetention = deps.sampleRetention;
-  const cutoff = new Date(
-    asOf.getTime() - (payload.sample_days ?? settings.sampleRetentionDays) * UTC_DAY_MS,
-  );
+  const cutoff = new Date(asOf.getTime() - payload.sample_days * UTC_DAY_MS);
   let objects = 0;
   const { bucket_missing, ...result } = await sampleRetention.run({
     cutoff,
@@ -291,13 +488,13 @@ type ActivityDayPlan =
  */
 async function cleanActivities(
   deps: RetentionCleanupDeps,
-  payload: Payload,
+  payload: RunWindows,
   ctx: JobContext,
   asOf: Date,
   progress: Progress,
 ): Promise<ActivityRetentionReport> {
   const { settings, activities, activityLedger } = deps;
-  const days = payload.activity_days ?? settings.activityRetentionDays;
+  const days = payload.activity_days;
   const cutoffDay = utcDayOf(new Date(asOf.getTime() - days * UTC_DAY_MS));
   const base = { cutoff_day: cutoffDay, archive_required: settings.archiveEnabled };
   const empty = { days: [], rows: 0, blocked_unarchived: [], kept_changed_since_archive: [] };

@@ -23,6 +23,15 @@ export interface HotRetentionReport {
   batches: number;
   /** Whether the archive ledger limited the days (ARCHIVE_ENABLED). */
   archive_required: boolean;
+  /** Indicators the plan lists (dry: the same as rows). */
+  planned?: number;
+  /**
+   * Planned indicators kept because they changed after they were planned (a new version in
+   * PostgreSQL, a new sighting in ClickHouse); also counted in kept_changed_since_archive.
+   */
+  drifted?: number;
+  /** Planned indicators already gone when the plan was executed (the plan's `skipped` units). */
+  gone?: number;
 }
 
 /** The log-sample part of a retention report. */
@@ -99,8 +108,22 @@ export interface DetectionRetentionReport {
   skipped?: string;
 }
 
+/** The plan a report belongs to. */
+export interface RetentionPlanRef {
+  id: string;
+  /** SHA-256 of the plan: what `POST /v1/plans/{id}/approve` must name. */
+  digest: string;
+  /** `planned` (dry run, or RETENTION_APPROVAL=manual), `executed` after an execution. */
+  status: string;
+  /** Units the plan lists, per plan-based target. */
+  counts: Record<string, number>;
+  /** Targets not listed unit by unit: they execute live, at their own checks. */
+  unplanned: Record<string, string>;
+}
+
 /** What retention.cleanup returns (and `stowage run retention.cleanup --report` writes). */
 export interface RetentionReport {
+  /** true: nothing was deleted (a dry run, or a plan that waits for approval). */
   dry_run: boolean;
   /** ISO 8601: the "now" both cutoffs were computed from. */
   as_of: string;
@@ -112,6 +135,8 @@ export interface RetentionReport {
     records?: RecordRetentionReport;
     detections?: DetectionRetentionReport;
   };
+  /** The stored plan this report is of (its dry-run report, or its execution's). */
+  plan?: RetentionPlanRef;
 }
 
 /** Writes a report as pretty JSON; atomically (temp file, then rename), so a reader never sees half of it. */

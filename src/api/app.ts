@@ -50,6 +50,7 @@ export interface AppOptions {
     | 'settings'
     | 'log'
     | 'pg'
+    | 'maintenancePlans'
   >;
   log: Logger;
   registry: JobRegistry;

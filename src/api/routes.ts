@@ -15,6 +15,7 @@ import { jobRouteTable } from './routes/jobs.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
+import { planRouteTable } from './routes/plans.js';
 import { recordRouteTable } from './routes/records.js';
 import { statusRouteTable } from './routes/status.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
@@ -44,6 +45,7 @@ export function v1RouteTables(
       ...maintenanceRouteTable(registry),
       ...configRouteTable,
       ...statusRouteTable,
+      ...planRouteTable,
     ],
   };
 }

@@ -32,6 +32,7 @@ export const OPERATOR_COMMAND_NAMES = [
   'activities',
   'detections',
   'artifacts',
+  'plans',
 ] as const;
 
 /** The record families (see record-commands.ts), kept out of the job commands' start-up. */
@@ -53,6 +54,16 @@ export async function runOperatorCommand(
     if (command === 'schedules') {
       const options = parseSchedulesArgs(args);
       return schedulesCommand(config(), options, io);
+    }
+    if (command === 'plans') {
+      const plans = await import('./plan-commands.js');
+      const parsed = (await import('./plan-args.js')).parsePlanArgs(args);
+      const ctx = openOperatorContext(config(), io);
+      try {
+        return await plans.planCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
     }
     if (RECORD_COMMANDS.includes(command)) {
       const records = await import('./record-commands.js');

@@ -62,6 +62,12 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
 ${described(`run a maintenance job now (${RUNNABLE}), show its progress and print its report; --dry-run changes nothing`)}
   schedules [--json]       each scheduled job, its SCHEDULE_ variable and its cron (UTC)
                            or off: the definition's default unless the environment sets it
+  plans list [--status S] [--cursor ID] [--limit N]
+  plans show <plan-id> [--cursor N] [--limit N]
+  plans approve <plan-id> --digest SHA256 [--by NAME]
+                           maintenance plans (retention.cleanup's dry run stores one):
+                           what exactly they delete; approve by the digest reviewed
+                           enqueues the execution
 
 records (the hot store, PostgreSQL and the buckets directly; JSON as the api answers it)
   iocs search [--type T] [--threat-type T] [--min-confidence N] [--max-confidence N]

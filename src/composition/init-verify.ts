@@ -48,6 +48,8 @@ export const POSTGRES_TABLES = [
   'activity_archive_ledger',
   'detection_archive_ledger',
   'record_index',
+  'maintenance_plans',
+  'maintenance_plan_items',
 ] as const;
 
 /** The hot store's own tables: PostgreSQL's when HOT_STORE=postgres, else ClickHouse's. */

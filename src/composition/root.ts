@@ -29,6 +29,7 @@ import { ArchiveIndex } from '../stores/postgres/archive-index.js';
 import { ActivityArchiveLedger } from '../stores/postgres/activity-archive-ledger.js';
 import { DetectionArchiveLedger } from '../stores/postgres/detection-archive-ledger.js';
 import { PostgresDetectionRetention } from '../stores/postgres/detection-retention.js';
+import { MaintenancePlanStore } from '../stores/postgres/maintenance-plan-store.js';
 import { ArchivedIocReader } from '../stores/s3/archived-ioc-reader.js';
 import { ArchivedGenerationReader } from '../stores/s3/archived-generation-reader.js';
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
@@ -139,6 +140,8 @@ export interface Stores {
   readonly archivedRecords: ArchivedRecordReader;
   /** Versioned configuration values (PostgreSQL `config_entries`, whatever HOT_STORE is). */
   readonly configStore: PostgresConfigStore;
+  /** Plans of destructive maintenance, their items and execution reports (PostgreSQL). */
+  readonly maintenancePlans: MaintenancePlanStore;
 }
 
 /** The start checks of a process that reads the stores. */
@@ -449,6 +452,7 @@ function withStores(
       activityArchiveLedger: new ActivityArchiveLedger(pool, schema),
       detectionArchiveLedger: new DetectionArchiveLedger(pool, schema),
       detectionRetention: new PostgresDetectionRetention(pool, schema),
+      maintenancePlans: new MaintenancePlanStore(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
       ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
@@ -504,6 +508,7 @@ function withStores(
     recordIndex,
     archivedRecords: new ArchivedRecordReader(recordIndex, s3),
     configStore: new PostgresConfigStore(pool, schema),
+    maintenancePlans: new MaintenancePlanStore(pool, schema),
   };
   const clients: BackendClients = { cacheRedis, pg: pool, clickhouse, s3 };
   const full: InitRoot = {
@@ -524,6 +529,7 @@ function withStores(
       await stores.detectionArchiveLedger.init();
       await stores.artifactAudit.init();
       await stores.configStore.init();
+      await stores.maintenancePlans.init();
       await stores.artifactDeletions.init();
       await stores.records.init();
       await stores.recordIndex.init();

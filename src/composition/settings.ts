@@ -77,6 +77,8 @@ export function retentionSettings(
     | 'RETENTION_BATCH_SIZE'
     | 'ACTIVITY_RETENTION_DAYS'
     | 'DETECTION_RETENTION_DAYS'
+    | 'RETENTION_APPROVAL'
+    | 'RETENTION_PLAN_MAX_AGE_HOURS'
   >,
 ): RetentionSettings {
   return {
@@ -87,6 +89,8 @@ export function retentionSettings(
     batchSize: config.RETENTION_BATCH_SIZE,
     activityRetentionDays: config.ACTIVITY_RETENTION_DAYS,
     detectionRetentionDays: config.DETECTION_RETENTION_DAYS,
+    approval: config.RETENTION_APPROVAL,
+    planMaxAgeMs: config.RETENTION_PLAN_MAX_AGE_HOURS * 3_600_000,
   };
 }
 

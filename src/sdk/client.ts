@@ -64,6 +64,7 @@ import type {
   WatermarkRun,
   WatermarkView,
 } from './types.js';
+import type { PlanApproved, PlanDetail, PlanList } from './plan-types.js';
 
 /** How to reach the api, and how patiently. */
 export interface StowageClientOptions {
@@ -433,6 +434,58 @@ export class StowageClient {
     if (options.limit !== undefined) query.set('limit', String(options.limit));
     const qs = query.size > 0 ? `?${query.toString()}` : '';
     return (await this.send('GET', `/v1/config${qs}`, { signal: options.signal })) as ConfigList;
+  }
+
+  /** One page of maintenance plans, newest first (`GET /v1/plans`); follow `next_cursor`. */
+  async listPlans(
+    options: {
+      status?: PlanList['plans'][number]['status'];
+      cursor?: string;
+      limit?: number;
+      signal?: AbortSignal | undefined;
+    } = {},
+  ): Promise<PlanList> {
+    const query = new URLSearchParams();
+    if (options.status !== undefined) query.set('status', options.status);
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    const qs = query.size > 0 ? `?${query.toString()}` : '';
+    return (await this.send('GET', `/v1/plans${qs}`, { signal: options.signal })) as PlanList;
+  }
+
+  /**
+   * A maintenance plan and one page of its items (`GET /v1/plans/{id}`); undefined when there
+   * is no such plan. Follow `next_cursor` for the next page of items.
+   */
+  async getPlan(
+    id: string,
+    options: { cursor?: string; limit?: number; target?: string; signal?: AbortSignal } = {},
+  ): Promise<PlanDetail | undefined> {
+    const query = new URLSearchParams();
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.target !== undefined) query.set('target', options.target);
+    const qs = query.size > 0 ? `?${query.toString()}` : '';
+    return (await this.send('GET', `/v1/plans/${seg(id)}${qs}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as PlanDetail | undefined;
+  }
+
+  /**
+   * Approves a plan (`POST /v1/plans/{id}/approve`, admin scope) by the digest reviewed, which
+   * enqueues its execution (wait for `job.id` with waitForJob). Another digest, or a refused or
+   * expired plan, throws a StowageApiError with status 409.
+   */
+  async approvePlan(
+    id: string,
+    digest: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<PlanApproved> {
+    return (await this.send('POST', `/v1/plans/${seg(id)}/approve`, {
+      json: { digest },
+      signal: options.signal,
+    })) as PlanApproved;
   }
 
   /** The service's status (`GET /status`, read scope): healthy or degraded, backends, queues. */

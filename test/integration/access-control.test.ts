@@ -82,6 +82,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/config', scope: 'read' },
   { method: 'GET', path: '/v1/config/notification_rules', scope: 'read' },
   { method: 'PUT', path: '/v1/config/notification_rules', scope: 'admin', body: '{"value":1}' },
+  { method: 'GET', path: '/v1/plans', scope: 'read' },
+  { method: 'GET', path: '/v1/plans/1', scope: 'read' },
+  { method: 'POST', path: '/v1/plans/1/approve', scope: 'admin', body: '{"digest":"x"}' },
   { method: 'GET', path: '/status', scope: 'read' },
   { method: 'GET', path: '/v1/artifacts/sample/objects/samples%2Freq-1%2Fa.log', scope: 'read' },
   {

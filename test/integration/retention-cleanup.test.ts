@@ -111,6 +111,10 @@ class RetentionWorld extends World<typeof JOBS> {
           get sampleRetention() {
             return new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES);
           },
+          // Every run stores its plan first (the real run executes it at once).
+          get plans() {
+            return w.deps.maintenancePlans;
+          },
         }),
       }),
       overrides,
@@ -130,6 +134,13 @@ class RetentionWorld extends World<typeof JOBS> {
     this.hotStoreCreated = true;
     await this.deps.hotStore.init();
     await this.ledger.init();
+    await this.deps.maintenancePlans.init();
+  }
+
+  /** Creates only the plan tables every run writes its plan to (sample-only tests). */
+  async initPlans(): Promise<void> {
+    this.hotStoreCreated = true;
+    await this.deps.maintenancePlans.init();
   }
 
   override async close(): Promise<void> {
@@ -224,6 +235,8 @@ describe.each(['postgres', 'clickhouse'] as const)('hot-store retention on %s', 
     const report = await w.run({ targets: ['hot'] });
     expect(report.dry_run).toBe(false);
     expect(report.targets.samples).toBeUndefined();
+    // RETENTION_APPROVAL=auto: the run planned, approved and executed its own plan.
+    expect(report.plan).toMatchObject({ status: 'executed', counts: { hot: 2_500 } });
     // Everything but the cutoff (each run computes it from its own "now").
     const real = report.targets.hot!;
     expect({ ...real, cutoff: null }).toEqual({ ...dry, cutoff: null });
@@ -340,6 +353,7 @@ async function openCycle(hotStore: HotBackendName) {
         hotRetention: createHotBackend(w.config, w.deps).retention,
         archiveLedger: new ArchiveLedger(w.deps.pg, { schema: w.config.DATABASE_SCHEMA }),
         sampleRetention: new SampleRetention(w.deps.s3, w.config.ARTIFACT_BUCKET_SAMPLES),
+        plans: w.deps.maintenancePlans,
       }),
     }),
     {
@@ -353,6 +367,7 @@ async function openCycle(hotStore: HotBackendName) {
   );
   await world.deps.hotStore.init();
   await new ArchiveLedger(world.deps.pg, { schema: world.config.DATABASE_SCHEMA }).init();
+  await world.deps.maintenancePlans.init();
   await new WormArchive(world.deps.s3, bucket).ensureBucket();
   await world.startWorker(['archive', 'maintenance']);
 
@@ -554,6 +569,7 @@ describe('sample retention', () => {
     await createBucket(s3, names.ta);
     await createBucket(s3, names.debug);
     for (const bucket of Object.values(names)) cleanup.push(() => removeBucket(s3, bucket));
+    await world.initPlans();
     await world.startWorker(['maintenance']);
     return { w: world, s3, names };
   }

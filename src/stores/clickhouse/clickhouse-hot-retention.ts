@@ -9,6 +9,8 @@ import {
   type BoundedRange,
   type DeletedBatch,
   type HotRetention,
+  type PlannedIndicator,
+  type PlannedOutcome,
   type RetentionDay,
 } from '../hot/hot-retention.js';
 
@@ -34,6 +36,10 @@ interface KeyRow {
   type: string;
   value: string;
   max_ms: Int64;
+}
+
+interface StateRow extends KeyRow {
+  max_inserted: Int64;
 }
 
 /**
@@ -137,6 +143,94 @@ export class ClickHouseHotRetention implements HotRetention {
     return { rows: keys.length, oldest: new Date(oldest), newest: new Date(newest) };
   }
 
+  async planPage(
+    cutoff: Date,
+    bounds: ArchiveBounds,
+    limit: number,
+    after?: PlannedIndicator,
+  ): Promise<PlannedIndicator[]> {
+    const ranges = boundedRanges(cutoff, bounds);
+    if (ranges.length === 0) return [];
+    const cutoffMs = clickHouseLiteral(cutoff.getTime());
+    const having = bounds === undefined ? '' : ` AND (${archivedTest(ranges)})`;
+    // No tuple comparison on 18.16: the (type, value) keyset spelled out.
+    const next =
+      after === undefined
+        ? '1'
+        : `type > ${clickHouseLiteral(after.type)} OR (type = ${clickHouseLiteral(after.type)}
+             AND value > ${clickHouseLiteral(after.value)})`;
+    const rows = await this.select<StateRow>(
+      `SELECT type, value, max_ms, max_inserted
+       FROM (${this.expiredIndicators(cutoffMs, having)})
+       WHERE ${next}
+       ORDER BY type, value
+       LIMIT ${clickHouseLiteral(limit)}`,
+    );
+    return rows.map((r) => ({
+      type: r.type,
+      value: r.value,
+      state: stateOf(r),
+      lastSeen: new Date(Number(r.max_ms)),
+    }));
+  }
+
+  async deletePlanned(items: readonly PlannedIndicator[]): Promise<PlannedOutcome[]> {
+    if (items.length === 0) return [];
+    const tupleOf = (i: { type: string; value: string }) =>
+      `(${clickHouseLiteral(i.type)}, ${clickHouseLiteral(i.value)})`;
+    // Each indicator's state now: a sighting added since the plan (a newer last_seen, or a
+    // later insert) makes it drift, and it is left whole.
+    const now = await this.states(items.map(tupleOf));
+    const outcomes: PlannedOutcome[] = items.map((i) => {
+      const current = now.get(tupleOf(i));
+      return current === undefined ? 'skipped' : current === i.state ? 'deleted' : 'drifted';
+    });
+    const doomed = items.filter((_, n) => outcomes[n] === 'deleted');
+    if (doomed.length === 0) return outcomes;
+    const before = await mutationIds(this.client, { database: this.database, table: TABLE });
+    // The mutation takes only the sightings inserted by the planned second of each
+    // indicator: one inserted after the check survives, and with it the indicator.
+    for (const chunk of chunkByLength(
+      doomed.map((i) => `${i.state.split(':')[1] ?? '0'}|${tupleOf(i)}`),
+      MAX_INLINED_CHARS,
+    )) {
+      await this.run(() =>
+        this.client.command({
+          query: `ALTER TABLE ${this.table} DELETE WHERE ${deleteCondition(chunk)}`,
+        }),
+      );
+    }
+    await waitForMutations(
+      this.client,
+      { database: this.database, table: TABLE },
+      before,
+      this.wait,
+    );
+    // Whatever still has a sighting changed while the mutation ran: it drifted.
+    const left = await this.states(doomed.map(tupleOf));
+    return items.map((i, n) =>
+      outcomes[n] === 'deleted' && left.has(tupleOf(i)) ? 'drifted' : outcomes[n]!,
+    );
+  }
+
+  /** The state (`max_ms:max_inserted`) of each indicator given as a tuple literal that exists. */
+  private async states(tuples: readonly string[]): Promise<Map<string, string>> {
+    const states = new Map<string, string>();
+    for (const chunk of chunkByLength([...tuples], MAX_INLINED_CHARS)) {
+      const rows = await this.select<StateRow>(
+        `SELECT type, value, max(last_seen_ms) AS max_ms,
+                max(toUInt32(inserted_at)) AS max_inserted
+         FROM ${this.table}
+         WHERE (type, value) IN (${chunk.join(', ')})
+         GROUP BY type, value`,
+      );
+      for (const r of rows) {
+        states.set(`(${clickHouseLiteral(r.type)}, ${clickHouseLiteral(r.value)})`, stateOf(r));
+      }
+    }
+    return states;
+  }
+
   /** Indicators whose latest sighting is before the cutoff: type, value, max_ms, max_inserted. */
   private expiredIndicators(cutoffMs: string, having = ''): string {
     // Only keys with at least one old sighting can qualify; the IN set narrows the
@@ -165,6 +259,11 @@ export class ClickHouseHotRetention implements HotRetention {
       throw classifyClickHouseError(err);
     }
   }
+}
+
+/** An indicator's planned state: its latest last_seen and latest insert second. */
+function stateOf(row: StateRow): string {
+  return `${Number(row.max_ms)}:${Number(row.max_inserted)}`;
 }
 
 /**

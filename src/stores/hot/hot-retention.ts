@@ -66,7 +66,38 @@ export interface HotRetention {
    * version test is part of the delete itself: a row changed after it was picked stays.
    */
   deleteBatch(cutoff: Date, bounds: ArchiveBounds, batchSize: number): Promise<DeletedBatch>;
+  /**
+   * A page of the indicators deleteBatch would take now, each with the state it is in, in a
+   * stable order after `after` (the previous page's last): what a retention plan lists.
+   */
+  planPage(
+    cutoff: Date,
+    bounds: ArchiveBounds,
+    limit: number,
+    after?: PlannedIndicator,
+  ): Promise<PlannedIndicator[]>;
+  /**
+   * Deletes the planned indicators still in their planned state, in one statement (or one
+   * mutation) whose condition tests the state: per indicator, `deleted`, `drifted` (it
+   * changed since it was planned, and stays) or `skipped` (already gone).
+   */
+  deletePlanned(items: readonly PlannedIndicator[]): Promise<PlannedOutcome[]>;
 }
+
+/** An indicator as a retention plan lists it. */
+export interface PlannedIndicator {
+  type: string;
+  value: string;
+  /**
+   * The state it is deleted in: PostgreSQL's row version; ClickHouse's latest sighting as
+   * `last_seen_ms:inserted_second`.
+   */
+  state: string;
+  lastSeen: Date;
+}
+
+/** What deletePlanned did to one planned indicator. */
+export type PlannedOutcome = 'deleted' | 'drifted' | 'skipped';
 
 /**
  * Folds per-day counts into a plan: the archived indicators of days in the bounds are

@@ -6,6 +6,8 @@ import {
   type ArchiveBounds,
   type DeletedBatch,
   type HotRetention,
+  type PlannedIndicator,
+  type PlannedOutcome,
   type RetentionDay,
 } from '../hot/hot-retention.js';
 
@@ -20,6 +22,13 @@ interface DayRow {
   archived: string;
   oldest: Date | null;
   newest: Date | null;
+}
+
+interface PlannedRow {
+  type: string;
+  value: string;
+  version: string;
+  last_seen: Date;
 }
 
 interface DeletedRow {
@@ -139,6 +148,83 @@ export class PostgresHotRetention implements HotRetention {
         oldest: row?.oldest ?? null,
         newest: row?.newest ?? null,
       };
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async planPage(
+    cutoff: Date,
+    bounds: ArchiveBounds,
+    limit: number,
+    after?: PlannedIndicator,
+  ): Promise<PlannedIndicator[]> {
+    const ranges = boundedRanges(cutoff, bounds);
+    if (ranges.length === 0) return [];
+    try {
+      // The same windows and version test as deleteBatch, in (last_seen, type, value) order
+      // along iocs_last_seen_idx: a page starts where the previous one ended.
+      const { rows } = await this.pool.query<PlannedRow>(
+        `WITH ranges AS (
+           SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::bigint[])
+             AS r(lo, hi, high_water)
+         )
+         SELECT t.type, t.value, t.version::text AS version, t.last_seen
+         FROM ${this.table} AS t
+         WHERE t.last_seen < $4
+           AND ($5::timestamptz IS NULL OR (t.last_seen, t.type, t.value) > ($5, $6, $7))
+           AND EXISTS (
+             SELECT 1 FROM ranges AS r
+             WHERE t.last_seen >= r.lo AND t.last_seen < r.hi AND t.version <= r.high_water)
+         ORDER BY t.last_seen, t.type, t.value
+         LIMIT $8`,
+        [
+          ranges.map((r) => (r.from === null ? '-infinity' : new Date(r.from).toISOString())),
+          ranges.map((r) => new Date(r.to).toISOString()),
+          ranges.map((r) => r.highWater ?? ANY_VERSION),
+          cutoff.toISOString(),
+          after?.lastSeen.toISOString() ?? null,
+          after?.type ?? null,
+          after?.value ?? null,
+          limit,
+        ],
+      );
+      return rows.map((r) => ({
+        type: r.type,
+        value: r.value,
+        state: r.version,
+        lastSeen: r.last_seen,
+      }));
+    } catch (err) {
+      throw classifyPostgresError(err);
+    }
+  }
+
+  async deletePlanned(items: readonly PlannedIndicator[]): Promise<PlannedOutcome[]> {
+    if (items.length === 0) return [];
+    try {
+      // The version test is the drift check, inside the DELETE: any upsert that changed a row
+      // since it was planned gave it a new version, and it stays. The EXISTS reads the
+      // statement's snapshot: a planned row that is not deleted but exists drifted; one
+      // that does not exist was already gone.
+      const { rows } = await this.pool.query<{ n: string; outcome: PlannedOutcome }>(
+        `WITH planned AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+             WITH ORDINALITY AS p(type, value, version, n)
+         ), deleted AS (
+           DELETE FROM ${this.table} AS t USING planned AS p
+           WHERE t.type = p.type AND t.value = p.value AND t.version = p.version
+           RETURNING p.n
+         )
+         SELECT p.n,
+                CASE WHEN EXISTS (SELECT 1 FROM deleted AS d WHERE d.n = p.n) THEN 'deleted'
+                     WHEN EXISTS (SELECT 1 FROM ${this.table} AS t
+                                  WHERE t.type = p.type AND t.value = p.value) THEN 'drifted'
+                     ELSE 'skipped' END AS outcome
+         FROM planned AS p ORDER BY p.n`,
+        [items.map((i) => i.type), items.map((i) => i.value), items.map((i) => i.state)],
+      );
+      return rows.map((r) => r.outcome);
     } catch (err) {
       throw classifyPostgresError(err);
     }
