@@ -49,6 +49,8 @@ export interface AppOptions {
     | 'settings'
     | 'log'
     | 'pg'
+    | 'deadLetters'
+    | 'redis'
   >;
   log: Logger;
   registry: JobRegistry;

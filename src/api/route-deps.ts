@@ -47,6 +47,8 @@ export interface ApiRouteDeps {
     | 'settings'
     | 'log'
     | 'pg'
+    | 'deadLetters'
+    | 'redis'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

@@ -18,6 +18,8 @@ import { openapiRouteTable } from './routes/openapi.js';
 import { recordRouteTable } from './routes/records.js';
 import { statusRouteTable } from './routes/status.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
+import { deadLetterRouteTable } from './routes/dead-letters.js';
+import { scheduleRouteTable } from './routes/schedules.js';
 
 /** The public rows, served before the dashboard and without a key. */
 export const publicRouteTable = [...healthRouteTable, ...metricsRouteTable, ...openapiRouteTable];
@@ -44,6 +46,8 @@ export function v1RouteTables(
       ...maintenanceRouteTable(registry),
       ...configRouteTable,
       ...statusRouteTable,
+      ...deadLetterRouteTable,
+      ...scheduleRouteTable(config, registry),
     ],
   };
 }
