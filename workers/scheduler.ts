@@ -77,7 +77,11 @@ export class Scheduler {
       const missed = max > 0 ? missedTicks(entry.cron, from, now, max).reverse() : [];
       if (missed.length > 0) {
         log.info(
-          { job: entry.jobName, since: from.toISOString(), ticks: missed.map((t) => t.toISOString()) },
+          {
+            job: entry.jobName,
+            since: from.toISOString(),
+            ticks: missed.map((t) => t.toISOString()),
+          },
           'running missed ticks',
         );
       }

@@ -1,9 +1,16 @@
-import type { DeadLetterInput, DeadLetterStore } from '../../src/stores/postgres/dead-letter-store.js';
+import type {
+  DeadLetterInput,
+  DeadLetterStore,
+} from '../../src/stores/postgres/dead-letter-store.js';
 import type { Handler } from '../job-definition.js';
 import type { deadlettersSweepJob } from './definition.js';
 
 /** A page of one queue's failed jobs (newest first) as dead letters. */
-export type FailedJobs = (queue: string, offset: number, limit: number) => Promise<DeadLetterInput[]>;
+export type FailedJobs = (
+  queue: string,
+  offset: number,
+  limit: number,
+) => Promise<DeadLetterInput[]>;
 
 /** What deadletters.sweep needs. */
 export interface DeadlettersSweepDeps {

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import type { DeadLetterView, DeadLetterPageView, DeadLetterRetried } from '../../src/domain/api/dead-letters.js';
+import type {
+  DeadLetterView,
+  DeadLetterPageView,
+  DeadLetterRetried,
+} from '../../src/domain/api/dead-letters.js';
 import { unboundedTimestampSchema } from '../../src/domain/timestamp.js';
 import { ConflictError, NotFoundError } from '../../src/errors/index.js';
 import type { DeadLetter, DeadLetterStore } from '../../src/stores/postgres/dead-letter-store.js';
@@ -44,8 +48,7 @@ export const deadLetterPurgeBodySchema = z
   })
   .refine(
     (b) =>
-      b.all === true ||
-      [b.queue, b.type, b.tenant, b.since, b.before].some((v) => v !== undefined),
+      b.all === true || [b.queue, b.type, b.tenant, b.since, b.before].some((v) => v !== undefined),
     { message: 'name a filter, or "all": true to purge every dead letter' },
   );
 
@@ -54,7 +57,10 @@ export const deadLetterIdSchema = z
   .string()
   .regex(/^[1-9][0-9]{0,18}$/, 'a dead letter id is a decimal number');
 
-type Store = Pick<DeadLetterStore, 'list' | 'get' | 'markRetried' | 'remove' | 'purge' | 'restageBatch'>;
+type Store = Pick<
+  DeadLetterStore,
+  'list' | 'get' | 'markRetried' | 'remove' | 'purge' | 'restageBatch'
+>;
 
 /** A dead letter as readers see it: data redacted (no spool file name, URL query or secret). */
 export function deadLetterView(d: DeadLetter): DeadLetterView {
@@ -128,10 +134,13 @@ export async function retryDeadLetter(
   if (found.retryJobId !== null) return answer(found, false);
   const definition = deps.registry.get(found.type);
   if (!definition || definition.queue !== found.queue) {
-    throw new ConflictError(`dead letter ${found.id}: job type "${found.type}" is not served here`, {
-      id: found.id,
-      type: found.type,
-    });
+    throw new ConflictError(
+      `dead letter ${found.id}: job type "${found.type}" is not served here`,
+      {
+        id: found.id,
+        type: found.type,
+      },
+    );
   }
   const queue = deps.queues.get(definition.queue);
   const original = await queue.getJob(found.jobId);

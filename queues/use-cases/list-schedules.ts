@@ -19,7 +19,7 @@ export const scheduleViewSchema = z.strictObject({
   next_tick: z.iso
     .datetime()
     .nullable()
-    .describe("The next tick from the cron expression; null when it is off."),
+    .describe('The next tick from the cron expression; null when it is off.'),
 });
 export type ScheduleView = z.output<typeof scheduleViewSchema>;
 

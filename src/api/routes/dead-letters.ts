@@ -36,7 +36,8 @@ export const deadLetterRouteTable = [
     operationId: 'listDeadLetters',
     method: 'get',
     path: '/v1/dead-letters',
-    summary: 'Jobs that failed for good, newest first, by queue, type, tenant and age; cursor-paged',
+    summary:
+      'Jobs that failed for good, newest first, by queue, type, tenant and age; cursor-paged',
     access: 'read',
     query: deadLetterListQuerySchema,
     responses: { 200: ok(deadLetterPageSchema, 'One page'), 400: badInput },
@@ -67,7 +68,11 @@ export const deadLetterRouteTable = [
     summary: 'One dead letter: stored data (redacted), reason, stack, attempts and times',
     access: 'read',
     params: idParams,
-    responses: { 200: ok(deadLetterViewSchema, 'The dead letter'), 400: badInput, 404: noDeadLetter },
+    responses: {
+      200: ok(deadLetterViewSchema, 'The dead letter'),
+      400: badInput,
+      404: noDeadLetter,
+    },
     handler: async ({ params }, { deps }) => ({
       status: 200,
       body: await getDeadLetter({ id: params.id }, deps.stores),
