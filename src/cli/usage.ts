@@ -62,6 +62,12 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
 ${described(`run a maintenance job now (${RUNNABLE}), show its progress and print its report; --dry-run changes nothing`)}
   schedules [--json]       each scheduled job, its SCHEDULE_ variable and its cron (UTC)
                            or off: the definition's default unless the environment sets it
+  schedules list [--json]  each schedule's cron, last tick enqueued (Redis) and next tick
+  dead-letters list [--queue Q] [--type T] [--tenant T] [--since ISO] [--cursor C] [--limit N]
+  dead-letters show <id> | retry <id>
+  dead-letters purge [--queue Q] [--type T] [--tenant T] [--since ISO] [--before ISO] [--all]
+                           jobs that failed for good (PostgreSQL): list, show, retry once
+                           (the original job, or a new one of the same data), or remove
 
 records (the hot store, PostgreSQL and the buckets directly; JSON as the api answers it)
   iocs search [--type T] [--threat-type T] [--min-confidence N] [--max-confidence N]
