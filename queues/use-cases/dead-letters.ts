@@ -185,8 +185,8 @@ export async function purgeDeadLetters(
   body: z.output<typeof deadLetterPurgeBodySchema>,
   deps: { deadLetters: Pick<Store, 'purge'> },
 ): Promise<{ purged: number }> {
-  const { all: _all, ...filter } = body;
-  return { purged: await deps.deadLetters.purge(filter) };
+  const { queue, type, tenant, since, before } = body;
+  return { purged: await deps.deadLetters.purge({ queue, type, tenant, since, before }) };
 }
 
 /** The batch reference of a claim-checked job's stored data, if it is one. */

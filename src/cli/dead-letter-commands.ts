@@ -51,7 +51,7 @@ export function parseDeadLetterArgs(args: string[]): DeadLetterCommand {
     if (positionals.length > 0)
       throw new UsageError(`dead-letters list: unexpected "${positionals[0]}"`);
     const { json, ...query } = values;
-    return { command: 'list', query: query as Record<string, string>, json: json === true };
+    return { command: 'list', query, json: json === true };
   }
   if (sub === 'show' || sub === 'retry') {
     const { values, positionals } = parse(sub, rest, { json: FILTERS.json });

@@ -21,4 +21,5 @@ export type * from './types.js';
 export type * from './detection-types.js';
 export type * from './activity-types.js';
 export type * from './record-types.js';
+export type * from './dead-letter-types.js';
 export type { ErrorCode } from '../errors/error-codes.js';

@@ -8,6 +8,7 @@ import type { Handler } from '../../jobs/job-definition.js';
 import type { iocsInsertJob } from '../../jobs/iocs-insert/definition.js';
 import { deadLetterOf } from '../../queues/dead-letter-of-job.js';
 import { WorkerHost } from '../../workers/worker-host.js';
+import { StowageClient } from '../../src/sdk/index.js';
 import type { HandlerTable } from '../../workers/job-runner.js';
 import { StowageWorld, TEST_KEYS, eventually } from '../helpers/world.js';
 
@@ -54,7 +55,7 @@ describe.each(['postgres', 'clickhouse'] as const)('dead letters on %s', (hotSto
         throw new TransientError('backend_unavailable', 'away for the test');
       return insert(payload, ctx);
     };
-    return { ...real, 'iocs.insert': gated as never };
+    return { ...real, 'iocs.insert': gated };
   }
 
   /** A worker as `stowage worker` builds it: its failed hook writes dead letters. */
@@ -95,6 +96,7 @@ describe.each(['postgres', 'clickhouse'] as const)('dead letters on %s', (hotSto
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers of several shapes
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
   const rows = async () =>
@@ -318,5 +320,69 @@ describe.each(['postgres', 'clickhouse'] as const)('dead letters on %s', (hotSto
     const all = await call('POST', '/v1/dead-letters/purge', TEST_KEYS.admin, { all: true });
     expect(all.body).toEqual({ purged: 3 });
     expect(await rows()).toBe('0');
+  });
+
+  it('the SDK and the dashboard page list, retry and purge them', async () => {
+    const now = new Date();
+    await world.deps.deadLetters.record([
+      {
+        queue: 'ingest',
+        jobId: 'iocs.insert.gone-1',
+        type: 'iocs.insert',
+        data: { iocs: batch(1, 'sdk') },
+        meta: { enqueued_by: 'ingest-client', tenant: 'acme', tags: {} },
+        failureCode: 'invalid_payload',
+        reason: 'bad <script>',
+        stack: null,
+        attemptsMade: 1,
+        maxAttempts: 10,
+        enqueuedAt: now,
+        failedAt: now,
+      },
+    ]);
+    const client = new StowageClient({ baseUrl: base, apiKey: TEST_KEYS.admin });
+    const page = await client.listDeadLetters({ tenant: 'acme' });
+    expect(page.dead_letters).toHaveLength(1);
+    const id = page.dead_letters[0]!.id;
+    expect((await client.getDeadLetter(id)).meta).toMatchObject({ tenant: 'acme' });
+
+    // The page, as a read key sees it: the row, escaped, and no buttons.
+    const board = `${base}${world.config.DASHBOARD_PATH}/dead-letters`;
+    const basic = (secret: string) => `Basic ${Buffer.from(`x:${secret}`).toString('base64')}`;
+    const asReader = await fetch(`${board}?tenant=acme`, {
+      headers: { authorization: basic(TEST_KEYS.read) },
+    });
+    expect(asReader.status).toBe(200);
+    const html = await asReader.text();
+    expect(html).toContain('iocs.insert.gone-1');
+    expect(html).toContain('bad &lt;script&gt;');
+    expect(html).not.toContain('<button>Retry</button>');
+    expect((await fetch(board)).status).toBe(401);
+    const asAdmin = await (
+      await fetch(board, { headers: { authorization: basic(TEST_KEYS.admin) } })
+    ).text();
+    expect(asAdmin).toContain('<button>Retry</button>');
+
+    // A read key cannot retry, nor can a form from another site; an admin's form can.
+    const retryForm = (secret: string, origin?: string) =>
+      fetch(`${board}/${id}/retry`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { authorization: basic(secret), ...(origin ? { origin } : {}) },
+      });
+    expect((await retryForm(TEST_KEYS.read)).status).toBe(403);
+    expect((await retryForm(TEST_KEYS.admin, 'https://evil.example')).status).toBe(403);
+    expect((await client.getDeadLetter(id)).retry_job_id).toBeNull();
+    expect((await retryForm(TEST_KEYS.admin)).status).toBe(303);
+    const retried = await client.getDeadLetter(id);
+    expect(retried.retry_job_id).not.toBeNull();
+    expect(await world.queues.get('ingest').getJob(retried.retry_job_id!)).toBeDefined();
+    // The SDK's retry answers the first one.
+    expect(await client.retryDeadLetter(id)).toMatchObject({
+      retried: false,
+      job_id: retried.retry_job_id,
+    });
+    expect(await client.purgeDeadLetters({ tenant: 'acme' })).toEqual({ purged: 1 });
+    expect((await client.listDeadLetters()).dead_letters).toHaveLength(0);
   });
 });

@@ -120,7 +120,7 @@ describe('the scheduler process across a stop', () => {
     const stoppedAt = Math.max(...(await ticks()));
     // Down across at least two ticks (the wait is on the clock: the ticks are its seconds).
     await eventually(
-      async () => (Date.now() / 1000 > stoppedAt + 3 ? true : undefined),
+      () => Promise.resolve(Date.now() / 1000 > stoppedAt + 3 ? true : undefined),
       10_000,
       'three seconds of downtime',
     );

@@ -1,7 +1,8 @@
 import type { Config } from '../../config.js';
 import { ScheduleTickStore } from '../../stores/redis/schedule-tick-store.js';
 import type { JobRegistry } from '../../../jobs/job-registry.js';
-import { listSchedules, schedulesSchema } from '../../../queues/use-cases/list-schedules.js';
+import { schedulesSchema } from '../../domain/api/schedules.js';
+import { listSchedules } from '../../../queues/use-cases/list-schedules.js';
 import { defineRoute, ok } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
 
