@@ -48,6 +48,7 @@ export const POSTGRES_TABLES = [
   'activity_archive_ledger',
   'detection_archive_ledger',
   'record_index',
+  'dead_letters',
 ] as const;
 
 /** The hot store's own tables: PostgreSQL's when HOT_STORE=postgres, else ClickHouse's. */
