@@ -606,7 +606,7 @@ export const configSchema = z.object({
     .min(0)
     .default(30_000)
     .describe('How long SIGTERM waits for in-flight jobs before closing anyway.'),
-  SCHEDULE_CATCHUP_MAX: z.coerce
+  SCHEDULER_CATCHUP_MAX: z.coerce
     .number()
     .int()
     .min(0)
@@ -697,8 +697,6 @@ function collectSchedules(env: Record<string, string | undefined>): {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(SCHEDULE_ENV_PREFIX) || value === undefined || value === '') continue;
-    // A setting of the scheduler itself (SCHEDULE_CATCHUP_MAX), not a schedule.
-    if ((CONFIG_KEYS as string[]).includes(name)) continue;
     const parsed = scheduleSchema.safeParse(value);
     if (parsed.success) values[name.slice(SCHEDULE_ENV_PREFIX.length)] = parsed.data;
     else problems.push(...parsed.error.issues.map((i) => `${name}: ${i.message}`));

@@ -23,7 +23,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     producer: root.producer,
     log,
     ticks: new ScheduleTickStore(root.redis, config.QUEUE_PREFIX),
-    catchUpMax: config.SCHEDULE_CATCHUP_MAX,
+    catchUpMax: config.SCHEDULER_CATCHUP_MAX,
   });
   // Timers first: a tick falling due during the catch-up is enqueued once either way (its id).
   scheduler.start();

@@ -26,7 +26,7 @@ export class Scheduler {
       log: Logger;
       /** Where enqueued ticks are recorded; without it there is no catch-up. */
       ticks?: ScheduleTickStore | undefined;
-      /** Missed ticks run per entry at a start (SCHEDULE_CATCHUP_MAX); 0: none. */
+      /** Missed ticks run per entry at a start (SCHEDULER_CATCHUP_MAX); 0: none. */
       catchUpMax?: number | undefined;
     },
   ) {}

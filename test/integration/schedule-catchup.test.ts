@@ -43,7 +43,7 @@ describe('catch-up schedules (the Scheduler against Redis)', () => {
     expect(await jobIds()).toHaveLength(2);
   });
 
-  it('runs at most SCHEDULE_CATCHUP_MAX missed ticks per entry, the newest, oldest first', async () => {
+  it('runs at most SCHEDULER_CATCHUP_MAX missed ticks per entry, the newest, oldest first', async () => {
     world = new TestWorld();
     const scheduler = make(3);
     expect(await scheduler.tick(entry, at(0))).toBe(tickId('test.sum', at(0)));
@@ -98,7 +98,7 @@ describe('the scheduler process across a stop', () => {
       LOG_LEVEL: 'info',
       // Every second, so a stop of a few seconds misses ticks.
       SCHEDULE_SWEEP_DEAD_LETTERS: '* * * * * *',
-      SCHEDULE_CATCHUP_MAX: '100',
+      SCHEDULER_CATCHUP_MAX: '100',
     };
     const job = 'deadletters.sweep';
     const maintenance = world.queues.get('maintenance');
