@@ -13,6 +13,7 @@ import {
   securityHeaders,
 } from '../src/http/security-headers.js';
 import { dashboardRouter } from './bull-board.js';
+import { schedulesPage } from './schedules-page.js';
 
 /** Runs Bull Board on its own (DASHBOARD_PORT), without the intake API. */
 export async function startDashboard(
@@ -36,6 +37,14 @@ export async function startDashboard(
     const body = await root.metrics.render();
     res.type(root.metrics.contentType).send(body);
   });
+  app.use(
+    schedulesPage({
+      basePath: config.DASHBOARD_PATH,
+      keys: config.API_KEYS,
+      config,
+      redis: root.redis,
+    }),
+  );
   app.use(
     dashboardRouter({
       queues: queues.all(),

@@ -1,3 +1,4 @@
+import { QUEUE_NAMES } from '../src/config.js';
 import { artifactUploadJob } from './artifact-upload/definition.js';
 import { cachePromoteJob } from './cache-promote/definition.js';
 import { iocsInsertJob } from './iocs-insert/definition.js';
@@ -14,6 +15,7 @@ import { activitiesInsertJob } from './activities-insert/definition.js';
 import { activitiesArchiveJob } from './activities-archive/definition.js';
 import { recordsInsertJob } from './records-insert/definition.js';
 import { detectionsArchiveJob } from './detections-archive/definition.js';
+import { deadlettersSweepJob } from './deadletters-sweep/definition.js';
 import { required } from './worker-resources.js';
 
 /**
@@ -90,6 +92,7 @@ export const JOB_TYPES = [
     (await import('./batches-sweep/handler.js')).createBatchesSweepHandler({
       batches: r.batches,
       jobsExist: required(r, 'jobsExist'),
+      deadLetters: r.deadLetters,
     }),
   ),
   jobType(detectionsInsertJob, async (r) =>
@@ -127,6 +130,13 @@ export const JOB_TYPES = [
       ledger: r.detectionArchiveLedger,
       archive: required(r, 'wormArchive'),
       settings: r.settings.archive,
+    }),
+  ),
+  jobType(deadlettersSweepJob, async (r) =>
+    (await import('./deadletters-sweep/handler.js')).createDeadlettersSweepHandler({
+      deadLetters: r.deadLetters,
+      queues: QUEUE_NAMES,
+      failedJobs: required(r, 'failedJobs'),
     }),
   ),
 ] as const;

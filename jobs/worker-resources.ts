@@ -7,6 +7,8 @@ import type { DetectionArchiveLedger } from '../src/stores/postgres/detection-ar
 import type { PostgresDetectionRetention } from '../src/stores/postgres/detection-retention.js';
 import type { ArtifactAuditLog } from '../src/stores/postgres/artifact-audit.js';
 import type { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
+import type { DeadLetterStore } from '../src/stores/postgres/dead-letter-store.js';
+import type { FailedJobs } from './deadletters-sweep/handler.js';
 import type { PostgresDetectionStore } from '../src/stores/postgres/detection-store.js';
 import type { PostgresWatermarkStore } from '../src/stores/postgres/watermark-store.js';
 import type { MaintenancePlanStore } from '../src/stores/postgres/maintenance-plan-store.js';
@@ -87,6 +89,13 @@ export interface WorkerResources {
    * worker serves the maintenance queue (the staged-batch sweep asks).
    */
   readonly jobsExist?: (refs: readonly { queue: string; jobId: string }[]) => Promise<boolean[]>;
+  /** Jobs that failed for good (PostgreSQL `dead_letters`). */
+  readonly deadLetters: DeadLetterStore;
+  /**
+   * Each queue's failed jobs as dead letters; there when the worker serves the maintenance
+   * queue (deadletters.sweep reads every queue).
+   */
+  readonly failedJobs?: FailedJobs;
 }
 
 /** The resources a worker was not built with, by name (a factory asks for one it lacks). */

@@ -197,7 +197,8 @@ async function main(argv: string[]): Promise<void> {
     case 'activities':
     case 'detections':
     case 'artifacts':
-    case 'plans': {
+    case 'plans':
+    case 'dead-letters': {
       const { runOperatorCommand } = await import('./cli/operator.js');
       process.exit(await runOperatorCommand(command, rest, () => config()));
       return;

@@ -650,6 +650,15 @@ export const configSchema = z.object({
     .min(0)
     .default(30_000)
     .describe('How long SIGTERM waits for in-flight jobs before closing anyway.'),
+  SCHEDULER_CATCHUP_MAX: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .default(3)
+    .describe(
+      'Ticks a scheduler runs per schedule at start for the time no scheduler ran: the newest this many missed ticks, oldest first (older ones are skipped); 0 turns catch-up off.',
+    ),
 });
 
 type Env = z.output<typeof configSchema>;

@@ -67,8 +67,20 @@ export interface Metrics {
   readonly cache: CacheMetrics;
   /** Reports these queues' depths on every scrape (read from Redis then, bounded in time); idempotent. */
   watchQueues(queues: readonly CountableQueue[]): void;
+  /**
+   * Reports dead letters by queue and type (`stowage_dead_letters`), read from `count` on
+   * every scrape (bounded in time); the last call wins.
+   */
+  watchDeadLetters(count: () => Promise<readonly DeadLetterCount[]>): void;
   /** The registry in the Prometheus text format. */
   render(): Promise<string>;
+}
+
+/** How many dead letters one queue and type holds. */
+export interface DeadLetterCount {
+  readonly queue: string;
+  readonly type: string;
+  readonly count: number;
 }
 
 /**
@@ -175,9 +187,36 @@ export function createMetrics(options: {
     return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
   }
 
+  let countDeadLetters: (() => Promise<readonly DeadLetterCount[]>) | undefined;
+  const deadLetterErrors = new Counter({
+    name: 'stowage_dead_letter_count_errors_total',
+    help: 'Scrapes that could not count dead letters in time (PostgreSQL away or slow).',
+    registers,
+  });
+  new Gauge({
+    name: 'stowage_dead_letters',
+    help: 'Jobs in the dead-letter store (PostgreSQL dead_letters), by queue and type, read at scrape time.',
+    labelNames: jobLabels,
+    registers,
+    async collect() {
+      if (!countDeadLetters) return;
+      try {
+        const counts = await withDeadline(countDeadLetters());
+        this.reset();
+        for (const c of counts) this.set({ queue: c.queue, type: c.type }, c.count);
+      } catch {
+        // The previous values stay rather than a drop to nothing an alert would read as recovery.
+        deadLetterErrors.inc();
+      }
+    },
+  });
+
   return {
     registry,
     contentType: registry.contentType,
+    watchDeadLetters(count) {
+      countDeadLetters = count;
+    },
     jobEnded(queue, type, outcome, seconds) {
       jobs.inc({ queue, type, outcome });
       duration.observe({ queue, type }, seconds);

@@ -4,6 +4,7 @@ import type { Logger } from '../src/log.js';
 import type { RunningProcess } from '../src/running-process.js';
 import { scheduleFromConfig } from '../jobs/job-schedules.js';
 import { createJobRegistry } from '../jobs/registry.js';
+import { ScheduleTickStore } from '../src/stores/redis/schedule-tick-store.js';
 import { Scheduler } from './scheduler.js';
 
 /**
@@ -17,9 +18,16 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   // before any queue opens).
   const root = await startRoot(config, log, { role: 'scheduler', registry });
   for (const s of skipped) log.info(s, 'schedule entry not active');
-  const producer = root.producer.onBehalfOf({ enqueuedBy: 'scheduler' });
-  const scheduler = new Scheduler({ entries, producer, log });
+  const scheduler = new Scheduler({
+    entries,
+    producer: root.producer.onBehalfOf({ enqueuedBy: 'scheduler' }),
+    log,
+    ticks: new ScheduleTickStore(root.redis, config.QUEUE_PREFIX),
+    catchUpMax: config.SCHEDULER_CATCHUP_MAX,
+  });
+  // Timers first: a tick falling due during the catch-up is enqueued once either way (its id).
   scheduler.start();
+  await scheduler.catchUp();
   return {
     name: 'scheduler',
     async stop() {

@@ -5,6 +5,8 @@ import type { Logger } from '../src/log.js';
 import type { Metrics } from '../src/metrics.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
+import { deadLetterOf, isFinalFailure } from '../queues/dead-letter-of-job.js';
+import type { DeadLetterStore } from '../src/stores/postgres/dead-letter-store.js';
 import { createJobRunner, type HandlerTable } from './job-runner.js';
 
 /** What a worker process serves and how. */
@@ -21,6 +23,11 @@ export interface WorkerHostOptions {
   log: Logger;
   /** Where job outcomes, durations and handler counters go. */
   metrics: Metrics;
+  /**
+   * Where jobs that failed for good are copied (PostgreSQL `dead_letters`); without it none
+   * is (the deadletters.sweep job still finds them in their queues).
+   */
+  deadLetters?: Pick<DeadLetterStore, 'record'> | undefined;
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -58,6 +65,17 @@ export class WorkerHost {
         },
       );
       worker.on('error', (err) => options.log.warn({ queue, err }, 'worker connection error'));
+      const deadLetters = options.deadLetters;
+      if (deadLetters) {
+        worker.on('failed', (job, err) => {
+          if (!job || !isFinalFailure(job, err)) return;
+          // Not awaited by BullMQ: a failure to write (PostgreSQL away) is left to the sweep,
+          // which copies every failed job not yet in the store.
+          deadLetters.record([deadLetterOf(queue, job, err)]).catch((error: unknown) => {
+            options.log.warn({ queue, jobId: job.id, err: error }, 'dead letter not recorded');
+          });
+        });
+      }
       return worker;
     });
   }

@@ -42,6 +42,7 @@ export async function startWorker(
     handlers,
     log,
     metrics: root.metrics,
+    deadLetters: root.resources.deadLetters,
   });
   const metricsServer = await startMetricsServer({
     metrics: root.metrics,

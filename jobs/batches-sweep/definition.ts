@@ -6,7 +6,7 @@ export const batchesSweepJob = defineJob({
   name: 'batches.sweep',
   queue: 'maintenance',
   description:
-    'Removes the staged record batches (PostgreSQL job_batches) whose iocs.insert job no longer exists in its queue: removed by retention or by hand.',
+    'Removes the staged record batches (PostgreSQL job_batches) whose iocs.insert job no longer exists in its queue (removed by retention or by hand) and that no dead letter waiting for a retry names.',
   scope: 'admin',
   payload: z.strictObject({
     /** Batches younger than this are left alone (a producer may be enqueueing their job). */

@@ -10,6 +10,8 @@ import type { JobRegistry } from '../../jobs/job-registry.js';
 import type { Producer } from '../../queues/producer.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
+import { deadLettersPage } from '../../dashboard/dead-letters-page.js';
+import { schedulesPage } from '../../dashboard/schedules-page.js';
 import { authenticateOrOpen } from './open-watermark-access.js';
 import { authorizeRoute } from './route-access.js';
 import type { Caller } from '../http/auth.js';
@@ -51,6 +53,8 @@ export interface AppOptions {
     | 'log'
     | 'pg'
     | 'maintenancePlans'
+    | 'deadLetters'
+    | 'redis'
   >;
   log: Logger;
   registry: JobRegistry;
@@ -112,6 +116,18 @@ export function createApp(options: AppOptions): Express {
   app.use(routerFor(publicRouteTable, routeDeps));
   if (options.dashboard !== false) {
     app.use(config.DASHBOARD_PATH, securityHeaders(DASHBOARD_SECURITY_HEADERS));
+    // The board's own pages, before Bull Board (its router answers every path under its base).
+    const { deps } = options;
+    const pageAuth = { basePath: config.DASHBOARD_PATH, keys: config.API_KEYS };
+    app.use(
+      deadLettersPage({
+        ...pageAuth,
+        deadLetters: () => deps.deadLetters,
+        queues: options.queues,
+        registry: options.registry,
+      }),
+    );
+    app.use(schedulesPage({ ...pageAuth, config, redis: deps.redis }));
     app.use(
       dashboardRouter({
         queues: options.queues.all(),

@@ -48,6 +48,8 @@ export interface ApiRouteDeps {
     | 'log'
     | 'pg'
     | 'maintenancePlans'
+    | 'deadLetters'
+    | 'redis'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

@@ -19,6 +19,8 @@ import { planRouteTable } from './routes/plans.js';
 import { recordRouteTable } from './routes/records.js';
 import { statusRouteTable } from './routes/status.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
+import { deadLetterRouteTable } from './routes/dead-letters.js';
+import { scheduleRouteTable } from './routes/schedules.js';
 
 /** The public rows, served before the dashboard and without a key. */
 export const publicRouteTable = [...healthRouteTable, ...metricsRouteTable, ...openapiRouteTable];
@@ -46,6 +48,8 @@ export function v1RouteTables(
       ...configRouteTable,
       ...statusRouteTable,
       ...planRouteTable,
+      ...deadLetterRouteTable,
+      ...scheduleRouteTable(config, registry),
     ],
   };
 }

@@ -12,7 +12,7 @@ import { openOperatorContext, type CliIo, type OperatorContext } from './operato
 import { configCommand } from './config-commands.js';
 import { countsCommand, pauseCommand } from './queue-commands.js';
 import { runCommand } from './run-command.js';
-import { schedulesCommand } from './schedule-commands.js';
+import { schedulesCommand, schedulesListCommand } from './schedule-commands.js';
 import { UsageError } from './usage-error.js';
 import { watermarksGetCommand, watermarksSetCommand } from './watermark-commands.js';
 
@@ -33,6 +33,7 @@ export const OPERATOR_COMMAND_NAMES = [
   'detections',
   'artifacts',
   'plans',
+  'dead-letters',
 ] as const;
 
 /** The record families (see record-commands.ts), kept out of the job commands' start-up. */
@@ -51,6 +52,16 @@ export async function runOperatorCommand(
 ): Promise<ExitCode> {
   try {
     if (command === 'run') return await runCommand(config(), parseRunArgs(args), io);
+    if (command === 'schedules' && args[0] === 'list') {
+      const options = parseSchedulesArgs(args.slice(1));
+      const ctx = openOperatorContext(config(), io);
+      try {
+        await ctx.requireRedis();
+        return await schedulesListCommand(ctx, options);
+      } finally {
+        await ctx.close();
+      }
+    }
     if (command === 'schedules') {
       const options = parseSchedulesArgs(args);
       return schedulesCommand(config(), options, io);
@@ -61,6 +72,16 @@ export async function runOperatorCommand(
       const ctx = openOperatorContext(config(), io);
       try {
         return await plans.planCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
+    }
+    if (command === 'dead-letters') {
+      const letters = await import('./dead-letter-commands.js');
+      const parsed = letters.parseDeadLetterArgs(args);
+      const ctx = openOperatorContext(config(), io);
+      try {
+        return await letters.deadLetterCommand(ctx, parsed);
       } finally {
         await ctx.close();
       }

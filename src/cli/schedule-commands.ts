@@ -5,6 +5,9 @@ import { JOB_DEFINITIONS } from '../../jobs/registry.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { writeJson, type CliIo } from './operator-context.js';
 import { formatTable } from './table.js';
+import { ScheduleTickStore } from '../stores/redis/schedule-tick-store.js';
+import { listSchedules } from '../../queues/use-cases/list-schedules.js';
+import type { OperatorContext } from './operator-context.js';
 
 /**
  * `stowage schedules [--json]`: each scheduled job type, its variable and its effective
@@ -38,4 +41,28 @@ export function schedulesCommand(
     `schedules: ${undeclared.join(', ')} ${undeclared.length === 1 ? 'names' : 'name'} no scheduled job; the scheduler refuses to start\n`,
   );
   return EXIT.usage;
+}
+
+/**
+ * `stowage schedules list [--json]`: each scheduled job type with its cron, the last tick a
+ * scheduler enqueued (read from the queue Redis) and the next one (from the cron).
+ */
+export async function schedulesListCommand(
+  ctx: Pick<OperatorContext, 'config' | 'deps' | 'io'>,
+  args: { json: boolean },
+  definitions: readonly AnyJobDefinition[] = JOB_DEFINITIONS,
+): Promise<ExitCode> {
+  const rows = await listSchedules(
+    { schedules: ctx.config.schedules, definitions },
+    { ticks: new ScheduleTickStore(ctx.deps.redis, ctx.config.QUEUE_PREFIX) },
+  );
+  if (args.json) writeJson(ctx.io, rows);
+  else {
+    const table = formatTable(
+      ['JOB', 'CRON (UTC)', 'LAST TICK', 'NEXT TICK', 'SET BY'],
+      rows.map((r) => [r.job, r.cron, r.last_tick ?? '-', r.next_tick ?? '-', r.source]),
+    );
+    ctx.io.stdout.write(`${table}\n`);
+  }
+  return EXIT.ok;
 }

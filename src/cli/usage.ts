@@ -68,6 +68,12 @@ ${described(`run a maintenance job now (${RUNNABLE}), show its progress and prin
                            maintenance plans (retention.cleanup's dry run stores one):
                            what exactly they delete; approve by the digest reviewed
                            enqueues the execution
+  schedules list [--json]  each schedule's cron, last tick enqueued (Redis) and next tick
+  dead-letters list [--queue Q] [--type T] [--tenant T] [--since ISO] [--cursor C] [--limit N]
+  dead-letters show <id> | retry <id>
+  dead-letters purge [--queue Q] [--type T] [--tenant T] [--since ISO] [--before ISO] [--all]
+                           jobs that failed for good (PostgreSQL): list, show, retry once
+                           (the original job, or a new one of the same data), or remove
 
 records (the hot store, PostgreSQL and the buckets directly; JSON as the api answers it)
   iocs search [--type T] [--threat-type T] [--min-confidence N] [--max-confidence N]

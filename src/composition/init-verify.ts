@@ -50,6 +50,7 @@ export const POSTGRES_TABLES = [
   'record_index',
   'maintenance_plans',
   'maintenance_plan_items',
+  'dead_letters',
 ] as const;
 
 /** The hot store's own tables: PostgreSQL's when HOT_STORE=postgres, else ClickHouse's. */

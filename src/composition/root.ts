@@ -35,6 +35,8 @@ import { ArchivedGenerationReader } from '../stores/s3/archived-generation-reade
 import { ArtifactAuditLog } from '../stores/postgres/artifact-audit.js';
 import { ArtifactDeletionLog } from '../stores/postgres/artifact-deletions.js';
 import { PostgresBatchStore } from '../stores/postgres/batch-store.js';
+import { DeadLetterStore } from '../stores/postgres/dead-letter-store.js';
+import { deadLetterOf } from '../../queues/dead-letter-of-job.js';
 import { PostgresDetectionStore } from '../stores/postgres/detection-store.js';
 import { PostgresConfigStore } from '../stores/postgres/config-store.js';
 import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/schema-version.js';
@@ -142,6 +144,8 @@ export interface Stores {
   readonly configStore: PostgresConfigStore;
   /** Plans of destructive maintenance, their items and execution reports (PostgreSQL). */
   readonly maintenancePlans: MaintenancePlanStore;
+  /** Jobs that failed for good (PostgreSQL `dead_letters`). */
+  readonly deadLetters: DeadLetterStore;
 }
 
 /** The start checks of a process that reads the stores. */
@@ -454,6 +458,7 @@ function withStores(
       detectionRetention: new PostgresDetectionRetention(pool, schema),
       maintenancePlans: new MaintenancePlanStore(pool, schema),
       artifactAudit: new ArtifactAuditLog(pool, schema),
+      deadLetters: new DeadLetterStore(pool, schema),
       spool: new Spool(settings.uploads.spoolDir),
       ...(cacheRedis ? { iocCache: iocCacheOver(cacheRedis, config, settings) } : {}),
       ...(s3
@@ -509,7 +514,12 @@ function withStores(
     archivedRecords: new ArchivedRecordReader(recordIndex, s3),
     configStore: new PostgresConfigStore(pool, schema),
     maintenancePlans: new MaintenancePlanStore(pool, schema),
+    deadLetters: new DeadLetterStore(pool, schema),
   };
+  // The api exports how many dead letters there are (one process, so the series is not doubled).
+  if (core.role === 'api') {
+    core.metrics.watchDeadLetters(() => stores.deadLetters.countsByQueueAndType());
+  }
   const clients: BackendClients = { cacheRedis, pg: pool, clickhouse, s3 };
   const full: InitRoot = {
     ...core,
@@ -533,6 +543,7 @@ function withStores(
       await stores.artifactDeletions.init();
       await stores.records.init();
       await stores.recordIndex.init();
+      await stores.deadLetters.init();
       await stores.artifacts.ensureBuckets();
       // Last: a process start takes the recorded version as proof that all of the above exists.
       await schemaVersion.record();
@@ -605,6 +616,10 @@ function withQueueLayer(
     const uploads = served.includes('maintenance')
       ? built(new QueueSet(redis, config.QUEUE_PREFIX, ['artifacts']), (q) => q.close())
       : undefined;
+    // The dead-letter sweep (maintenance) reads the failed jobs of every queue.
+    const everyQueue = served.includes('maintenance')
+      ? built(new QueueSet(redis, config.QUEUE_PREFIX, QUEUE_NAMES), (q) => q.close())
+      : undefined;
     return {
       ...core,
       ...stage.worker,
@@ -618,6 +633,7 @@ function withQueueLayer(
               jobsExist: jobsExistIn(redis, config.QUEUE_PREFIX),
             }
           : {}),
+        ...(everyQueue ? { failedJobs: failedJobsIn(everyQueue) } : {}),
       },
     } satisfies WorkerRoot;
   }
@@ -654,6 +670,18 @@ export function workerResourcesOf(root: Root): WorkerResources {
     spool: new Spool(root.settings.uploads.spoolDir),
     spoolFileReferenced: spoolFileReferencedIn(root.queues),
     jobsExist: jobsExistIn(root.redis, root.config.QUEUE_PREFIX),
+    failedJobs: failedJobsIn(root.queues),
+  };
+}
+
+/** A page of a queue's failed jobs, newest first, as dead letters (deadletters.sweep). */
+function failedJobsIn(queues: QueueSet): NonNullable<WorkerResources['failedJobs']> {
+  return async (queue, offset, limit) => {
+    const name = queue as QueueName;
+    if (!queues.names().includes(name)) return [];
+    const jobs = await queues.get(name).getFailed(offset, offset + limit - 1);
+    // A job removed between the listing and its read comes back undefined.
+    return jobs.filter((j) => j !== undefined).map((job) => deadLetterOf(queue, job));
   };
 }
 

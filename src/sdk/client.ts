@@ -4,6 +4,15 @@ import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryOptions } from './retry-p
 import { StowageApiError, type ProblemBody } from './stowage-api-error.js';
 import { iocSearchQueryString } from './ioc-search-query.js';
 import type {
+  DeadLetter,
+  DeadLetterPage,
+  DeadLetterPurge,
+  DeadLetterQuery,
+  DeadLetterRetried,
+  DeadLettersPurged,
+  Schedule,
+} from './dead-letter-types.js';
+import type {
   DetectionBatch,
   DetectionIngestFlow,
   DetectionIngestJobs,
@@ -634,6 +643,58 @@ export class StowageClient {
     return (await this.send('GET', `/v1/detections${queryOf(search)}`, {
       signal: options.signal,
     })) as DetectionPage;
+  }
+
+  /** One page of dead letters, newest first (`GET /v1/dead-letters`); `next_cursor` continues. */
+  async listDeadLetters(
+    query: DeadLetterQuery = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DeadLetterPage> {
+    return (await this.send('GET', `/v1/dead-letters${queryOf(query)}`, {
+      signal: options.signal,
+    })) as DeadLetterPage;
+  }
+
+  /** One dead letter (`GET /v1/dead-letters/{id}`). */
+  async getDeadLetter(id: string, options: Pick<CallOptions, 'signal'> = {}): Promise<DeadLetter> {
+    return (await this.send('GET', `/v1/dead-letters/${seg(id)}`, {
+      signal: options.signal,
+    })) as DeadLetter;
+  }
+
+  /**
+   * Runs a dead letter again, once (`POST /v1/dead-letters/{id}/retry`, admin): a second
+   * call answers the first retry's job with `retried: false`.
+   */
+  async retryDeadLetter(
+    id: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DeadLetterRetried> {
+    return (await this.send('POST', `/v1/dead-letters/${seg(id)}/retry`, {
+      signal: options.signal,
+    })) as DeadLetterRetried;
+  }
+
+  /** Removes every dead letter a filter covers, or all with `{ all: true }` (admin). */
+  async purgeDeadLetters(
+    filter: DeadLetterPurge,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<DeadLettersPurged> {
+    const json = Object.fromEntries(
+      Object.entries(filter).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]),
+    );
+    return (await this.send('POST', '/v1/dead-letters/purge', {
+      json,
+      signal: options.signal,
+    })) as DeadLettersPurged;
+  }
+
+  /** Every schedule with its cron, last tick and next tick (`GET /v1/schedules`). */
+  async listSchedules(options: Pick<CallOptions, 'signal'> = {}): Promise<Schedule[]> {
+    const body = (await this.send('GET', '/v1/schedules', { signal: options.signal })) as {
+      schedules: Schedule[];
+    };
+    return body.schedules;
   }
 
   /** Counts per severity and status (`GET /v1/detections/stats`), over a window when given. */

@@ -22,4 +22,5 @@ export type * from './detection-types.js';
 export type * from './activity-types.js';
 export type * from './record-types.js';
 export type * from './plan-types.js';
+export type * from './dead-letter-types.js';
 export type { ErrorCode } from '../errors/error-codes.js';

@@ -42,6 +42,7 @@ describe('job schedules', () => {
       'batches.sweep': '*/15 * * * *',
       'activities.archive': '30 1 * * *',
       'detections.archive': '45 1 * * *',
+      'deadletters.sweep': '*/5 * * * *',
     });
     const names = entries.map((e) => e.jobName);
     expect(names.indexOf('archive.lock')).toBeLessThan(names.indexOf('retention.cleanup'));
@@ -62,6 +63,7 @@ describe('job schedules', () => {
       'batches.sweep': 'SCHEDULE_SWEEP_BATCHES',
       'activities.archive': 'SCHEDULE_ACTIVITIES_ARCHIVE',
       'detections.archive': 'SCHEDULE_DETECTIONS_ARCHIVE',
+      'deadletters.sweep': 'SCHEDULE_SWEEP_DEAD_LETTERS',
     });
   });
 

@@ -34,6 +34,7 @@ describe('the typed handler table', () => {
       | 'activities.archive'
       | 'records.insert'
       | 'detections.archive'
+      | 'deadletters.sweep'
     >();
   });
 });

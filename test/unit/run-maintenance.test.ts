@@ -35,6 +35,7 @@ describe('running maintenance now (use case)', () => {
           'batches.sweep',
           'activities.archive',
           'detections.archive',
+          'deadletters.sweep',
         ],
       },
     });

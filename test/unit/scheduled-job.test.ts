@@ -63,7 +63,7 @@ describe('a new scheduled maintenance job, declared in its definition only', () 
 
   it('names its work in its queue’s dashboard description', () => {
     expect(queueDescriptions(definitions)['maintenance']).toBe(
-      'retention cleanup, stale-upload abort, staged-batch sweep and test sweeps',
+      'retention cleanup, stale-upload abort, staged-batch sweep, dead-letter sweep and test sweeps',
     );
   });
 });

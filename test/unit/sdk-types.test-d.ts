@@ -29,6 +29,7 @@ describe('StowageClient types', () => {
       | 'activities.archive'
       | 'records.insert'
       | 'detections.archive'
+      | 'deadletters.sweep'
     >();
   });
 
