@@ -6,6 +6,7 @@ import type { Metrics } from '../src/metrics.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { createJobRunner, type HandlerTable } from './job-runner.js';
+import { FairClock } from './fair-clock.js';
 
 /** What a worker process serves and how. */
 export interface WorkerHostOptions {
@@ -21,6 +22,8 @@ export interface WorkerHostOptions {
   log: Logger;
   /** Where job outcomes, durations and handler counters go. */
   metrics: Metrics;
+  /** FAIR_QUEUES: the served ones among them move their fair clock as jobs start. */
+  fairQueues?: readonly QueueName[];
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -28,6 +31,7 @@ export class WorkerHost {
   readonly workers: Worker[];
   private readonly abort = new AbortController();
   private readonly connections: Redis[] = [];
+  private readonly clocks: FairClock[] = [];
 
   constructor(private readonly options: WorkerHostOptions) {
     this.workers = options.queues.map((queue) => {
@@ -58,6 +62,14 @@ export class WorkerHost {
         },
       );
       worker.on('error', (err) => options.log.warn({ queue, err }, 'worker connection error'));
+      if (options.fairQueues?.includes(queue)) {
+        // The Worker's own non-blocking connection (it blocks on a duplicate of it).
+        const clock = new FairClock(connection, options.prefix, queue, (err) =>
+          options.log.warn({ queue, err }, 'fair clock not moved'),
+        );
+        this.clocks.push(clock);
+        worker.on('active', (job) => clock.observe(job.priority));
+      }
       return worker;
     });
   }
@@ -97,6 +109,7 @@ export class WorkerHost {
       this.abort.abort(new Error('worker shutting down'));
       await Promise.all(this.workers.map((w) => w.close(true)));
     }
+    for (const clock of this.clocks) clock.close();
     await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
     log.info('worker stopped');
   }

@@ -42,6 +42,7 @@ export async function startWorker(
     handlers,
     log,
     metrics: root.metrics,
+    fairQueues: config.fairQueues,
   });
   const metricsServer = await startMetricsServer({
     metrics: root.metrics,
