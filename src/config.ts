@@ -609,7 +609,7 @@ export const configSchema = z.object({
     .string()
     .default('ingest,artifacts')
     .describe(
-      "Queues whose jobs are dequeued fairly across tenants (comma-separated, or none): each job's BullMQ priority is its tenant's virtual start tag (docs/FAIRNESS.md). Every producer and worker of a queue should agree.",
+      "Queues dequeued fairly across tenants (comma-separated, or none): a job's priority is its tenant's virtual start tag (docs/FAIRNESS.md).",
     ),
   WORKER_CONCURRENCY: concurrency
     .default({})
