@@ -45,7 +45,7 @@ async function post(base: string, key: string, body: unknown): Promise<{ id: str
 interface RunResult {
   /** From B's request to B's job completed (s). */
   bSeconds: number;
-  /** From A's first request to A's last job completed (s). */
+  /** From the queue's resume (A's backlog all queued) to A's last job completed (s). */
   aSeconds: number;
   /** A's jobs still queued or running when B's job was enqueued. */
   aAhead: number;
@@ -70,7 +70,9 @@ async function run(fair: boolean, options: FairnessOptions): Promise<RunResult> 
   try {
     const { proc: api, base } = await StowageProcess.api(stack);
     procs.push(api, await StowageProcess.worker(stack, ['ingest']));
-    const aStarted = Date.now();
+    // A's whole backlog is queued before any of it runs (the queue paused meanwhile), so B
+    // meets all of it: posting 200,000 IOCs takes about as long as the worker takes to drain.
+    await queue.pause();
     const aJobs: string[] = [];
     const requests = Math.ceil(options.backlog / options.perRequest);
     let next = 0;
@@ -85,6 +87,14 @@ async function run(fair: boolean, options: FairnessOptions): Promise<RunResult> 
           aJobs.push(...jobs.map((j) => j.id));
         }
       }),
+    );
+    const aStarted = Date.now();
+    await queue.resume();
+    // B arrives once the worker is well into A's backlog (the virtual time has moved).
+    await api.until(
+      async () => ((await queue.getCompletedCount()) >= 16 ? true : undefined),
+      'A under way',
+      10 * 60_000,
     );
     const bSent = Date.now();
     const [b] = await post(base, keyB, {
@@ -163,10 +173,11 @@ export async function fairness(options: FairnessOptions): Promise<Section> {
       '`stowage api` and one `stowage worker --queues ingest` (concurrency ' +
         `${concurrency}, the default) as their own processes, PostgreSQL hot store. Tenant A's key posts`,
       `${options.backlog.toLocaleString('en')} IOCs to \`POST /v1/ingest/iocs\` in requests of ${options.perRequest.toLocaleString('en')}`,
-      `(${jobs} \`iocs.insert\` jobs of 1,000), two requests in flight, while the worker runs; as soon as`,
-      `A's last request is answered, tenant B's key posts one batch of ${options.batch.toLocaleString('en')} IOCs (one job).`,
-      "B's figure runs from its request to its job's `finishedOn`; A's from its first request to",
-      'the last of its jobs completed. Each side runs in a stack of its own, the baseline with',
+      `(${jobs} \`iocs.insert\` jobs of 1,000), two requests in flight, with the ingest queue paused, so`,
+      "A's whole backlog is queued; then the queue is resumed, and once 16 of A's jobs completed",
+      `tenant B's key posts one batch of ${options.batch.toLocaleString('en')} IOCs (one job).`,
+      "B's figure runs from its request to its job's `finishedOn`; A's from the resume to the",
+      'last of its jobs completed. Each side runs in a stack of its own, the baseline with',
       '`FAIR_QUEUES=none` (one FIFO per queue, as before), the figure with the default',
       '`FAIR_QUEUES=ingest,artifacts` (docs/FAIRNESS.md).',
     ].join(' '),

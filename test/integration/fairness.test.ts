@@ -15,6 +15,9 @@ import { TestWorld, eventually } from '../helpers/world.js';
 const tenantA = { enqueuedBy: 'collector-a', tenant: 'tenant-a' };
 const tenantB = { enqueuedBy: 'collector-b', tenant: 'tenant-b' };
 
+/** A check for `eventually`: true once `cond` holds. */
+const when = (cond: () => boolean) => () => Promise.resolve(cond() ? true : undefined);
+
 /** `n` quick test.slow payloads (one step of `ms`) keyed `<prefix><i>`. */
 const slow = (prefix: string, n: number, ms = 15) =>
   Array.from({ length: n }, (_, i) => ({ key: `${prefix}${i}`, steps: 1, stepMs: ms }));
@@ -62,12 +65,20 @@ describe('fair dequeue across tenants', () => {
   async function lateTenant(w: TestWorld) {
     const { order } = await worker(w, 'artifacts');
     await w.producer.onBehalfOf(tenantA).enqueueBulk('test.slow', slow('a', 60));
-    await eventually(async () => (order.length >= 5 ? true : undefined), 30_000, '5 of A done');
+    await eventually(
+      when(() => order.length >= 5),
+      30_000,
+      '5 of A done',
+    );
     const doneBefore = order.length;
     const b = await w.producer.onBehalfOf(tenantB).enqueue('test.slow', slow('b', 1)[0]!);
-    await eventually(async () => (order.includes('b0') ? true : undefined), 60_000, 'B done');
     await eventually(
-      async () => (order.length === 61 ? true : undefined),
+      when(() => order.includes('b0')),
+      60_000,
+      'B done',
+    );
+    await eventually(
+      when(() => order.length === 61),
       60_000,
       'everything done',
     );
@@ -101,7 +112,11 @@ describe('fair dequeue across tenants', () => {
     await w.producer.onBehalfOf(tenantA).enqueueBulk('test.slow', slow('a', 10, 1));
     await w.producer.onBehalfOf(tenantB).enqueueBulk('test.slow', slow('b', 10, 1));
     const { order } = await worker(w, 'artifacts');
-    await eventually(async () => (order.length === 20 ? true : undefined), 30_000, 'all done');
+    await eventually(
+      when(() => order.length === 20),
+      30_000,
+      'all done',
+    );
     expect(order.slice(0, 6)).toEqual(['a0', 'b0', 'a1', 'b1', 'a2', 'b2']);
     expect(order.map((k) => k[0]).join('')).toBe('ab'.repeat(10));
   });
@@ -111,7 +126,11 @@ describe('fair dequeue across tenants', () => {
     await w.producer.onBehalfOf(tenantA).enqueueBulk('test.slow', slow('a', 10, 1));
     await w.producer.onBehalfOf(tenantB).enqueueBulk('test.slow', slow('b', 10, 1));
     const { order } = await worker(w, 'artifacts');
-    await eventually(async () => (order.length === 20 ? true : undefined), 30_000, 'all done');
+    await eventually(
+      when(() => order.length === 20),
+      30_000,
+      'all done',
+    );
     expect(order.map((k) => k[0]).join('')).toBe('a'.repeat(10) + 'b'.repeat(10));
   });
 
@@ -119,7 +138,11 @@ describe('fair dequeue across tenants', () => {
     const w = world();
     const { order } = await worker(w, 'artifacts');
     await w.producer.onBehalfOf(tenantA).enqueueBulk('test.slow', slow('a', 10, 1));
-    await eventually(async () => (order.length === 10 ? true : undefined), 30_000, 'A done');
+    await eventually(
+      when(() => order.length === 10),
+      30_000,
+      'A done',
+    );
     const key = fairClockKey(w.config.QUEUE_PREFIX, 'artifacts');
     await eventually(
       async () => ((await w.deps.redis.hget(key, 'vt')) === '10' ? true : undefined),
