@@ -159,7 +159,7 @@ export async function fairness(options: FairnessOptions): Promise<Section> {
       note: `bound: 1 (one other tenant with queued work) plus one clock report period; B's priority ${fair.bPriority}`,
     },
     {
-      figure: `A's backlog (${options.backlog.toLocaleString('en')} IOCs, ${jobs} jobs): first request → last job completed`,
+      figure: `A's backlog (${options.backlog.toLocaleString('en')} IOCs, ${jobs} jobs): queue resumed → last job completed`,
       value: s(fair.aSeconds),
       baseline: `${s(fifo.aSeconds)} (FIFO)`,
       ratio: fifo.aSeconds / fair.aSeconds,
