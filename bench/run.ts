@@ -20,6 +20,7 @@ import { apiEnqueue } from './scenarios/api-enqueue.js';
 import { archiveRetention } from './scenarios/archive-retention.js';
 import { artifactUpload } from './scenarios/artifact-upload.js';
 import { cacheLookup } from './scenarios/cache-lookup.js';
+import { fairness } from './scenarios/fairness.js';
 import { iocIngest, workerScaling } from './scenarios/ioc-ingest.js';
 import { noopJobs } from './scenarios/noop-jobs.js';
 import { redisMemory } from './scenarios/redis-memory.js';
@@ -86,6 +87,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
       rows: quick ? 20_000 : 500_000,
       ingestSeconds: quick ? 10 : 30,
     }),
+  fairness: () => fairness({ backlog: quick ? 20_000 : 200_000, perRequest: 10_000, batch: 1_000 }),
   'archive-retention-clickhouse': () =>
     archiveRetention('clickhouse', {
       rows: quick ? 20_000 : 100_000,

@@ -3,6 +3,8 @@ import { createRedis } from '../src/connections/redis.js';
 import { PostgresBatchStore } from '../src/stores/postgres/batch-store.js';
 import { createJobRegistry, type JOB_DEFINITIONS } from '../jobs/registry.js';
 import type { Producer } from './producer.js';
+import type { QueueName } from '../src/config.js';
+import { DEFAULT_FAIR_QUEUES } from './fair-priority.js';
 import { openQueueLayer } from './queue-layer.js';
 import type { QueueSetOptions } from './queue-set.js';
 import {
@@ -42,6 +44,11 @@ export interface ProducerConnectionOptions {
   onError?: (err: Error) => void;
   /** The deployment's INGEST_MAX_IOCS and INGEST_CHUNK_SIZE (default 10,000 and 1,000). */
   ingest?: Partial<IngestLimits>;
+  /**
+   * The deployment's FAIR_QUEUES (default ingest and artifacts; `[]` for none): a job of a
+   * fair queue enqueued without a priority would run before every tenant's work.
+   */
+  fairQueues?: readonly QueueName[];
 }
 
 /** A producer on its own Redis connection, and how to let go of both. */
@@ -75,6 +82,7 @@ export async function connectProducer(
     registry: createJobRegistry(),
     prefix: options.queuePrefix ?? 'stowage',
     ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
+    fairQueues: options.fairQueues ?? DEFAULT_FAIR_QUEUES,
     ...(pool
       ? { batches: new PostgresBatchStore(pool, { schema: options.databaseSchema ?? 'stowage' }) }
       : {}),

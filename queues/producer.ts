@@ -6,7 +6,9 @@ import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
 import { META_KEY, jobMeta, withMeta, type JobOrigin } from '../jobs/job-meta.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
+import type { QueueName } from '../src/config.js';
 import type { QueueSet } from './queue-set.js';
+import { fairPriority, laneOf, type FairPriority } from './fair-priority.js';
 
 /** Per-enqueue choices a producer may make. */
 export interface EnqueueOptions {
@@ -81,6 +83,8 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
        */
       onInline?: (err: unknown, jobs: number) => void;
     } = {},
+    /** Gives jobs of fair queues their tenant's start tag as priority; without it, FIFO. */
+    private readonly fair?: FairPriority,
   ) {
     this.flows = new FlowProducer({ connection, prefix: queues.prefix });
     // Connection errors are logged by the connection's owner (see QueueSet).
@@ -115,8 +119,10 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     const prepared = this.prepare(name, payload, options);
     await this.stage([prepared]);
     const { definition, data, id } = prepared;
+    const [fair] = await this.fairPriorities([prepared], options.origin, options.priority);
     const job = await this.queues.get(definition.queue).add(name, data, {
       ...this.jobOptions(definition, options),
+      ...fair,
       jobId: id,
     });
     return { id: job.id ?? id, name, queue: definition.queue };
@@ -164,11 +170,12 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     if (!first) return [];
     await this.stage(prepared);
     const queue = this.queues.get(first.definition.queue);
+    const fair = await this.fairPriorities(prepared, options.origin, options.priority);
     const jobs = await queue.addBulk(
-      prepared.map(({ definition, data, id }) => ({
+      prepared.map(({ definition, data, id }, i) => ({
         name,
         data,
-        opts: { ...this.jobOptions(definition, options), jobId: id },
+        opts: { ...this.jobOptions(definition, options), ...fair[i], jobId: id },
       })),
     );
     return jobs.map((job, i) => ({ id: job.id ?? prepared[i]!.id, name, queue: queue.name }));
@@ -201,11 +208,13 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       ),
     );
     await this.stage([parent, ...children]);
+    const nodes = [parent, ...children];
+    const fair = await this.fairPriorities(nodes, flow.origin, undefined);
     const node = (p: Prepared): FlowJob => ({
       name: p.definition.name,
       queueName: p.definition.queue,
       data: p.data,
-      opts: { ...this.jobOptions(p.definition, {}), jobId: p.id },
+      opts: { ...this.jobOptions(p.definition, {}), ...fair[nodes.indexOf(p)], jobId: p.id },
     });
     const tree = await this.flows.add({
       ...node(parent),
@@ -339,6 +348,37 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       }
       onInline?.(err, staged.length);
     }
+  }
+
+  /**
+   * The fair priority option of each prepared job on a fair queue (`{}` elsewhere): one tag
+   * reservation per queue for the lane of the origin's tenant, tags in the jobs' order. An
+   * explicit priority (the enqueue's, else the type's) defers a job by priority − 1 turns
+   * (fairPriority), so it orders work without overriding fairness.
+   */
+  private async fairPriorities(
+    prepared: readonly Prepared[],
+    origin: JobOrigin | undefined,
+    priority: number | undefined,
+  ): Promise<{ priority?: number }[]> {
+    const out: { priority?: number }[] = prepared.map(() => ({}));
+    const fair = this.fair;
+    if (!fair) return out;
+    const lane = laneOf((origin ?? this.defaultOrigin)?.tenant);
+    const byQueue = new Map<QueueName, number[]>();
+    prepared.forEach((p, i) => {
+      const queue = p.definition.queue;
+      if (fair.isFair(queue)) byQueue.set(queue, [...(byQueue.get(queue) ?? []), i]);
+    });
+    const explicit = (i: number) => priority ?? prepared[i]!.definition.options?.priority;
+    await Promise.all(
+      [...byQueue].map(async ([queue, indexes]) => {
+        const maxOffset = Math.max(...indexes.map((i) => fairPriority(0, explicit(i))));
+        const first = await fair.reserve(queue, lane, indexes.length, maxOffset);
+        indexes.forEach((i, k) => (out[i] = { priority: fairPriority(first + k, explicit(i)) }));
+      }),
+    );
+    return out;
   }
 
   private jobOptions(definition: AnyJobDefinition, options: EnqueueOptions): JobsOptions {

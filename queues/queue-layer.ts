@@ -3,6 +3,7 @@ import { QUEUE_NAMES, type QueueName } from '../src/config.js';
 import type { BatchStager } from '../src/domain/staged-batch.js';
 import type { AnyJobDefinition } from '../jobs/job-definition.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
+import { FairPriority } from './fair-priority.js';
 import { Producer } from './producer.js';
 import { QueueSet, type QueueSetOptions } from './queue-set.js';
 
@@ -24,6 +25,8 @@ export interface QueueLayerOptions<Defs extends readonly AnyJobDefinition[]> {
   batches?: BatchStager;
   /** Told when a batch went inline because the batch store was away (see Producer). */
   onInline?: (err: unknown, jobs: number) => void;
+  /** FAIR_QUEUES: queues whose jobs get their tenant's fair priority (none when left out). */
+  fairQueues?: readonly QueueName[];
 }
 
 /**
@@ -37,10 +40,19 @@ export function openQueueLayer<Defs extends readonly AnyJobDefinition[]>(
   const queues = new QueueSet(redis, options.prefix, options.names ?? QUEUE_NAMES, {
     ...(options.keepCompleted ? { keepCompleted: options.keepCompleted } : {}),
   });
-  const producer = new Producer(options.registry, queues, redis, {
-    ...(options.batches ? { batches: options.batches } : {}),
-    ...(options.onInline ? { onInline: options.onInline } : {}),
-  });
+  const fair = options.fairQueues?.length
+    ? new FairPriority(redis, options.prefix, options.fairQueues)
+    : undefined;
+  const producer = new Producer(
+    options.registry,
+    queues,
+    redis,
+    {
+      ...(options.batches ? { batches: options.batches } : {}),
+      ...(options.onInline ? { onInline: options.onInline } : {}),
+    },
+    fair,
+  );
   return {
     registry: options.registry,
     queues,

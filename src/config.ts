@@ -619,6 +619,12 @@ export const configSchema = z.object({
     .string()
     .default(QUEUE_NAMES.join(','))
     .describe('Queues this worker serves (comma-separated).'),
+  FAIR_QUEUES: z
+    .string()
+    .default('ingest,artifacts')
+    .describe(
+      "Queues dequeued fairly across tenants (comma-separated, or none): a job's priority is its tenant's virtual start tag (docs/FAIRNESS.md).",
+    ),
   WORKER_CONCURRENCY: concurrency
     .default({})
     .describe('Per-queue concurrency overrides: ingest=8,artifacts=2.'),
@@ -677,6 +683,8 @@ export interface Config extends Env {
    */
   schedules: Readonly<Record<string, string | null>>;
   workerQueues: QueueName[];
+  /** FAIR_QUEUES parsed: the queues whose jobs carry their tenant's fair priority. */
+  fairQueues: QueueName[];
   cacheRedisUrl: string;
   publicUrl: string;
 }
@@ -723,10 +731,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `WORKER_QUEUES: unknown queue(s) ${unknown.join(', ') || '(none given)'} (known: ${QUEUE_NAMES.join(', ')})`,
     ]);
   }
+  const fairQueues = parseFairQueues(cfg.FAIR_QUEUES);
+  if (typeof fairQueues === 'string') throw new ConfigError([fairQueues]);
   return {
     ...cfg,
     schedules: schedules.values,
     workerQueues: queues as QueueName[],
+    fairQueues,
     cacheRedisUrl: cfg.CACHE_REDIS_URL ?? cfg.REDIS_URL,
     publicUrl: cfg.API_PUBLIC_URL ?? `http://localhost:${cfg.API_PORT}`,
   };
@@ -746,4 +757,18 @@ function collectSchedules(env: Record<string, string | undefined>): {
     else problems.push(...parsed.error.issues.map((i) => `${name}: ${i.message}`));
   }
   return { values, problems };
+}
+
+/** FAIR_QUEUES as queue names (`none`: no queue), or the problem with it. */
+function parseFairQueues(raw: string): QueueName[] | string {
+  if (raw.trim() === 'none') return [];
+  const names = raw
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  const unknown = names.filter((q) => !(QUEUE_NAMES as readonly string[]).includes(q));
+  if (unknown.length > 0) {
+    return `FAIR_QUEUES: unknown queue(s) ${unknown.join(', ')} (known: ${QUEUE_NAMES.join(', ')}, or none)`;
+  }
+  return [...new Set(names)] as QueueName[];
 }

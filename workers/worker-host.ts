@@ -8,6 +8,7 @@ import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { deadLetterOf, isFinalFailure } from '../queues/dead-letter-of-job.js';
 import type { DeadLetterStore } from '../src/stores/postgres/dead-letter-store.js';
 import { createJobRunner, type HandlerTable } from './job-runner.js';
+import { FairClock } from './fair-clock.js';
 
 /** What a worker process serves and how. */
 export interface WorkerHostOptions {
@@ -28,6 +29,8 @@ export interface WorkerHostOptions {
    * is (the deadletters.sweep job still finds them in their queues).
    */
   deadLetters?: Pick<DeadLetterStore, 'record'> | undefined;
+  /** FAIR_QUEUES: the served ones among them move their fair clock as jobs start. */
+  fairQueues?: readonly QueueName[];
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -35,6 +38,7 @@ export class WorkerHost {
   readonly workers: Worker[];
   private readonly abort = new AbortController();
   private readonly connections: Redis[] = [];
+  private readonly clocks: FairClock[] = [];
 
   constructor(private readonly options: WorkerHostOptions) {
     this.workers = options.queues.map((queue) => {
@@ -76,6 +80,14 @@ export class WorkerHost {
           });
         });
       }
+      if (options.fairQueues?.includes(queue)) {
+        // The Worker's own non-blocking connection (it blocks on a duplicate of it).
+        const clock = new FairClock(connection, options.prefix, queue, (err) =>
+          options.log.warn({ queue, err }, 'fair clock not moved'),
+        );
+        this.clocks.push(clock);
+        worker.on('active', (job) => clock.observe(job.priority));
+      }
       return worker;
     });
   }
@@ -115,6 +127,7 @@ export class WorkerHost {
       this.abort.abort(new Error('worker shutting down'));
       await Promise.all(this.workers.map((w) => w.close(true)));
     }
+    for (const clock of this.clocks) clock.close();
     await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
     log.info('worker stopped');
   }

@@ -43,6 +43,7 @@ export async function startWorker(
     log,
     metrics: root.metrics,
     deadLetters: root.resources.deadLetters,
+    fairQueues: config.fairQueues,
   });
   const metricsServer = await startMetricsServer({
     metrics: root.metrics,

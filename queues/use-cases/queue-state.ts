@@ -15,7 +15,8 @@ const JOB_STATES = [
 
 /**
  * The states a queue's counts report. BullMQ 6 has no paused list any more (a paused
- * queue's jobs stay in wait), so `paused` counts the waiting jobs a pause is holding back.
+ * queue's jobs stay in wait), so `paused` counts the waiting jobs a pause is holding back
+ * (prioritized ones included: every job of a fair queue is).
  */
 export const COUNT_STATES = [...JOB_STATES, 'paused'] as const;
 
@@ -55,7 +56,7 @@ export async function readQueueCounts(
           (typeof JOB_STATES)[number],
           number
         >),
-        paused: paused ? (raw.waiting ?? 0) : 0,
+        paused: paused ? (raw.waiting ?? 0) + (raw.prioritized ?? 0) : 0,
       };
       return { queue: name, is_paused: paused, counts };
     }),

@@ -650,6 +650,7 @@ function withQueueLayer(
       registry,
       prefix: config.QUEUE_PREFIX,
       keepCompleted,
+      fairQueues: config.fairQueues,
       ...(stage.kind === 'full' ? { batches: stage.full.batches } : {}),
       onInline: inlineWarning(core.log),
     }),

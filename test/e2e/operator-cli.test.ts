@@ -246,11 +246,13 @@ describe('stowage operator commands against the real services', () => {
     const { id } = await world.producer.enqueue('iocs.insert', { iocs: [ioc('held.example')] });
     const held = await ingest();
     expect(held.is_paused).toBe(true);
-    expect(held.counts).toMatchObject({ waiting: 1, paused: 1, failed: 0 });
+    // ingest is a fair queue (FAIR_QUEUES): its queued jobs are prioritized, not plain waiting.
+    expect(held.counts).toMatchObject({ waiting: 0, prioritized: 1, paused: 1, failed: 0 });
     const table = await stowage('counts');
-    expect(table.stdout).toMatch(/^ingest\s+paused\s+1\s/m);
+    // Columns: waiting, active, delayed, prioritized, waiting-children, completed, failed, paused.
+    expect(table.stdout).toMatch(/^ingest\s+paused\s+0\s+\d+\s+\d+\s+1\s+\d+\s+\d+\s+\d+\s+1\s*$/m);
     expect(table.stdout).toMatch(/^cache\s+running\s/m);
-    expect(await stateOf(id)).toBe('waiting');
+    expect(await stateOf(id)).toBe('prioritized');
 
     expect((await stowage('resume', 'ingest')).stdout).toBe('ingest running\n');
     await eventually(
@@ -260,7 +262,7 @@ describe('stowage operator commands against the real services', () => {
     );
     const after = await ingest();
     expect(after.is_paused).toBe(false);
-    expect(after.counts).toMatchObject({ waiting: 0, paused: 0 });
+    expect(after.counts).toMatchObject({ waiting: 0, prioritized: 0, paused: 0 });
   }, 90_000);
 
   it('watermarks set moves a watermark forward only, and get shows it', async () => {

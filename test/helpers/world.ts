@@ -78,6 +78,7 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
       handlers: handlers ?? (await this.defaultHandlers(this)),
       log: this.deps.log,
       metrics: this.deps.metrics,
+      fairQueues: this.config.fairQueues,
     });
     host.start();
     await host.ready();
@@ -139,6 +140,8 @@ export class World<Defs extends readonly AnyJobDefinition[]> {
     await this.deps.redis.del(this.sink);
     const records = await this.deps.redis.keys(`${this.config.QUEUE_PREFIX}:idempotency:*`);
     if (records.length > 0) await this.deps.redis.del(...records);
+    const clocks = await this.deps.redis.keys(`${this.config.QUEUE_PREFIX}:*:fair`);
+    if (clocks.length > 0) await this.deps.redis.del(...clocks);
     if (this.storesCreated) await this.dropStores();
     await this.deps.close();
   }

@@ -106,7 +106,9 @@ describe('artifact upload API', () => {
     });
   const spooled = async () => (await readdir(spoolDir).catch(() => [])).sort();
   const jobs = () =>
-    world.queues.get('artifacts').getJobs(['waiting', 'active', 'completed', 'failed', 'delayed']);
+    world.queues
+      .get('artifacts')
+      .getJobs(['waiting', 'prioritized', 'active', 'completed', 'failed', 'delayed']);
   const problem = async (res: Response) => {
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     return (await res.json()) as Problem;

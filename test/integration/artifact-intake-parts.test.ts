@@ -215,7 +215,9 @@ describe('parts sent while the request arrives', () => {
     expect(await incompleteUploads(world.deps.s3, bucket)).toEqual([]);
     expect(await readdir(spool)).toEqual([]);
     expect(
-      await world.queues.get('artifacts').getJobs(['waiting', 'active', 'completed', 'failed']),
+      await world.queues
+        .get('artifacts')
+        .getJobs(['waiting', 'prioritized', 'active', 'completed', 'failed']),
     ).toEqual([]);
     const stats = await world.deps.artifacts.stats();
     expect(stats.sample.objects).toBe(0);

@@ -170,11 +170,15 @@ describe('write-once artifacts, intake-only spool sources, redacted views, spool
     );
     expect(overwrite.status).toBe(400);
     expect((overwrite.json as Problem).errors?.map((e) => e.path)).toEqual(['overwrite']);
-    expect(await w.queues.get('artifacts').getJobCounts('waiting')).toEqual({ waiting: 0 });
+    expect(await w.queues.get('artifacts').getJobCounts('waiting', 'prioritized')).toEqual({
+      waiting: 0,
+      prioritized: 0,
+    });
   });
 
   it('a read key sees no spool file name and no URL query string, in job status or the dashboard', async () => {
-    // No worker: the jobs stay waiting, with their payloads, for the reader to look at.
+    // No worker: the jobs stay queued (prioritized: artifacts is a fair queue), with their
+    // payloads, for the reader to look at.
     const { w, base } = await start({}, false);
     const spooled = await uploadTa(base, randomBytes(1000));
     expect(spooled.status).toBe(202);
@@ -218,7 +222,7 @@ describe('write-once artifacts, intake-only spool sources, redacted views, spool
       }),
       await send(base, {
         method: 'GET',
-        path: `${DASHBOARD}/api/queues?activeQueue=artifacts&status=waiting&page=1`,
+        path: `${DASHBOARD}/api/queues?activeQueue=artifacts&status=prioritized&page=1`,
         headers: bearer(TEST_KEYS.read),
       }),
       await send(base, {
@@ -264,7 +268,10 @@ describe('write-once artifacts, intake-only spool sources, redacted views, spool
     );
     expect(chunked.status).toBe(507);
     expect(await readdir(overrides.SPOOL_DIR!)).toEqual([]);
-    expect(await w.queues.get('artifacts').getJobCounts('waiting')).toEqual({ waiting: 0 });
+    expect(await w.queues.get('artifacts').getJobCounts('waiting', 'prioritized')).toEqual({
+      waiting: 0,
+      prioritized: 0,
+    });
     // What fits is accepted: the refusals held no room.
     expect((await uploadTa(base, randomBytes(90_000))).status).toBe(202);
   });

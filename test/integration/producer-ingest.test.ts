@@ -105,7 +105,11 @@ describe('the in-process producer ingests like POST /v1/ingest/iocs', () => {
     const a = await connection.ingestIocs(plain);
     const b = await connection.ingestIocs(plain);
     expect(b).toEqual(a);
-    expect(await world.queues.get('ingest').getJobCountByTypes('waiting', 'waiting-children')).toBe(
+    expect(
+      await world.queues
+        .get('ingest')
+        .getJobCountByTypes('waiting', 'prioritized', 'waiting-children'),
+    ).toBe(
       // 2 flows × (1 parent + 2 children) + 2 plain chunks
       8,
     );
