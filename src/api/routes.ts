@@ -17,6 +17,7 @@ import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
 import { recordRouteTable } from './routes/records.js';
 import { statusRouteTable } from './routes/status.js';
+import { usageRouteTable } from './routes/usage.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
 
 /** The public rows, served before the dashboard and without a key. */
@@ -44,6 +45,7 @@ export function v1RouteTables(
       ...maintenanceRouteTable(registry),
       ...configRouteTable,
       ...statusRouteTable,
+      ...usageRouteTable,
     ],
   };
 }
