@@ -6,6 +6,7 @@ import type { Metrics } from '../src/metrics.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { createJobRunner, type HandlerTable } from './job-runner.js';
+import { SINK_THROTTLE_LIMITER, type SinkThrottle } from './sink-throttle.js';
 
 /** What a worker process serves and how. */
 export interface WorkerHostOptions {
@@ -21,6 +22,8 @@ export interface WorkerHostOptions {
   log: Logger;
   /** Where job outcomes, durations and handler counters go. */
   metrics: Metrics;
+  /** Backpressure from saturated sinks (workers/sink-throttle.ts); none: plain retries. */
+  throttle?: SinkThrottle;
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -44,6 +47,7 @@ export class WorkerHost {
           log: options.log,
           metrics: options.metrics,
           shutdownSignal: this.abort.signal,
+          throttle: options.throttle,
         }),
         {
           connection,
@@ -55,6 +59,7 @@ export class WorkerHost {
           stalledInterval: Math.min(30_000, lockDuration),
           maxStalledCount: 3,
           autorun: false,
+          ...(options.throttle ? { limiter: SINK_THROTTLE_LIMITER } : {}),
         },
       );
       worker.on('error', (err) => options.log.warn({ queue, err }, 'worker connection error'));
