@@ -105,6 +105,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/export/stix', scope: 'read' },
   { method: 'GET', path: '/v1/export/misp', scope: 'read' },
   { method: 'GET', path: '/v1/stats/pools', scope: 'read' },
+  { method: 'GET', path: '/v1/usage', scope: 'read' },
   { method: 'GET', path: DASHBOARD, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/queues`, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/redis/stats`, scope: 'read' },
