@@ -3,9 +3,7 @@
 // job goes back to wait without using an attempt — and every artifact still lands, verified,
 // with no job failed and no attempt spent on the throttling.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, type CliProcess } from '../helpers/cli-process.js';
 import { bucketsOf, artifactOverrides, objectDigest } from '../helpers/artifacts.js';
@@ -50,7 +48,7 @@ describe('backpressure from a saturated S3', () => {
       LOG_PRETTY: 'false',
     });
     await eventually(
-      async () => (worker!.output().includes('worker started') ? true : undefined),
+      () => Promise.resolve(worker!.output().includes('worker started') ? true : undefined),
       90_000,
       'the worker process to start',
     ).catch((err: unknown) => {

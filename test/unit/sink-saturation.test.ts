@@ -78,8 +78,9 @@ describe('SinkThrottle', () => {
     const limits: number[] = [];
     const metrics = createMetrics({ role: 'worker', defaultMetrics: false });
     const throttle = new SinkThrottle({
-      limit: async (_queue, ms) => {
+      limit: (_queue, ms) => {
         limits.push(ms);
+        return Promise.resolve();
       },
       metrics,
     });
