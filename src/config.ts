@@ -1,6 +1,12 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { parseCidrList, type NetworkCidr } from './domain/network-cidr.js';
+import {
+  parseMemoryCeiling,
+  parseTenantQuotas,
+  type MemoryCeiling,
+  type TenantQuotas,
+} from './domain/tenant-quota.js';
 
 /** Every queue Stowage serves, in the order the worker starts them. */
 export const QUEUE_NAMES = ['ingest', 'cache', 'artifacts', 'archive', 'maintenance'] as const;
@@ -603,6 +609,30 @@ export const configSchema = z.object({
     .default([])
     .describe(
       "Networks (IPv4/IPv6 CIDRs, comma-separated) whose clients may call GET/PUT /api/v1/watermarks/{source_id} and GET /status without an API key (seed 001's client). Empty: off. Matched on the socket address.",
+    ),
+  TENANT_QUOTAS: z
+    .string()
+    .transform((raw, ctx): TenantQuotas => {
+      const { quotas, problems } = parseTenantQuotas(raw);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message });
+      return quotas;
+    })
+    .default({ tenants: {} })
+    .describe(
+      'Per-tenant quotas, answered 429 with Retry-After: tenant=limit:value,… separated by ; (e.g. acme=rps:50,bytes_day:10gb,queued:5000;*=rps:200). Limits: rps (requests a second, token bucket; burst:N allows N at once, default rps), bytes_day (ingest and artifact bytes a UTC day), queued (jobs enqueued and not finished). * applies to every tenant not named. Empty: no quotas.',
+    ),
+  REDIS_MEMORY_CEILING: z
+    .string()
+    .transform((raw, ctx): MemoryCeiling | null => {
+      if (raw.trim() === 'off') return null;
+      const ceiling = parseMemoryCeiling(raw);
+      if (!ceiling)
+        ctx.addIssue({ code: 'custom', message: 'a percentage (90%), a size (512mb) or off' });
+      return ceiling ?? null;
+    })
+    .prefault('90%')
+    .describe(
+      "Enqueueing requests are answered 503 with Retry-After once the queue Redis's used_memory passes this: a size (512mb) or a percentage of its maxmemory (no ceiling when maxmemory is 0); off: none. Read from INFO at most once a second.",
     ),
   API_PUBLIC_URL: url(['http:', 'https:'])
     .optional()

@@ -27,6 +27,11 @@ export interface JobMetrics {
   rowsDeleted(rows: number): void;
 }
 
+/** What is accounted to a tenant (RedisUsageStore's fields), by how much. */
+export type TenantAmounts = Partial<
+  Record<'bytes' | 'rows' | 'jobs_enqueued' | 'jobs_completed' | 'jobs_failed', number>
+>;
+
 /** What the IOC look-up counts. */
 export interface CacheMetrics {
   lookup(result: 'hit' | 'miss'): void;
@@ -65,6 +70,15 @@ export interface Metrics {
   /** The counters a handler of this queue and type reports to. */
   forJob(queue: string, type: string): JobMetrics;
   readonly cache: CacheMetrics;
+  /**
+   * Adds to a tenant's usage counters. The tenant is labelled as given: callers pass a
+   * configured tenant or `other` (tenantLabeller), so the label set stays bounded.
+   */
+  tenantUsage(tenant: string, amounts: TenantAmounts): void;
+  /** Counts a request refused by a quota (rps, bytes_day, queued) or the memory ceiling. */
+  quotaRefused(tenant: string | undefined, quota: string): void;
+  /** Counts a job sent back to wait because its sink said it was saturated, and for how long. */
+  sinkThrottled(queue: string, type: string, code: string, delayMs: number): void;
   /** Reports these queues' depths on every scrape (read from Redis then, bounded in time); idempotent. */
   watchQueues(queues: readonly CountableQueue[]): void;
   /**
@@ -142,6 +156,42 @@ export function createMetrics(options: {
     registers,
   });
   for (const result of ['hit', 'miss']) cacheLookups.inc({ result }, 0);
+  const tenantBytes = new Counter({
+    name: 'stowage_tenant_bytes_total',
+    help: 'Bytes of request bodies that brought work (ingest, artifacts), answered 2xx, by tenant.',
+    labelNames: ['tenant'],
+    registers,
+  });
+  const tenantRows = new Counter({
+    name: 'stowage_tenant_rows_total',
+    help: "Rows written by the tenant's jobs (their `written`), by tenant.",
+    labelNames: ['tenant'],
+    registers,
+  });
+  const tenantJobs = new Counter({
+    name: 'stowage_tenant_jobs_total',
+    help: 'Jobs of a tenant by event: enqueued (api), completed and failed for good (worker).',
+    labelNames: ['tenant', 'event'],
+    registers,
+  });
+  const quotaRefusals = new Counter({
+    name: 'stowage_quota_refusals_total',
+    help: 'Requests refused by a quota (rps, bytes_day, queued: 429) or the Redis memory ceiling (redis_memory: 503), by tenant.',
+    labelNames: ['tenant', 'quota'],
+    registers,
+  });
+  const throttles = new Counter({
+    name: 'stowage_sink_throttles_total',
+    help: 'Jobs sent back to wait, without using an attempt, because a sink said it was saturated (S3 SlowDown, ClickHouse too many parts, PostgreSQL out of connections or locks, Redis OOM), by queue, type and error code.',
+    labelNames: [...jobLabels, 'code'],
+    registers,
+  });
+  const throttleSeconds = new Counter({
+    name: 'stowage_sink_throttle_seconds_total',
+    help: 'Seconds a queue was rate-limited because a sink said it was saturated, by queue.',
+    labelNames: ['queue'],
+    registers,
+  });
   const watched = new Set<CountableQueue>();
   let inFlight: Promise<void> | undefined;
   const depthTimeoutMs = options.depthTimeoutMs ?? DEPTH_TIMEOUT_MS;
@@ -236,6 +286,23 @@ export function createMetrics(options: {
       };
     },
     cache: { lookup: (result) => cacheLookups.inc({ result }) },
+    tenantUsage(tenant, amounts) {
+      const add = (n: number | undefined, inc: (n: number) => void) => {
+        if (n !== undefined && Number.isFinite(n) && n > 0) inc(n);
+      };
+      add(amounts.bytes, (n) => tenantBytes.inc({ tenant }, n));
+      add(amounts.rows, (n) => tenantRows.inc({ tenant }, n));
+      add(amounts.jobs_enqueued, (n) => tenantJobs.inc({ tenant, event: 'enqueued' }, n));
+      add(amounts.jobs_completed, (n) => tenantJobs.inc({ tenant, event: 'completed' }, n));
+      add(amounts.jobs_failed, (n) => tenantJobs.inc({ tenant, event: 'failed' }, n));
+    },
+    quotaRefused(tenant, quota) {
+      quotaRefusals.inc({ tenant: tenant ?? 'none', quota });
+    },
+    sinkThrottled(queue, type, code, delayMs) {
+      throttles.inc({ queue, type, code });
+      throttleSeconds.inc({ queue }, delayMs / 1000);
+    },
     watchQueues(queues) {
       for (const queue of queues) watched.add(queue);
     },

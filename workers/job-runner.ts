@@ -7,6 +7,7 @@ import type { AnyJobDefinition, Handler, JobContext } from '../jobs/job-definiti
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { CHECKPOINT_KEY } from '../jobs/checkpoint.js';
 import { META_KEY, metaOf, type JobMeta } from '../jobs/job-meta.js';
+import type { SinkThrottle } from './sink-throttle.js';
 
 /** Handlers by job name, already built from their dependencies. */
 export type HandlerTable = Record<string, Handler<never> | undefined>;
@@ -97,6 +98,8 @@ export function createJobRunner(options: {
   metrics: Metrics;
   /** Aborted when the process gives up waiting for in-flight jobs. */
   shutdownSignal: AbortSignal;
+  /** Slows the queue down when a sink says it is saturated (backpressure); none: plain retries. */
+  throttle?: SinkThrottle | undefined;
 }) {
   const { queue, registry, handlers, shutdownSignal, metrics } = options;
   const types = new Map<string, JobTypeEntry | null>();
@@ -174,6 +177,9 @@ export function createJobRunner(options: {
       const seconds = (performance.now() - started) / 1_000;
       const ms = Math.round(seconds * 1_000);
       const log = ctx?.log ?? jobLogger(options.log, job, queue, attempt);
+      // A saturated sink: the queue slows down and the job waits, using no attempt.
+      const throttled = await options.throttle?.slowDown(err, job, queue, log);
+      if (throttled) throw throttled;
       if (isPermanent(err)) {
         const e = err as StowageError;
         metrics.jobEnded(queue, job.name, 'failed', seconds);

@@ -9,6 +9,7 @@ import { deadLetterOf, isFinalFailure } from '../queues/dead-letter-of-job.js';
 import type { DeadLetterStore } from '../src/stores/postgres/dead-letter-store.js';
 import { createJobRunner, type HandlerTable } from './job-runner.js';
 import { FairClock } from './fair-clock.js';
+import { SINK_THROTTLE_LIMITER, type SinkThrottle } from './sink-throttle.js';
 
 /** What a worker process serves and how. */
 export interface WorkerHostOptions {
@@ -31,6 +32,8 @@ export interface WorkerHostOptions {
   deadLetters?: Pick<DeadLetterStore, 'record'> | undefined;
   /** FAIR_QUEUES: the served ones among them move their fair clock as jobs start. */
   fairQueues?: readonly QueueName[];
+  /** Backpressure from saturated sinks (workers/sink-throttle.ts); none: plain retries. */
+  throttle?: SinkThrottle;
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -55,6 +58,7 @@ export class WorkerHost {
           log: options.log,
           metrics: options.metrics,
           shutdownSignal: this.abort.signal,
+          throttle: options.throttle,
         }),
         {
           connection,
@@ -66,6 +70,7 @@ export class WorkerHost {
           stalledInterval: Math.min(30_000, lockDuration),
           maxStalledCount: 3,
           autorun: false,
+          ...(options.throttle ? { limiter: SINK_THROTTLE_LIMITER } : {}),
         },
       );
       worker.on('error', (err) => options.log.warn({ queue, err }, 'worker connection error'));

@@ -6,6 +6,10 @@ import type { RunningProcess } from '../src/running-process.js';
 import { createHandlers } from '../jobs/job-type.js';
 import { JOB_TYPES } from '../jobs/registry.js';
 import { WorkerHost } from './worker-host.js';
+import { SinkThrottle } from './sink-throttle.js';
+import { accountTenantUsage } from './tenant-usage.js';
+import { tenantLabeller } from '../src/domain/tenant-quota.js';
+import { RedisUsageStore } from '../src/stores/redis/usage-store.js';
 
 /**
  * Starts a worker serving the configured queues (or those given), with its /metrics and
@@ -44,7 +48,19 @@ export async function startWorker(
     metrics: root.metrics,
     deadLetters: root.resources.deadLetters,
     fairQueues: config.fairQueues,
+    throttle: new SinkThrottle({
+      limit: (queue, ms) => root.queues.get(queue).rateLimit(ms),
+      metrics: root.metrics,
+    }),
   });
+  const usage = new RedisUsageStore(root.redis, { prefix: config.QUEUE_PREFIX });
+  const label = tenantLabeller([
+    ...config.API_KEYS.map((k) => k.tenant),
+    ...Object.keys(config.TENANT_QUOTAS.tenants),
+  ]);
+  for (const worker of host.workers) {
+    accountTenantUsage(worker, { usage, metrics: root.metrics, label, log });
+  }
   const metricsServer = await startMetricsServer({
     metrics: root.metrics,
     port: config.WORKER_METRICS_PORT,

@@ -28,6 +28,8 @@ import { HttpProblem, problemHandler } from '../http/problem.js';
 import { routerFor } from './express-adapter.js';
 import type { ApiRouteDeps } from './route-deps.js';
 import { publicRouteTable, v1RouteTables } from './routes.js';
+import { QuotaGate } from './quota-gate.js';
+import { reportingEnqueues } from '../../queues/reporting-producer.js';
 
 /** What the api app is built from; the caller owns and closes every piece. */
 export interface AppOptions {
@@ -55,6 +57,9 @@ export interface AppOptions {
     | 'maintenancePlans'
     | 'deadLetters'
     | 'redis'
+    | 'quotas'
+    | 'usage'
+    | 'memoryGauge'
   >;
   log: Logger;
   registry: JobRegistry;
@@ -148,8 +153,19 @@ export function createApp(options: AppOptions): Express {
   // The scope each route needs, from the route table's metadata (the OpenAPI document), is
   // checked here, before any body parser: a refused body is never read.
   v1.use(authorizeRoute(openApi));
+  // Quotas and the Redis memory ceiling, also before any body byte is read.
+  const quotaGate = new QuotaGate({
+    quotas: config.TENANT_QUOTAS,
+    store: options.deps.quotas,
+    usage: options.deps.usage,
+    memory: options.deps.memoryGauge,
+    metrics: options.deps.metrics,
+    log,
+  });
+  v1.use(quotaGate.middleware());
+  const onBehalfOf = accountedTo(quotaGate);
   // Before the JSON parser and its 415 guard: uploads are streamed, in any media type.
-  v1.use(routerFor(v1Rows.streamed, routeDeps, onBehalfOfCaller));
+  v1.use(routerFor(v1Rows.streamed, routeDeps, onBehalfOf));
   v1.use(jsonBody(config.API_BODY_LIMIT, { max: sizeInBytes(config.API_BODY_BUDGET), used: 0 }));
   v1.use((req, res, next) => {
     // A body the JSON parser did not read is the wrong media type, not an empty payload.
@@ -166,7 +182,7 @@ export function createApp(options: AppOptions): Express {
     }
     next();
   });
-  v1.use(routerFor(v1Rows.json, routeDeps, onBehalfOfCaller));
+  v1.use(routerFor(v1Rows.json, routeDeps, onBehalfOf));
   app.use(v1);
 
   app.use((req, _res, next) => {
@@ -181,5 +197,16 @@ function onBehalfOfCaller(caller: Caller, deps: ApiRouteDeps): ApiRouteDeps {
   return {
     ...deps,
     producer: deps.producer.onBehalfOf({ enqueuedBy: caller.name, tenant: caller.tenant }),
+  };
+}
+
+/** onBehalfOfCaller, with every job the request enqueues accounted to its tenant (quotas, usage). */
+function accountedTo(gate: QuotaGate): (caller: Caller, deps: ApiRouteDeps) => ApiRouteDeps {
+  return (caller, deps) => {
+    const own = onBehalfOfCaller(caller, deps);
+    return {
+      ...own,
+      producer: reportingEnqueues(own.producer, (jobs) => gate.enqueued(caller.tenant, jobs)),
+    };
   };
 }

@@ -50,6 +50,7 @@ export interface ApiRouteDeps {
     | 'maintenancePlans'
     | 'deadLetters'
     | 'redis'
+    | 'usage'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;

@@ -18,6 +18,7 @@ import { openapiRouteTable } from './routes/openapi.js';
 import { planRouteTable } from './routes/plans.js';
 import { recordRouteTable } from './routes/records.js';
 import { statusRouteTable } from './routes/status.js';
+import { usageRouteTable } from './routes/usage.js';
 import { watermarkRouteTable } from './routes/watermarks.js';
 import { deadLetterRouteTable } from './routes/dead-letters.js';
 import { scheduleRouteTable } from './routes/schedules.js';
@@ -50,6 +51,7 @@ export function v1RouteTables(
       ...planRouteTable,
       ...deadLetterRouteTable,
       ...scheduleRouteTable(config, registry),
+      ...usageRouteTable,
     ],
   };
 }

@@ -43,6 +43,9 @@ import { PostgresSchemaVersion, checkClickHouseTable } from '../stores/postgres/
 import { PostgresWatermarkStore } from '../stores/postgres/watermark-store.js';
 import { RedisIdempotencyStore } from '../stores/redis/idempotency-store.js';
 import { RedisIocCache } from '../stores/redis/ioc-cache.js';
+import { RedisMemoryGauge } from '../stores/redis/memory-gauge.js';
+import { RedisQuotaStore } from '../stores/redis/quota-store.js';
+import { RedisUsageStore } from '../stores/redis/usage-store.js';
 import { S3ArtifactStore } from '../stores/s3/artifact-store.js';
 import { artifactBuckets } from '../stores/s3/artifact-buckets.js';
 import { SampleRetention } from '../stores/s3/sample-retention.js';
@@ -146,6 +149,12 @@ export interface Stores {
   readonly maintenancePlans: MaintenancePlanStore;
   /** Jobs that failed for good (PostgreSQL `dead_letters`). */
   readonly deadLetters: DeadLetterStore;
+  /** Per-tenant token buckets and queued-job ledgers (TENANT_QUOTAS), in the queue Redis. */
+  readonly quotas: RedisQuotaStore;
+  /** Usage per tenant and UTC day (bytes, rows, jobs), in the queue Redis. */
+  readonly usage: RedisUsageStore;
+  /** The queue Redis's memory against REDIS_MEMORY_CEILING; undefined when it is off. */
+  readonly memoryGauge: RedisMemoryGauge | undefined;
 }
 
 /** The start checks of a process that reads the stores. */
@@ -515,6 +524,12 @@ function withStores(
     configStore: new PostgresConfigStore(pool, schema),
     maintenancePlans: new MaintenancePlanStore(pool, schema),
     deadLetters: new DeadLetterStore(pool, schema),
+    quotas: new RedisQuotaStore(redis, { prefix: config.QUEUE_PREFIX }),
+    usage: new RedisUsageStore(redis, { prefix: config.QUEUE_PREFIX }),
+    memoryGauge:
+      config.REDIS_MEMORY_CEILING === null
+        ? undefined
+        : new RedisMemoryGauge(redis, config.REDIS_MEMORY_CEILING),
   };
   // The api exports how many dead letters there are (one process, so the series is not doubled).
   if (core.role === 'api') {

@@ -69,6 +69,14 @@ export const ERROR_CODES = {
   request_timeout: transient(408, 'The request body stalled or came too slowly.'),
   busy: transient(503, 'The api holds as many request bodies as it may; retry shortly.'),
   too_many_connections: transient(503, 'This client address holds too many connections.'),
+  quota_exceeded: transient(
+    429,
+    'The tenant is over one of its quotas (TENANT_QUOTAS); the detail names it, Retry-After says when to retry.',
+  ),
+  redis_memory_ceiling: transient(
+    503,
+    'The queue Redis is over REDIS_MEMORY_CEILING; enqueueing waits until workers drain it.',
+  ),
   // Backends.
   backend_unavailable: transient(503, 'A backend (Redis, PostgreSQL, ClickHouse) does not answer.'),
   backend_error: transient(503, 'A backend failed in a way a retry may outlive.'),

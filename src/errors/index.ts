@@ -1,6 +1,7 @@
 export { StowageError, type ErrorContext } from './stowage-error.js';
 export { PermanentError } from './permanent-error.js';
 export { TransientError } from './transient-error.js';
+export { SaturationError, isSaturation } from './saturation-error.js';
 export { ValidationError, type FieldIssue } from './validation-error.js';
 export { isPermanent } from './classify.js';
 export { StartupRefusedError } from './startup-refused-error.js';

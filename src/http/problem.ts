@@ -13,6 +13,9 @@ export interface Problem {
   errors?: FieldIssue[];
   /** A stale configuration write (409): the key's current version. */
   current_version?: number;
+  /** A quota refusal (429): which quota of TENANT_QUOTAS, and its limit. */
+  quota?: string;
+  limit?: number;
 }
 
 const TITLES: Record<number, string> = {
@@ -25,6 +28,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   416: 'Range Not Satisfiable',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',

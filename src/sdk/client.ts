@@ -67,6 +67,8 @@ import type {
   PresignedUrl,
   ServiceStatus,
   PoolStats,
+  UsageReport,
+  UsageQuery,
   UploadAccepted,
   WatermarkRewinds,
   WatermarkRewound,
@@ -880,6 +882,16 @@ export class StowageClient {
   /** The api process's PostgreSQL pool: size, open, idle, in use, waiting (`GET /v1/stats/pools`). */
   async poolStats(options: Pick<CallOptions, 'signal'> = {}): Promise<PoolStats> {
     return (await this.send('GET', '/v1/stats/pools', { signal: options.signal })) as PoolStats;
+  }
+
+  /** Usage per UTC day (`GET /v1/usage`): the key's own tenant; an admin's, every tenant or one. */
+  async usage(
+    query: UsageQuery = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<UsageReport> {
+    return (await this.send('GET', `/v1/usage${queryOf(query)}`, {
+      signal: options.signal,
+    })) as UsageReport;
   }
 
   /** Liveness of the api (`GET /health`). */

@@ -43,7 +43,15 @@ import type {
   watermarkViewSchema,
 } from '../domain/api/watermarks.js';
 
+import type { usageQuerySchema, usageReportSchema } from '../domain/api/usage.js';
+
 export type { ArtifactKind, IocType };
+
+/** `200` of `GET /v1/usage`: bytes, rows and jobs per tenant and UTC day, newest day first. */
+export type UsageReport = z.output<typeof usageReportSchema>;
+
+/** What `usage()` asks for: how many days (7 by default), and (admin only) one tenant. */
+export type UsageQuery = Partial<z.input<typeof usageQuerySchema>>;
 
 /** `200` of `GET /api/v1/watermarks/{source_id}` (seed 001's fields, plus the last error). */
 export type WatermarkView = z.output<typeof watermarkViewSchema>;

@@ -114,6 +114,7 @@ const ROUTES: Route[] = [
   { method: 'DELETE', path: '/v1/dead-letters/1', scope: 'admin' },
   { method: 'POST', path: '/v1/dead-letters/purge', scope: 'admin', body: '{}' },
   { method: 'GET', path: '/v1/schedules', scope: 'read' },
+  { method: 'GET', path: '/v1/usage', scope: 'read' },
   { method: 'GET', path: DASHBOARD, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/queues`, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/redis/stats`, scope: 'read' },

@@ -17,12 +17,12 @@ describe('error-code catalogue', () => {
     }
   });
 
-  it('keeps kind and status consistent: a retryable code is a 5xx or 408, a permanent one a 4xx or 500', () => {
+  it('keeps kind and status consistent: a retryable code is a 5xx, 408 or 429, a permanent one another 4xx or 500', () => {
     const wrong = ERROR_CODE_NAMES.filter((code) => {
       const { kind, status } = ERROR_CODES[code];
       return kind === 'transient'
-        ? !(status >= 500 || status === 408)
-        : !((status >= 400 && status < 500 && status !== 408) || status === 500);
+        ? !(status >= 500 || status === 408 || status === 429)
+        : !((status >= 400 && status < 500 && status !== 408 && status !== 429) || status === 500);
     });
     expect(wrong).toEqual([]);
   });

@@ -1,4 +1,9 @@
-import { PermanentError, TransientError, type ErrorContext } from '../../errors/index.js';
+import {
+  PermanentError,
+  SaturationError,
+  TransientError,
+  type ErrorContext,
+} from '../../errors/index.js';
 import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 // What @clickhouse/client throws for a request timeout or a dropped socket.
@@ -13,6 +18,13 @@ const PERMANENT_CODES = new Set([
 
 // Overload and timeouts: the server is there but cannot take the work now.
 const BUSY_CODES = new Set([159, 160, 202, 241, 252, 394]);
+
+// Pressure the server asks to be relieved of: TOO_MANY_PARTS (252: inserts outpace merges),
+// TOO_MANY_SIMULTANEOUS_QUERIES (202), MEMORY_LIMIT_EXCEEDED (241). Sending less helps.
+const SATURATION_CODES = new Set([202, 241, 252]);
+
+/** What ClickHouse is left alone for when saturated: merges need seconds, not milliseconds. */
+const CLICKHOUSE_SATURATION_DELAY_MS = 2_000;
 
 // UNKNOWN_TABLE, UNKNOWN_DATABASE: `stowage init` has not run (or a table was dropped).
 const SCHEMA_MISSING_CODES = new Set([60, 81]);
@@ -67,6 +79,14 @@ export function classifyClickHouseError(err: unknown): PermanentError | Transien
       `ClickHouse unavailable: ${summary}`,
       context,
       options,
+    );
+  }
+  if (SATURATION_CODES.has(code)) {
+    return new SaturationError(
+      'backend_busy',
+      `ClickHouse saturated, slowing down: ${summary}`,
+      context,
+      { ...options, retryAfterMs: CLICKHOUSE_SATURATION_DELAY_MS },
     );
   }
   if (BUSY_CODES.has(code)) {

@@ -1,4 +1,9 @@
-import { PermanentError, TransientError, type ErrorContext } from '../../errors/index.js';
+import {
+  PermanentError,
+  SaturationError,
+  TransientError,
+  type ErrorContext,
+} from '../../errors/index.js';
 import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 // What pg itself throws, without a code, when a connection fails or dies.
@@ -33,6 +38,15 @@ const SCHEMA_MISSING_CODES = new Set(['42P01', '3F000']);
 // Serialization failures, deadlocks and lock timeouts: retrying is the documented remedy.
 const BUSY_CODES = new Set(['40001', '40P01', '55P03', '55006']);
 
+// The server or the pool out of room: too_many_connections (53300), out_of_memory (53200),
+// lock_not_available (55P03: a lock_timeout passed), and pg-pool's wait for a free client
+// timing out (its message, no code). Sending less for a while helps; retrying at once does not.
+const SATURATION_CODES = new Set(['53300', '53200', '55P03']);
+const POOL_EXHAUSTED_MESSAGE = /timeout exceeded when trying to connect/i;
+
+/** What PostgreSQL is left alone for when saturated. */
+const POSTGRES_SATURATION_DELAY_MS = 1_000;
+
 /** Maps an error from `pg` onto a PermanentError or a TransientError; unknown errors are transient. */
 export function classifyPostgresError(err: unknown): PermanentError | TransientError {
   if (err instanceof PermanentError || err instanceof TransientError) return err;
@@ -47,6 +61,17 @@ export function classifyPostgresError(err: unknown): PermanentError | TransientE
   }
   const options = { cause: err };
 
+  if (
+    (sqlState !== undefined && SATURATION_CODES.has(sqlState)) ||
+    (sqlState === undefined && POOL_EXHAUSTED_MESSAGE.test(message))
+  ) {
+    return new SaturationError(
+      sqlState === '55P03' ? 'backend_busy' : 'backend_unavailable',
+      `PostgreSQL saturated, slowing down${sqlState ? ` (${sqlState})` : ''}: ${message}`,
+      context,
+      { ...options, retryAfterMs: POSTGRES_SATURATION_DELAY_MS },
+    );
+  }
   if ((code !== undefined && NETWORK_ERROR_CODES.has(code)) || CONNECTION_MESSAGE.test(message)) {
     return new TransientError(
       'backend_unavailable',

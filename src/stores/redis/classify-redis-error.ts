@@ -1,4 +1,4 @@
-import { TransientError } from '../../errors/index.js';
+import { SaturationError, TransientError } from '../../errors/index.js';
 import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 // What ioredis rejects a command with when the connection is away or was lost under it:
@@ -23,11 +23,28 @@ export function isRedisUnavailable(err: unknown): boolean {
   );
 }
 
+// A noeviction Redis at maxmemory refuses writes: full, not away. Sending less helps.
+const OOM_REPLY = /^OOM\b/;
+
+/** True for Redis's `OOM command not allowed when used memory > 'maxmemory'` reply. */
+export function isRedisOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && OOM_REPLY.test(err.message);
+}
+
 /**
  * A Redis connectivity error as a transient `backend_unavailable` (so the api answers 503
- * and the caller retries with the same Idempotency-Key); any other error unchanged.
+ * and the caller retries with the same Idempotency-Key), an OOM reply as a SaturationError
+ * (`backend_busy`, 503); any other error unchanged.
  */
 export function classifyRedisError(err: unknown): unknown {
+  if (isRedisOutOfMemory(err)) {
+    return new SaturationError(
+      'backend_busy',
+      `Redis is out of memory (maxmemory): ${(err as Error).message}`,
+      { backend: 'redis' },
+      { cause: err, retryAfterMs: 1_000 },
+    );
+  }
   if (!isRedisUnavailable(err)) return err;
   return new TransientError(
     'backend_unavailable',

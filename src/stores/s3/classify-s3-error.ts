@@ -1,4 +1,9 @@
-import { PermanentError, TransientError, type ErrorContext } from '../../errors/index.js';
+import {
+  PermanentError,
+  SaturationError,
+  TransientError,
+  type ErrorContext,
+} from '../../errors/index.js';
 import { NETWORK_ERROR_CODES } from '../../errors/network-codes.js';
 
 /** Where an S3 call failed: what a person needs to find the object. */
@@ -24,6 +29,19 @@ const UNAVAILABLE_CODES = new Set([
   'RequestThrottled',
   'RequestTimeout',
 ]);
+
+// The server asking to be sent less (S3 SlowDown is a 503): a saturated sink, not a broken one.
+const SATURATION_CODES = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'TooManyRequests',
+  'ThrottlingException',
+  'Throttling',
+  'RequestThrottled',
+]);
+
+/** What S3 is left alone for after it asked to be sent less (AWS: back off from ~1 s). */
+const S3_SATURATION_DELAY_MS = 1_000;
 
 const DENIED_CODES = new Set([
   'AccessDenied',
@@ -124,6 +142,14 @@ export function classifyS3Error(
   const detail = code && code !== message ? `${code}: ${message}` : message;
 
   const socket = networkCode(err);
+  if ((code !== undefined && SATURATION_CODES.has(code)) || status === 503 || status === 429) {
+    return new SaturationError(
+      'storage_unavailable',
+      `S3 saturated during ${what}, slowing down: ${detail}`,
+      context,
+      { ...options, retryAfterMs: S3_SATURATION_DELAY_MS },
+    );
+  }
   if (
     socket !== undefined ||
     (code !== undefined && (NETWORK_NAMES.has(code) || UNAVAILABLE_CODES.has(code))) ||
