@@ -68,3 +68,31 @@ export function metaOf(data: unknown): JobMeta {
     ...(Array.isArray(m.tags) ? { tags: m.tags.filter((t) => typeof t === 'string') } : {}),
   };
 }
+
+/**
+ * The most IOC values a job is tagged with (`ioc:<value>`): a look-up or a small batch is found
+ * by its indicators; a bigger batch gets no IOC tag at all rather than an arbitrary few
+ * (a search for an IOC that returned some of its batches but not others would mislead).
+ */
+export const MAX_IOC_TAGS = 8;
+
+/** `ioc:<value>` for each distinct value, or none when there are more than MAX_IOC_TAGS. */
+export function iocTags(values: Iterable<string>): string[] {
+  const distinct = new Set<string>();
+  for (const value of values) {
+    distinct.add(value);
+    if (distinct.size > MAX_IOC_TAGS) return [];
+  }
+  return [...distinct].map((value) => `ioc:${value}`);
+}
+
+/**
+ * The tags an ingest request gives each job it enqueues: its source and, when the caller sent
+ * an Idempotency-Key, `request:<key>` (claim-checked batches no longer carry either).
+ */
+export function ingestTags(sourceId: string | undefined, requestKey: string | undefined): string[] {
+  return [
+    ...(sourceId === undefined ? [] : [`source:${sourceId}`]),
+    ...(requestKey === undefined ? [] : [`request:${requestKey}`]),
+  ];
+}

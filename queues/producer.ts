@@ -4,11 +4,13 @@ import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/s
 import { ValidationError, isPermanent } from '../src/errors/index.js';
 import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
-import { META_KEY, jobMeta, withMeta, type JobOrigin } from '../jobs/job-meta.js';
+import { META_KEY, jobMeta, withMeta, type JobMeta, type JobOrigin } from '../jobs/job-meta.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
 import type { QueueName } from '../src/config.js';
 import type { QueueSet } from './queue-set.js';
 import { fairPriority, laneOf, type FairPriority } from './fair-priority.js';
+import { JobSearchIndex } from '../src/stores/redis/job-search-index.js';
+import { QUEUE_DEFAULTS } from './queue-defaults.js';
 
 /** Per-enqueue choices a producer may make. */
 export interface EnqueueOptions {
@@ -40,6 +42,11 @@ export interface EnqueueOptions {
    * job's tags under `$meta` (jobs/job-meta.ts) so it can be found and accounted.
    */
   origin?: JobOrigin | undefined;
+  /**
+   * Search tags the caller knows and the payload does not carry (a claim-checked batch's
+   * source id, the request's Idempotency-Key), kept before the type's own (JobDefinition.tags).
+   */
+  tags?: readonly string[] | undefined;
 }
 
 /** What an enqueue returns. */
@@ -68,11 +75,13 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
   private readonly flows: FlowProducer;
   /** Who asks when an enqueue names no origin (see onBehalfOf). */
   private defaultOrigin: JobOrigin | undefined;
+  /** Where every enqueued job is recorded for search (GET /v1/jobs, `stowage jobs list`). */
+  readonly search: JobSearchIndex;
 
   constructor(
     private readonly registry: JobRegistry<Defs>,
     private readonly queues: QueueSet,
-    connection: Redis,
+    private readonly connection: Redis,
     private readonly claimCheck: {
       /** Where claim-checked records are staged; without it such types cannot be enqueued. */
       batches?: BatchStager;
@@ -87,6 +96,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     private readonly fair?: FairPriority,
   ) {
     this.flows = new FlowProducer({ connection, prefix: queues.prefix });
+    this.search = new JobSearchIndex(connection, queues.prefix, searchRetentionMs());
     // Connection errors are logged by the connection's owner (see QueueSet).
     this.flows.on('error', () => undefined);
   }
@@ -120,11 +130,14 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     await this.stage([prepared]);
     const { definition, data, id } = prepared;
     const [fair] = await this.fairPriorities([prepared], options.origin, options.priority);
-    const job = await this.queues.get(definition.queue).add(name, data, {
-      ...this.jobOptions(definition, options),
-      ...fair,
-      jobId: id,
-    });
+    const [job] = await Promise.all([
+      this.queues.get(definition.queue).add(name, data, {
+        ...this.jobOptions(definition, options),
+        ...fair,
+        jobId: id,
+      }),
+      this.index([prepared]),
+    ]);
     return { id: job.id ?? id, name, queue: definition.queue };
   }
 
@@ -162,6 +175,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
           ...(options.validated ? { validated: true } : {}),
           ...(options.trusted ? { trusted: true } : {}),
           ...(options.origin === undefined ? {} : { origin: options.origin }),
+          ...(options.tags === undefined ? {} : { tags: options.tags }),
         },
         `payloads.${i}`,
       );
@@ -171,13 +185,16 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     await this.stage(prepared);
     const queue = this.queues.get(first.definition.queue);
     const fair = await this.fairPriorities(prepared, options.origin, options.priority);
-    const jobs = await queue.addBulk(
-      prepared.map(({ definition, data, id }, i) => ({
-        name,
-        data,
-        opts: { ...this.jobOptions(definition, options), ...fair[i], jobId: id },
-      })),
-    );
+    const [jobs] = await Promise.all([
+      queue.addBulk(
+        prepared.map(({ definition, data, id }, i) => ({
+          name,
+          data,
+          opts: { ...this.jobOptions(definition, options), ...fair[i], jobId: id },
+        })),
+      ),
+      this.index(prepared),
+    ]);
     return jobs.map((job, i) => ({ id: job.id ?? prepared[i]!.id, name, queue: queue.name }));
   }
 
@@ -192,18 +209,20 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     keyScope?: string;
     /** Who asks, recorded on every node (see EnqueueOptions.origin). */
     origin?: JobOrigin | undefined;
+    /** Search tags of every node (see EnqueueOptions.tags). */
+    tags?: readonly string[] | undefined;
   }): Promise<EnqueuedJob & { children: EnqueuedJob[] }> {
     const parent = this.prepare(
       flow.parent.name,
       flow.parent.payload,
-      keyOf(flow.parent, flow.keyScope, flow.origin),
+      { ...keyOf(flow.parent, flow.keyScope, flow.origin), ...tagsOf(flow.tags) },
       'parent.payload',
     );
     const children = flow.children.map((child, i) =>
       this.prepare(
         child.name,
         child.payload,
-        keyOf(child, flow.keyScope, flow.origin),
+        { ...keyOf(child, flow.keyScope, flow.origin), ...tagsOf(flow.tags) },
         `children.${i}.payload`,
       ),
     );
@@ -216,13 +235,16 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       data: p.data,
       opts: { ...this.jobOptions(p.definition, {}), ...fair[nodes.indexOf(p)], jobId: p.id },
     });
-    const tree = await this.flows.add({
-      ...node(parent),
-      children: children.map((c) => ({
-        ...node(c),
-        opts: { ...node(c).opts, failParentOnFailure: true },
-      })),
-    });
+    const [tree] = await Promise.all([
+      this.flows.add({
+        ...node(parent),
+        children: children.map((c) => ({
+          ...node(c),
+          opts: { ...node(c).opts, failParentOnFailure: true },
+        })),
+      }),
+      this.index([parent, ...children]),
+    ]);
     return {
       id: tree.job.id ?? parent.id,
       name: parent.definition.name,
@@ -304,8 +326,11 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         : natural !== undefined
           ? jobIdForKey(name, natural)
           : newJobId(name));
-    const meta = jobMeta(options.origin ?? this.defaultOrigin, definition.tags?.(data));
-    if (!definition.claimCheck) return { definition, data: withMeta(data, meta), id };
+    const meta = jobMeta(
+      options.origin ?? this.defaultOrigin,
+      this.tagsFor(definition, data, options),
+    );
+    if (!definition.claimCheck) return { definition, data: withMeta(data, meta), id, meta };
     // The records go to the batch store; the job carries their digest and count.
     const records = definition.claimCheck.records(data);
     const { body, digest } = stagedBody(records);
@@ -314,6 +339,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
       definition,
       data: withMeta({ batch }, meta),
       id,
+      meta,
       staged: {
         ...batch,
         body,
@@ -381,6 +407,38 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
     return out;
   }
 
+  /** The caller's tags first (they outlive the MAX_TAGS cut), then the type's own. */
+  private tagsFor(
+    definition: AnyJobDefinition,
+    data: unknown,
+    options: EnqueueOptions,
+  ): string[] | undefined {
+    const own = definition.tags?.(data);
+    if (!options.tags?.length) return own;
+    return [...options.tags, ...(own ?? [])];
+  }
+
+  /**
+   * Records prepared jobs in the search index on the queues' connection, sent alongside the add
+   * (not after it): no extra round trip on the enqueue path. A job whose add then fails leaves
+   * an entry a reader prunes; an index write that fails never fails the enqueue (the job is
+   * there, and a retrying client would enqueue it twice).
+   */
+  private async index(prepared: readonly Prepared[]): Promise<void> {
+    const pipeline = this.connection.pipeline();
+    this.search.write(
+      pipeline,
+      prepared.map((p) => ({
+        queue: p.definition.queue,
+        id: p.id,
+        type: p.definition.name,
+        tenant: p.meta?.tenant,
+        tags: p.meta?.tags,
+      })),
+    );
+    await pipeline.exec().catch(() => undefined);
+  }
+
   private jobOptions(definition: AnyJobDefinition, options: EnqueueOptions): JobsOptions {
     return {
       ...this.queues.jobDefaults(definition.queue),
@@ -395,10 +453,26 @@ interface Prepared {
   definition: AnyJobDefinition;
   data: unknown;
   id: string;
+  /** Who asks and the job's tags, as its data carries them (the search index's fields). */
+  meta?: JobMeta | undefined;
   /** The records of a claim-checked type, to stage before the job is enqueued. */
   staged?: BatchToStage;
   /** The validated payload itself: what the job carries when the batch store is away. */
   inline?: unknown;
+}
+
+function tagsOf(tags: readonly string[] | undefined): EnqueueOptions {
+  return tags === undefined ? {} : { tags };
+}
+
+/** How long the search index keeps a job: as long as any queue keeps one (failed: a week). */
+function searchRetentionMs(): number {
+  const ages = Object.values(QUEUE_DEFAULTS).flatMap(({ job }) =>
+    [job.removeOnComplete, job.removeOnFail].map((keep) =>
+      typeof keep === 'object' && 'age' in keep ? (keep.age ?? 0) : 0,
+    ),
+  );
+  return Math.max(...ages) * 1000;
 }
 
 function keyOf(

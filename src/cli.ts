@@ -198,7 +198,8 @@ async function main(argv: string[]): Promise<void> {
     case 'detections':
     case 'artifacts':
     case 'plans':
-    case 'dead-letters': {
+    case 'dead-letters':
+    case 'jobs': {
       const { runOperatorCommand } = await import('./cli/operator.js');
       process.exit(await runOperatorCommand(command, rest, () => config()));
       return;

@@ -644,6 +644,11 @@ export const configSchema = z.object({
     .regex(/^\/[A-Za-z0-9/_-]*$/, 'an absolute path')
     .default('/admin/queues')
     .describe('Path Bull Board is mounted at.'),
+  DASHBOARD_PUBLIC_URL: url(['http:', 'https:'])
+    .optional()
+    .describe(
+      'Scheme, host and port people reach the dashboard at (no path). Job status answers an absolute dashboard_url with it, else with API_PUBLIC_URL, else a path under DASHBOARD_PATH.',
+    ),
 
   WORKER_QUEUES: z
     .string()

@@ -6,6 +6,7 @@ import {
   artifactTargetSchema,
 } from '../../src/domain/artifact.js';
 import { defineJob } from '../job-definition.js';
+import { artifactTags } from './tags.js';
 
 /** Streams an artifact from the spool (or an allowed URL) into its bucket by resumable multipart upload. */
 export const artifactUploadJob = defineJob({
@@ -33,6 +34,7 @@ export const artifactUploadJob = defineJob({
   idempotencyKey: (p) =>
     `${artifactKey(p.target)}:${p.source.type === 'spool' ? p.source.sha256 : (p.source.sha256 ?? p.source.url)}`,
   // Only the artifact intake creates spool jobs (for files it received itself) and overwrites.
+  tags: (p) => artifactTags(p.target),
   reserved: (p) => [
     ...(p.source.type === 'spool'
       ? [

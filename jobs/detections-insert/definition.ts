@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { canonicalDetections, detectionSchema } from '../../src/domain/detection.js';
 import { storedOrInline } from '../../src/domain/staged-batch.js';
 import { defineJob } from '../job-definition.js';
+import { iocTags } from '../job-meta.js';
 
 /** Largest batch one detections.insert job carries; the ingest route splits bigger requests. */
 export const MAX_DETECTION_BATCH = 5_000;
@@ -23,6 +24,7 @@ export const detectionsInsertJob = defineJob({
   claimCheck: { kind: 'detections', records: (p) => canonicalDetections(p.detections) },
   stored: storedOrInline(payload),
   idempotencyKey: (p) => createHash('sha256').update(JSON.stringify(p.detections)).digest('hex'),
+  tags: (p) => iocTags(p.detections.map((d) => d.ioc_value)),
   fixture: {
     detections: [
       {

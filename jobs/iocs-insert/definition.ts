@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { iocKey, iocSchema, mergeBatch, type StoredIoc } from '../../src/domain/ioc.js';
 import { storedOrInline } from '../../src/domain/staged-batch.js';
 import { defineJob } from '../job-definition.js';
+import { iocTags } from '../job-meta.js';
 
 /** Largest batch one iocs.insert job carries; the ingest route splits bigger requests. */
 export const MAX_INSERT_BATCH = 5_000;
@@ -43,6 +44,7 @@ export const iocsInsertJob = defineJob({
   stored: storedOrInline(payload),
   // The same batch is the same job: a collector re-posting it does not enqueue twice.
   idempotencyKey: (p) => createHash('sha256').update(JSON.stringify(p.iocs)).digest('hex'),
+  tags: (p) => iocTags(p.iocs.map((ioc) => ioc.value)),
   fixture: {
     iocs: [
       {

@@ -14,6 +14,7 @@ export const watermarkCommitJob = defineJob({
   payload: watermarkCommitSchema,
   // The same run reported twice is one job.
   idempotencyKey: (p) => `${p.source_id}:${p.timestamp.toISOString()}:${p.status}`,
+  tags: (p) => [`source:${p.source_id}`],
   fixture: {
     source_id: 'alienvault_otx',
     timestamp: '2024-01-01T12:30:00Z',

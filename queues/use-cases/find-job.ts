@@ -19,6 +19,8 @@ export interface FoundJob {
 export interface FindJobDeps {
   registry: JobRegistry;
   queues: QueueSet;
+  /** The job's page on the dashboard (queues/dashboard-link.ts); without it, no dashboard_url. */
+  dashboardLink?: ((queue: string, id: string) => string) | undefined;
 }
 
 /**
@@ -43,14 +45,18 @@ export async function findJob(deps: FindJobDeps, id: string, queue?: QueueName):
 }
 
 /** What the API's job status and the CLI's `status` say about a job. */
-export type JobDescription = Awaited<ReturnType<typeof describeJob>>;
+export type JobDescription = ReturnType<typeof jobView> & { dashboard_url?: string };
 
 /**
  * A job as readers see it: state, attempts, progress, failure reason and return value, its
  * children when it has any, and its payload without checkpoint, spool names or secrets.
  */
 export async function describeJob(job: Job, state: string) {
-  const dependencies = await job.getDependenciesCount();
+  return jobView(job, state, await job.getDependenciesCount());
+}
+
+/** A job as readers see it, from its state and its children's counts already read. */
+export function jobView(job: Job, state: string, dependencies: Record<string, number>) {
   const childCount = Object.values(dependencies).reduce((sum: number, n) => sum + (n ?? 0), 0);
   const payload = { ...(job.data as Record<string, unknown>) };
   delete payload[CHECKPOINT_KEY];
@@ -84,5 +90,15 @@ export async function findAndDescribeJob(
   input: { id: string; queue?: QueueName | undefined },
 ): Promise<JobDescription> {
   const found = await findJob(deps, input.id, input.queue);
-  return describeJob(found.job, found.state);
+  const view = await describeJob(found.job, found.state);
+  return withDashboardUrl(deps, view);
+}
+
+/** A view with its dashboard_url when the deps know the dashboard (else as it is). */
+export function withDashboardUrl<V extends { id: string | undefined; queue: string }>(
+  deps: Pick<FindJobDeps, 'dashboardLink'>,
+  view: V,
+): V & { dashboard_url?: string } {
+  if (!deps.dashboardLink) return view;
+  return { ...view, dashboard_url: deps.dashboardLink(view.queue, view.id ?? '') };
 }

@@ -8,6 +8,7 @@ import { ValidationError } from '../../src/errors/index.js';
 import { requestDigest } from '../../src/stores/redis/idempotency-store.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey } from '../../jobs/job-id.js';
+import { ingestTags } from '../../jobs/job-meta.js';
 import type { Producer } from '../producer.js';
 
 /** Limits of one ingest batch. */
@@ -168,16 +169,18 @@ export type IngestResult =
 export async function enqueueIngest(
   producer: Producer<readonly AnyJobDefinition[]>,
   batch: ParsedIngest,
-  scoped: { key: string; keyScope: string },
+  scoped: { key: string; keyScope: string; requestKey?: string | undefined },
 ): Promise<IngestResult> {
   const { source_id, watermark, iocs, chunks } = batch;
   const { key, keyScope } = scoped;
+  // The jobs carry a batch reference, not the source: the request tags them.
+  const tags = ingestTags(source_id, scoped.requestKey);
   if (!watermark || source_id === undefined) {
     const jobs = await producer.enqueueBulkByName(
       'iocs.insert',
       chunks.map((chunk) => ({ iocs: chunk })),
       // Each record was parsed above; the chunks are the schema's output already.
-      { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), keyScope, validated: true },
+      { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), keyScope, validated: true, tags },
     );
     return { source_id, iocs: iocs.length, jobs: jobs.map((j) => ({ id: j.id, type: j.name })) };
   }
@@ -189,6 +192,7 @@ export async function enqueueIngest(
   if (!existing) {
     await producer.enqueueFlow({
       keyScope,
+      tags,
       parent: {
         name: 'watermark.commit',
         idempotencyKey: key,

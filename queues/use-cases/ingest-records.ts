@@ -5,6 +5,7 @@ import { ValidationError } from '../../src/errors/index.js';
 import { requestDigest } from '../../src/stores/redis/idempotency-store.js';
 import type { AnyJobDefinition } from '../../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey } from '../../jobs/job-id.js';
+import { ingestTags } from '../../jobs/job-meta.js';
 import type { Producer } from '../producer.js';
 import { ingestBodySchema, type IngestLimits } from './ingest-iocs.js';
 
@@ -159,17 +160,19 @@ export async function enqueueRecordIngest<F extends string, R>(
   producer: Producer<readonly AnyJobDefinition[]>,
   kind: RecordKind<F, R>,
   batch: ParsedRecordIngest<R>,
-  scoped: { key: string; keyScope: string },
+  scoped: { key: string; keyScope: string; requestKey?: string | undefined },
 ): Promise<RecordIngestResult<F>> {
   const { source_id, watermark, records, chunks } = batch;
   const { key, keyScope } = scoped;
+  // The jobs carry a batch reference, not the source: the request tags them.
+  const tags = ingestTags(source_id, scoped.requestKey);
   const count = { [kind.field]: records.length } as Record<F, number>;
   if (!watermark || source_id === undefined) {
     const jobs = await producer.enqueueBulkByName(
       kind.job,
       chunks.map((chunk) => ({ [kind.field]: chunk })),
       // Each record was parsed above; the chunks are the schema's output already.
-      { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), keyScope, validated: true },
+      { idempotencyKeys: chunks.map((_, i) => `${key}/${i}`), keyScope, validated: true, tags },
     );
     return {
       ...(source_id === undefined ? {} : { source_id }),
@@ -185,6 +188,7 @@ export async function enqueueRecordIngest<F extends string, R>(
   if (!existing) {
     await producer.enqueueFlow({
       keyScope,
+      tags,
       parent: {
         name: 'watermark.commit',
         idempotencyKey: key,

@@ -12,6 +12,7 @@ import { ingestRouteTable } from './routes/ingest.js';
 import { iocRouteTable } from './routes/iocs.js';
 import { iocSearchRouteTable } from './routes/ioc-search.js';
 import { jobRouteTable } from './routes/jobs.js';
+import { jobSearchRouteTable } from './routes/job-search.js';
 import { maintenanceRouteTable } from './routes/maintenance.js';
 import { metricsRouteTable } from './routes/metrics.js';
 import { openapiRouteTable } from './routes/openapi.js';
@@ -38,6 +39,7 @@ export function v1RouteTables(
     streamed: [...artifactRouteTable(config), ...artifactObjectRouteTable],
     json: [
       ...jobRouteTable(config, registry),
+      ...jobSearchRouteTable(config),
       ...ingestRouteTable(config),
       ...detectionRouteTable(config),
       ...activityRouteTable(config),

@@ -2,6 +2,10 @@ import type { QueueName } from '../config.js';
 import { ConflictError, NotFoundError } from '../errors/index.js';
 import { findAndDescribeJob, type JobDescription } from '../../queues/use-cases/find-job.js';
 import { retryFailedJobs, retryJob } from '../../queues/use-cases/retry-jobs.js';
+import type { JobSearchQuery } from '../domain/api/job-search.js';
+import { dashboardLinkOf } from '../../queues/dashboard-link.js';
+import { listJobs } from '../../queues/use-cases/list-jobs.js';
+import { removeJob, type RemovedJob } from '../../queues/use-cases/remove-job.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import type { OperatorContext } from './operator-context.js';
 import { writeJson } from './operator-context.js';
@@ -133,4 +137,88 @@ function refusedBy(
     return EXIT.failure;
   }
   throw err;
+}
+
+/** `stowage jobs list [--type --state --tenant --tag --since --limit --cursor --json]`. */
+export async function jobsListCommand(
+  ctx: OperatorContext,
+  args: { query: JobSearchQuery; json: boolean },
+): Promise<ExitCode> {
+  const { query } = args;
+  // The operator reads the queue Redis itself: every tenant's jobs, as an admin key does.
+  const page = await listJobs(
+    { queues: ctx.queues, search: ctx.producer.search, dashboardLink: dashboardLinkOf(ctx.config) },
+    { ...query },
+    { tenant: undefined, admin: true },
+  );
+  if (args.json) {
+    writeJson(ctx.io, page);
+    return EXIT.ok;
+  }
+  const rows = page.jobs.map((j) => [
+    cell(j.id),
+    j.type,
+    j.queue,
+    j.state,
+    cell(j.tenant),
+    j.created_at,
+    j.tags.join(' '),
+  ]);
+  ctx.io.stdout.write(
+    `${formatTable(['ID', 'TYPE', 'QUEUE', 'STATE', 'TENANT', 'CREATED', 'TAGS'], rows)}\n`,
+  );
+  if (page.next_cursor) ctx.io.stderr.write(`more: --cursor ${page.next_cursor}\n`);
+  return EXIT.ok;
+}
+
+/** `stowage jobs show <id>`: the job as GET /v1/jobs/{id} answers it, with its dashboard link. */
+export async function jobsShowCommand(
+  ctx: OperatorContext,
+  args: { jobId: string; json: boolean },
+): Promise<ExitCode> {
+  let view: JobDescription;
+  try {
+    view = await findAndDescribeJob(
+      { ...ctx, dashboardLink: dashboardLinkOf(ctx.config) },
+      { id: args.jobId },
+    );
+  } catch (err) {
+    return refusedBy(ctx, err, args);
+  }
+  if (args.json) {
+    writeJson(ctx.io, view);
+    return EXIT.ok;
+  }
+  const fields: [string, string][] = [
+    ['id', cell(view.id)],
+    ['type', view.type],
+    ['queue', view.queue],
+    ['state', view.state],
+    ['attempts', `${view.attempts_made}/${view.max_attempts}`],
+    ['enqueued by', cell(view.enqueued_by)],
+    ['tenant', cell(view.tenant)],
+    ['tags', view.tags.join(' ')],
+    ['created', view.created_at],
+    ['finished', cell(view.finished_at)],
+    ['failed reason', cell(view.failed_reason)],
+    ['dashboard', cell(view.dashboard_url)],
+  ];
+  ctx.io.stdout.write(`${formatFields(fields)}\n`);
+  return EXIT.ok;
+}
+
+/** `stowage jobs remove <id>`: removes a job that is not running; exit 1 if absent or running. */
+export async function jobsRemoveCommand(
+  ctx: OperatorContext,
+  args: { jobId: string; json: boolean },
+): Promise<ExitCode> {
+  let removed: RemovedJob;
+  try {
+    removed = await removeJob({ ...ctx, search: ctx.producer.search }, { id: args.jobId });
+  } catch (err) {
+    return refusedBy(ctx, err, args);
+  }
+  if (args.json) writeJson(ctx.io, removed);
+  else ctx.io.stdout.write(`removed ${removed.id} (${removed.state}) from ${removed.queue}\n`);
+  return EXIT.ok;
 }

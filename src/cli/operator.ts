@@ -8,6 +8,8 @@ import {
 } from './args.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { enqueueCommand, retryAllCommand, retryCommand, statusCommand } from './job-commands.js';
+import { jobsListCommand, jobsRemoveCommand, jobsShowCommand } from './job-commands.js';
+import { JOB_SEARCH_SUBCOMMANDS, parseJobSearchArgs } from './job-search-args.js';
 import { openOperatorContext, type CliIo, type OperatorContext } from './operator-context.js';
 import { configCommand } from './config-commands.js';
 import { countsCommand, pauseCommand } from './queue-commands.js';
@@ -34,6 +36,7 @@ export const OPERATOR_COMMAND_NAMES = [
   'artifacts',
   'plans',
   'dead-letters',
+  'jobs',
 ] as const;
 
 /** The record families (see record-commands.ts), kept out of the job commands' start-up. */
@@ -82,6 +85,18 @@ export async function runOperatorCommand(
       const ctx = openOperatorContext(config(), io);
       try {
         return await letters.deadLetterCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
+    }
+    if (command === 'jobs' && JOB_SEARCH_SUBCOMMANDS.includes(args[0] ?? '')) {
+      const parsed = parseJobSearchArgs(args);
+      const ctx = openOperatorContext(config(), io);
+      try {
+        await ctx.requireRedis();
+        if (parsed.command === 'jobs-list') return await jobsListCommand(ctx, parsed);
+        if (parsed.command === 'jobs-show') return await jobsShowCommand(ctx, parsed);
+        return await jobsRemoveCommand(ctx, parsed);
       } finally {
         await ctx.close();
       }

@@ -47,6 +47,11 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
                            stop or restart every worker taking the queue's jobs
   counts                   jobs per queue: waiting, active, delayed, prioritized,
                            waiting-children, completed, failed, paused
+  jobs list [--type T] [--state S] [--tenant T] [--tag source:ID] [--since ISO]
+            [--limit N] [--cursor C] [--json]
+                           find jobs across queues and states, newest first (indexed)
+  jobs show <job-id>       a job with its enqueuer, tenant, tags and dashboard link
+  jobs remove <job-id>     remove a job that is not running (and its flow children)
   watermarks get [source_id]
   watermarks set <source_id> --timestamp ISO [--force]
   watermarks set <source_id> --timestamp ISO --rewind --reason TEXT [--by NAME]

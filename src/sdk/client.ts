@@ -64,6 +64,9 @@ import type {
   JobPayload,
   JobsAccepted,
   JobStatus,
+  JobSearchFilter,
+  JobPage,
+  JobRemoved,
   PresignedUrl,
   ServiceStatus,
   PoolStats,
@@ -343,6 +346,46 @@ export class StowageClient {
     return (await this.send('GET', `/v1/jobs/${seg(id)}`, {
       signal: options.signal,
     })) as JobStatus;
+  }
+
+  /**
+   * One page of jobs matching a filter (`GET /v1/jobs`), newest first, across queues and
+   * states; pass `next_cursor` back as `cursor`, or iterate every job with listAllJobs.
+   */
+  async listJobs(
+    filter: JobSearchFilter = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<JobPage> {
+    return (await this.send('GET', `/v1/jobs${queryOf(filter)}`, {
+      signal: options.signal,
+    })) as JobPage;
+  }
+
+  /** Every job matching a filter, newest first: `for await (const job of client.listAllJobs(f))`. */
+  async *listAllJobs(
+    filter: Omit<JobSearchFilter, 'cursor'> = {},
+    options: Pick<CallOptions, 'signal'> = {},
+  ): AsyncGenerator<JobStatus> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listJobs({ ...filter, ...(cursor ? { cursor } : {}) }, options);
+      yield* page.jobs;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /**
+   * Removes a job that is not running, with its flow children (`DELETE /v1/jobs/{id}`, an
+   * admin key); undefined when there is no such job, a 409 when it is running.
+   */
+  async removeJob(
+    id: string,
+    options: Pick<CallOptions, 'signal'> = {},
+  ): Promise<JobRemoved | undefined> {
+    return (await this.send('DELETE', `/v1/jobs/${seg(id)}`, {
+      signal: options.signal,
+      absentOn: 404,
+    })) as JobRemoved | undefined;
   }
 
   /**

@@ -37,6 +37,7 @@ import type {
   jobStateSchema,
   jobStatusSchema,
 } from '../domain/api/jobs.js';
+import type { jobPageSchema, jobRemovedSchema } from '../domain/api/job-search.js';
 import type {
   watermarkRewindsSchema,
   watermarkRewoundSchema,
@@ -190,3 +191,21 @@ export type IocDeleted = z.output<typeof iocDeletedSchema>;
 
 /** `200` of `GET /v1/stats/pools`. */
 export type PoolStats = z.output<typeof poolStatsSchema>;
+
+/** What `listJobs` searches by; every field narrows the search (`GET /v1/jobs`). */
+export interface JobSearchFilter {
+  type?: JobName;
+  state?: Exclude<JobState, 'unknown'>;
+  /** A key without admin sees only its own tenant's jobs. */
+  tenant?: string;
+  /** `source:<id>`, `request:<id>`, `artifact:<key>`, `ioc:<value>`. */
+  tag?: string;
+  /** Jobs enqueued at or after. */
+  since?: Date | string;
+  limit?: number;
+  cursor?: string;
+}
+/** A page of `GET /v1/jobs`, newest first. */
+export type JobPage = z.output<typeof jobPageSchema>;
+/** The answer of `DELETE /v1/jobs/{id}`. */
+export type JobRemoved = z.output<typeof jobRemovedSchema>;

@@ -95,6 +95,8 @@ describe.each(['postgres', 'clickhouse'] as const)('claim-checked ingest on %s',
       expect((job!.data as { $meta: unknown }).$meta).toEqual({
         enqueued_by: 'ingest-client',
         tenant: 'ingest-client',
+        // The route tags the batch's source: the job itself carries only a reference.
+        tags: ['source:otx'],
       });
       expect((job!.data as { batch: { records: number } }).batch.records).toBeGreaterThan(0);
     }
@@ -166,7 +168,8 @@ describe.each(['postgres', 'clickhouse'] as const)('claim-checked ingest on %s',
       const [job] = await producer.enqueueBulk('iocs.insert', [{ iocs: batch(5, 'away') }]);
       expect(inlined).toBe(1);
       const stored = await Job.fromId(world.queues.get('ingest'), job!.id);
-      expect(Object.keys(stored!.data as object)).toEqual(['iocs']);
+      // The records themselves, and the search tags of a small batch (its IOC values).
+      expect(Object.keys(stored!.data as object)).toEqual(['iocs', '$meta']);
       await world.startWorker(['ingest']);
       expect((await settled(job!.id)).state).toBe('completed');
       expect(await world.deps.hotStore.count()).toBe(5);

@@ -67,6 +67,7 @@ export function ingestRouteTable(config: Config) {
             const answer = await enqueueIngest(deps.producer, batch, {
               key: scoped.key,
               keyScope: scoped.scope,
+              requestKey: headers['Idempotency-Key'],
             });
             return 'status_url' in answer
               ? { status: 202, location: answer.status_url, body: answer }

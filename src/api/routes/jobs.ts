@@ -25,6 +25,7 @@ import {
 import { answerIdempotently, idempotentAnswer } from '../idempotent-request.js';
 import { defineRoute, ok, problem, type Json, type RouteContext } from '../route.js';
 import type { ApiRouteDeps } from '../route-deps.js';
+import { dashboardLinkOf } from '../../../queues/dashboard-link.js';
 
 type JobDeps = Pick<ApiRouteDeps, 'registry' | 'producer' | 'jobQueues'> & {
   stores: Pick<ApiRouteDeps['stores'], 'idempotency'>;
@@ -174,7 +175,11 @@ export function jobRouteTable(config: Config, registry: JobRegistry) {
       },
       handler: async ({ params }, { deps }) => {
         const { registry, jobQueues: queues } = deps;
-        const job = await findAndDescribeJob({ registry, queues }, { id: String(params.job) });
+        const dashboardLink = dashboardLinkOf(config);
+        const job = await findAndDescribeJob(
+          { registry, queues, dashboardLink },
+          { id: String(params.job) },
+        );
         // The view is looser than the documented schema (a state or id BullMQ may lack).
         return { status: 200, body: job as z.input<typeof jobStatusSchema> };
       },

@@ -89,6 +89,7 @@ export function recordIngestRoute<F extends string, R>(
           const answer = await enqueueRecordIngest(deps.producer, kind, batch, {
             key: scoped.key,
             keyScope: scoped.scope,
+            requestKey: headers['Idempotency-Key'],
           });
           return 'status_url' in answer
             ? { status: 202, location: answer.status_url, body: answer }

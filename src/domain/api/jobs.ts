@@ -53,5 +53,11 @@ export const jobStatusSchema = z.strictObject({
     .describe('The API key (by name), `scheduler` or `cli:<user>` that enqueued the job.'),
   tenant: z.string().nullable().describe("The enqueuing key's tenant; null for in-process work."),
   tags: z.array(z.string()).describe('Search tags: `source:<id>`, `request:<id>`, …'),
+  dashboard_url: z
+    .string()
+    .describe(
+      "The job's page on the dashboard (Bull Board): absolute when DASHBOARD_PUBLIC_URL or API_PUBLIC_URL is set, else a path under DASHBOARD_PATH.",
+    )
+    .exactOptional(),
   payload: z.record(z.string(), z.unknown()),
 });
