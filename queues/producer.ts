@@ -2,7 +2,11 @@ import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/staged-batch.js';
 import { ValidationError, isPermanent } from '../src/errors/index.js';
-import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
+import {
+  MAX_JOB_TIMEOUT_MS,
+  type AnyJobDefinition,
+  type InputOf,
+} from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
 import { META_KEY, jobMeta, withMeta, type JobOrigin } from '../jobs/job-meta.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
@@ -38,6 +42,11 @@ export interface EnqueueOptions {
    * job's tags under `$meta` (jobs/job-meta.ts) so it can be found and accounted.
    */
   origin?: JobOrigin | undefined;
+  /**
+   * This job's maximum duration per attempt (ms) instead of its type's (JobDefinition.timeout),
+   * recorded under `$meta.timeout_ms`; from 1 ms to MAX_JOB_TIMEOUT_MS.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /** What an enqueue returns. */
@@ -156,6 +165,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
           ...(options.validated ? { validated: true } : {}),
           ...(options.trusted ? { trusted: true } : {}),
           ...(options.origin === undefined ? {} : { origin: options.origin }),
+          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         },
         `payloads.${i}`,
       );
@@ -295,7 +305,16 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         : natural !== undefined
           ? jobIdForKey(name, natural)
           : newJobId(name));
-    const meta = jobMeta(options.origin ?? this.defaultOrigin, definition.tags?.(data));
+    const timeoutMs = options.timeoutMs;
+    if (
+      timeoutMs !== undefined &&
+      !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_JOB_TIMEOUT_MS)
+    ) {
+      throw new ValidationError([
+        { path: 'timeout_ms', message: `a whole number of ms from 1 to ${MAX_JOB_TIMEOUT_MS}` },
+      ]);
+    }
+    const meta = jobMeta(options.origin ?? this.defaultOrigin, definition.tags?.(data), timeoutMs);
     if (!definition.claimCheck) return { definition, data: withMeta(data, meta), id };
     // The records go to the batch store; the job carries their digest and count.
     const records = definition.claimCheck.records(data);

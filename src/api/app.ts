@@ -50,6 +50,7 @@ export interface AppOptions {
     | 'settings'
     | 'log'
     | 'pg'
+    | 'redis'
   >;
   log: Logger;
   registry: JobRegistry;

@@ -47,6 +47,7 @@ export interface ApiRouteDeps {
     | 'settings'
     | 'log'
     | 'pg'
+    | 'redis'
   > & {
     watermarks: Pick<WatermarkStore, 'get' | 'commit' | 'rewind' | 'rewinds'>;
     configStore: Pick<PostgresConfigStore, 'get' | 'put' | 'list'>;
