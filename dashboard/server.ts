@@ -12,6 +12,7 @@ import {
   DASHBOARD_SECURITY_HEADERS,
   securityHeaders,
 } from '../src/http/security-headers.js';
+import { createJobRegistry } from '../jobs/registry.js';
 import { dashboardRouter } from './bull-board.js';
 
 /** Runs Bull Board on its own (DASHBOARD_PORT), without the intake API. */
@@ -41,6 +42,7 @@ export async function startDashboard(
       queues: queues.all(),
       keys: config.API_KEYS,
       basePath: config.DASHBOARD_PATH,
+      cancel: { registry: createJobRegistry(), queues, redis: root.redis },
     }),
   );
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));

@@ -196,7 +196,8 @@ async function main(argv: string[]): Promise<void> {
     case 'iocs':
     case 'activities':
     case 'detections':
-    case 'artifacts': {
+    case 'artifacts':
+    case 'jobs': {
       const { runOperatorCommand } = await import('./cli/operator.js');
       process.exit(await runOperatorCommand(command, rest, () => config()));
       return;

@@ -243,7 +243,7 @@ export function createJobRunner(options: {
       else log.error({ ms, code, err, maxAttempts }, 'job failed, no attempts left');
       // A timeout leads with its code, as a permanent failure does: `job_timeout: …`.
       if (err instanceof StowageError && err.code === 'job_timeout') {
-        throw new Error(`${err.code}: ${err.message}`);
+        throw new Error(`${err.code}: ${err.message}`, { cause: err });
       }
       throw err;
     }

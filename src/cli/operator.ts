@@ -32,6 +32,7 @@ export const OPERATOR_COMMAND_NAMES = [
   'activities',
   'detections',
   'artifacts',
+  'jobs',
 ] as const;
 
 /** The record families (see record-commands.ts), kept out of the job commands' start-up. */
@@ -53,6 +54,18 @@ export async function runOperatorCommand(
     if (command === 'schedules') {
       const options = parseSchedulesArgs(args);
       return schedulesCommand(config(), options, io);
+    }
+    // `jobs cancel` (src/cli/job-cancel-command.ts).
+    if (command === 'jobs' && args[0] === 'cancel') {
+      const cancel = await import('./job-cancel-command.js');
+      const parsed = cancel.parseJobCancelArgs(args.slice(1));
+      const ctx = openOperatorContext(config(), io);
+      try {
+        await ctx.requireRedis();
+        return await cancel.jobCancelCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
     }
     if (RECORD_COMMANDS.includes(command)) {
       const records = await import('./record-commands.js');
