@@ -60,6 +60,7 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/v1/jobs/uploads.abort-stale', scope: 'admin', body: '{"dry_run":1}' },
   { method: 'POST', path: '/v1/jobs/iocs.insert/bulk', scope: 'ingest', body: '{"payloads":[]}' },
   { method: 'GET', path: '/v1/jobs/iocs.insert.nope', scope: 'read' },
+  { method: 'POST', path: '/v1/jobs/iocs.insert.nope/cancel', scope: 'admin' },
   { method: 'POST', path: '/v1/ingest/iocs', scope: 'ingest', body: '{}' },
   { method: 'GET', path: '/v1/iocs/domain/evil.example.com', scope: 'read' },
   { method: 'DELETE', path: '/v1/cache/iocs/domain/evil.example.com', scope: 'ingest' },
