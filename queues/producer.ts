@@ -2,11 +2,7 @@ import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/staged-batch.js';
 import { ValidationError, isPermanent } from '../src/errors/index.js';
-import {
-  MAX_JOB_TIMEOUT_MS,
-  type AnyJobDefinition,
-  type InputOf,
-} from '../jobs/job-definition.js';
+import { MAX_JOB_TIMEOUT_MS, type AnyJobDefinition, type InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
 import { META_KEY, jobMeta, withMeta, type JobOrigin } from '../jobs/job-meta.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';

@@ -54,9 +54,7 @@ export class AttemptAbort {
    */
   async run<T>(work: Promise<T>, onAbandoned?: () => void): Promise<T> {
     const settled = settle(work);
-    const first = this.signal.aborted
-      ? undefined
-      : await Promise.race([settled, this.aborted()]);
+    const first = this.signal.aborted ? undefined : await Promise.race([settled, this.aborted()]);
     if (first !== undefined) {
       if (first.ok) return first.value;
       throw this.signal.aborted ? this.signal.reason : first.error;

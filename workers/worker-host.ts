@@ -5,11 +5,7 @@ import type { Logger } from '../src/log.js';
 import type { Metrics } from '../src/metrics.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
-import {
-  cancelChannel,
-  cancelMarkKey,
-  parseCancelNotice,
-} from '../queues/cancel-notice.js';
+import { cancelChannel, cancelMarkKey, parseCancelNotice } from '../queues/cancel-notice.js';
 import { createJobRunner, type CancelLookup, type HandlerTable } from './job-runner.js';
 
 /** Cancel notices kept for jobs this host was not (yet) running: enough for any burst of cancels. */
@@ -140,15 +136,14 @@ export class WorkerHost {
 
   /** Resolves once every worker is connected and waiting for jobs, and cancels are heard. */
   async ready(): Promise<void> {
-    await Promise.all([
-      ...this.workers.map((w) => w.waitUntilReady()),
-      this.subscribeToCancels(),
-    ]);
+    await Promise.all([...this.workers.map((w) => w.waitUntilReady()), this.subscribeToCancels()]);
   }
 
   /** Subscribes to the prefix's cancel channel, once (ioredis subscribes again after a reconnect). */
   private subscribeToCancels(): Promise<unknown> {
-    return (this.subscribed ??= this.cancelSubscriber.subscribe(cancelChannel(this.options.prefix)));
+    return (this.subscribed ??= this.cancelSubscriber.subscribe(
+      cancelChannel(this.options.prefix),
+    ));
   }
 
   /**

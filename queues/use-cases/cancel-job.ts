@@ -74,7 +74,12 @@ export async function cancelJob(
   const { redis } = deps;
   // Marked first: an attempt that begins after this (the job was taken meanwhile, or is
   // given back after a crash) finds the mark and ends before its handler runs.
-  await redis.set(cancelMarkKey(deps.queues.prefix, queue, input.id), reason, 'PX', CANCEL_MARK_TTL_MS);
+  await redis.set(
+    cancelMarkKey(deps.queues.prefix, queue, input.id),
+    reason,
+    'PX',
+    CANCEL_MARK_TTL_MS,
+  );
   if (NOT_STARTED.has(found.state) && (await removed(job))) return { ...view, state: 'removed' };
   const notice: CancelNotice = { queue, id: input.id, reason };
   await redis.publish(cancelChannel(deps.queues.prefix), JSON.stringify(notice));

@@ -126,7 +126,7 @@ describe('job timeouts and cancel', () => {
       { ms: 60_000 },
       { timeoutMs: 60_000 },
     );
-    await eventually(async () => (started.has(running.id) ? true : undefined));
+    await eventually(() => Promise.resolve(started.has(running.id) ? true : undefined));
     const answer = await admin.cancelJob(running.id);
     expect(answer.state).toBe('cancelling');
     const job = await failedReason(running.id);
