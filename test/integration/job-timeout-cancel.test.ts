@@ -7,6 +7,7 @@ import { StowageClient } from '../../src/sdk/index.js';
 import { defineJob, type Handler } from '../../jobs/job-definition.js';
 import { JobRegistry } from '../../jobs/job-registry.js';
 import { World, TEST_KEYS, eventually } from '../helpers/world.js';
+import { runCli } from '../helpers/cli-process.js';
 
 /** Waits until its signal aborts (or `ms`), checking at every step: a well-behaved handler. */
 const politeJob = defineJob({
@@ -135,5 +136,35 @@ describe('job timeouts and cancel', () => {
     const status = await admin.getJob(running.id);
     expect(status.state).toBe('cancelled');
     expect((await admin.cancelJob(running.id)).state).toBe('cancelled');
+  });
+
+  it('stowage jobs cancel (a real process) removes a waiting job; the dashboard route needs admin', async () => {
+    const waiting = await world.producer.enqueue('test.quick', { n: 4 });
+    const cli = runCli(['jobs', 'cancel', waiting.id, '--json'], {
+      QUEUE_PREFIX: world.config.QUEUE_PREFIX,
+      LOG_LEVEL: 'silent',
+    });
+    expect(await cli.exited).toBe(0);
+    expect(JSON.parse(cli.output().slice(cli.output().indexOf('{')))).toMatchObject({
+      id: waiting.id,
+      state: 'removed',
+    });
+    expect(await world.queues.get('ingest').getJob(waiting.id)).toBeUndefined();
+
+    const base = await world.startApi();
+    const other = await world.producer.enqueue('test.quick', { n: 5 });
+    const url = `${base}${world.config.DASHBOARD_PATH}/api/jobs/${other.id}/cancel`;
+    const asRead = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEYS.read}` },
+    });
+    expect(asRead.status).toBe(403);
+    const asAdmin = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEYS.admin}` },
+    });
+    expect(asAdmin.status).toBe(200);
+    expect(await asAdmin.json()).toMatchObject({ id: other.id, state: 'removed' });
+    expect(await world.queues.get('ingest').getJob(other.id)).toBeUndefined();
   });
 });
