@@ -9,6 +9,7 @@ import { ForbiddenError } from '../src/errors/index.js';
 import { redactJobData, redactText } from '../jobs/redact.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { JOB_DEFINITIONS } from '../jobs/registry.js';
+import { cancelJob, type CancelJobDeps } from '../queues/use-cases/cancel-job.js';
 import { queueDescriptions } from './queue-descriptions.js';
 
 const DESCRIPTIONS = queueDescriptions(JOB_DEFINITIONS);
@@ -81,11 +82,31 @@ export function dashboardRouter(options: {
   queues: Queue[];
   keys: readonly ApiKey[];
   basePath: string;
+  /** Serves `POST <basePath>/api/jobs/:id/cancel` (admin) with these; unset: no such route. */
+  cancel?: CancelJobDeps | undefined;
 }): Router {
   const { queues, keys, basePath } = options;
   const full = board(queues, basePath, false);
   const readOnly = board(queues, basePath, true);
   const router = Router();
+  const cancelDeps = options.cancel;
+  if (cancelDeps) {
+    // Before the board: its router would answer this path itself. Admin only, as every action.
+    router.post(
+      `${basePath}/api/jobs/:id/cancel`,
+      authenticate(keys, { basicRealm: 'Stowage dashboard' }),
+      (req, res, next) => {
+        const caller = res.locals.caller;
+        if (!hasScope(caller, 'admin')) {
+          next(new ForbiddenError('cancelling a job needs the "admin" scope'));
+          return;
+        }
+        cancelJob(cancelDeps, { id: String(req.params.id), by: caller?.name ?? 'dashboard' })
+          .then((view) => res.status(view.state === 'cancelling' ? 202 : 200).json(view))
+          .catch(next);
+      },
+    );
+  }
   router.use(
     basePath,
     authenticate(keys, { basicRealm: 'Stowage dashboard' }),

@@ -12,6 +12,7 @@ import {
   DASHBOARD_SECURITY_HEADERS,
   securityHeaders,
 } from '../src/http/security-headers.js';
+import { createJobRegistry } from '../jobs/registry.js';
 import { dashboardRouter } from './bull-board.js';
 import { schedulesPage } from './schedules-page.js';
 
@@ -50,6 +51,7 @@ export async function startDashboard(
       queues: queues.all(),
       keys: config.API_KEYS,
       basePath: config.DASHBOARD_PATH,
+      cancel: { registry: createJobRegistry(), queues, redis: root.redis },
     }),
   );
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));

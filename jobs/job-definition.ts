@@ -11,6 +11,26 @@ export interface JobTypeOptions {
   priority?: number;
 }
 
+/**
+ * How long one attempt of a job type may run (its maximum duration) and what happens past
+ * it: the handler's signal aborts, and the attempt fails with `job_timeout`.
+ */
+export interface JobTimeout {
+  /** The maximum duration of one attempt (ms); a job may carry its own (EnqueueOptions.timeoutMs). */
+  readonly ms: number;
+  /**
+   * Past it, the attempt is retried while attempts remain (true) or the job fails for good
+   * (false: work that would only time out again, or that must not be left half done).
+   */
+  readonly retryable: boolean;
+}
+
+/** The maximum duration of a type that declares none: long enough for any batch, not for ever. */
+export const DEFAULT_JOB_TIMEOUT: JobTimeout = { ms: 30 * 60_000, retryable: true };
+
+/** The longest maximum duration a job may carry (7 days): a bound, not a target. */
+export const MAX_JOB_TIMEOUT_MS = 7 * 24 * 60 * 60_000;
+
 /** When the scheduler enqueues a job type, unless the environment says otherwise. */
 export interface JobSchedule {
   /**
@@ -76,6 +96,8 @@ export interface JobDefinition<
   /** The API scope a key needs to enqueue this type through the generic route. */
   readonly scope: Scope;
   readonly options?: JobTypeOptions;
+  /** The maximum duration of one attempt; unset: DEFAULT_JOB_TIMEOUT. */
+  readonly timeout?: JobTimeout;
   /**
    * Derives a stable key from the payload: two enqueues with the same key are one job.
    * An explicit `Idempotency-Key` wins over it.
@@ -117,6 +139,15 @@ export function defineJob<
   if (!/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/.test(definition.name)) {
     throw new Error(`job name "${definition.name}" must be noun.verb in lower case`);
   }
+  const timeout = definition.timeout;
+  if (
+    timeout &&
+    !(Number.isInteger(timeout.ms) && timeout.ms > 0 && timeout.ms <= MAX_JOB_TIMEOUT_MS)
+  ) {
+    throw new Error(
+      `job "${definition.name}": timeout.ms must be a whole number of ms from 1 to ${MAX_JOB_TIMEOUT_MS}`,
+    );
+  }
   if (definition.schedule && !SCHEDULE_KEY.test(definition.schedule.key)) {
     throw new Error(
       `job "${definition.name}": schedule key "${definition.schedule.key}" must be upper case, digits and _`,
@@ -147,7 +178,11 @@ export interface JobContext {
   readonly log: Logger;
   /** Counters of the work done (bytes, rows), labelled with this job's queue and type. */
   readonly metrics: JobMetrics;
-  /** Aborted when the worker shuts down past its grace period; stop promptly. */
+  /**
+   * Aborted when the attempt passes its maximum duration, when the job is cancelled, or when
+   * the worker shuts down past its grace period; stop promptly (the runtime stops waiting
+   * for the handler soon after). Its `reason` is the error the attempt ends with.
+   */
   readonly signal: AbortSignal;
   /** Reports progress (a percentage or a structured object); shown in the dashboard. */
   progress(value: number | Record<string, unknown>): Promise<void>;

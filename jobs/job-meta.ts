@@ -13,6 +13,8 @@ export interface JobMeta {
   tenant?: string;
   /** Search tags such as `source:<id>` or `request:<id>` (JobDefinition.tags). */
   tags?: string[];
+  /** The maximum duration of this job's attempts (ms), when it has its own (EnqueueOptions.timeoutMs). */
+  timeout_ms?: number;
 }
 
 /** Who asks for a job: given by each way in (the API from its key, the CLI, the scheduler). */
@@ -30,13 +32,15 @@ export const MAX_TAGS = 16;
 export function jobMeta(
   origin: JobOrigin | undefined,
   tags: readonly string[] | undefined,
+  timeoutMs?: number,
 ): JobMeta | undefined {
   const kept = tags && boundedTags(tags);
-  if (!origin && !kept?.length) return undefined;
+  if (!origin && !kept?.length && timeoutMs === undefined) return undefined;
   return {
     ...(origin ? { enqueued_by: origin.enqueuedBy } : {}),
     ...(origin?.tenant === undefined ? {} : { tenant: origin.tenant }),
     ...(kept?.length ? { tags: kept } : {}),
+    ...(timeoutMs === undefined ? {} : { timeout_ms: timeoutMs }),
   };
 }
 
@@ -66,6 +70,9 @@ export function metaOf(data: unknown): JobMeta {
     ...(typeof m.enqueued_by === 'string' ? { enqueued_by: m.enqueued_by } : {}),
     ...(typeof m.tenant === 'string' ? { tenant: m.tenant } : {}),
     ...(Array.isArray(m.tags) ? { tags: m.tags.filter((t) => typeof t === 'string') } : {}),
+    ...(typeof m.timeout_ms === 'number' && Number.isInteger(m.timeout_ms) && m.timeout_ms > 0
+      ? { timeout_ms: m.timeout_ms }
+      : {}),
   };
 }
 

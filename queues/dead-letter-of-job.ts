@@ -1,10 +1,9 @@
+import { isCancelledReason } from '../jobs/job-abort.js';
 import type { Job } from 'bullmq';
 import { StowageError } from '../src/errors/index.js';
 import type { DeadLetterInput } from '../src/stores/postgres/dead-letter-store.js';
 import { redactText } from '../jobs/redact.js';
-
-/** The key of the job metadata envelope in a job's data (jobs/job-meta.ts). */
-const META_KEY = '$meta';
+import { META_KEY } from '../jobs/job-meta.js';
 
 // The runner leads an UnrecoverableError's message with the code: `batch_not_staged: …`.
 const CODE_PREFIX = /^([a-z][a-z0-9_]{1,63}): /;
@@ -15,6 +14,8 @@ const CODE_PREFIX = /^([a-z][a-z0-9_]{1,63}): /;
  * UnrecoverableError (a PermanentError, as the runner throws it) ends the job at once.
  */
 export function isFinalFailure(job: Job, err: Error | undefined): boolean {
+  // A cancel is an operator's decision, not a failure to look into.
+  if (isCancelledReason(job.failedReason) || isCancelledReason(err?.message)) return false;
   if (err?.name === 'UnrecoverableError') return true;
   return job.attemptsMade >= (job.opts.attempts ?? 1);
 }

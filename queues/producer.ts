@@ -2,7 +2,7 @@ import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { stagedBody, type BatchStager, type BatchToStage } from '../src/domain/staged-batch.js';
 import { ValidationError, isPermanent } from '../src/errors/index.js';
-import type { AnyJobDefinition, InputOf } from '../jobs/job-definition.js';
+import { MAX_JOB_TIMEOUT_MS, type AnyJobDefinition, type InputOf } from '../jobs/job-definition.js';
 import { APP_KEY_SCOPE, jobIdForKey, newJobId } from '../jobs/job-id.js';
 import { META_KEY, jobMeta, withMeta, type JobMeta, type JobOrigin } from '../jobs/job-meta.js';
 import type { DefinitionNamed, JobNameOf, JobRegistry } from '../jobs/job-registry.js';
@@ -47,6 +47,11 @@ export interface EnqueueOptions {
    * source id, the request's Idempotency-Key), kept before the type's own (JobDefinition.tags).
    */
   tags?: readonly string[] | undefined;
+  /**
+   * This job's maximum duration per attempt (ms) instead of its type's (JobDefinition.timeout),
+   * recorded under `$meta.timeout_ms`; from 1 ms to MAX_JOB_TIMEOUT_MS.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /** What an enqueue returns. */
@@ -176,6 +181,7 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
           ...(options.trusted ? { trusted: true } : {}),
           ...(options.origin === undefined ? {} : { origin: options.origin }),
           ...(options.tags === undefined ? {} : { tags: options.tags }),
+          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         },
         `payloads.${i}`,
       );
@@ -326,9 +332,19 @@ export class Producer<Defs extends readonly AnyJobDefinition[]> {
         : natural !== undefined
           ? jobIdForKey(name, natural)
           : newJobId(name));
+    const timeoutMs = options.timeoutMs;
+    if (
+      timeoutMs !== undefined &&
+      !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_JOB_TIMEOUT_MS)
+    ) {
+      throw new ValidationError([
+        { path: 'timeout_ms', message: `a whole number of ms from 1 to ${MAX_JOB_TIMEOUT_MS}` },
+      ]);
+    }
     const meta = jobMeta(
       options.origin ?? this.defaultOrigin,
       this.tagsFor(definition, data, options),
+      timeoutMs,
     );
     if (!definition.claimCheck) return { definition, data: withMeta(data, meta), id, meta };
     // The records go to the batch store; the job carries their digest and count.

@@ -700,6 +700,24 @@ export const configSchema = z.object({
     .describe(
       'Ticks a scheduler runs per schedule at start for the time no scheduler ran: the newest this many missed ticks, oldest first (older ones are skipped); 0 turns catch-up off.',
     ),
+  JOB_ABORT_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(600_000)
+    .default(5_000)
+    .describe(
+      'How long a job past its maximum duration, or cancelled, may take to wind down (abort its upload) before its attempt ends without it and its worker slot is freed.',
+    ),
+  JOB_TIMEOUT_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(7 * 24 * 60 * 60_000)
+    .default(24 * 60 * 60_000)
+    .describe(
+      'The longest maximum duration a caller may give one job (header X-Job-Timeout-Ms of POST /v1/jobs/{type}); each job type declares its own default.',
+    ),
 });
 
 type Env = z.output<typeof configSchema>;

@@ -8,9 +8,24 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { CHECKPOINT_KEY } from '../jobs/checkpoint.js';
 import { META_KEY, metaOf, type JobMeta } from '../jobs/job-meta.js';
 import type { SinkThrottle } from './sink-throttle.js';
+import { jobCancelledError, jobTimeoutError, timeoutOf } from '../jobs/job-abort.js';
+import { AttemptAbort } from './attempt-abort.js';
 
 /** Handlers by job name, already built from their dependencies. */
 export type HandlerTable = Record<string, Handler<never> | undefined>;
+
+/** How long a handler has, once its signal aborted, to wind down before its attempt ends without it. */
+export const DEFAULT_ABORT_GRACE_MS = 5_000;
+
+/** Where the runner learns that a job was cancelled before its attempt began (see worker-host). */
+export interface CancelLookup {
+  /** The reason of a cancel notice this process heard for the job, if any. */
+  heard(jobId: string): string | undefined;
+  /** The job's stored cancel mark: read only for an attempt given back after a crash. */
+  stored(jobId: string): Promise<string | undefined>;
+  /** The cancel ended the job: a later retry of it runs. */
+  forget(jobId: string): void;
+}
 
 /** What the runner needs of one job type, looked up once per process rather than per job. */
 interface JobTypeEntry {
@@ -100,8 +115,13 @@ export function createJobRunner(options: {
   shutdownSignal: AbortSignal;
   /** Slows the queue down when a sink says it is saturated (backpressure); none: plain retries. */
   throttle?: SinkThrottle | undefined;
+  /** JOB_ABORT_GRACE_MS: see DEFAULT_ABORT_GRACE_MS. */
+  abortGraceMs?: number | undefined;
+  /** Cancels that came before an attempt began; without it only BullMQ's signal cancels. */
+  cancels?: CancelLookup | undefined;
 }) {
   const { queue, registry, handlers, shutdownSignal, metrics } = options;
+  const graceMs = options.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS;
   const types = new Map<string, JobTypeEntry | null>();
 
   /** The definition, handler and counters of a job type; null when it has no handler. */
@@ -120,7 +140,15 @@ export function createJobRunner(options: {
     return entry;
   }
 
-  return async function runJob(job: Job): Promise<unknown> {
+  /**
+   * The processor BullMQ calls; it declares the third parameter, so BullMQ hands it the
+   * signal its `Worker.cancelJob` aborts.
+   */
+  return async function runJob(
+    job: Job,
+    _token?: string,
+    cancelSignal?: AbortSignal,
+  ): Promise<unknown> {
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
     const started = performance.now();
@@ -152,6 +180,19 @@ export function createJobRunner(options: {
       const parsed = (type.definition.stored ?? type.definition.payload).safeParse(payload);
       if (!parsed.success) throw ValidationError.fromZod(parsed.error, 'payload');
 
+      // A cancel heard before this attempt began (or stored, for a job given back after a
+      // crash) ends it before the handler runs.
+      const id = job.id ?? '';
+      const restarted = (job.attemptsStarted ?? 0) > attempt;
+      const cancelled =
+        options.cancels?.heard(id) ?? (restarted ? await options.cancels?.stored(id) : undefined);
+      if (cancelled !== undefined) throw jobCancelledError(cancelled);
+
+      const timeout = timeoutOf(type.definition, metaOf(raw));
+      const abort = new AttemptAbort(graceMs);
+      abort.follow(shutdownSignal, (reason) => reason);
+      abort.follow(cancelSignal, (reason) => jobCancelledError(reason));
+      abort.deadline(timeout.ms, () => jobTimeoutError(job.name, timeout));
       ctx = new AttemptContext(
         job,
         options.log,
@@ -159,12 +200,23 @@ export function createJobRunner(options: {
         attempt,
         maxAttempts,
         type.metrics,
-        shutdownSignal,
+        abort.signal,
         checkpoint,
         raw,
       );
       if (options.log.isLevelEnabled('debug')) ctx.log.debug({ maxAttempts }, 'job started');
-      const result = await type.handler(parsed.data as never, ctx);
+      const attemptLog = ctx;
+      let result: unknown;
+      try {
+        result = await abort.run(type.handler(parsed.data as never, ctx), () =>
+          attemptLog.log.warn(
+            { graceMs, reason: String(abort.signal.reason) },
+            'handler ignored its abort signal: the attempt ends without it',
+          ),
+        );
+      } finally {
+        abort.dispose();
+      }
       const seconds = (performance.now() - started) / 1_000;
       metrics.jobEnded(queue, job.name, 'completed', seconds);
       const ms = Math.round(seconds * 1_000);
@@ -182,6 +234,7 @@ export function createJobRunner(options: {
       if (throttled) throw throttled;
       if (isPermanent(err)) {
         const e = err as StowageError;
+        if (e.code === 'job_cancelled') options.cancels?.forget(job.id ?? '');
         metrics.jobEnded(queue, job.name, 'failed', seconds);
         log.error({ ms, code: e.code, context: e.context }, `job failed permanently: ${e.message}`);
         // BullMQ stops retrying on UnrecoverableError; the code leads the message so the
@@ -194,6 +247,10 @@ export function createJobRunner(options: {
       metrics.jobEnded(queue, job.name, retrying ? 'retried' : 'failed', seconds);
       if (retrying) log.warn({ ms, code, err, maxAttempts }, 'job failed, will be retried');
       else log.error({ ms, code, err, maxAttempts }, 'job failed, no attempts left');
+      // A timeout leads with its code, as a permanent failure does: `job_timeout: …`.
+      if (err instanceof StowageError && err.code === 'job_timeout') {
+        throw new Error(`${err.code}: ${err.message}`, { cause: err });
+      }
       throw err;
     }
   };

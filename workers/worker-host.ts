@@ -7,9 +7,15 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { QUEUE_DEFAULTS } from '../queues/queue-defaults.js';
 import { deadLetterOf, isFinalFailure } from '../queues/dead-letter-of-job.js';
 import type { DeadLetterStore } from '../src/stores/postgres/dead-letter-store.js';
-import { createJobRunner, type HandlerTable } from './job-runner.js';
 import { FairClock } from './fair-clock.js';
 import { SINK_THROTTLE_LIMITER, type SinkThrottle } from './sink-throttle.js';
+import { cancelChannel, cancelMarkKey, parseCancelNotice } from '../queues/cancel-notice.js';
+import { createJobRunner, type CancelLookup, type HandlerTable } from './job-runner.js';
+
+/** Cancel notices kept for jobs this host was not (yet) running: enough for any burst of cancels. */
+const MAX_HEARD_CANCELS = 10_000;
+/** How long a heard cancel is kept for a job that had not started when it came. */
+const HEARD_CANCEL_TTL_MS = 10 * 60_000;
 
 /** What a worker process serves and how. */
 export interface WorkerHostOptions {
@@ -34,6 +40,8 @@ export interface WorkerHostOptions {
   fairQueues?: readonly QueueName[];
   /** Backpressure from saturated sinks (workers/sink-throttle.ts); none: plain retries. */
   throttle?: SinkThrottle;
+  /** JOB_ABORT_GRACE_MS: how long an aborted handler may take to wind down. */
+  abortGraceMs?: number | undefined;
 }
 
 /** BullMQ Workers for a set of queues, with a graceful stop. */
@@ -42,11 +50,28 @@ export class WorkerHost {
   private readonly abort = new AbortController();
   private readonly connections: Redis[] = [];
   private readonly clocks: FairClock[] = [];
+  /** Cancel notices for jobs not running here when they came, by `<queue>:<id>`. */
+  private readonly heardCancels = new Map<string, { reason: string; at: number }>();
+  private readonly cancelSubscriber: Redis;
+  private subscribed: Promise<unknown> | undefined;
 
   constructor(private readonly options: WorkerHostOptions) {
     this.workers = options.queues.map((queue) => {
       const connection = options.connect(`worker:${queue}`);
       this.connections.push(connection);
+      const cancels: CancelLookup = {
+        heard: (id) => {
+          const heard = this.heardCancels.get(`${queue}:${id}`);
+          return heard && Date.now() - heard.at <= HEARD_CANCEL_TTL_MS ? heard.reason : undefined;
+        },
+        stored: async (id) =>
+          (await connection.get(cancelMarkKey(options.prefix, queue, id))) ?? undefined,
+        forget: (id) => {
+          this.heardCancels.delete(`${queue}:${id}`);
+          // A retried job runs again: its cancel was spent.
+          connection.del(cancelMarkKey(options.prefix, queue, id)).catch(() => undefined);
+        },
+      };
       const defaults = QUEUE_DEFAULTS[queue];
       const lockDuration = options.lockDuration ?? defaults.lockDuration;
       const worker = new Worker(
@@ -59,6 +84,8 @@ export class WorkerHost {
           metrics: options.metrics,
           shutdownSignal: this.abort.signal,
           throttle: options.throttle,
+          abortGraceMs: options.abortGraceMs,
+          cancels,
         }),
         {
           connection,
@@ -95,10 +122,44 @@ export class WorkerHost {
       }
       return worker;
     });
+    this.cancelSubscriber = options.connect('worker:cancels');
+    this.connections.push(this.cancelSubscriber);
+    this.cancelSubscriber.on('message', (_channel: string, message: string) =>
+      this.onCancelNotice(message),
+    );
+  }
+
+  /**
+   * Aborts the job a cancel names if one of this host's workers runs it (BullMQ's
+   * Worker.cancelJob aborts its processor's signal); else keeps the notice a while, for an
+   * attempt about to begin.
+   */
+  private onCancelNotice(message: string): void {
+    const notice = parseCancelNotice(message);
+    if (!notice) return;
+    const index = this.options.queues.indexOf(notice.queue as QueueName);
+    const worker = index < 0 ? undefined : this.workers[index];
+    if (!worker) return;
+    if (worker.cancelJob(notice.id, notice.reason)) {
+      this.options.log.info({ queue: notice.queue, jobId: notice.id }, 'cancelling an active job');
+      return;
+    }
+    const now = Date.now();
+    if (this.heardCancels.size >= MAX_HEARD_CANCELS) {
+      for (const [key, heard] of this.heardCancels) {
+        if (now - heard.at > HEARD_CANCEL_TTL_MS || this.heardCancels.size >= MAX_HEARD_CANCELS)
+          this.heardCancels.delete(key);
+        else break;
+      }
+    }
+    this.heardCancels.set(`${notice.queue}:${notice.id}`, { reason: notice.reason, at: now });
   }
 
   /** Starts taking jobs. */
   start(): void {
+    this.subscribeToCancels().catch((err: unknown) =>
+      this.options.log.warn({ err }, 'cancel notices not heard: subscribing failed'),
+    );
     for (const worker of this.workers) {
       void worker.run().catch((err: unknown) => this.options.log.error({ err }, 'worker stopped'));
     }
@@ -108,9 +169,16 @@ export class WorkerHost {
     );
   }
 
-  /** Resolves once every worker is connected and waiting for jobs. */
+  /** Resolves once every worker is connected and waiting for jobs, and cancels are heard. */
   async ready(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    await Promise.all([...this.workers.map((w) => w.waitUntilReady()), this.subscribeToCancels()]);
+  }
+
+  /** Subscribes to the prefix's cancel channel, once (ioredis subscribes again after a reconnect). */
+  private subscribeToCancels(): Promise<unknown> {
+    return (this.subscribed ??= this.cancelSubscriber.subscribe(
+      cancelChannel(this.options.prefix),
+    ));
   }
 
   /**

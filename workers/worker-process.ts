@@ -42,6 +42,7 @@ export async function startWorker(
     queues,
     concurrency: config.WORKER_CONCURRENCY,
     lockDuration: config.WORKER_LOCK_MS,
+    abortGraceMs: config.JOB_ABORT_GRACE_MS,
     registry: root.registry,
     handlers,
     log,

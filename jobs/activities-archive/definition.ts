@@ -10,6 +10,8 @@ export const activitiesArchiveJob = defineJob({
   description:
     'Exports finished UTC days of activity events as gzip NDJSON parts and a manifest into the Object Lock bucket (archive/activities/), verifies them, and records each day in the activity archive ledger; a day holding events its newest generation does not is archived again as the next generation.',
   scope: 'admin',
+  // A day of activities is large: hours, then another try resumes it.
+  timeout: { ms: 6 * 60 * 60_000, retryable: true },
   payload: z.strictObject({
     /**
      * One UTC day to archive; unset: every day before today whose events no generation

@@ -18,6 +18,8 @@ export const activitiesInsertJob = defineJob({
   description:
     'Appends a batch of activity events to the activity store; an event already stored (same source, timestamp and event_id) is left as it is.',
   scope: 'ingest',
+  // One batch in one insert: minutes at most; a retry replays it idempotently.
+  timeout: { ms: 10 * 60_000, retryable: true },
   payload,
   // The records wait in the batch store, validated once by the producer: one per identity,
   // in search order. The job carries their digest.

@@ -10,6 +10,8 @@ export const archiveLockJob = defineJob({
   description:
     'Exports UTC days of hot-store IOCs (by last_seen) as gzip NDJSON parts and a manifest into the Object Lock bucket, verifies them, and records each day in the archive ledger; a day that changed since its archive is archived again as the next generation.',
   scope: 'admin',
+  // A day's export and Object Lock PUTs: hours, not days.
+  timeout: { ms: 6 * 60 * 60_000, retryable: true },
   payload: z.strictObject({
     /**
      * One UTC day to archive; unset: every day before today that the ledger does not hold

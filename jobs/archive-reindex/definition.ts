@@ -8,6 +8,8 @@ export const archiveReindexJob = defineJob({
   description:
     "Indexes recorded archive generations that have no archive_index rows (archived before the index existed): reads each day's newest generation back from the Object Lock bucket, verified, and indexes its IOCs for hot-then-cold look-ups.",
   scope: 'admin',
+  // Reads the whole archive index: long, resumable by a retry.
+  timeout: { ms: 6 * 60 * 60_000, retryable: true },
   payload: z.strictObject({
     /** Most days one run indexes (oldest first; the next run goes on). */
     max_days: z.number().int().min(1).max(3660).default(366),

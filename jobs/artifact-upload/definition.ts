@@ -15,6 +15,8 @@ export const artifactUploadJob = defineJob({
   description:
     'Streams an artifact into its bucket by resumable multipart upload, verifying size and SHA-256.',
   scope: 'artifacts',
+  // A multi-GB upload takes up to hours; past that it is aborted for good (no incomplete upload kept) and must be sent again.
+  timeout: { ms: 2 * 60 * 60_000, retryable: false },
   payload: z.strictObject({
     target: artifactTargetSchema,
     source: artifactSourceSchema,

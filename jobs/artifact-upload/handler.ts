@@ -75,8 +75,8 @@ export interface ArtifactUploadResult {
  * digest counts as done, one with another digest fails the job for good (artifact_exists)
  * unless the payload carries an admin overwrite, which is written to the audit log first.
  * A spool source is taken only when the file is bound to this job. The spool file is
- * removed only after success; on a permanent failure the multipart upload is aborted so
- * nothing incomplete is left.
+ * removed only after success; on a permanent failure, a cancel or a timeout (not retried)
+ * the multipart upload is aborted so nothing incomplete is left.
  */
 export function createArtifactUploadHandler(
   deps: ArtifactUploadDeps,
@@ -174,7 +174,10 @@ export function createArtifactUploadHandler(
       // Permanent: no retry will continue the upload, so none is left incomplete. The spool
       // file stays for a person to look at while the failed job is kept; the sweep of
       // uploads.abort-stale removes it once the job is gone.
-      if (isPermanent(err) && checkpoint) {
+      // A cancel, or a timeout its type does not retry, ends the job for good the same way.
+      const endsForGood =
+        isPermanent(err) || (ctx.signal.aborted && isPermanent(ctx.signal.reason));
+      if (endsForGood && checkpoint) {
         await deps.artifacts.abortUpload(checkpoint).catch(() => undefined);
       }
       throw err;

@@ -8,6 +8,8 @@ export const batchesSweepJob = defineJob({
   description:
     'Removes the staged record batches (PostgreSQL job_batches) whose iocs.insert job no longer exists in its queue (removed by retention or by hand) and that no dead letter waiting for a retry names.',
   scope: 'admin',
+  // A sweep of staged batches: minutes; the next tick continues it.
+  timeout: { ms: 30 * 60_000, retryable: true },
   payload: z.strictObject({
     /** Batches younger than this are left alone (a producer may be enqueueing their job). */
     older_than_minutes: z

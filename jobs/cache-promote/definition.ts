@@ -8,6 +8,8 @@ export const cachePromoteJob = defineJob({
   description:
     'Warms the Redis cache with hot IOCs from the hot store (confidence and recency thresholds).',
   scope: 'admin',
+  // Warming the cache: minutes; the next tick warms it again.
+  timeout: { ms: 15 * 60_000, retryable: true },
   payload: z.strictObject({
     /** Overrides HOT_MIN_CONFIDENCE for this run. */
     min_confidence: z.number().min(0).max(1).optional(),

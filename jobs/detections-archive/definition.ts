@@ -10,6 +10,8 @@ export const detectionsArchiveJob = defineJob({
   description:
     'Exports finished UTC days of detections (each with its status history) as gzip NDJSON parts and a manifest into the Object Lock bucket (archive/detections/), verifies them, and records each day in the detection archive ledger; a day with a detection updated since its newest generation is archived again as the next generation.',
   scope: 'admin',
+  // A day of detections: hours, then another try resumes it.
+  timeout: { ms: 6 * 60 * 60_000, retryable: true },
   payload: z.strictObject({
     /**
      * One UTC day to archive; unset: every day before today whose detections no generation

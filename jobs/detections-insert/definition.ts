@@ -19,6 +19,8 @@ export const detectionsInsertJob = defineJob({
   description:
     'Upserts a batch of detections keyed by detection_id; a re-sent detection never moves its status.',
   scope: 'ingest',
+  // One batch in one insert: minutes at most; a retry replays it idempotently.
+  timeout: { ms: 10 * 60_000, retryable: true },
   payload,
   // Staged in job_batches (kind `detections`), validated once by the producer.
   claimCheck: { kind: 'detections', records: (p) => canonicalDetections(p.detections) },

@@ -37,6 +37,8 @@ export const iocsInsertJob = defineJob({
   description:
     'Upserts a batch of IOCs into the hot store keyed by (type, value) and caches the hot ones.',
   scope: 'ingest',
+  // One batch in one transaction: minutes at most; a retry replays it idempotently.
+  timeout: { ms: 10 * 60_000, retryable: true },
   payload,
   // The records wait in the batch store, validated once by the producer; the job carries
   // their digest. An inline batch is what an older producer enqueued: validated here.

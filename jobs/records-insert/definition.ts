@@ -22,6 +22,8 @@ export const recordsInsertJob = defineJob({
   description:
     'Stores a batch of records: archived as one locked gzip NDJSON object, indexed, then written to the hot store; an id stored already is a no-op with the same content and a counted conflict with another.',
   scope: 'ingest',
+  // One batch in one insert: minutes at most; a retry replays it idempotently.
+  timeout: { ms: 10 * 60_000, retryable: true },
   payload,
   // Staged in job_batches (kind `records`), validated once by the producer: one per id, by id.
   claimCheck: { kind: 'records', records: (p) => canonicalRecordBatch(p.records) },

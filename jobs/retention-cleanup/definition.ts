@@ -19,6 +19,8 @@ export const retentionCleanupJob = defineJob({
   description:
     "Plans, then (approved) executes: deletes hot-store rows older than the hot window (archived days only when archiving is on), log samples older than the sample window, activity day partitions older than the activity window (each only when its archive holds exactly its events), and terminal detections of days older than the detection window (each only when its day's archive holds it as it is; open ones never), logged; dry run reports the same without deleting.",
   scope: 'admin',
+  // Bounded batches of deletes; a run past hours waits for its next tick, not a retry.
+  timeout: { ms: 6 * 60 * 60_000, retryable: false },
   payload: z
     .strictObject({
       /**

@@ -8,6 +8,8 @@ export const uploadsAbortStaleJob = defineJob({
   description:
     'Aborts incomplete multipart uploads initiated longer ago than a limit (UPLOAD_STALE_HOURS by default) in the samples, TA-bundle and debug-bundle buckets.',
   scope: 'admin',
+  // Aborting stale uploads: minutes.
+  timeout: { ms: 30 * 60_000, retryable: true },
   payload: z.strictObject({
     /** Overrides UPLOAD_STALE_HOURS for this run. */
     older_than_hours: z

@@ -9,6 +9,8 @@ export const watermarkCommitJob = defineJob({
   name: 'watermark.commit',
   queue: 'ingest',
   scope: 'ingest',
+  // One compare-and-set: a minute is already wrong.
+  timeout: { ms: 5 * 60_000, retryable: true },
   description:
     'Records a collection run for a source: the success timestamp only moves forward, every run is kept in the history.',
   payload: watermarkCommitSchema,

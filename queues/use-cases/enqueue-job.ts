@@ -80,10 +80,13 @@ export async function enqueuePreparedJob(
   producer: Producer<readonly AnyJobDefinition[]>,
   job: PreparedJob,
   scoped?: KeyInScope,
+  /** The job's own maximum duration (ms), instead of its type's. */
+  timeoutMs?: number,
 ): Promise<JobView> {
   const enqueued = await producer.enqueueByName(job.definition.name, job.payload, {
     validated: true,
     ...(scoped === undefined ? {} : { idempotencyKey: scoped.key, keyScope: scoped.keyScope }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
   return jobView(enqueued);
 }

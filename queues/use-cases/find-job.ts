@@ -3,6 +3,7 @@ import type { QueueName } from '../../src/config.js';
 import { NotFoundError } from '../../src/errors/index.js';
 import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
 import { META_KEY, metaOf } from '../../jobs/job-meta.js';
+import { readerState } from '../../jobs/job-abort.js';
 import { typeOfJobId } from '../../jobs/job-id.js';
 import type { JobRegistry } from '../../jobs/job-registry.js';
 import { redactJobData, redactText } from '../../jobs/redact.js';
@@ -67,7 +68,8 @@ export function jobView(job: Job, state: string, dependencies: Record<string, nu
     id: job.id,
     type: job.name,
     queue: job.queueName,
-    state,
+    // A job cancelled while it ran is failed in BullMQ, `cancelled` to readers.
+    state: readerState(state, job.failedReason),
     progress: job.progress,
     attempts_made: job.attemptsMade,
     max_attempts: job.opts.attempts ?? 1,

@@ -138,6 +138,11 @@ export function createApp(options: AppOptions): Express {
         queues: options.queues.all(),
         keys: config.API_KEYS,
         basePath: config.DASHBOARD_PATH,
+        cancel: {
+          registry: options.registry,
+          queues: options.queues,
+          redis: options.deps.redis,
+        },
       }),
     );
   }

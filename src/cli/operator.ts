@@ -101,6 +101,18 @@ export async function runOperatorCommand(
         await ctx.close();
       }
     }
+    // `jobs cancel` (src/cli/job-cancel-command.ts).
+    if (command === 'jobs' && args[0] === 'cancel') {
+      const cancel = await import('./job-cancel-command.js');
+      const parsed = cancel.parseJobCancelArgs(args.slice(1));
+      const ctx = openOperatorContext(config(), io);
+      try {
+        await ctx.requireRedis();
+        return await cancel.jobCancelCommand(ctx, parsed);
+      } finally {
+        await ctx.close();
+      }
+    }
     if (RECORD_COMMANDS.includes(command)) {
       const records = await import('./record-commands.js');
       const parsed = records.parseRecordArgs(command, args);

@@ -40,6 +40,8 @@ operating (talk to Redis and PostgreSQL directly; --json for scripts)
                            validate a payload against its job type and enqueue it
   status <job-id> [--queue q]
                            state, attempts, progress, failure reason, return value
+  jobs cancel <job-id> [--queue q]
+                           remove a job that has not started, or abort a running one
   retry <job-id> [--reset-attempts]
   retry --all --queue q [--reset-attempts]
                            move failed jobs back to waiting

@@ -1,3 +1,4 @@
+import { isCancelledReason } from '../../jobs/job-abort.js';
 import { mkdir } from 'node:fs/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -697,7 +698,10 @@ function failedJobsIn(queues: QueueSet): NonNullable<WorkerResources['failedJobs
     if (!queues.names().includes(name)) return [];
     const jobs = await queues.get(name).getFailed(offset, offset + limit - 1);
     // A job removed between the listing and its read comes back undefined.
-    return jobs.filter((j) => j !== undefined).map((job) => deadLetterOf(queue, job));
+    // A cancelled job ends failed too, but it is no dead letter (isFinalFailure).
+    return jobs
+      .filter((j) => j !== undefined && !isCancelledReason(j.failedReason))
+      .map((job) => deadLetterOf(queue, job));
   };
 }
 

@@ -17,7 +17,8 @@ const transient = (status: number, description: string) =>
  * Every stable error code Stowage raises, with its kind and HTTP status. A code missing here
  * does not compile (`StowageError`, `PermanentError`, `TransientError` and `HttpProblem` take an
  * `ErrorCode`), so no code ships without a status. The kind is the one the code is raised with;
- * `url_fetch_failed` is raised with both (a 4xx answer of the source is permanent).
+ * `url_fetch_failed` is raised with both (a 4xx answer of the source is permanent), and so is
+ * `job_timeout` (each job type declares whether its timeout is retryable).
  */
 export const ERROR_CODES = {
   // Requests the API refuses.
@@ -103,6 +104,12 @@ export const ERROR_CODES = {
   ),
   redis_eviction_policy: permanent(500, 'Redis may evict keys, which loses jobs.'),
   unknown_schedule: permanent(500, 'A SCHEDULE_* variable names no scheduled job.'),
+  // Jobs ended by the runtime (workers/job-runner.ts).
+  job_timeout: transient(
+    504,
+    'A job ran past its maximum duration; retried or failed for good as its type declares.',
+  ),
+  job_cancelled: permanent(409, 'The job was cancelled (POST /v1/jobs/{id}/cancel); not retried.'),
   // The one error middleware's answer to the unexpected.
   internal: transient(500, 'An unexpected error; see the api log.'),
   // Raised by test fixtures (test/fixtures, test/e2e) on purpose.

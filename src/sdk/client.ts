@@ -67,6 +67,7 @@ import type {
   JobSearchFilter,
   JobPage,
   JobRemoved,
+  JobCancelled,
   PresignedUrl,
   ServiceStatus,
   PoolStats,
@@ -389,6 +390,17 @@ export class StowageClient {
   }
 
   /**
+   * Cancels a job (`POST /v1/jobs/{id}/cancel`, an admin key): one that has not started is
+   * removed (`removed`); a running one is aborted at its next await (`cancelling`, then its
+   * status reads `cancelled`). A job that already completed or failed is a 409.
+   */
+  async cancelJob(id: string, options: Pick<CallOptions, 'signal'> = {}): Promise<JobCancelled> {
+    return (await this.send('POST', `/v1/jobs/${seg(id)}/cancel`, {
+      signal: options.signal,
+    })) as JobCancelled;
+  }
+
+  /**
    * Polls a job until it completed (its status is returned) or failed for good (throws
    * JobFailedError with the reason); JobWaitTimeoutError after `timeoutMs`.
    */
@@ -399,7 +411,7 @@ export class StowageClient {
     for (;;) {
       const job = await this.getJob(id, { signal: options.signal });
       if (job.state === 'completed') return job;
-      if (job.state === 'failed') throw new JobFailedError(job);
+      if (job.state === 'failed' || job.state === 'cancelled') throw new JobFailedError(job);
       const left = deadline - Date.now();
       if (left <= 0) throw new JobWaitTimeoutError(job, timeoutMs);
       await sleep(Math.min(pollMs, left), options.signal);

@@ -32,6 +32,7 @@ import type {
 } from '../domain/api/ioc-search.js';
 import type {
   jobAcceptedSchema,
+  jobCancelSchema,
   jobRefSchema,
   jobsAcceptedSchema,
   jobStateSchema,
@@ -91,6 +92,9 @@ export type JobState = z.output<typeof jobStateSchema>;
 
 /** `GET /v1/jobs/{id}`. */
 export type JobStatus = z.output<typeof jobStatusSchema>;
+
+/** `POST /v1/jobs/{id}/cancel`: `removed`, `cancelling` (it runs; it will read `cancelled`) or `cancelled`. */
+export type JobCancelled = z.output<typeof jobCancelSchema>;
 
 /** One IOC of a collector batch; `source` defaults to the batch's `source_id`. */
 export type IngestIoc = Omit<z.input<typeof iocSchema>, 'source'> & { source?: string };

@@ -62,6 +62,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/jobs/iocs.insert.nope', scope: 'read' },
   { method: 'GET', path: '/v1/jobs', scope: 'read' },
   { method: 'DELETE', path: '/v1/jobs/iocs.insert.nope', scope: 'admin' },
+  { method: 'POST', path: '/v1/jobs/iocs.insert.nope/cancel', scope: 'admin' },
   { method: 'POST', path: '/v1/ingest/iocs', scope: 'ingest', body: '{}' },
   { method: 'GET', path: '/v1/iocs/domain/evil.example.com', scope: 'read' },
   { method: 'DELETE', path: '/v1/cache/iocs/domain/evil.example.com', scope: 'ingest' },

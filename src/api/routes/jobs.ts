@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import { jobAcceptedSchema, jobsAcceptedSchema, jobStatusSchema } from '../../domain/api/jobs.js';
+import {
+  jobAcceptedSchema,
+  jobCancelSchema,
+  jobsAcceptedSchema,
+  jobStatusSchema,
+} from '../../domain/api/jobs.js';
 import { hasScope } from '../../http/auth.js';
 import type { JobRegistry } from '../../../jobs/job-registry.js';
 import {
@@ -14,6 +19,7 @@ import {
   prepareJobs,
 } from '../../../queues/use-cases/enqueue-jobs.js';
 import { findAndDescribeJob } from '../../../queues/use-cases/find-job.js';
+import { cancelJob } from '../../../queues/use-cases/cancel-job.js';
 import {
   badInput,
   idempotencyKeyHeader,
@@ -28,12 +34,26 @@ import type { ApiRouteDeps } from '../route-deps.js';
 import { dashboardLinkOf } from '../../../queues/dashboard-link.js';
 
 type JobDeps = Pick<ApiRouteDeps, 'registry' | 'producer' | 'jobQueues'> & {
-  stores: Pick<ApiRouteDeps['stores'], 'idempotency'>;
+  stores: Pick<ApiRouteDeps['stores'], 'idempotency' | 'redis'>;
 };
 const route = defineRoute<JobDeps>();
 
 /** The headers of an enqueueing route. */
 export const idempotencyHeaders = z.object({ 'Idempotency-Key': idempotencyKeyHeader });
+
+/** The headers of `POST /v1/jobs/{type}`: an idempotency key and the job's own maximum duration. */
+const enqueueHeaders = (config: Config) =>
+  idempotencyHeaders.extend({
+    'X-Job-Timeout-Ms': z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .max(config.JOB_TIMEOUT_MAX_MS)
+      .optional()
+      .describe(
+        `This job's maximum duration per attempt (ms, 1000 to JOB_TIMEOUT_MAX_MS = ${config.JOB_TIMEOUT_MAX_MS}) instead of its type's; past it the attempt fails with job_timeout.`,
+      ),
+  });
 
 /** Every job type's payload, as one anyOf of their components. */
 const anyPayload = (registry: JobRegistry): Json => ({
@@ -72,7 +92,7 @@ export function jobRouteTable(config: Config, registry: JobRegistry) {
       path: '/v1/jobs/{job}',
       summary: 'Enqueue one job after validating its payload',
       access: 'job-type',
-      headers: idempotencyHeaders,
+      headers: enqueueHeaders(config),
       responses: {
         202: ok(jobAcceptedSchema, 'Enqueued (or the job an Idempotency-Key already made)'),
         400: badInput,
@@ -100,7 +120,12 @@ export function jobRouteTable(config: Config, registry: JobRegistry) {
           ctx.deps.stores.idempotency,
           { caller, key, route, request },
           async (scoped) => {
-            const view = await enqueuePreparedJob(ctx.deps.producer, job, inScope(scoped));
+            const view = await enqueuePreparedJob(
+              ctx.deps.producer,
+              job,
+              inScope(scoped),
+              headers['X-Job-Timeout-Ms'],
+            );
             const status_url = `/v1/jobs/${view.id}`;
             return { status: 202, location: status_url, body: { ...view, status_url } };
           },
@@ -182,6 +207,29 @@ export function jobRouteTable(config: Config, registry: JobRegistry) {
         );
         // The view is looser than the documented schema (a state or id BullMQ may lack).
         return { status: 200, body: job as z.input<typeof jobStatusSchema> };
+      },
+    }),
+    route({
+      operationId: 'cancelJob',
+      method: 'post',
+      path: '/v1/jobs/{job}/cancel',
+      summary: 'Cancel a job: removed if it has not started, aborted at its next await if it runs',
+      access: 'admin',
+      params: z.strictObject({ job: z.string().min(1).max(500).describe('The job id.') }),
+      responses: {
+        200: ok(jobCancelSchema, 'Removed (it had not started), or already cancelled'),
+        202: ok(jobCancelSchema, 'Running: its worker aborts it; it then reads `cancelled`'),
+        404: problem('No such job'),
+        409: problem('The job already completed or failed'),
+      },
+      handler: async ({ params }, { deps, caller }) => {
+        const { registry, jobQueues: queues } = deps;
+        const cancelled = await cancelJob(
+          { registry, queues, redis: deps.stores.redis },
+          { id: params.job, by: caller?.name ?? 'api' },
+        );
+        const body = { ...cancelled, status_url: `/v1/jobs/${cancelled.id}` };
+        return cancelled.state === 'cancelling' ? { status: 202, body } : { status: 200, body };
       },
     }),
   ];

@@ -16,7 +16,10 @@ export const jobAcceptedSchema = z.strictObject({
 /** `202` of `POST /v1/jobs/{type}/bulk`: one job per payload, in order. */
 export const jobsAcceptedSchema = z.strictObject({ jobs: z.array(jobRefSchema) });
 
-/** BullMQ's states, and `waiting-children` for a flow parent whose children still run. */
+/**
+ * BullMQ's states, `waiting-children` for a flow parent whose children still run, and
+ * `cancelled` for a job cancelled while it ran (BullMQ keeps it as failed, reason `job_cancelled: …`).
+ */
 export const jobStateSchema = z.enum([
   'waiting',
   'waiting-children',
@@ -25,6 +28,7 @@ export const jobStateSchema = z.enum([
   'active',
   'completed',
   'failed',
+  'cancelled',
   'unknown',
 ]);
 
@@ -60,4 +64,15 @@ export const jobStatusSchema = z.strictObject({
     )
     .exactOptional(),
   payload: z.record(z.string(), z.unknown()),
+});
+
+/** `POST /v1/jobs/{id}/cancel`: what the cancel did. */
+export const jobCancelSchema = z.strictObject({
+  ...jobRefSchema.shape,
+  state: z
+    .enum(['removed', 'cancelling', 'cancelled'])
+    .describe(
+      '`removed`: it had not started and is gone; `cancelling`: it runs and is aborted at its next await, then reads `cancelled`; `cancelled`: it already was.',
+    ),
+  status_url: z.string(),
 });

@@ -28,7 +28,7 @@ export interface StreamUploadOptions extends ObjectTarget {
   queueSize: number;
   /** Bytes read so far, about every part. */
   onProgress?: ((bytes: number) => void) | undefined;
-  /** Stops the upload (upload_interrupted); lib-storage aborts its multipart upload. */
+  /** Stops the upload (upload_interrupted); its multipart upload is aborted before it returns. */
   signal: AbortSignal;
 }
 
@@ -98,9 +98,14 @@ async function sendStream(
     queueSize: options.queueSize,
     leavePartsOnError: false,
   });
+  // The source is failed, not the Upload aborted: Upload.abort() makes done() reject at once
+  // while its multipart upload is aborted in the background, after the caller moved on. A
+  // failed source ends done() only once Upload has aborted its multipart upload itself, so
+  // a stopped job leaves none behind.
   const stop = () => {
-    body.destroy();
-    void upload.abort();
+    const stopped = new Error(`upload of ${bucket}/${key} stopped`);
+    body.destroy(stopped);
+    digest.destroy(stopped);
   };
   signal.addEventListener('abort', stop, { once: true });
   try {
