@@ -195,7 +195,9 @@ async function makePlan(
       job: 'retention.cleanup',
       parameters: { ...parameters },
       unplanned,
-      planned_by: `job ${ctx.jobId}`,
+      planned_by: ctx.meta.enqueued_by
+        ? `${ctx.meta.enqueued_by} (job ${ctx.jobId})`
+        : `job ${ctx.jobId}`,
     },
     async (add) => {
       const digest = new PlanDigest({ ...parameters });

@@ -9,7 +9,7 @@ import { applySchemaDdl, assertSchemaName } from './postgres-schema-ddl.js';
  * exist; api and workers refuse to start on a lower one. Raise it whenever a store's
  * init() gains a table, column or index that code relies on.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const CLICKHOUSE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
