@@ -292,7 +292,7 @@ describe('deploy/k8s', () => {
     for (const m of workers) expect(at(m.doc, 'spec', 'replicas'), m.name).toBeUndefined();
   });
 
-  it('scales each worker Deployment on the BullMQ wait list of each queue it serves', () => {
+  it("scales each worker Deployment on the ready jobs of each queue it serves: the wait list, or a fair queue's prioritized set", () => {
     const scaledObjects = ofKind('ScaledObject');
     expect(scaledObjects.map((s) => at(s.doc, 'spec', 'scaleTargetRef', 'name')).sort()).toEqual(
       workers.map((w) => w.name).sort(),
@@ -307,10 +307,27 @@ describe('deploy/k8s', () => {
       expect(min, so.name).toBeGreaterThanOrEqual(1);
       expect(Number(at(so.doc, 'spec', 'maxReplicaCount')), so.name).toBeGreaterThanOrEqual(min);
 
-      const triggers = list(at(so.doc, 'spec', 'triggers'));
+      const all = list(at(so.doc, 'spec', 'triggers'));
+      const served = queuesOf(target);
+      const fair = served.filter((q) => config.fairQueues.includes(q));
+      // A fair queue's ready jobs sit in BullMQ's prioritized set, invisible to LLEN.
+      const queries = all
+        .filter((t) => at(t, 'type') === 'prometheus')
+        .map((t) => str(at(t, 'metadata', 'query')));
+      expect(queries.length, so.name).toBe(fair.length);
+      for (const q of fair) {
+        const query = queries.find((x) => x.includes(`queue="${q}"`));
+        expect(query, `${so.name} ${q}`).toMatch(
+          /^sum\(stowage_queue_jobs\{queue="[a-z]+",state=~"[a-z|]+"\}\)$/,
+        );
+        expect(query, `${so.name} ${q}`).toMatch(/prioritized/);
+        expect(query, `${so.name} ${q}`).toMatch(/waiting/);
+      }
+      const triggers = all.filter((t) => at(t, 'type') !== 'prometheus');
       const lists = triggers.map((t) => str(at(t, 'metadata', 'listName'))).sort();
       expect(lists, so.name).toEqual(
-        queuesOf(target)
+        served
+          .filter((q) => !fair.includes(q))
           .map((q) => keys.toKey(q, 'wait'))
           .sort(),
       );
