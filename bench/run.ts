@@ -21,6 +21,7 @@ import { archiveRetention } from './scenarios/archive-retention.js';
 import { artifactUpload } from './scenarios/artifact-upload.js';
 import { cacheLookup } from './scenarios/cache-lookup.js';
 import { fairness } from './scenarios/fairness.js';
+import { jobSearch } from './scenarios/job-search.js';
 import { iocIngest, workerScaling } from './scenarios/ioc-ingest.js';
 import { noopJobs } from './scenarios/noop-jobs.js';
 import { redisMemory } from './scenarios/redis-memory.js';
@@ -87,6 +88,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
       rows: quick ? 20_000 : 500_000,
       ingestSeconds: quick ? 10 : 30,
     }),
+  'job-search': () => jobSearch({ jobs: quick ? 10_000 : 100_000, runs: quick ? 50 : 200 }),
   fairness: () => fairness({ backlog: quick ? 20_000 : 200_000, perRequest: 10_000, batch: 1_000 }),
   'archive-retention-clickhouse': () =>
     archiveRetention('clickhouse', {

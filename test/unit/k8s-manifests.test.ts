@@ -309,7 +309,7 @@ describe('deploy/k8s', () => {
 
       const all = list(at(so.doc, 'spec', 'triggers'));
       const served = queuesOf(target);
-      const fair = served.filter((q) => config.fairQueues.includes(q));
+      const fair = served.filter((q) => (config.fairQueues as readonly string[]).includes(q));
       // A fair queue's ready jobs sit in BullMQ's prioritized set, invisible to LLEN.
       const queries = all
         .filter((t) => at(t, 'type') === 'prometheus')
