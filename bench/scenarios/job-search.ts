@@ -77,7 +77,7 @@ export async function jobSearch(options: JobSearchOptions): Promise<Section> {
       const searches: [string, string][] = [
         ['tenant (1 of 5)', '/v1/jobs?tenant=t1&limit=50'],
         ['tag source: (1 of 50)', '/v1/jobs?tag=source:s7&limit=50'],
-        ['tag request: (1 of 100)', '/v1/jobs?tag=request:r42&limit=50'],
+        ['tag request: (1 of 100)', '/v1/jobs?tag=request:r9&limit=50'],
         ['tenant + state=delayed', '/v1/jobs?tenant=t2&state=delayed&limit=50'],
         ['type + tenant', '/v1/jobs?type=cache.promote&tenant=t3&limit=50'],
       ];

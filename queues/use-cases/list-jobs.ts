@@ -78,12 +78,18 @@ export async function listJobs(
       others,
     );
     const candidates = entries.filter((_, i) => members[i]);
-    const described = await describeEntries(deps, candidates);
-    const gone = candidates.filter((_, i) => described[i] === null).map((e) => e.member);
+    // Without a state filter every live candidate is a result: read no more jobs than the page
+    // still needs (the rest are read next round, from the position reached).
+    const wanted = filter.state === undefined ? filter.limit - jobs.length : candidates.length;
+    const toDescribe = candidates.slice(0, wanted);
+    const described = await describeEntries(deps, toDescribe);
+    const gone = toDescribe.filter((_, i) => described[i] === null).map((e) => e.member);
     await deps.search.remove(gone, [driver, ...others, ...(driver.kind === 'all' ? [] : ALL)]);
     let i = 0;
     for (const entry of entries) {
       const j = candidates.indexOf(entry);
+      // A candidate not read this round: the next round starts at it.
+      if (j >= toDescribe.length) break;
       const view = j < 0 ? undefined : described[j];
       position = { score: entry.score, member: entry.member };
       i++;

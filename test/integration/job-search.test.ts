@@ -59,7 +59,7 @@ describe('job search', () => {
     world = new StowageWorld({ API_KEYS });
     await world.initStores();
     base = await world.startApi();
-    // acme: a watermark flow (parent waiting-children, child waiting) tagged by source and request,
+    // acme: a watermark flow (parent waiting-children, child prioritized: ingest is a fair queue) tagged by source and request,
     acmeFlow = await ingest(
       KEYS.acme,
       {
@@ -96,7 +96,7 @@ describe('job search', () => {
     expect(new Set(page.jobs.map((j) => j.tenant))).toEqual(new Set(['acme']));
     expect(new Set(page.jobs.map((j) => j.queue))).toEqual(new Set(['ingest', 'cache']));
     expect(new Set(page.jobs.map((j) => j.state))).toEqual(
-      new Set(['waiting-children', 'waiting', 'delayed']),
+      new Set(['waiting-children', 'prioritized', 'delayed']),
     );
     expect(page.next_cursor).toBeNull();
     // Newest first.
@@ -237,7 +237,7 @@ describe('job search', () => {
 
     const removed = await run(['jobs', 'remove', globexJobs[0]!, '--json']);
     expect(removed.code, removed.all).toBe(0);
-    expect(JSON.parse(removed.out)).toMatchObject({ id: globexJobs[0], state: 'waiting' });
+    expect(JSON.parse(removed.out)).toMatchObject({ id: globexJobs[0], state: 'prioritized' });
     await eventually(async () =>
       (await world.queues.get('ingest').getJob(globexJobs[0]!)) === undefined ? true : undefined,
     );
