@@ -85,6 +85,8 @@ async function mergeInStore(deps: IocsInsertDeps, ctx: JobContext, batch: Staged
     afterRollback: async (changes) => {
       await deps.iocCache.evictMany(changes.hot);
     },
+    // A cancel or a timeout rolls the merge back: the batch lands whole or not at all.
+    signal: ctx.signal,
   });
   ctx.metrics.rowsInserted(written);
   await ctx.progress(100);

@@ -31,6 +31,11 @@ export interface StagedMergeOptions {
   beforeCommit(changes: StagedChanges): Promise<void>;
   /** Runs, best effort, when the merge rolled back after beforeCommit ran. */
   afterRollback?(changes: StagedChanges): Promise<void>;
+  /**
+   * Stops the merge (a job cancelled or past its maximum duration): its running statement is
+   * cancelled and it rolls back, so no transaction is left behind to commit after the job ended.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** A UTC day of last_seen and how many indicators were last seen on it. */

@@ -190,8 +190,23 @@ export class PostgresHotStore implements HotStore {
     let client: pg.PoolClient | undefined;
     let broken = false;
     let told: StagedChanges | undefined;
+    const { signal } = options;
+    let cancelled: Promise<unknown> | undefined;
+    let stopWatching: (() => void) | undefined;
     try {
       client = await this.pool.connect();
+      // pg keeps the session's backend pid (BackendKeyData) without declaring it in its types.
+      const pid = (client as unknown as { processID?: unknown }).processID;
+      if (signal && typeof pid === 'number') {
+        // A statement waiting on a lock would ignore the job's signal until the lock is let go,
+        // then commit after the job ended: it is cancelled from another session instead.
+        const cancel = () => {
+          cancelled = this.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+        };
+        signal.addEventListener('abort', cancel, { once: true });
+        stopWatching = () => signal.removeEventListener('abort', cancel);
+      }
+      signal?.throwIfAborted();
       await client.query('BEGIN');
       // The body comes back to this process and goes in as one array parameter per column:
       // measured faster than PostgreSQL parsing the JSON itself (jsonb_to_recordset cost
@@ -245,6 +260,8 @@ export class PostgresHotStore implements HotStore {
       }
       told = changes;
       await options.beforeCommit(changes);
+      // A merge stopped after its statement ran rolls back rather than commit.
+      signal?.throwIfAborted();
       await client.query('COMMIT');
       return { written: batch.records };
     } catch (err) {
@@ -256,6 +273,12 @@ export class PostgresHotStore implements HotStore {
       if (told !== undefined) await options.afterRollback?.(told).catch(() => undefined);
       throw classifyPostgresError(err);
     } finally {
+      stopWatching?.();
+      // A cancel may still be on its way to this session: it is closed, never handed on.
+      if (cancelled !== undefined) {
+        await cancelled;
+        broken = true;
+      }
       client?.release(broken);
     }
   }

@@ -1,6 +1,11 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CopyObjectCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { TransientError } from '../../errors/index.js';
 import { DigestStream } from '../local/digest-stream.js';
@@ -86,7 +91,7 @@ async function sendStream(
 ): Promise<void> {
   const { s3, bucket, key, body, signal } = options;
   const upload = new Upload({
-    client: s3,
+    client: withAbortableParts(s3, signal),
     params: {
       Bucket: bucket,
       Key: key,
@@ -123,6 +128,25 @@ async function sendStream(
   } finally {
     signal.removeEventListener('abort', stop);
   }
+}
+
+/**
+ * The client Upload sends through, its UploadParts bound to `signal`. Upload sends parts
+ * without one: a part in flight when the job stops kept the multipart upload open until S3
+ * answered it (minutes, for a stalled S3), after the job had already ended. Aborted, the part
+ * fails at once and Upload aborts its multipart upload (that request is not bound).
+ */
+function withAbortableParts(s3: S3Client, signal: AbortSignal): S3Client {
+  const send = s3.send.bind(s3) as (command: unknown, options?: object) => Promise<unknown>;
+  const client = Object.create(s3) as S3Client;
+  Object.defineProperty(client, 'send', {
+    value: (command: unknown, options?: object) =>
+      send(
+        command,
+        command instanceof UploadPartCommand ? { ...options, abortSignal: signal } : options,
+      ),
+  });
+  return client;
 }
 
 /**
