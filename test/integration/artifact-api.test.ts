@@ -147,7 +147,11 @@ describe('artifact upload API', () => {
       source: { type: 'spool', file, size: bytes.length, sha256: sha256(bytes) },
       content_type: 'text/plain; charset=utf-8',
       metadata: { origin: 'otx' },
-      $meta: { enqueued_by: 'artifacts-client', tenant: 'artifacts-client' },
+      $meta: {
+        enqueued_by: 'artifacts-client',
+        tenant: 'artifacts-client',
+        tags: ['artifact:samples/req-1/auth.log', 'request:req-1'],
+      },
     });
     expect(await readFile(join(spoolDir, file!))).toEqual(bytes);
   });
@@ -174,7 +178,11 @@ describe('artifact upload API', () => {
       source: { type: 'spool', file, size: bytes.length, sha256: sha256(bytes) },
       content_type: 'application/gzip',
       metadata: { 'user-id': 'u-7' },
-      $meta: { enqueued_by: 'artifacts-client', tenant: 'artifacts-client' },
+      $meta: {
+        enqueued_by: 'artifacts-client',
+        tenant: 'artifacts-client',
+        tags: ['artifact:samples/req-2/sample.log.gz', 'request:req-2'],
+      },
     });
     expect(await readFile(join(spoolDir, file!))).toEqual(bytes);
   });

@@ -144,11 +144,12 @@ describe.each(['postgres', 'clickhouse'] as const)('dead letters on %s', (hotSto
       failureCode: 'invalid_payload',
       attemptsMade: 1,
       maxAttempts: 10,
-      meta: null,
+      // In-process work: no key, no tenant; the small batch's IOCs are its search tags.
+      meta: { tags: [0, 1, 2, 3].map((i) => `ioc:dead-${i}.example.com`) },
       retriedAt: null,
     });
-    // The stored data is the batch reference, not the records.
-    expect(Object.keys(letter.data as object)).toEqual(['batch']);
+    // The stored data is the batch reference (and its $meta), not the records.
+    expect(Object.keys(letter.data as object)).toEqual(['batch', '$meta']);
     expect((letter.data as { batch: { records: number } }).batch.records).toBe(4);
     // The reason is redacted (no URL query) and keeps the code the runner leads it with.
     expect(letter.reason).toContain('invalid_payload');

@@ -154,9 +154,11 @@ describe.each(['postgres', 'clickhouse'] as const)('detections with HOT_STORE=%s
       (first.jobs as { id: string }[])[0]!.id,
     );
     expect(Object.keys(held!.data as object)).toEqual(['batch', '$meta']);
+    // Who asked, and the batch's one indicator as a search tag: never a record.
     expect((held!.data as { $meta: unknown }).$meta).toEqual({
       enqueued_by: 'ingest-client',
       tenant: 'ingest-client',
+      tags: ['ioc:evil.com'],
     });
     const before = await get('/v1/detections/det_r3');
 
