@@ -232,6 +232,7 @@ function jobContext(deps: Root, name: string, queue: QueueName): JobContext {
     meta: {},
     saveCheckpoint: () => Promise.resolve(),
     childResults: () => Promise.resolve({}),
+    note: () => undefined,
   };
 }
 

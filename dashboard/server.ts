@@ -15,6 +15,9 @@ import {
 import { createJobRegistry } from '../jobs/registry.js';
 import { dashboardRouter } from './bull-board.js';
 import { schedulesPage } from './schedules-page.js';
+import { jobsPage } from './jobs-page.js';
+import { JobSearchIndex } from '../src/stores/redis/job-search-index.js';
+import { dashboardLinkOf } from '../queues/dashboard-link.js';
 
 /** Runs Bull Board on its own (DASHBOARD_PORT), without the intake API. */
 export async function startDashboard(
@@ -44,6 +47,19 @@ export async function startDashboard(
       keys: config.API_KEYS,
       config,
       redis: root.redis,
+    }),
+  );
+  app.use(
+    jobsPage({
+      basePath: config.DASHBOARD_PATH,
+      keys: config.API_KEYS,
+      queues,
+      registry: createJobRegistry(),
+      // The page only reads the index (and prunes entries of removed jobs): the retention a
+      // writer gives its keys does not apply, so none is given.
+      search: new JobSearchIndex(root.redis, queues.prefix, 0),
+      redis: root.redis,
+      dashboardLink: dashboardLinkOf(config),
     }),
   );
   app.use(

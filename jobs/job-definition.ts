@@ -194,6 +194,13 @@ export interface JobContext {
   childResults(): Promise<Record<string, unknown>>;
   /** Who enqueued the job, its tenant and tags (empty for a job of an older producer). */
   readonly meta: JobMeta;
+  /**
+   * Adds a line to the job's own log, the one the dashboard's Logs tab shows: a notable step
+   * a person following the job wants to see (upload started, batch merged, a day archived).
+   * Redacted (jobs/redact.ts), capped per job, and best effort: it never waits for Redis
+   * and never fails the job.
+   */
+  note(message: string): void;
 }
 
 /** What a worker runs for one job. */

@@ -10,12 +10,21 @@ import { META_KEY, metaOf, type JobMeta } from '../jobs/job-meta.js';
 import type { SinkThrottle } from './sink-throttle.js';
 import { jobCancelledError, jobTimeoutError, timeoutOf } from '../jobs/job-abort.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { redactText } from '../jobs/redact.js';
 
 /** Handlers by job name, already built from their dependencies. */
 export type HandlerTable = Record<string, Handler<never> | undefined>;
 
 /** How long a handler has, once its signal aborted, to wind down before its attempt ends without it. */
 export const DEFAULT_ABORT_GRACE_MS = 5_000;
+
+/**
+ * Lines a job's log (ctx.note) holds at most, over all its attempts: enough to follow a long
+ * job step by step, while a handler noting in a loop cannot grow a job's Redis footprint.
+ */
+export const MAX_JOB_LOG_LINES = 200;
+/** Characters a job log line keeps at most (a longer note is cut, saying so). */
+export const MAX_JOB_LOG_LINE_CHARS = 2_000;
 
 /** Where the runner learns that a job was cancelled before its attempt began (see worker-host). */
 export interface CancelLookup {
@@ -42,6 +51,9 @@ interface JobTypeEntry {
  */
 class AttemptContext implements JobContext {
   private childLog: Logger | undefined;
+  /** Lines the job's log holds as far as this attempt knows (Redis answers each write with it). */
+  private logLines = 0;
+  private noteFailed = false;
 
   constructor(
     private readonly job: Job,
@@ -88,10 +100,42 @@ class AttemptContext implements JobContext {
     return this.job.getChildrenValues();
   }
 
+  note(message: string): void {
+    if (this.logLines >= MAX_JOB_LOG_LINES) return;
+    // Counted before Redis answers, so a burst of notes stops at the cap too.
+    const line = ++this.logLines;
+    const text =
+      line === MAX_JOB_LOG_LINES
+        ? `${MAX_JOB_LOG_LINES} log lines: later ones are dropped`
+        : cut(redactText(message));
+    // Not awaited: a note costs the handler no round trip; the line goes out on the job's
+    // connection ahead of the job's completion, so it is there when the job is done.
+    Promise.resolve()
+      .then(() => this.job.log(`${new Date().toISOString()} ${text}`))
+      .then(
+        (count) => {
+          // A retry's log already holds its earlier attempts' lines.
+          if (typeof count === 'number') this.logLines = Math.max(this.logLines, count);
+        },
+        (err: unknown) => {
+          if (this.noteFailed) return;
+          this.noteFailed = true;
+          this.log.warn({ err }, 'job log line not written (the job goes on)');
+        },
+      );
+  }
+
   /** The logger of this attempt if one was built, else undefined. */
   get builtLog(): Logger | undefined {
     return this.childLog;
   }
+}
+
+/** A note within MAX_JOB_LOG_LINE_CHARS (cut after redaction, so no half URL escapes it). */
+function cut(text: string): string {
+  return text.length <= MAX_JOB_LOG_LINE_CHARS
+    ? text
+    : `${text.slice(0, MAX_JOB_LOG_LINE_CHARS)}… (cut)`;
 }
 
 /** Every line about a job, the runtime's and the handler's, carries these four fields. */

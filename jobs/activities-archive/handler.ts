@@ -113,6 +113,11 @@ export function createActivitiesArchiveHandler(
       });
       const archived = await archiveDay(deps, now, day, ctx);
       result.days.push(archived);
+      ctx.note(
+        archived.skipped === undefined
+          ? `day ${day}: generation ${archived.generation} archived, ${archived.rows} rows in ${archived.parts} parts (${archived.bytes} bytes)`
+          : `day ${day}: skipped (${archived.skipped === 'no_rows' ? 'no rows' : 'already archived as it is'})`,
+      );
       if (archived.skipped === undefined) {
         result.rows += archived.rows;
         result.bytes += archived.bytes;

@@ -45,6 +45,9 @@ export { JOB_ID_METADATA } from './definition.js';
 
 type Payload = PayloadOf<typeof artifactUploadJob>;
 
+/** A spool upload notes its progress in the job's log every this many finished parts. */
+const NOTE_EVERY_PARTS = 10;
+
 /** Where a URL source goes, and how its progress is reported. */
 interface UrlRun {
   kind: ArtifactKind;
@@ -118,6 +121,7 @@ export function createArtifactUploadHandler(
         if (payload.overwrite) await deps.audit?.complete(ctx.jobId, head.versionId ?? null);
         await report(head.size, head.size);
         ctx.log.info({ bucket, key }, 'artifact already present with the same digest');
+        ctx.note(`${bucket}/${key} already holds these bytes (same digest): nothing uploaded`);
         return { key, bucket, size: head.size, sha256: head.sha256 ?? '', already_present: true };
       }
       // An object this very job wrote on an earlier attempt is its own to finish.
@@ -151,6 +155,15 @@ export function createArtifactUploadHandler(
           'replacing an artifact (admin overwrite)',
         );
       }
+      ctx.note(
+        source.type === 'spool'
+          ? `upload started: ${bucket}/${key} from the spool, ${source.size} bytes${
+              checkpoint?.parts.length
+                ? `, resuming after ${checkpoint.parts.length} parts already sent`
+                : ''
+            }`
+          : `upload started: ${bucket}/${key} from ${source.url}`,
+      );
       const result =
         source.type === 'spool'
           ? await fromSpool(deps, payload, source, ctx, {
@@ -161,6 +174,9 @@ export function createArtifactUploadHandler(
               onCheckpoint: async (state) => {
                 checkpoint = state;
                 await ctx.saveCheckpoint(state);
+                const sent = state.parts.length;
+                // Saved once before the first part too (the upload's id): not a step to note.
+                if (sent > 0 && sent % NOTE_EVERY_PARTS === 0) ctx.note(`${sent} parts uploaded`);
               },
               report,
             })
@@ -178,7 +194,11 @@ export function createArtifactUploadHandler(
       const endsForGood =
         isPermanent(err) || (ctx.signal.aborted && isPermanent(ctx.signal.reason));
       if (endsForGood && checkpoint) {
-        await deps.artifacts.abortUpload(checkpoint).catch(() => undefined);
+        const aborted = await deps.artifacts.abortUpload(checkpoint).then(
+          () => true,
+          () => false,
+        );
+        if (aborted) ctx.note('multipart upload aborted: nothing incomplete is left in the bucket');
       }
       throw err;
     }
@@ -248,6 +268,9 @@ async function fromSpool(
   ctx.log.info(
     { bucket, key, size: result.size, parts: result.parts, resumedParts: result.resumedParts },
     'artifact uploaded from the spool',
+  );
+  ctx.note(
+    `verified and completed: ${result.size} bytes, sha256 ${result.sha256}, parts: ${result.parts} (${result.resumedParts} sent by an earlier attempt)`,
   );
   return {
     key,
@@ -360,5 +383,6 @@ async function fetchIntoBucket(
   await run.report(size, size);
   ctx.metrics.bytesUploaded(size);
   ctx.log.info({ bucket, key, size, from: opened.where }, 'artifact uploaded from a URL');
+  ctx.note(`verified and completed: ${size} bytes, sha256 ${sha256}`);
   return { key, bucket, size, sha256, parts: result.parts, ...(etag ? { etag } : {}) };
 }

@@ -91,6 +91,7 @@ async function mergeInStore(deps: IocsInsertDeps, ctx: JobContext, batch: Staged
   ctx.metrics.rowsInserted(written);
   await ctx.progress(100);
   ctx.log.info({ received: batch.records, written, cached, evicted }, 'iocs upserted');
+  ctx.note(mergedNote(batch.records, written, cached, evicted));
   return { received: batch.records, written, cached };
 }
 
@@ -114,7 +115,13 @@ async function upsertAndSync(
   );
   await ctx.progress(100);
   ctx.log.info({ received, written, cached, evicted }, 'iocs upserted');
+  ctx.note(mergedNote(received, written, cached, evicted));
   return { received, written, cached };
+}
+
+/** The job log's line about a merged batch (ctx.note). */
+function mergedNote(received: number, written: number, cached: number, evicted: number): string {
+  return `batch merged: ${received} rows received, ${written} written to the hot store, ${cached} cached, ${evicted} evicted from the cache`;
 }
 
 async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -215,6 +215,7 @@ async function makePlan(
         } else {
           await runLiveTarget(deps, target, windows, asOf, ctx, progress, report);
         }
+        ctx.note(targetNote('planned', target, report));
       }
       return { digest: digest.hex(), counts, summary: { ...report } };
     },
@@ -223,6 +224,7 @@ async function makePlan(
     { plan_id: plan.id, digest: plan.digest, counts: plan.counts, unplanned },
     'retention plan stored',
   );
+  ctx.note(`plan ${plan.id} stored (digest ${plan.digest}): ${JSON.stringify(plan.counts)}`);
   return plan;
 }
 
@@ -290,6 +292,7 @@ async function executePlan(
     } else {
       await runLiveTarget(deps, target, windows, asOf, ctx, progress, report);
     }
+    ctx.note(targetNote(`plan ${id} executed`, target, report));
   }
   await deps.plans.finish(id, { ...report });
   await ctx.progress({ percent: 100 });
@@ -324,6 +327,12 @@ async function runLiveTarget(
   } else if (target === 'samples') {
     report.targets.samples = await cleanSamples(deps, windows, ctx, asOf, progress);
   }
+}
+
+/** The job log's line about one target's outcome (ctx.note): what its report says. */
+function targetNote(pass: string, target: RetentionTarget, report: RetentionReport): string {
+  const outcome = report.targets[target];
+  return `${pass}, target ${target}: ${outcome === undefined ? 'nothing to do' : JSON.stringify(outcome)}`;
 }
 
 /** Each target gets an equal share of the progress bar. */

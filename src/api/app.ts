@@ -12,6 +12,8 @@ import type { QueueSet } from '../../queues/queue-set.js';
 import { dashboardRouter } from '../../dashboard/bull-board.js';
 import { deadLettersPage } from '../../dashboard/dead-letters-page.js';
 import { schedulesPage } from '../../dashboard/schedules-page.js';
+import { jobsPage } from '../../dashboard/jobs-page.js';
+import { dashboardLinkOf } from '../../queues/dashboard-link.js';
 import { authenticateOrOpen } from './open-watermark-access.js';
 import { authorizeRoute } from './route-access.js';
 import type { Caller } from '../http/auth.js';
@@ -133,6 +135,16 @@ export function createApp(options: AppOptions): Express {
       }),
     );
     app.use(schedulesPage({ ...pageAuth, config, redis: deps.redis }));
+    app.use(
+      jobsPage({
+        ...pageAuth,
+        queues: options.queues,
+        registry: options.registry,
+        search: options.producer.search,
+        redis: deps.redis,
+        dashboardLink: dashboardLinkOf(config),
+      }),
+    );
     app.use(
       dashboardRouter({
         queues: options.queues.all(),

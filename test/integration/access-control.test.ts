@@ -121,6 +121,8 @@ const ROUTES: Route[] = [
   { method: 'GET', path: DASHBOARD, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/queues`, scope: 'read' },
   { method: 'GET', path: `${DASHBOARD}/api/redis/stats`, scope: 'read' },
+  { method: 'GET', path: `${DASHBOARD}/jobs`, scope: 'read' },
+  { method: 'POST', path: `${DASHBOARD}/jobs/no-such-job/cancel`, scope: 'admin' },
 ];
 
 /** Random buckets and a spool of a world's own. */

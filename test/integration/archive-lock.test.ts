@@ -503,6 +503,7 @@ describe('archive.lock recovery and limits', () => {
       meta: {},
       saveCheckpoint: () => Promise.resolve(),
       childResults: () => Promise.resolve({}),
+      note: () => undefined,
     };
     return createArchiveLockHandler(deps)({ max_days: 31, ...payload }, ctx);
   }

@@ -1,9 +1,19 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../src/log.js';
 import { WorkerHost } from '../../workers/worker-host.js';
 import { startWorker } from '../../workers/worker-process.js';
 import { testHandlers } from '../fixtures/test-jobs.js';
 import { StowageWorld, TEST_KEYS, TestWorld, eventually } from '../helpers/world.js';
+import {
+  artifactOverrides,
+  dropArtifacts,
+  spoolForJob,
+  writeRandomFile,
+} from '../helpers/artifacts.js';
 
 type Line = Record<string, unknown> & { msg: string };
 
@@ -159,4 +169,89 @@ describe('job logs', () => {
     );
     expect(final).toMatchObject({ level: 50, code: 'test_unavailable', maxAttempts: 3 });
   });
+
+  it("iocs.insert and artifact.upload write their notable steps to the job's own log (the board's Logs tab), a URL's query redacted", async () => {
+    const overrides = await artifactOverrides();
+    const world = new StowageWorld({ ...overrides, URL_SOURCE_ALLOWLIST: '127.0.0.1' });
+    cleanup.push(() => world.close().finally(() => dropArtifacts(world.deps.s3, overrides)));
+    await world.initStores();
+    const body = randomBytes(64 * 1024);
+    const server = createServer((req, res) => {
+      if (req.url?.startsWith('/feed.bin?')) res.writeHead(200).end(body);
+      else res.writeHead(404).end();
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    cleanup.push(
+      () =>
+        new Promise((resolve) => {
+          server.closeAllConnections();
+          server.close(resolve);
+        }),
+    );
+    await world.startWorker(['ingest', 'artifacts']);
+
+    const hour = 3_600_000;
+    const insert = await world.producer.enqueue('iocs.insert', {
+      iocs: ['a', 'b', 'c'].map((x) => ({
+        type: 'domain' as const,
+        value: `${x}.notes.example.com`,
+        threat_type: 'c2',
+        confidence: 0.9,
+        source: 'otx',
+        first_seen: new Date(Date.now() - 2 * hour).toISOString(),
+        last_seen: new Date(Date.now() - hour).toISOString(),
+      })),
+    });
+    const spooled = join(overrides.SPOOL_DIR!, 'raw');
+    const sha256 = await writeRandomFile(spooled, 48 * 1024);
+    const fromSpool = await spoolForJob(world.producer, overrides.SPOOL_DIR!, spooled, {
+      target: { kind: 'sample', request_id: 'req-notes', filename: 'spooled.bin' },
+      source: { size: 48 * 1024, sha256 },
+    });
+    const spoolJob = await world.producer.enqueue('artifact.upload', fromSpool.payload, {
+      trusted: true,
+      jobId: fromSpool.jobId,
+    });
+    const secret = 'sig-0123456789abcdef';
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/feed.bin?token=${secret}`;
+    const urlJob = await world.producer.enqueue('artifact.upload', {
+      target: { kind: 'sample', request_id: 'req-notes', filename: 'fetched.bin' },
+      source: { type: 'url', url },
+    });
+
+    const done = async (queue: 'ingest' | 'artifacts', id: string) => {
+      const q = world.queues.get(queue);
+      const state = await eventually(
+        async () => {
+          const s = await q.getJobState(id);
+          return s === 'completed' || s === 'failed' ? s : undefined;
+        },
+        30_000,
+        `job ${id} finished`,
+      );
+      expect(state, (await q.getJob(id))?.failedReason).toBe('completed');
+      // Each line as Bull Board's Logs tab reads it: an ISO time, then the note.
+      const { logs } = await q.getJobLogs(id);
+      for (const line of logs) expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z /);
+      return logs.map((line) => line.slice(line.indexOf(' ') + 1));
+    };
+
+    expect(await done('ingest', insert.id)).toEqual([
+      'batch merged: 3 rows received, 3 written to the hot store, 3 cached, 0 evicted from the cache',
+    ]);
+    const bucket = world.deps.artifacts.bucketFor('sample');
+    expect(await done('artifacts', spoolJob.id)).toEqual([
+      `upload started: ${bucket}/samples/req-notes/spooled.bin from the spool, ${48 * 1024} bytes`,
+      `verified and completed: ${48 * 1024} bytes, sha256 ${sha256}, parts: 1 (0 sent by an earlier attempt)`,
+    ]);
+    const fetched = await done('artifacts', urlJob.id);
+    const bodySha = createHash('sha256').update(body).digest('hex');
+    expect(fetched).toEqual([
+      `upload started: ${bucket}/samples/req-notes/fetched.bin from ${url.slice(0, url.indexOf('?'))}?[redacted]`,
+      `verified and completed: ${body.length} bytes, sha256 ${bodySha}`,
+    ]);
+    // Not in the stored lines at all (not only hidden by the board's redacting adapter).
+    expect(JSON.stringify(fetched)).not.toContain(secret);
+  }, 90_000);
 });

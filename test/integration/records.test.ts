@@ -265,6 +265,7 @@ describe.each(['postgres', 'clickhouse'] as const)('records on %s', (hotStore) =
       checkpoint: undefined,
       saveCheckpoint: () => Promise.resolve(),
       childResults: () => Promise.resolve({}),
+      note: () => undefined,
       meta: {},
     };
     // As the runner hands an inline payload over: parsed by the job's schema.

@@ -8,7 +8,12 @@ import { CHECKPOINT_KEY } from '../../jobs/checkpoint.js';
 import { META_KEY } from '../../jobs/job-meta.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createJobRunner, type HandlerTable } from '../../workers/job-runner.js';
+import {
+  MAX_JOB_LOG_LINES,
+  MAX_JOB_LOG_LINE_CHARS,
+  createJobRunner,
+  type HandlerTable,
+} from '../../workers/job-runner.js';
 
 type Line = Record<string, unknown> & { msg: string };
 
@@ -161,5 +166,56 @@ describe('job runner', () => {
     expect(failed).toHaveLength(2);
     expect(failed[0]).toMatchObject({ queue: 'ingest', jobId: 'test.quiet-1', attempt: 1 });
     expect(failed[1]).toMatchObject({ type: 'test.unknown', code: 'unknown_job_type' });
+  });
+
+  it("notes go to the job's log redacted, cut and capped, and a log write that fails fails no job", async () => {
+    const { run, lines } = runner({
+      'test.chatty': (payload: { n: number }, ctx) => {
+        ctx.note('fetching https://files.example.com/a.bin?X-Amz-Signature=abcdef0123');
+        ctx.note('x'.repeat(MAX_JOB_LOG_LINE_CHARS + 50));
+        for (let i = 0; i < payload.n; i++) ctx.note(`step ${i}`);
+        return Promise.resolve('done');
+      },
+    });
+    const logged: string[] = [];
+    const { job } = fakeJob('test.chatty', { n: MAX_JOB_LOG_LINES + 20 });
+    Object.assign(job, {
+      log: (line: string) => Promise.resolve(logged.push(line)),
+    });
+    expect(await run(job)).toBe('done');
+    await new Promise((resolve) => setImmediate(resolve));
+    const notes = logged.map((line) => line.slice(line.indexOf(' ') + 1));
+    expect(notes).toHaveLength(MAX_JOB_LOG_LINES);
+    expect(notes[0]).toBe('fetching https://files.example.com/a.bin?[redacted]');
+    expect(notes[1]).toBe(`${'x'.repeat(MAX_JOB_LOG_LINE_CHARS)}… (cut)`);
+    expect(notes[2]).toBe('step 0');
+    expect(notes.at(-1)).toBe(`${MAX_JOB_LOG_LINES} log lines: later ones are dropped`);
+
+    // A retry whose earlier attempts filled the log writes one line, learns the count, stops.
+    const retried: string[] = [];
+    const again = fakeJob('test.chatty', { n: 5 }, 1).job;
+    Object.assign(again, {
+      log: (line: string) => Promise.resolve(MAX_JOB_LOG_LINES + retried.push(line)),
+    });
+    const { run: run2 } = runner({
+      'test.chatty': async (_p, ctx) => {
+        ctx.note('first');
+        await new Promise((resolve) => setImmediate(resolve));
+        ctx.note('second');
+        return 'done';
+      },
+    });
+    expect(await run2(again)).toBe('done');
+    expect(retried.map((l) => l.slice(l.indexOf(' ') + 1))).toEqual(['first']);
+
+    // Redis refusing the write (or a job with no log at all) leaves the job's outcome alone.
+    const broken = fakeJob('test.chatty', { n: 3 }).job;
+    Object.assign(broken, { log: () => Promise.reject(new Error('OOM command not allowed')) });
+    expect(await run(broken)).toBe('done');
+    expect(await run(fakeJob('test.chatty', { n: 1 }).job)).toBe('done');
+    await new Promise((resolve) => setImmediate(resolve));
+    const warned = lines.filter((l) => l.msg === 'job log line not written (the job goes on)');
+    // Once per attempt, not once per line.
+    expect(warned).toHaveLength(2);
   });
 });
