@@ -1,3 +1,4 @@
+import { sameOrigin } from './same-origin.js';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -99,6 +100,11 @@ export function dashboardRouter(options: {
         const caller = res.locals.caller;
         if (!hasScope(caller, 'admin')) {
           next(new ForbiddenError('cancelling a job needs the "admin" scope'));
+          return;
+        }
+        // A plain POST: another site's form could send it with the board's cached credentials.
+        if (!sameOrigin(req)) {
+          next(new ForbiddenError('a cancel from another site'));
           return;
         }
         cancelJob(cancelDeps, { id: String(req.params.id), by: caller?.name ?? 'dashboard' })

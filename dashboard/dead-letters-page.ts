@@ -1,3 +1,4 @@
+import { sameOrigin } from './same-origin.js';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { ApiKey } from '../src/config.js';
 import { ForbiddenError } from '../src/errors/index.js';
@@ -21,16 +22,6 @@ export interface DeadLettersPageOptions {
   deadLetters: () => DeadLetterStore;
   queues: QueueSet;
   registry: JobRegistry;
-}
-
-/**
- * A browser form posts with the board's Basic credentials: a post from another site would
- * carry them too, so an Origin that is not this host is refused.
- */
-function sameOrigin(req: Request): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined || origin === 'null') return origin === undefined;
-  return URL.canParse(origin) && new URL(origin).host === req.headers.host;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { sameOrigin } from './same-origin.js';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { ApiKey } from '../src/config.js';
 import { jobSearchQuerySchema } from '../src/domain/api/job-search.js';
@@ -32,16 +33,6 @@ const QUERY_KEYS = new Set<string>([...FIELDS, 'cursor', 'limit']);
 const STATES = jobStateSchema.options.filter((s) => s !== 'unknown');
 /** States a cancel acts on: not started (removed) or running (aborted). */
 const CANCELLABLE = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'active']);
-
-/**
- * A browser form posts with the board's Basic credentials: a post from another site would
- * carry them too, so an Origin that is not this host is refused.
- */
-function sameOrigin(req: Request): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined || origin === 'null') return origin === undefined;
-  return URL.canParse(origin) && new URL(origin).host === req.headers.host;
-}
 
 /**
  * `<DASHBOARD_PATH>/jobs`: the job search (GET /v1/jobs) as a form and a table, newest first,

@@ -159,6 +159,13 @@ describe('job timeouts and cancel', () => {
       headers: { authorization: `Bearer ${TEST_KEYS.read}` },
     });
     expect(asRead.status).toBe(403);
+    // Another site's form carries the board's cached credentials: refused, nothing cancelled.
+    const crossSite = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEYS.admin}`, origin: 'https://evil.example' },
+    });
+    expect(crossSite.status).toBe(403);
+    expect(await world.queues.get('ingest').getJob(other.id)).toBeDefined();
     const asAdmin = await fetch(url, {
       method: 'POST',
       headers: { authorization: `Bearer ${TEST_KEYS.admin}` },
